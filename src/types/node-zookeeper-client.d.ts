@@ -1,0 +1,5 @@
+// Typed where it is used: see the RawModule interface in src/coordination/zookeeper.ts.
+declare module 'node-zookeeper-client' {
+  const library: unknown;
+  export default library;
+}
