@@ -1,0 +1,132 @@
+/**
+ * The whole HTTP application as one fastify instance, not listening: `server.ts` listens, tests
+ * use `app.inject()`. Domain logic stays in the services; this file wires routes and turns every
+ * error into a problem document.
+ */
+import Fastify, { type FastifyError, type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import type { Services } from './compose.js';
+import { ERRORS, PROBLEM_TYPE_BASE, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
+
+export interface AppOptions {
+  readonly services: Services;
+  readonly logger: Logger;
+}
+
+/** fastify's own failures, mapped into the catalog by their stable `FST_ERR_*` codes. */
+const FASTIFY_CODES: Readonly<Record<string, ErrorCodeKey>> = {
+  FST_ERR_VALIDATION: 'ZKG_VALIDATION_FAILED',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'ZKG_VALIDATION_FAILED',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'ZKG_VALIDATION_FAILED',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'ZKG_PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'ZKG_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'ZKG_VALIDATION_FAILED',
+};
+
+const problemSchema = {
+  type: 'object',
+  required: ['type', 'title', 'status', 'code'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    code: { type: 'string', enum: Object.keys(ERRORS) },
+  },
+  additionalProperties: true,
+} as const;
+
+export async function buildApp({ services, logger }: AppOptions) {
+  const app = Fastify({
+    loggerInstance: logger,
+    // Requests are logged once, on completion, by the hook below.
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.addSchema({ $id: 'Problem', ...problemSchema });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const fastifyCode = FASTIFY_CODES[err.code];
+    const error = fastifyCode ? new ZkgError(fastifyCode, err.message, { cause: err }) : toZkgError(err);
+    if (error.status >= 500) request.log.error({ err }, 'request failed');
+    return sendProblem(reply, error);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, new ZkgError('ZKG_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url}`)),
+  );
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },
+      'request',
+    );
+  });
+
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Liveness: the process serves HTTP',
+        response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness: the coordination store is connected and the gateway accepts traffic',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              status: { type: 'string' },
+              store: { type: 'object', additionalProperties: true },
+            },
+          },
+          503: { $ref: 'Problem#' },
+        },
+      },
+    },
+    async (_request, reply) => {
+      const readiness = services.readiness();
+      if (!readiness.ready) {
+        const code = readiness.shuttingDown ? 'ZKG_SHUTTING_DOWN' : 'ZKG_NOT_READY';
+        return sendProblem(reply, new ZkgError(code, readiness.reason, { retryAfter: 1 }), {
+          store: readiness.store,
+        });
+      }
+      return { status: 'ready', store: readiness.store };
+    },
+  );
+
+  return app;
+}
+
+/** Reply with an RFC 9457 problem document; 5xx details never leak internals. */
+export function sendProblem(
+  reply: FastifyReply,
+  error: ZkgError,
+  extra: Record<string, unknown> = {},
+): FastifyReply {
+  const { status, title } = ERRORS[error.code];
+  const detail = error.code === 'ZKG_INTERNAL' ? title : error.message;
+  if (error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
+  return reply
+    .code(status)
+    .type('application/problem+json; charset=utf-8')
+    .send({
+      type: `${PROBLEM_TYPE_BASE}${error.code}`,
+      title,
+      status,
+      detail,
+      code: error.code,
+      ...error.extensions,
+      ...extra,
+    });
+}

@@ -1,0 +1,85 @@
+/**
+ * The composition root: the only place that chooses adapters. Embedded by default; a ZooKeeper
+ * ensemble when `ZKGATE_ZK` is set.
+ */
+import type { Logger } from 'pino';
+import type { CoordinationStore } from './coordination/store.js';
+import { EmbeddedServer } from './coordination/embedded/index.js';
+import { ZooKeeperStore } from './coordination/zookeeper.js';
+import type { Settings } from './settings.js';
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly shuttingDown: boolean;
+  /** Why the gateway is not ready; empty when it is. */
+  readonly reason: string;
+  readonly store: { readonly kind: string; readonly state: string; readonly sessionId: string };
+}
+
+export interface Services {
+  readonly settings: Readonly<Settings>;
+  readonly store: CoordinationStore;
+  readiness(): Readiness;
+  /** Refuse new work from now on: readiness fails so load balancers drain this replica. */
+  beginShutdown(): void;
+  /** Release everything: the store session (its ephemerals go at once) and the embedded files. */
+  close(): Promise<void>;
+}
+
+export async function createServices(settings: Readonly<Settings>, logger: Logger): Promise<Services> {
+  const storeLogger = logger.child({ component: 'store' });
+  let store: CoordinationStore;
+  let release: () => Promise<void>;
+  if (settings.zk) {
+    const zk = await ZooKeeperStore.connect({
+      connectString: settings.zk,
+      sessionTimeoutMs: settings.sessionTimeoutMs,
+      logger: storeLogger,
+    });
+    store = zk;
+    release = () => zk.close();
+  } else {
+    const server = await EmbeddedServer.open({
+      dataDir: settings.dataDir,
+      snapCount: settings.snapCount,
+      snapRetainCount: settings.snapRetainCount,
+      logger: storeLogger,
+    });
+    const session = server.connect();
+    store = session;
+    release = async () => {
+      await session.close();
+      await server.close();
+    };
+  }
+  store.onStateChange((event) =>
+    storeLogger.info(
+      { state: event.state, sessionId: `0x${event.sessionId.toString(16)}`, newSession: event.newSession },
+      'store state',
+    ),
+  );
+
+  let shuttingDown = false;
+  let closed: Promise<void> | undefined;
+  return {
+    settings,
+    store,
+    readiness() {
+      const connected = store.state === 'connected';
+      const reason = shuttingDown ? 'shutting down' : connected ? '' : `coordination store is ${store.state}`;
+      return {
+        ready: connected && !shuttingDown,
+        shuttingDown,
+        reason,
+        store: { kind: store.kind, state: store.state, sessionId: `0x${store.sessionId.toString(16)}` },
+      };
+    },
+    beginShutdown() {
+      shuttingDown = true;
+    },
+    close() {
+      closed ??= release();
+      return closed;
+    },
+  };
+}

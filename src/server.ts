@@ -1,0 +1,43 @@
+/**
+ * The process: settings, logger, services, HTTP listener, and a graceful shutdown on SIGTERM or
+ * SIGINT (fail readiness, stop accepting, drain in-flight requests, close the store session,
+ * exit 0; exit 1 if that takes longer than ZKGATE_SHUTDOWN_TIMEOUT_MS).
+ */
+import closeWithGrace from 'close-with-grace';
+import { pino } from 'pino';
+import { buildApp } from './app.js';
+import { createServices } from './compose.js';
+import { loadSettings, SettingsError } from './settings.js';
+
+async function main(): Promise<void> {
+  let settings;
+  try {
+    settings = loadSettings();
+  } catch (err) {
+    if (!(err instanceof SettingsError)) throw err;
+    console.error(err.message);
+    process.exit(2);
+  }
+  const logger = pino({ level: settings.logLevel, base: { service: 'zkgate' } });
+  const services = await createServices(settings, logger);
+  const app = await buildApp({ services, logger });
+
+  closeWithGrace({ delay: settings.shutdownTimeoutMs, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'shutting down after an error');
+    else logger.info({ signal }, 'shutting down');
+    services.beginShutdown();
+    await app.close();
+    await services.close();
+  });
+
+  await app.listen({ port: settings.port, host: settings.host });
+  logger.info(
+    { store: services.store.kind, zk: settings.zk ?? null, dataDir: settings.zk ? null : settings.dataDir },
+    'zkgate ready',
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error('zkgate failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

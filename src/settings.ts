@@ -1,0 +1,114 @@
+/**
+ * Settings: the environment, validated once at boot by ajv and frozen. Nothing else reads
+ * `process.env`.
+ */
+import { Ajv, type JSONSchemaType } from 'ajv';
+
+export interface Settings {
+  /** HTTP port. */
+  readonly port: number;
+  /** HTTP bind address. */
+  readonly host: string;
+  /** ZooKeeper connect string; unset runs the embedded store. */
+  readonly zk: string | undefined;
+  /** Embedded store data directory (transaction log and snapshots). */
+  readonly dataDir: string;
+  /** Root znode of zkgate's own tree. */
+  readonly root: string;
+  /** Base path of the Curator / Spring Cloud Zookeeper service registry. */
+  readonly servicesPath: string;
+  /** Redis URL for the hot store; unset keeps it in memory. */
+  readonly redisUrl: string | undefined;
+  /** ZooKeeper session timeout requested by each gateway replica. */
+  readonly sessionTimeoutMs: number;
+  /** Embedded store: transactions between snapshots (ZooKeeper's snapCount). */
+  readonly snapCount: number;
+  /** Embedded store: snapshots kept (ZooKeeper's autopurge.snapRetainCount). */
+  readonly snapRetainCount: number;
+  /** Longest a graceful shutdown may take before the process exits anyway. */
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** One row per environment variable: the README's settings table is checked against this list. */
+export const SETTINGS_ENV = {
+  port: 'PORT',
+  host: 'HOST',
+  zk: 'ZKGATE_ZK',
+  dataDir: 'ZKGATE_DATA_DIR',
+  root: 'ZKGATE_ROOT',
+  servicesPath: 'ZKGATE_SERVICES_PATH',
+  redisUrl: 'ZKGATE_REDIS_URL',
+  sessionTimeoutMs: 'ZKGATE_SESSION_TIMEOUT_MS',
+  snapCount: 'ZKGATE_SNAP_COUNT',
+  snapRetainCount: 'ZKGATE_SNAP_RETAIN_COUNT',
+  shutdownTimeoutMs: 'ZKGATE_SHUTDOWN_TIMEOUT_MS',
+  logLevel: 'LOG_LEVEL',
+} as const satisfies Record<keyof Settings, string>;
+
+const ZNODE_PATH = '^/(?:[A-Za-z0-9][A-Za-z0-9._-]*)(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*$';
+
+const schema: JSONSchemaType<Settings> = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'port',
+    'host',
+    'dataDir',
+    'root',
+    'servicesPath',
+    'sessionTimeoutMs',
+    'snapCount',
+    'snapRetainCount',
+    'shutdownTimeoutMs',
+    'logLevel',
+  ],
+  properties: {
+    port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+    host: { type: 'string', minLength: 1, default: '0.0.0.0' },
+    zk: {
+      type: 'string',
+      nullable: true,
+      // host:port[,host:port...][/chroot]
+      pattern: '^[^,/\\s:]+(:\\d{1,5})?(,[^,/\\s:]+(:\\d{1,5})?)*(/[^\\s]*)?$',
+    },
+    dataDir: { type: 'string', minLength: 1, default: './data' },
+    root: { type: 'string', pattern: ZNODE_PATH, default: '/zkgate' },
+    servicesPath: { type: 'string', pattern: ZNODE_PATH, default: '/services' },
+    redisUrl: { type: 'string', nullable: true, pattern: '^rediss?://' },
+    // ZooKeeper clamps to [2, 20] x tickTime; outside these bounds it is surely a typo.
+    sessionTimeoutMs: { type: 'integer', minimum: 1000, maximum: 600_000, default: 15_000 },
+    snapCount: { type: 'integer', minimum: 10, maximum: 100_000_000, default: 100_000 },
+    snapRetainCount: { type: 'integer', minimum: 3, maximum: 1000, default: 3 },
+    shutdownTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 10_000 },
+    logLevel: {
+      type: 'string',
+      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+    },
+  },
+};
+
+const validate = new Ajv({ useDefaults: true, coerceTypes: true, allErrors: true }).compile(schema);
+
+/** A setting that failed validation; the message names every bad variable. */
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+}
+
+/** Read, coerce, default and validate the environment; throws {@link SettingsError}. */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Settings> {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(SETTINGS_ENV)) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
+  }
+  if (!validate(raw)) {
+    const envName = (path: string): string => SETTINGS_ENV[path.replace(/^\//, '') as keyof Settings] ?? path;
+    const problems = (validate.errors ?? []).map((e) =>
+      e.instancePath ? `${envName(e.instancePath)} ${e.message}` : String(e.message),
+    );
+    throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
+  }
+  return Object.freeze(raw as unknown as Settings);
+}
