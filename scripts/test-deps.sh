@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the test suite starts for real: ZooKeeper 3.8 (with a JRE) and redis-server,
+# from Debian's packages, when they are missing. Run by `npm test` before the tests.
+set -euo pipefail
+
+missing=()
+{ command -v java >/dev/null && [ -f /usr/share/java/zookeeper.jar ]; } || missing+=(zookeeper)
+command -v redis-server >/dev/null || missing+=(redis-server)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "test setup: installing ${missing[*]} (Debian packages the tests start on loopback)" >&2
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null; then
+  sudo=(sudo)
+else
+  echo "test setup: need root to run: apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+install() { "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+# Refresh the package lists only when apt does not know the packages or its lists are stale.
+if ! apt-cache show "${missing[@]}" >/dev/null 2>&1 || ! install; then
+  "${sudo[@]}" apt-get update -qq
+  install
+fi
