@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadSettings, SETTINGS_ENV, SettingsError } from '../../src/settings.js';
+
+describe('settings', () => {
+  it('defaults to the embedded store on :8080', () => {
+    const settings = loadSettings({});
+    expect(settings).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      dataDir: './data',
+      root: '/zkgate',
+      servicesPath: '/services',
+      sessionTimeoutMs: 15_000,
+      snapCount: 100_000,
+      snapRetainCount: 3,
+      logLevel: 'info',
+    });
+    expect(settings.zk).toBeUndefined();
+    expect(settings.redisUrl).toBeUndefined();
+    expect(Object.isFrozen(settings)).toBe(true);
+  });
+
+  it('reads and coerces every variable', () => {
+    const settings = loadSettings({
+      PORT: '9000',
+      ZKGATE_ZK: 'zk1:2181,zk2:2181,zk3:2181/chroot',
+      ZKGATE_SESSION_TIMEOUT_MS: '4000',
+      ZKGATE_REDIS_URL: 'redis://cache:6379/0',
+      LOG_LEVEL: 'debug',
+      ZKGATE_ROOT: '/tenants/a.b-c',
+    });
+    expect(settings).toMatchObject({
+      port: 9000,
+      zk: 'zk1:2181,zk2:2181,zk3:2181/chroot',
+      sessionTimeoutMs: 4000,
+      redisUrl: 'redis://cache:6379/0',
+      logLevel: 'debug',
+      root: '/tenants/a.b-c',
+    });
+  });
+
+  it.each([
+    ['PORT', 'eighty', 'PORT'],
+    ['PORT', '70000', 'PORT'],
+    ['ZKGATE_ZK', 'zk1:2181, zk2:2181', 'ZKGATE_ZK'],
+    ['ZKGATE_ROOT', 'zkgate', 'ZKGATE_ROOT'],
+    ['ZKGATE_ROOT', '/a//b', 'ZKGATE_ROOT'],
+    ['ZKGATE_REDIS_URL', 'localhost:6379', 'ZKGATE_REDIS_URL'],
+    ['ZKGATE_SESSION_TIMEOUT_MS', '10', 'ZKGATE_SESSION_TIMEOUT_MS'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL'],
+  ])('refuses %s=%j naming the variable', (name, value, named) => {
+    expect(() => loadSettings({ [name]: value })).toThrow(SettingsError);
+    expect(() => loadSettings({ [name]: value })).toThrow(named);
+  });
+
+  it('is documented in the README, every variable with its default', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const defaults = loadSettings({}) as unknown as Record<string, unknown>;
+    for (const [key, env] of Object.entries(SETTINGS_ENV)) {
+      const row = readme.split('\n').find((line) => line.startsWith(`| \`${env}\` |`));
+      expect(row, `README row for ${env}`).toBeDefined();
+      const documented = row!.split('|')[2]!.trim();
+      const actual = defaults[key];
+      expect(documented, env).toBe(actual === undefined ? 'unset' : `\`${String(actual)}\``);
+    }
+  });
+});
