@@ -123,6 +123,12 @@ export interface Children {
  */
 export const MAX_REQUEST_BYTES = 1024 * 1024 - 1024;
 
+/** The part of a pino logger the adapters use. */
+export interface StoreLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
 /** Any version; ZooKeeper's -1. */
 export const ANY_VERSION = -1;
 

@@ -35,6 +35,7 @@ import {
   type OpResult,
   type SessionEvent,
   type Stat,
+  type StoreLogger,
   type Watcher,
   type WatchEvent,
 } from './store.js';
@@ -51,12 +52,6 @@ export interface ZooKeeperStoreOptions {
   /** Wait between server list passes while reconnecting (the library's spinDelay). Default 200 ms. */
   readonly spinDelayMs?: number;
   readonly logger?: StoreLogger;
-}
-
-/** The part of a pino logger the adapter uses. */
-export interface StoreLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
 }
 
 /** What a holder needs to hand its session to another client; tests use it to force expiry. */

@@ -1,0 +1,69 @@
+/**
+ * Snapshots: the whole committed tree as of one zxid, written to a temp file, fsynced and renamed
+ * into place (the store is single-threaded, so unlike ZooKeeper's they are exact, not fuzzy).
+ *
+ * Format: magic `ZKSN`, u32 version, i64 zxid, u32 session count + i64 ids, u32 node count + for
+ * each node (parents first) path, data, czxid, mzxid, pzxid, ctime, mtime, version, cversion,
+ * aversion, ephemeralOwner; then a u32 crc32 of everything before it.
+ */
+import { readFile } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import { BinaryReader, BinaryWriter } from './codec.js';
+import { DataTree, newZNode } from './datatree.js';
+
+const MAGIC = 0x5a4b534e;
+const VERSION = 1;
+
+/** Serializes synchronously, so the image is the tree at this instant while writes go on. */
+export function serializeSnapshot(tree: DataTree): Buffer {
+  const w = new BinaryWriter(1 << 16);
+  w.u32(MAGIC).u32(VERSION).i64(tree.lastZxid);
+  w.u32(tree.sessions.size);
+  for (const sessionId of tree.sessions) w.i64(sessionId);
+  w.u32(tree.nodes.size);
+  for (const [path, node] of tree.nodes) {
+    w.string(path).bytes(node.data);
+    w.i64(node.czxid).i64(node.mzxid).i64(node.pzxid).time(node.ctime).time(node.mtime);
+    w.i32(node.version).i32(node.cversion).i32(node.aversion).i64(node.ephemeralOwner);
+  }
+  const body = w.finish();
+  const image = Buffer.allocUnsafe(body.length + 4);
+  body.copy(image);
+  image.writeUInt32BE(crc32(body), body.length);
+  return image;
+}
+
+/** Throws when the file is damaged or not a snapshot. */
+export async function readSnapshot(path: string): Promise<DataTree> {
+  const image = await readFile(path);
+  const bodyLength = image.length - 4;
+  if (bodyLength < 0 || crc32(image.subarray(0, bodyLength)) !== image.readUInt32BE(bodyLength)) {
+    throw new Error(`snapshot ${path} fails its checksum`);
+  }
+  const r = new BinaryReader(image.subarray(0, bodyLength));
+  if (r.u32() !== MAGIC || r.u32() !== VERSION)
+    throw new Error(`${path} is not a version ${VERSION} snapshot`);
+  const tree = new DataTree();
+  tree.lastZxid = r.i64();
+  for (let n = r.u32(); n > 0; n--) tree.sessions.add(r.i64());
+  for (let n = r.u32(); n > 0; n--) {
+    const nodePath = r.string();
+    tree.insert(
+      nodePath,
+      newZNode({
+        data: r.bytes(),
+        czxid: r.i64(),
+        mzxid: r.i64(),
+        pzxid: r.i64(),
+        ctime: r.time(),
+        mtime: r.time(),
+        version: r.i32(),
+        cversion: r.i32(),
+        aversion: r.i32(),
+        ephemeralOwner: r.i64(),
+      }),
+    );
+  }
+  if (!r.done) throw new Error(`snapshot ${path} has trailing bytes`);
+  return tree;
+}
