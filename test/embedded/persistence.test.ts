@@ -1,0 +1,243 @@
+/**
+ * Persistence: fdatasync before acknowledgement and group commit, a failing log, and what a
+ * reopened data directory holds after clean shutdowns, torn and damaged log records, snapshots
+ * with purge, and a lock left by a dead process.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { open, readFile, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { ErrorCode } from '../../src/coordination/errors.js';
+import { CreateMode } from '../../src/coordination/store.js';
+import {
+  dumpTree,
+  listVersionDir,
+  logRecords,
+  newestLog,
+  nextStates,
+  openServer,
+  recordingLogger,
+  useDataDir,
+} from './helpers.js';
+
+/** Creates `/n0`..`/n{count-1}` one at a time (each its own log record), then closes the server. */
+async function writeNodes(dataDir: string, count: number): Promise<void> {
+  const server = await openServer(dataDir);
+  const store = server.connect();
+  for (let i = 0; i < count; i++) await store.create(`/n${i}`, Buffer.from(`value ${i}`));
+  await store.close();
+  await server.close();
+}
+
+async function flipByte(file: string, offset: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, offset);
+    byte[0] = (byte[0] as number) ^ 0x40;
+    await handle.write(byte, 0, 1, offset);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Spies on `FileHandle#datasync`, the call that makes a log write durable. */
+async function spyOnDatasync(dir: string) {
+  const handle = await open(dir, 'r');
+  const prototype = Object.getPrototypeOf(handle) as { datasync: () => Promise<void> };
+  await handle.close();
+  const spy = vi.spyOn(prototype, 'datasync');
+  onTestFinished(() => spy.mockRestore());
+  return spy;
+}
+
+describe('embedded store: persistence', () => {
+  it('fdatasyncs before acknowledging a write, one fdatasync for a burst of concurrent writes', async () => {
+    const dataDir = await useDataDir();
+    const store = (await openServer(dataDir)).connect();
+    await store.exists('/');
+    const datasync = await spyOnDatasync(dataDir);
+    for (let i = 0; i < 5; i++) await store.create(`/one${i}`);
+    expect(datasync).toHaveBeenCalledTimes(5);
+    datasync.mockClear();
+    await Promise.all(Array.from({ length: 100 }, (_, i) => store.create(`/burst${i}`)));
+    expect(datasync).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses writes once the log fails, failing the ones in flight with CONNECTION_LOSS', async () => {
+    const dataDir = await useDataDir();
+    const logger = recordingLogger();
+    const server = await openServer(dataDir, { logger });
+    const store = server.connect();
+    await store.create('/kept');
+    const datasync = await spyOnDatasync(dataDir);
+    datasync.mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+    const disconnected = nextStates(store, 1);
+    await expect(store.create('/lost')).rejects.toMatchObject({ code: ErrorCode.CONNECTION_LOSS });
+    expect(await disconnected).toEqual([
+      { state: 'disconnected', sessionId: store.sessionId, newSession: false },
+    ]);
+    await expect(store.setData('/kept', Buffer.from('x'))).rejects.toMatchObject({
+      code: ErrorCode.CONNECTION_LOSS,
+    });
+    expect(await store.exists('/kept')).not.toBeNull();
+    expect(await store.exists('/lost')).toBeNull();
+    expect(logger.warnings).toEqual([expect.stringContaining('the transaction log failed')]);
+  });
+
+  it('reopens to the same tree, stats and zxid, and never reuses a zxid', async () => {
+    const dataDir = await useDataDir();
+    const first = await openServer(dataDir);
+    const store = first.connect();
+    await store.create('/app', Buffer.from('config'));
+    await store.create('/app/q-', Buffer.from('a'), CreateMode.PERSISTENT_SEQUENTIAL);
+    await store.setData('/app', Buffer.from('config v2'));
+    await store.multi([
+      { op: 'create', path: '/app/m' },
+      { op: 'delete', path: '/app/q-0000000000' },
+    ]);
+    await store.create('/app').catch(() => undefined); // a failed write still takes a zxid
+    await store.close();
+    const tree = await dumpTree(first.connect());
+    const lastZxid = first.lastZxid;
+    await first.close();
+
+    const second = await openServer(dataDir);
+    expect(second.lastZxid).toBe(lastZxid + 1n); // the session the dump used, closed on recovery
+    const reopened = second.connect();
+    expect(await dumpTree(reopened)).toEqual(tree);
+    await reopened.create('/next');
+    expect((await reopened.exists('/next'))?.czxid).toBe(lastZxid + 3n);
+  });
+
+  it('drops a record torn at the end of the newest log and keeps the rest', async () => {
+    const dataDir = await useDataDir();
+    await writeNodes(dataDir, 5);
+    const log = await newestLog(dataDir);
+    const records = await logRecords(log);
+    const last = records.at(-1) as { offset: number; length: number };
+    // The last record is the session's close; the one before is the create of /n4.
+    await truncate(log, last.offset - (records.at(-2)?.length ?? 0) + 11);
+
+    const logger = recordingLogger();
+    const server = await openServer(dataDir, { logger });
+    expect(logger.warnings).toEqual([
+      expect.stringMatching(/dropping a torn record at the end of .*log\.1 \(offset \d+/),
+    ]);
+    const store = server.connect();
+    expect(await store.exists('/n3')).not.toBeNull();
+    expect(await store.exists('/n4')).toBeNull();
+    expect((await stat(log)).size).toBe(last.offset - (records.at(-2)?.length ?? 0));
+  });
+
+  it('drops a final record whose payload is damaged, and garbage after the last record', async () => {
+    const dataDir = await useDataDir();
+    await writeNodes(dataDir, 3);
+    const log = await newestLog(dataDir);
+    const last = (await logRecords(log)).at(-1) as { offset: number; length: number };
+    await flipByte(log, last.offset + last.length - 2);
+    const zeros = await open(log, 'a');
+    await zeros.write(Buffer.alloc(100));
+    await zeros.close();
+
+    const logger = recordingLogger();
+    const server = await openServer(dataDir, { logger });
+    expect(logger.warnings).toEqual([expect.stringContaining('checksum mismatch')]);
+    expect((await stat(log)).size).toBe(last.offset);
+    // The dropped record was the session's close, so that session is closed again on recovery.
+    expect(await server.connect().exists('/n2')).not.toBeNull();
+  });
+
+  it('refuses to start when a record before the last one is damaged, naming the file and offset', async () => {
+    const dataDir = await useDataDir();
+    await writeNodes(dataDir, 5);
+    const log = await newestLog(dataDir);
+    const middle = (await logRecords(log))[2] as { offset: number; length: number };
+    await flipByte(log, middle.offset + middle.length - 1);
+    const before = await readFile(log);
+
+    await expect(openServer(dataDir)).rejects.toThrow(
+      new RegExp(
+        `transaction log ${log} is damaged at offset ${middle.offset} \\(checksum mismatch\\) and intact records follow`,
+      ),
+    );
+    expect(await readFile(log)).toEqual(before); // nothing truncated
+    // A damaged length field is caught by the checksum too, not trusted.
+    await flipByte(log, middle.offset + middle.length - 1);
+    await flipByte(log, middle.offset + 1);
+    await expect(openServer(dataDir)).rejects.toThrow(/is damaged at offset/);
+  });
+
+  it('snapshots every snapCount txns and keeps snapRetainCount snapshots plus the logs they need', async () => {
+    const dataDir = await useDataDir();
+    const server = await openServer(dataDir, { snapCount: 10, snapRetainCount: 3 });
+    const store = server.connect();
+    for (let i = 0; i < 95; i++) await store.create(`/s${i}`, Buffer.from(String(i)));
+    await store.setData('/s0', Buffer.from('changed'));
+    const tree = await dumpTree(store);
+    await server.close();
+
+    const { logs, snapshots } = await listVersionDir(dataDir);
+    expect(snapshots).toHaveLength(3);
+    const zxids = (names: string[], prefix: string) =>
+      names.map((name) => BigInt(`0x${name.slice(prefix.length)}`));
+    const [oldestSnapshot] = zxids(snapshots, 'snapshot.');
+    const logStarts = zxids(logs, 'log.');
+    // ZooKeeper's rule: every log starting after the oldest snapshot kept, and the last one
+    // starting at or before it.
+    expect(logStarts.filter((start) => start <= (oldestSnapshot as bigint))).toHaveLength(1);
+    expect(logs.length).toBeLessThanOrEqual(4);
+
+    const reopened = await openServer(dataDir, { snapCount: 10, snapRetainCount: 3 });
+    expect(await dumpTree(reopened.connect())).toEqual(tree);
+  });
+
+  it('falls back to an older snapshot when the newest is damaged', async () => {
+    const dataDir = await useDataDir();
+    const server = await openServer(dataDir, { snapCount: 10, snapRetainCount: 3 });
+    const store = server.connect();
+    for (let i = 0; i < 35; i++) await store.create(`/f${i}`);
+    const tree = await dumpTree(store, '/f20');
+    await server.close();
+    const { snapshots } = await listVersionDir(dataDir);
+    const newest = join(dataDir, 'version-2', snapshots.at(-1) as string);
+    await flipByte(newest, 40);
+
+    const logger = recordingLogger();
+    const reopened = await openServer(dataDir, { logger, snapCount: 10, snapRetainCount: 3 });
+    expect(logger.warnings).toEqual([
+      expect.stringMatching(/skipping snapshot .* fails its checksum; trying an older one/),
+    ]);
+    const again = reopened.connect();
+    expect(await dumpTree(again, '/f20')).toEqual(tree);
+    expect(await again.exists('/f34')).not.toBeNull();
+  });
+
+  it('refuses to start when a log between the snapshot and the end is missing', async () => {
+    const dataDir = await useDataDir();
+    const server = await openServer(dataDir, { snapCount: 10, snapRetainCount: 3 });
+    const store = server.connect();
+    for (let i = 0; i < 25; i++) await store.create(`/g${i}`);
+    await server.close();
+    const { logs, snapshots } = await listVersionDir(dataDir);
+    for (const name of snapshots.slice(1)) await unlink(join(dataDir, 'version-2', name));
+    await unlink(join(dataDir, 'version-2', logs.at(-2) as string));
+    await expect(openServer(dataDir)).rejects.toThrow(/transactions are missing/);
+  });
+
+  it('takes over a lock left by a process that is gone', async () => {
+    const dataDir = await useDataDir();
+    const child = spawn(process.execPath, ['-e', '']);
+    await once(child, 'exit');
+    await writeFile(
+      join(dataDir, 'zkgate-embedded.lock'),
+      JSON.stringify({ pid: child.pid, host: hostname() }),
+    );
+    const logger = recordingLogger();
+    const server = await openServer(dataDir, { logger });
+    expect(logger.warnings).toEqual([expect.stringContaining('left by a process that is gone')]);
+    expect(await server.connect().exists('/zookeeper')).not.toBeNull();
+  });
+});
