@@ -1,0 +1,4 @@
+import { embeddedBackend } from '../support/backends.js';
+import { describeStoreContract } from './contract.js';
+
+describeStoreContract('embedded adapter', () => embeddedBackend());
