@@ -1,0 +1,98 @@
+/**
+ * The gateway as a process, the way `npm start` runs it: boots on both stores, drains on
+ * SIGTERM (exit 0, store session closed at once), refuses bad settings.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir, rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePorts, makeTempDir, pollUntil } from '../support/processes.js';
+import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
+
+interface Gateway {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+const SERVER = new URL('../../src/server.ts', import.meta.url).pathname;
+
+async function startGateway(env: Record<string, string>): Promise<Gateway> {
+  const [port] = await freePorts(1);
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, url: `http://127.0.0.1:${port}`, output: () => output, exited };
+}
+
+async function ready(gateway: Gateway): Promise<Record<string, unknown>> {
+  return pollUntil(
+    async () => {
+      if (gateway.child.exitCode !== null) throw new Error(`gateway exited:\n${gateway.output()}`);
+      const res = await fetch(`${gateway.url}/readyz`).catch(() => undefined);
+      return res?.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
+    },
+    { timeoutMs: 20_000, what: 'gateway /readyz' },
+  );
+}
+
+describe('gateway process', () => {
+  let zk: ZkStandalone;
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    zk = await startZooKeeper();
+  });
+
+  afterAll(async () => {
+    await zk?.stop();
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  it('serves on the embedded store and exits 0 on SIGTERM', async () => {
+    const dataDir = await makeTempDir('zkgate-server-');
+    dirs.push(dataDir);
+    const gateway = await startGateway({ ZKGATE_DATA_DIR: dataDir });
+    expect(await ready(gateway)).toMatchObject({ status: 'ready', store: { kind: 'embedded' } });
+    expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+    gateway.child.kill('SIGTERM');
+    expect(await gateway.exited).toBe(0);
+    expect(gateway.output()).toContain('shutting down');
+    expect((await readdir(dataDir)).length).toBeGreaterThan(0);
+  });
+
+  it('serves on ZooKeeper and closes its session on SIGTERM', async () => {
+    const gateway = await startGateway({ ZKGATE_ZK: zk.connectString, ZKGATE_SESSION_TIMEOUT_MS: '10000' });
+    const body = (await ready(gateway)) as { store: { kind: string; sessionId: string } };
+    expect(body.store.kind).toBe('zookeeper');
+    const session = body.store.sessionId.replace(/^0x/, '');
+    // `cons` lists live connections with their session ids.
+    expect(await zk.fourLetter('cons')).toContain(`sid=0x${session}`);
+    gateway.child.kill('SIGTERM');
+    expect(await gateway.exited).toBe(0);
+    // Closed, not abandoned: an abandoned session would be listed until it timed out (10 s).
+    const dump = await zk.fourLetter('dump');
+    expect(dump).not.toContain(session);
+  });
+
+  it('refuses invalid settings with exit code 2 naming the variable', async () => {
+    const gateway = await startGateway({ ZKGATE_ROOT: 'no-leading-slash' });
+    expect(await gateway.exited).toBe(2);
+    expect(gateway.output()).toContain('ZKGATE_ROOT');
+  });
+
+  it('exits 1 with a clear message when ZooKeeper cannot be reached', async () => {
+    const [closed] = await freePorts(1);
+    const gateway = await startGateway({
+      ZKGATE_ZK: `127.0.0.1:${closed}`,
+      ZKGATE_SESSION_TIMEOUT_MS: '1000',
+    });
+    expect(await gateway.exited).toBe(1);
+    expect(gateway.output()).toContain(`no ZooKeeper session from 127.0.0.1:${closed}`);
+  });
+});
