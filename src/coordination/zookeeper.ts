@@ -19,6 +19,7 @@
  * int32 request id wraps instead of crashing, a read timeout fails over from a frozen server to
  * the next one while keeping the session, and version 0 in a transaction is no longer "any".
  */
+import { createRequire } from 'node:module';
 import library from 'node-zookeeper-client';
 import { ErrorCode, MultiError, StoreError } from './errors.js';
 import { validateOps, validatePath } from './paths.js';
@@ -129,6 +130,22 @@ interface RawClient {
 
 const zookeeper = library as unknown as RawModule;
 
+/**
+ * The guards above rely on `patches/node-zookeeper-client+1.1.3.patch`, applied by patch-package
+ * at install. Without it a frozen server hangs requests and unknown error codes kill the process,
+ * so refuse to run rather than run unguarded.
+ */
+function assertPatched(): void {
+  const manager = createRequire(import.meta.url)('node-zookeeper-client/lib/ConnectionManager.js') as {
+    prototype: Record<string, unknown>;
+  };
+  if (typeof manager.prototype.startLivenessWatchdog !== 'function') {
+    throw new Error(
+      'node-zookeeper-client is not patched (patches/node-zookeeper-client+1.1.3.patch); reinstall with `npm ci`',
+    );
+  }
+}
+
 const NOOP_LOGGER: StoreLogger = { info: () => undefined, warn: () => undefined };
 
 /** ZooKeeper's Java client de-duplicates watchers across these three tables; so do we. */
@@ -168,6 +185,7 @@ export class ZooKeeperStore implements CoordinationStore {
    * await store.create('/app', Buffer.from('hello'));
    */
   static async connect(options: ZooKeeperStoreOptions): Promise<ZooKeeperStore> {
+    assertPatched();
     const store = new ZooKeeperStore(options);
     const deadline = options.connectTimeoutMs ?? store.sessionTimeoutMs;
     try {
