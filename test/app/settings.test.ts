@@ -58,9 +58,12 @@ describe('settings', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const defaults = loadSettings({}) as unknown as Record<string, unknown>;
     for (const [key, env] of Object.entries(SETTINGS_ENV)) {
-      const row = readme.split('\n').find((line) => line.startsWith(`| \`${env}\` |`));
-      expect(row, `README row for ${env}`).toBeDefined();
-      const documented = row!.split('|')[2]!.trim();
+      const cells = readme
+        .split('\n')
+        .map((line) => line.split('|').map((cell) => cell.trim()))
+        .find((row) => row[1] === `\`${env}\``);
+      expect(cells, `README row for ${env}`).toBeDefined();
+      const documented = cells![2];
       const actual = defaults[key];
       expect(documented, env).toBe(actual === undefined ? 'unset' : `\`${String(actual)}\``);
     }
