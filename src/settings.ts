@@ -27,6 +27,22 @@ export interface Settings {
   readonly snapRetainCount: number;
   /** Longest a graceful shutdown may take before the process exits anyway. */
   readonly shutdownTimeoutMs: number;
+  /** Largest configuration document accepted (a publish writes it twice: document and history). */
+  readonly configMaxBytes: number;
+  /** Releases kept per namespace. */
+  readonly historyLimit: number;
+  /** Cap on a long-poll's `wait`. */
+  readonly longPollMaxWaitMs: number;
+  /** How long deletions are remembered for resuming watchers; older resumes get a `reset`. */
+  readonly tombstoneRetentionMs: number;
+  /** Interval of SSE keep-alive comments. */
+  readonly sseKeepAliveMs: number;
+  /** Bytes queued for one SSE client before it is cut off as too slow. */
+  readonly sseMaxBufferBytes: number;
+  /** SSE connections per client IP (ZooKeeper's maxClientCnxns). */
+  readonly sseMaxClientCnxns: number;
+  /** SSE connections in total. */
+  readonly sseMaxConnections: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -43,6 +59,14 @@ export const SETTINGS_ENV = {
   snapCount: 'ZKGATE_SNAP_COUNT',
   snapRetainCount: 'ZKGATE_SNAP_RETAIN_COUNT',
   shutdownTimeoutMs: 'ZKGATE_SHUTDOWN_TIMEOUT_MS',
+  configMaxBytes: 'ZKGATE_CONFIG_MAX_BYTES',
+  historyLimit: 'ZKGATE_HISTORY_LIMIT',
+  longPollMaxWaitMs: 'ZKGATE_LONGPOLL_MAX_WAIT_MS',
+  tombstoneRetentionMs: 'ZKGATE_TOMBSTONE_RETENTION_MS',
+  sseKeepAliveMs: 'ZKGATE_SSE_KEEPALIVE_MS',
+  sseMaxBufferBytes: 'ZKGATE_SSE_MAX_BUFFER_BYTES',
+  sseMaxClientCnxns: 'ZKGATE_SSE_MAX_CLIENT_CNXNS',
+  sseMaxConnections: 'ZKGATE_SSE_MAX_CONNECTIONS',
   logLevel: 'LOG_LEVEL',
 } as const satisfies Record<keyof Settings, string>;
 
@@ -61,6 +85,14 @@ const schema: JSONSchemaType<Settings> = {
     'snapCount',
     'snapRetainCount',
     'shutdownTimeoutMs',
+    'configMaxBytes',
+    'historyLimit',
+    'longPollMaxWaitMs',
+    'tombstoneRetentionMs',
+    'sseKeepAliveMs',
+    'sseMaxBufferBytes',
+    'sseMaxClientCnxns',
+    'sseMaxConnections',
     'logLevel',
   ],
   properties: {
@@ -81,6 +113,15 @@ const schema: JSONSchemaType<Settings> = {
     snapCount: { type: 'integer', minimum: 10, maximum: 100_000_000, default: 100_000 },
     snapRetainCount: { type: 'integer', minimum: 3, maximum: 1000, default: 3 },
     shutdownTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 10_000 },
+    // A publish carries the document twice (znode and history) in one request under 1 MiB.
+    configMaxBytes: { type: 'integer', minimum: 1024, maximum: 500_000, default: 409_600 },
+    historyLimit: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
+    longPollMaxWaitMs: { type: 'integer', minimum: 1000, maximum: 600_000, default: 60_000 },
+    tombstoneRetentionMs: { type: 'integer', minimum: 1000, maximum: 31_536_000_000, default: 604_800_000 },
+    sseKeepAliveMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 15_000 },
+    sseMaxBufferBytes: { type: 'integer', minimum: 4096, maximum: 1_073_741_824, default: 1_048_576 },
+    sseMaxClientCnxns: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 60 },
+    sseMaxConnections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20_000 },
     logLevel: {
       type: 'string',
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
