@@ -6,6 +6,8 @@
 import Fastify, { type FastifyError, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Services } from './compose.js';
+import { configRoutes } from './config/routes.js';
+import { sharedSchemas } from './config/schemas.js';
 import { ERRORS, PROBLEM_TYPE_BASE, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
 
 export interface AppOptions {
@@ -46,6 +48,7 @@ export async function buildApp({ services, logger }: AppOptions) {
   });
 
   app.addSchema({ $id: 'Problem', ...problemSchema });
+  for (const schema of sharedSchemas) app.addSchema(schema);
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const fastifyCode = FASTIFY_CODES[err.code];
@@ -104,6 +107,12 @@ export async function buildApp({ services, logger }: AppOptions) {
       return { status: 'ready', store: readiness.store };
     },
   );
+
+  await app.register(configRoutes, {
+    config: services.config,
+    maxBytes: services.settings.configMaxBytes,
+    longPollMaxWaitMs: services.settings.longPollMaxWaitMs,
+  });
 
   return app;
 }

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { CoordinationStore } from './coordination/store.js';
+import { ConfigService } from './config/service.js';
 import { EmbeddedServer } from './coordination/embedded/index.js';
 import { ZooKeeperStore } from './coordination/zookeeper.js';
 import type { Settings } from './settings.js';
@@ -19,6 +20,7 @@ export interface Readiness {
 export interface Services {
   readonly settings: Readonly<Settings>;
   readonly store: CoordinationStore;
+  readonly config: ConfigService;
   readiness(): Readiness;
   /** Refuse new work from now on: readiness fails so load balancers drain this replica. */
   beginShutdown(): void;
@@ -59,16 +61,39 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     ),
   );
 
+  const config = new ConfigService(store, {
+    root: settings.root,
+    maxBytes: settings.configMaxBytes,
+    historyLimit: settings.historyLimit,
+    tombstoneRetentionMs: settings.tombstoneRetentionMs,
+    logger: logger.child({ component: 'config' }),
+  });
+  try {
+    await config.start();
+  } catch (err) {
+    config.close();
+    await release();
+    throw err;
+  }
+
   let shuttingDown = false;
   let closed: Promise<void> | undefined;
   return {
     settings,
     store,
+    config,
     readiness() {
       const connected = store.state === 'connected';
-      const reason = shuttingDown ? 'shutting down' : connected ? '' : `coordination store is ${store.state}`;
+      const synced = config.cache.ready;
+      const reason = shuttingDown
+        ? 'shutting down'
+        : !connected
+          ? `coordination store is ${store.state}`
+          : synced
+            ? ''
+            : 'config cache is loading';
       return {
-        ready: connected && !shuttingDown,
+        ready: connected && synced && !shuttingDown,
         shuttingDown,
         reason,
         store: { kind: store.kind, state: store.state, sessionId: `0x${store.sessionId.toString(16)}` },
@@ -78,7 +103,10 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
       shuttingDown = true;
     },
     close() {
-      closed ??= release();
+      closed ??= (async () => {
+        config.close();
+        await release();
+      })();
       return closed;
     },
   };

@@ -1,0 +1,246 @@
+/**
+ * HTTP routes of the config center. Thin: parse the request, call {@link ConfigService}, shape
+ * the reply. Sub-resources use a `:` suffix on the namespace (`prod/payments:history`), so every
+ * path under `/v1/config/` is one wildcard route per method, dispatched here.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ZkgError } from '../errors.js';
+import type { ConfigEntry } from './cache.js';
+import { contentTypeOf, formatFromContentType } from './formats.js';
+import { parseNamespace } from './namespace.js';
+import type { ConfigService, PublishResult } from './service.js';
+import { schemas } from './schemas.js';
+
+export interface ConfigRoutesOptions {
+  readonly config: ConfigService;
+  readonly maxBytes: number;
+  readonly longPollMaxWaitMs: number;
+}
+
+/** Long-polls without `wait` hold this long (capped by the setting). */
+const DEFAULT_WAIT_MS = 30_000;
+const HISTORY_PAGE = 20;
+
+type Target =
+  | { kind: 'document'; namespace: string }
+  | { kind: 'history'; namespace: string }
+  | { kind: 'release'; namespace: string; version: number }
+  | { kind: 'schema'; namespace: string }
+  | { kind: 'rollback'; namespace: string };
+
+/** `prod/payments:history/3` -> what it names. Unknown suffixes are unknown routes. */
+function target(request: FastifyRequest): Target {
+  const path = (request.params as { '*': string })['*'];
+  const colon = path.indexOf(':');
+  const namespace = parseNamespace(colon < 0 ? path : path.slice(0, colon));
+  const sub = colon < 0 ? undefined : path.slice(colon + 1);
+  if (sub === undefined) return { kind: 'document', namespace };
+  if (sub === 'history') return { kind: 'history', namespace };
+  if (sub === 'schema') return { kind: 'schema', namespace };
+  if (sub === 'rollback') return { kind: 'rollback', namespace };
+  const release = /^history\/([1-9][0-9]{0,14})$/.exec(sub);
+  if (release) return { kind: 'release', namespace, version: Number(release[1]) };
+  throw new ZkgError('ZKG_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url}`);
+}
+
+function only<K extends Target['kind']>(t: Target, request: FastifyRequest, ...kinds: K[]): Extract<Target, { kind: K }> {
+  if (!(kinds as string[]).includes(t.kind)) {
+    throw new ZkgError('ZKG_METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${request.url}`);
+  }
+  return t as Extract<Target, { kind: K }>;
+}
+
+/** `"3"`, `W/"3"` or `3` -> 3; `*` -> '*'. */
+function parseVersionHeader(value: string | undefined, header: string): number | '*' | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (trimmed === '*') return '*';
+  const match = /^(?:W\/)?"?([0-9]{1,15})"?$/.exec(trimmed);
+  if (!match) throw new ZkgError('ZKG_VALIDATION_FAILED', `${header} must be a version like "3" or *`);
+  return Number(match[1]);
+}
+
+/** Headers are latin-1; authors and comments may be percent-encoded UTF-8. */
+function textHeader(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  if (typeof value !== 'string' || value === '') return undefined;
+  try {
+    return decodeURIComponent(value).slice(0, 1024);
+  } catch {
+    return value.slice(0, 1024);
+  }
+}
+
+/** `30s`, `500ms`, `2m` or a number of seconds. */
+export function parseWait(value: string | undefined, capMs: number): number {
+  if (value === undefined) return Math.min(DEFAULT_WAIT_MS, capMs);
+  const match = /^([0-9]{1,9})(ms|s|m)?$/.exec(value);
+  if (!match) throw new ZkgError('ZKG_VALIDATION_FAILED', 'wait must look like 30s, 500ms or 2m');
+  const n = Number(match[1]);
+  const ms = match[2] === 'ms' ? n : match[2] === 'm' ? n * 60_000 : n * 1000;
+  return Math.min(ms, capMs);
+}
+
+function versionHeaders(reply: FastifyReply, version: number, index: bigint): void {
+  void reply.header('etag', `"${version}"`).header('x-zkgate-version', String(version)).header('x-zkgate-index', String(index));
+}
+
+function writeResult(reply: FastifyReply, namespace: string, result: PublishResult) {
+  versionHeaders(reply, result.version, result.index);
+  return reply.code(result.created ? 201 : 200).send({ namespace, version: result.version, index: String(result.index) });
+}
+
+function parseJsonBody(body: unknown): unknown {
+  const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ZkgError('ZKG_VALIDATION_FAILED', `the body must be JSON: ${(err as Error).message}`);
+  }
+}
+
+export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOptions): Promise<void> {
+  const { config } = options;
+
+  // Documents are stored byte for byte: every body arrives as a Buffer, parsed by the service.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBytes }, (_request, body, done) =>
+    done(null, body),
+  );
+
+  const serve = (reply: FastifyReply, entry: ConfigEntry) => {
+    versionHeaders(reply, entry.version, entry.index);
+    void reply.header('last-modified', new Date(entry.modified).toUTCString());
+    if (config.stale) void reply.header('x-zkgate-stale', 'true');
+    return reply.type(contentTypeOf(entry.format)).send(entry.data);
+  };
+
+  const notModified = (reply: FastifyReply, entry: ConfigEntry) => {
+    versionHeaders(reply, entry.version, entry.index);
+    if (config.stale) void reply.header('x-zkgate-stale', 'true');
+    return reply.code(304).send();
+  };
+
+  app.get('/v1/config', { schema: schemas.listRoute }, async (request, reply) => {
+    const { prefix = '' } = request.query as { prefix?: string };
+    if (config.stale) void reply.header('x-zkgate-stale', 'true');
+    return config.list(prefix).map((e) => ({
+      namespace: e.namespace,
+      version: e.version,
+      index: String(e.index),
+      format: e.format,
+      modified: new Date(e.modified).toISOString(),
+    }));
+  });
+
+  app.get('/v1/config/*', { schema: schemas.getRoute }, async (request, reply) => {
+    const t = only(target(request), request, 'document', 'history', 'release', 'schema');
+    if (t.kind === 'history') {
+      const { limit } = request.query as { limit?: number };
+      const releases = await config.history(t.namespace, limit ?? HISTORY_PAGE);
+      return releases.map((r) => ({ ...r, time: new Date(r.time).toISOString() }));
+    }
+    if (t.kind === 'release') {
+      const { release, data } = await config.release(t.namespace, t.version);
+      void reply.header('x-zkgate-version', String(release.version)).header('etag', `"${release.version}"`);
+      if (release.author) void reply.header('x-zkgate-author', encodeURIComponent(release.author));
+      return reply.type(contentTypeOf(release.format)).send(data);
+    }
+    if (t.kind === 'schema') return reply.type('application/schema+json').send(await config.getSchema(t.namespace));
+
+    const query = request.query as { index?: string; wait?: string };
+    const entry = config.get(t.namespace);
+    if (query.index !== undefined) {
+      if (!/^[0-9]{1,20}$/.test(query.index)) throw new ZkgError('ZKG_VALIDATION_FAILED', 'index must be a zxid');
+      const after = BigInt(query.index);
+      const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
+      const next = entry.index > after ? entry : await waitForChange(config, t.namespace, after, waitMs, reply);
+      if (next === 'deleted') throw new ZkgError('ZKG_CONFIG_NOT_FOUND', `namespace ${t.namespace} was deleted`);
+      return next ? serve(reply, next) : notModified(reply, config.get(t.namespace));
+    }
+    const etag = request.headers['if-none-match'];
+    if (etag !== undefined && etag.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${entry.version}"`)) {
+      return notModified(reply, entry);
+    }
+    return serve(reply, entry);
+  });
+
+  app.put('/v1/config/*', { schema: schemas.putRoute }, async (request, reply) => {
+    const t = only(target(request), request, 'document', 'schema');
+    if (t.kind === 'schema') {
+      await config.setSchema(t.namespace, parseJsonBody(request.body));
+      return reply.code(204).send();
+    }
+    const ifMatch = parseVersionHeader(request.headers['if-match'], 'If-Match');
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
+      throw new ZkgError('ZKG_VALIDATION_FAILED', 'on a publish, If-None-Match can only be *');
+    }
+    const result = await config.publish(t.namespace, {
+      body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
+      format: formatFromContentType(request.headers['content-type']),
+      ...(typeof ifMatch === 'number' ? { ifMatch } : {}),
+      mustExist: ifMatch === '*',
+      createOnly: ifNoneMatch !== undefined,
+      author: textHeader(request, 'x-zkgate-author'),
+      comment: textHeader(request, 'x-zkgate-comment'),
+    });
+    return writeResult(reply, t.namespace, result);
+  });
+
+  app.post('/v1/config/*', { schema: schemas.postRoute }, async (request, reply) => {
+    const t = only(target(request), request, 'rollback');
+    const body = parseJsonBody(request.body) as { version?: unknown };
+    if (!Number.isSafeInteger(body?.version) || (body.version as number) < 1) {
+      throw new ZkgError('ZKG_VALIDATION_FAILED', 'rollback needs {"version": N} with N a release number');
+    }
+    const ifMatch = parseVersionHeader(request.headers['if-match'], 'If-Match');
+    const result = await config.rollback(t.namespace, body.version as number, {
+      author: textHeader(request, 'x-zkgate-author'),
+      comment: textHeader(request, 'x-zkgate-comment'),
+      ...(typeof ifMatch === 'number' ? { ifMatch } : {}),
+    });
+    return writeResult(reply, t.namespace, result);
+  });
+
+  app.delete('/v1/config/*', { schema: schemas.deleteRoute }, async (request, reply) => {
+    const t = only(target(request), request, 'document');
+    const ifMatch = parseVersionHeader(request.headers['if-match'], 'If-Match');
+    const result = await config.delete(t.namespace, typeof ifMatch === 'number' ? ifMatch : undefined);
+    void reply.header('x-zkgate-index', String(result.index));
+    return { namespace: t.namespace, version: result.version, index: String(result.index) };
+  });
+}
+
+/**
+ * Wait until the namespace changes past `after`, is deleted, the time is up (undefined), or the
+ * client goes away.
+ */
+function waitForChange(
+  config: ConfigService,
+  namespace: string,
+  after: bigint,
+  waitMs: number,
+  reply: FastifyReply,
+): Promise<ConfigEntry | 'deleted' | undefined> {
+  return new Promise((resolve) => {
+    const done = (value: ConfigEntry | 'deleted' | undefined): void => {
+      clearTimeout(timer);
+      off();
+      reply.raw.off('close', onClose);
+      resolve(value);
+    };
+    const onClose = (): void => done(undefined);
+    const timer = setTimeout(() => done(undefined), waitMs);
+    const off = config.cache.onChange((changes) => {
+      for (const change of changes) {
+        if (change.kind === 'config' && change.entry.namespace === namespace && change.entry.index > after) {
+          return done(change.entry);
+        }
+        if (change.kind === 'deleted' && change.namespace === namespace) return done('deleted');
+      }
+    });
+    // The response's close, not the request's: that one fires once the body is read.
+    reply.raw.on('close', onClose);
+  });
+}

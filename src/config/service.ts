@@ -1,0 +1,404 @@
+/**
+ * The config center's domain service: publish, read, delete, history, rollback and schemas of
+ * configuration namespaces. Reads come from the watch-backed {@link ConfigCache}; every write is
+ * one version-checked `multi` (document, metadata, release, tombstone together), retried when a
+ * concurrent writer got there first, and acknowledged only once this replica's cache shows it.
+ */
+import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
+import { parentOf } from '../coordination/paths.js';
+import { mkdirs } from '../coordination/recipes.js';
+import type { CoordinationStore, NodeData, Op, StoreLogger } from '../coordination/store.js';
+import { ZkgError } from '../errors.js';
+import { ConfigCache, parseMeta, versionOf, type ConfigEntry, type ConfigMeta } from './cache.js';
+import { parseDocument, type ConfigFormat } from './formats.js';
+import { ConfigLayout, parseNamespace } from './namespace.js';
+import { SchemaValidator, type JsonSchema } from './schema.js';
+
+export interface ConfigServiceOptions {
+  /** zkgate's root znode. */
+  readonly root: string;
+  readonly maxBytes: number;
+  readonly historyLimit: number;
+  readonly tombstoneRetentionMs: number;
+  readonly logger: StoreLogger;
+}
+
+export interface PublishRequest {
+  readonly body: Buffer;
+  readonly format: ConfigFormat;
+  /** Publish only if the namespace is at this version (`If-Match`). */
+  readonly ifMatch?: number;
+  /** Publish only if the namespace does not exist (`If-None-Match: *`). */
+  readonly createOnly?: boolean;
+  /** Publish only if the namespace exists (`If-Match: *`). */
+  readonly mustExist?: boolean;
+  readonly author?: string;
+  readonly comment?: string;
+}
+
+export interface PublishResult {
+  readonly version: number;
+  readonly index: bigint;
+  readonly created: boolean;
+}
+
+/** One release in a namespace's history. */
+export interface Release {
+  readonly version: number;
+  readonly format: ConfigFormat;
+  readonly author: string | undefined;
+  readonly comment: string | undefined;
+  /** Milliseconds since the epoch. */
+  readonly time: number;
+  readonly size: number;
+}
+
+/** How often a write re-reads and retries after losing a race to another writer. */
+const MAX_ATTEMPTS = 8;
+/** How long a write waits for this replica's cache to show it before answering anyway. */
+const ACK_WAIT_MS = 5_000;
+
+export class ConfigService {
+  readonly cache: ConfigCache;
+  readonly layout: ConfigLayout;
+  private readonly schemas = new SchemaValidator();
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: CoordinationStore,
+    private readonly options: ConfigServiceOptions,
+  ) {
+    this.layout = new ConfigLayout(options.root);
+    this.cache = new ConfigCache(store, this.layout, options.logger);
+  }
+
+  /** Create the znode layout if missing, load the cache, start pruning old tombstones. */
+  async start(): Promise<void> {
+    for (const dir of this.layout.directories()) await mkdirs(this.store, dir);
+    await this.cache.start();
+    const every = Math.min(Math.max(this.options.tombstoneRetentionMs / 4, 1_000), 600_000);
+    this.pruneTimer = setInterval(() => {
+      this.pruneTombstones(Date.now()).catch((err: unknown) =>
+        this.options.logger.warn({ err }, 'pruning config tombstones failed'),
+      );
+    }, every);
+    this.pruneTimer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.pruneTimer);
+    this.cache.close();
+  }
+
+  /** True while the store is unreachable and reads come from the last known state. */
+  get stale(): boolean {
+    return this.store.state !== 'connected';
+  }
+
+  get(namespace: string): ConfigEntry {
+    const entry = this.cache.get(parseNamespace(namespace));
+    if (!entry) throw notFound(namespace);
+    return entry;
+  }
+
+  list(prefix = ''): ConfigEntry[] {
+    return this.cache.list(prefix);
+  }
+
+  /** Validate and publish a document as the namespace's next version. */
+  async publish(namespace: string, request: PublishRequest): Promise<PublishResult> {
+    parseNamespace(namespace);
+    const { body, format } = request;
+    if (body.length > this.options.maxBytes) {
+      throw new ZkgError(
+        'ZKG_CONFIG_TOO_LARGE',
+        `document of ${body.length} bytes exceeds the limit of ${this.options.maxBytes} bytes`,
+      );
+    }
+    const { value } = parseDocument(format, body);
+    const docPath = this.layout.document(namespace);
+    await mkdirs(this.store, parentOf(docPath));
+    await mkdirs(this.store, this.layout.historyOf(namespace));
+
+    return this.retrying(async () => {
+      const { doc, meta } = await this.readCurrent(namespace);
+      if (meta?.meta.schema !== undefined && (format === 'json' || format === 'yaml')) {
+        this.schemas.check(meta.meta.schema, value);
+      }
+      const exists = doc !== undefined && meta !== undefined;
+      const current = exists ? versionOf(meta.meta, doc.stat) : undefined;
+      if (exists && request.createOnly) {
+        throw new ZkgError('ZKG_CONFIG_EXISTS', `namespace ${namespace} already exists at version ${current}`);
+      }
+      if ((request.ifMatch !== undefined || request.mustExist) && current === undefined) {
+        throw new ZkgError('ZKG_CONFIG_VERSION_CONFLICT', `namespace ${namespace} does not exist`);
+      }
+      if (request.ifMatch !== undefined && request.ifMatch !== current) {
+        throw new ZkgError(
+          'ZKG_CONFIG_VERSION_CONFLICT',
+          `namespace ${namespace} is at version ${current}, not ${request.ifMatch}`,
+        );
+      }
+      const releases = await this.releaseNumbers(namespace);
+      const version = current !== undefined ? current + 1 : Math.max(0, ...releases) + 1;
+      // The document znode may exist without being a namespace (a parent of one, or deleted
+      // while it had children): then it is overwritten, and `base` absorbs its data version.
+      const docVersionAfter = doc ? doc.stat.version + 1 : 0;
+      const nextMeta: ConfigMeta = {
+        ...meta?.meta,
+        format,
+        base: exists ? meta.meta.base : version - docVersionAfter - 1,
+      };
+      const ops: Op[] = [
+        doc
+          ? { op: 'setData', path: docPath, data: body, version: doc.stat.version }
+          : { op: 'create', path: docPath, data: body },
+        meta
+          ? { op: 'setData', path: this.layout.metaOf(namespace), data: json(nextMeta), version: meta.stat.version }
+          : { op: 'create', path: this.layout.metaOf(namespace), data: json(nextMeta) },
+        {
+          op: 'create',
+          path: this.layout.release(namespace, version),
+          data: envelope({ version, format, author: request.author, comment: request.comment, time: Date.now() }, body),
+        },
+        ...releases
+          .slice(0, Math.max(0, releases.length + 1 - this.options.historyLimit))
+          .map((v): Op => ({ op: 'delete', path: this.layout.release(namespace, v) })),
+      ];
+      if (!exists && (await this.store.exists(this.layout.tombstoneOf(namespace)))) {
+        ops.push({ op: 'delete', path: this.layout.tombstoneOf(namespace) });
+      }
+      const results = await this.store.multi(ops);
+      const first = results[0];
+      // The document's own zxid: setData returns it; a create's is the znode's czxid.
+      const index =
+        first?.op === 'setData' ? first.stat.mzxid : ((await this.store.exists(docPath))?.czxid ?? 0n);
+      await this.acknowledge(index);
+      return { version, index, created: !exists };
+    });
+  }
+
+  /** Delete a namespace, remembering the deletion (a tombstone) for resuming watchers. */
+  async delete(namespace: string, ifMatch?: number): Promise<{ version: number; index: bigint }> {
+    parseNamespace(namespace);
+    return this.retrying(async () => {
+      const { doc, meta } = await this.readCurrent(namespace);
+      if (!doc || !meta) throw notFound(namespace);
+      const version = versionOf(meta.meta, doc.stat);
+      if (ifMatch !== undefined && ifMatch !== version) {
+        throw new ZkgError('ZKG_CONFIG_VERSION_CONFLICT', `namespace ${namespace} is at version ${version}, not ${ifMatch}`);
+      }
+      const docPath = this.layout.document(namespace);
+      const tombstone = this.layout.tombstoneOf(namespace);
+      const ops: Op[] = [
+        // A znode with children (child namespaces) cannot go; it stays as their empty parent.
+        doc.stat.numChildren > 0
+          ? { op: 'setData', path: docPath, data: Buffer.alloc(0), version: doc.stat.version }
+          : { op: 'delete', path: docPath, version: doc.stat.version },
+        { op: 'delete', path: this.layout.metaOf(namespace), version: meta.stat.version },
+      ];
+      // The tombstone's czxid is the deletion's zxid, so an old one is replaced, not updated.
+      if (await this.store.exists(tombstone)) ops.push({ op: 'delete', path: tombstone });
+      ops.push({ op: 'create', path: tombstone, data: json({ version }) });
+      await this.store.multi(ops);
+      const index = (await this.store.exists(tombstone))?.czxid ?? 0n;
+      await this.acknowledge(index);
+      return { version, index };
+    });
+  }
+
+  /** Releases, newest first, at most `limit`. */
+  async history(namespace: string, limit: number): Promise<Release[]> {
+    parseNamespace(namespace);
+    const versions = (await this.releaseNumbers(namespace)).reverse().slice(0, limit);
+    const releases = await Promise.all(versions.map((v) => this.readRelease(namespace, v).catch(() => undefined)));
+    const found = releases.filter((r): r is { release: Release; data: Buffer } => r !== undefined);
+    if (found.length === 0 && !this.cache.get(namespace)) throw notFound(namespace);
+    return found.map((r) => r.release);
+  }
+
+  async release(namespace: string, version: number): Promise<{ release: Release; data: Buffer }> {
+    parseNamespace(namespace);
+    return this.readRelease(namespace, version);
+  }
+
+  /** Publish release `version` again, as a new version. */
+  async rollback(
+    namespace: string,
+    version: number,
+    request: { author?: string; comment?: string; ifMatch?: number },
+  ): Promise<PublishResult> {
+    const { release, data } = await this.release(namespace, version);
+    return this.publish(namespace, {
+      body: data,
+      format: release.format,
+      author: request.author,
+      comment: request.comment ?? `rollback to version ${version}`,
+      ...(request.ifMatch === undefined ? {} : { ifMatch: request.ifMatch }),
+    });
+  }
+
+  async getSchema(namespace: string): Promise<JsonSchema> {
+    parseNamespace(namespace);
+    const { meta } = await this.readCurrent(namespace);
+    if (meta?.meta.schema === undefined) {
+      throw new ZkgError('ZKG_CONFIG_NOT_FOUND', `namespace ${namespace} has no schema`);
+    }
+    return meta.meta.schema;
+  }
+
+  /**
+   * Set the namespace's JSON Schema. The current document (json or yaml) must satisfy it: a
+   * schema that the live configuration already violates would only surface at the next publish.
+   */
+  async setSchema(namespace: string, schema: unknown): Promise<void> {
+    parseNamespace(namespace);
+    this.schemas.compile(schema);
+    await mkdirs(this.store, this.layout.historyOf(namespace));
+    await this.retrying(async () => {
+      const { doc, meta } = await this.readCurrent(namespace);
+      if (doc && meta && (meta.meta.format === 'json' || meta.meta.format === 'yaml')) {
+        this.schemas.check(schema as JsonSchema, parseDocument(meta.meta.format, doc.data).value);
+      }
+      const path = this.layout.metaOf(namespace);
+      if (meta) {
+        await this.store.setData(path, json({ ...meta.meta, schema: schema as JsonSchema }), meta.stat.version);
+      } else {
+        // Declared ahead of the first publish, which keeps it.
+        const base = Math.max(0, ...(await this.releaseNumbers(namespace)));
+        await this.store.create(path, json({ format: 'json', base, schema: schema as JsonSchema }));
+      }
+    });
+  }
+
+  /** Forget deletions older than the retention; resumes from before them get a `reset`. */
+  async pruneTombstones(now: number): Promise<number> {
+    const expired = this.cache.deletions().filter((d) => d.ctime < now - this.options.tombstoneRetentionMs);
+    let pruned = 0;
+    for (const { namespace, zxid } of expired) {
+      const dir = await this.store.getData(this.layout.tombstones);
+      const horizon = dir.data.length > 0 ? BigInt(dir.data.toString('utf8')) : 0n;
+      try {
+        await this.store.multi([
+          { op: 'delete', path: this.layout.tombstoneOf(namespace) },
+          {
+            op: 'setData',
+            path: this.layout.tombstones,
+            data: Buffer.from(String(zxid > horizon ? zxid : horizon)),
+            version: dir.stat.version,
+          },
+        ]);
+        pruned++;
+      } catch (err) {
+        // Another replica pruned it, or moved the horizon first: the next round sees that.
+        if (!(err instanceof MultiError)) throw err;
+      }
+    }
+    return pruned;
+  }
+
+  private async readCurrent(
+    namespace: string,
+  ): Promise<{ doc: NodeData | undefined; meta: { meta: ConfigMeta; stat: NodeData['stat'] } | undefined }> {
+    const [doc, meta] = await Promise.all([
+      orUndefined(this.store.getData(this.layout.document(namespace))),
+      orUndefined(this.store.getData(this.layout.metaOf(namespace))),
+    ]);
+    return { doc, meta: meta && { meta: parseMeta(meta.data), stat: meta.stat } };
+  }
+
+  /** Release numbers kept for the namespace, ascending. */
+  private async releaseNumbers(namespace: string): Promise<number[]> {
+    try {
+      const { children } = await this.store.getChildren(this.layout.historyOf(namespace));
+      return children.map(Number).filter(Number.isInteger).sort((a, b) => a - b);
+    } catch (err) {
+      if (isStoreError(err, ErrorCode.NO_NODE)) return [];
+      throw err;
+    }
+  }
+
+  private async readRelease(namespace: string, version: number): Promise<{ release: Release; data: Buffer }> {
+    if (!Number.isSafeInteger(version) || version < 1) {
+      throw new ZkgError('ZKG_RELEASE_NOT_FOUND', `no release ${version} of ${namespace}`);
+    }
+    try {
+      const node = await this.store.getData(this.layout.release(namespace, version));
+      return openEnvelope(node.data, node.stat.ctime);
+    } catch (err) {
+      if (isStoreError(err, ErrorCode.NO_NODE)) {
+        throw new ZkgError('ZKG_RELEASE_NOT_FOUND', `no release ${version} of ${namespace}`);
+      }
+      throw err;
+    }
+  }
+
+  /** Answer a write once this replica serves it, so a read after a write sees the write. */
+  private async acknowledge(index: bigint): Promise<void> {
+    if (!(await this.cache.waitFor(index, ACK_WAIT_MS))) {
+      this.options.logger.warn({ index: String(index) }, 'write acknowledged before the cache caught up');
+    }
+  }
+
+  /** Run an optimistic write again when a concurrent writer changed what it read. */
+  private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let i = 1; ; i++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        const raced =
+          isStoreError(err, ErrorCode.BAD_VERSION) ||
+          isStoreError(err, ErrorCode.NODE_EXISTS) ||
+          isStoreError(err, ErrorCode.NO_NODE);
+        if (!raced || i >= MAX_ATTEMPTS) throw err;
+      }
+    }
+  }
+}
+
+function notFound(namespace: string): ZkgError {
+  return new ZkgError('ZKG_CONFIG_NOT_FOUND', `no namespace ${namespace}`);
+}
+
+function json(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+async function orUndefined<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (isStoreError(err, ErrorCode.NO_NODE)) return undefined;
+    throw err;
+  }
+}
+
+interface ReleaseHeader {
+  version: number;
+  format: ConfigFormat;
+  author?: string | undefined;
+  comment?: string | undefined;
+  time: number;
+}
+
+/** A release znode: one line of JSON header, then the document byte for byte. */
+function envelope(header: ReleaseHeader, body: Buffer): Buffer {
+  return Buffer.concat([json(header), Buffer.from('\n'), body]);
+}
+
+function openEnvelope(data: Buffer, ctime: number): { release: Release; data: Buffer } {
+  const newline = data.indexOf(0x0a);
+  const header = JSON.parse(data.subarray(0, newline).toString('utf8')) as ReleaseHeader;
+  const body = data.subarray(newline + 1);
+  return {
+    release: {
+      version: header.version,
+      format: header.format,
+      author: header.author,
+      comment: header.comment,
+      time: header.time ?? ctime,
+      size: body.length,
+    },
+    data: body,
+  };
+}
