@@ -3,12 +3,14 @@
  * use `app.inject()`. Domain logic stays in the services; this file wires routes and turns every
  * error into a problem document.
  */
-import Fastify, { type FastifyError, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyError } from 'fastify';
 import type { Logger } from 'pino';
 import type { Services } from './compose.js';
 import { configRoutes } from './config/routes.js';
 import { sharedSchemas } from './config/schemas.js';
-import { ERRORS, PROBLEM_TYPE_BASE, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
+import { ERRORS, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
+import { sendProblem } from './http/problem.js';
+import { watchRoutes } from './http/watch.js';
 
 export interface AppOptions {
   readonly services: Services;
@@ -108,34 +110,21 @@ export async function buildApp({ services, logger }: AppOptions) {
     },
   );
 
+  const { settings } = services;
   await app.register(configRoutes, {
     config: services.config,
-    maxBytes: services.settings.configMaxBytes,
-    longPollMaxWaitMs: services.settings.longPollMaxWaitMs,
+    maxBytes: settings.configMaxBytes,
+    longPollMaxWaitMs: settings.longPollMaxWaitMs,
+  });
+  await app.register(watchRoutes, {
+    config: services.config,
+    sse: {
+      keepAliveMs: settings.sseKeepAliveMs,
+      maxBufferedBytes: settings.sseMaxBufferBytes,
+      retryMs: 1000,
+    },
+    limits: { perClient: settings.sseMaxClientCnxns, total: settings.sseMaxConnections },
   });
 
   return app;
-}
-
-/** Reply with an RFC 9457 problem document; 5xx details never leak internals. */
-export function sendProblem(
-  reply: FastifyReply,
-  error: ZkgError,
-  extra: Record<string, unknown> = {},
-): FastifyReply {
-  const { status, title } = ERRORS[error.code];
-  const detail = error.code === 'ZKG_INTERNAL' ? title : error.message;
-  if (error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
-  return reply
-    .code(status)
-    .type('application/problem+json; charset=utf-8')
-    .send({
-      type: `${PROBLEM_TYPE_BASE}${error.code}`,
-      title,
-      status,
-      detail,
-      code: error.code,
-      ...error.extensions,
-      ...extra,
-    });
 }

@@ -1,0 +1,203 @@
+/**
+ * Push over SSE: initial state, live changes, resumption with Last-Event-ID on another replica,
+ * deletions, direct znode changes, limits. Gateways listen on loopback ports.
+ */
+import { rm } from 'node:fs/promises';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { createServices, type Services } from '../../src/compose.js';
+import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
+import { loadSettings } from '../../src/settings.js';
+import { makeTempDir } from '../support/processes.js';
+import { openSse, type ReceivedEvent, type SseClient } from '../support/sse-client.js';
+import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
+
+const logger = pino({ level: 'silent' });
+
+interface Gateway {
+  url: string;
+  services: Services;
+  close(): Promise<void>;
+}
+
+async function gateway(env: Record<string, string>): Promise<Gateway> {
+  const services = await createServices(loadSettings(env), logger);
+  const app = await buildApp({ services, logger });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url,
+    services,
+    async close() {
+      await app.close();
+      await services.close();
+    },
+  };
+}
+
+async function publish(g: Gateway, ns: string, body: string): Promise<{ version: number; index: string }> {
+  const res = await fetch(`${g.url}/v1/config/${ns}`, {
+    method: 'PUT',
+    body,
+    headers: { 'content-type': 'application/json' },
+  });
+  expect(res.status).toBeLessThan(300);
+  return (await res.json()) as { version: number; index: string };
+}
+
+const payload = (e: ReceivedEvent) => JSON.parse(e.data) as Record<string, unknown>;
+
+describe('watch over SSE, two gateway replicas on one ZooKeeper', () => {
+  let zk: ZkStandalone;
+  let a: Gateway;
+  let b: Gateway;
+  const clients: SseClient[] = [];
+  const watch = async (g: Gateway, query: string, headers: Record<string, string> = {}) => {
+    const client = await openSse(`${g.url}/v1/watch?${query}`, headers);
+    clients.push(client);
+    return client;
+  };
+
+  beforeAll(async () => {
+    zk = await startZooKeeper();
+    const env = { ZKGATE_ZK: zk.connectString, ZKGATE_SSE_KEEPALIVE_MS: '200' };
+    [a, b] = await Promise.all([gateway(env), gateway(env)]);
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await Promise.all([a?.close(), b?.close()]);
+    await zk?.stop();
+  });
+
+  it('sends the current state on connect and a publish in well under a second', async () => {
+    await publish(a, 'live/one', '{"v":1}');
+    const client = await watch(b, 'ns=live/one');
+    expect(client.status).toBe(200);
+    expect(client.headers['content-type']).toMatch(/^text\/event-stream/);
+    const initial = await client.next();
+    expect(initial.event).toBe('config');
+    expect(payload(initial)).toMatchObject({
+      namespace: 'live/one',
+      version: 1,
+      format: 'json',
+      content: '{"v":1}',
+    });
+    const started = Date.now();
+    const { index } = await publish(a, 'live/one', '{"v":2}');
+    const change = await client.next();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(change.id).toBe(index);
+    expect(payload(change)).toMatchObject({ version: 2, content: '{"v":2}' });
+  });
+
+  it('resumes on another replica with exactly the missed changes and deletions', async () => {
+    await publish(a, 'resume/changed', '{"v":1}');
+    await publish(a, 'resume/deleted', '{"v":1}');
+    await publish(a, 'resume/quiet', '{"v":1}');
+    const first = await watch(a, 'prefix=resume/');
+    const initial = [await first.next(), await first.next(), await first.next()];
+    expect(initial.map((e) => payload(e).namespace).sort()).toEqual([
+      'resume/changed',
+      'resume/deleted',
+      'resume/quiet',
+    ]);
+    const lastId = initial.at(-1)!.id!;
+    first.close();
+
+    for (let v = 2; v <= 4; v++) await publish(a, 'resume/changed', `{"v":${v}}`);
+    const deleted = await fetch(`${a.url}/v1/config/resume/deleted`, { method: 'DELETE' });
+    expect(deleted.status).toBe(200);
+    // Something outside the subscription changes too, and must not be sent.
+    await publish(a, 'other/ns', '{}');
+
+    const resumed = await watch(b, 'prefix=resume/', { 'last-event-id': lastId });
+    const got = [await resumed.next(), await resumed.next()];
+    const byType = Object.fromEntries(got.map((e) => [e.event, payload(e)]));
+    expect(byType.config).toMatchObject({ namespace: 'resume/changed', version: 4, content: '{"v":4}' });
+    expect(byType['config-deleted']).toMatchObject({ namespace: 'resume/deleted', version: 1 });
+    // Ids ascend, and nothing else arrives (a later publish is the next event).
+    expect(BigInt(got[0]!.id!) < BigInt(got[1]!.id!)).toBe(true);
+    await publish(a, 'resume/quiet', '{"v":2}');
+    const next = await resumed.next();
+    expect(payload(next)).toMatchObject({ namespace: 'resume/quiet', version: 2 });
+    expect(resumed.events).toHaveLength(3);
+  });
+
+  it('pushes changes made by a plain ZooKeeper client on the znode', async () => {
+    await publish(a, 'direct/ns', '{"v":1}');
+    const client = await watch(a, 'ns=direct/ns');
+    await client.next();
+    const plain = await ZooKeeperStore.connect({ connectString: zk.connectString });
+    try {
+      await plain.setData('/zkgate/config/direct/ns', Buffer.from('{"v":"direct"}'));
+    } finally {
+      await plain.close();
+    }
+    expect(payload(await client.next())).toMatchObject({ version: 2, content: '{"v":"direct"}' });
+  });
+
+  it('refuses watches without a subject or with a malformed Last-Event-ID', async () => {
+    const res = await fetch(`${a.url}/v1/watch`);
+    expect(res.status).toBe(400);
+    expect((await res.json()).code).toBe('ZKG_VALIDATION_FAILED');
+    const bad = await fetch(`${a.url}/v1/watch?ns=a/b`, { headers: { 'last-event-id': 'yesterday' } });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe('watch limits and a reset after the tombstone horizon (embedded)', () => {
+  let dataDir: string;
+  let g: Gateway;
+
+  beforeAll(async () => {
+    dataDir = await makeTempDir('zkgate-watch-');
+    g = await gateway({
+      ZKGATE_DATA_DIR: dataDir,
+      ZKGATE_SSE_MAX_CLIENT_CNXNS: '2',
+      ZKGATE_TOMBSTONE_RETENTION_MS: '1000',
+    });
+  });
+
+  afterAll(async () => {
+    await g?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers 503 beyond the per-client limit', async () => {
+    await publish(g, 'limit/ns', '{}');
+    const one = await openSse(`${g.url}/v1/watch?ns=limit/ns`);
+    const two = await openSse(`${g.url}/v1/watch?ns=limit/ns`);
+    const three = await fetch(`${g.url}/v1/watch?ns=limit/ns`);
+    expect(three.status).toBe(503);
+    expect(three.headers.get('retry-after')).toBe('5');
+    expect((await three.json()).code).toBe('ZKG_WATCH_LIMIT');
+    one.close();
+    await one.ended;
+    // The slot comes back once the server has seen the disconnect.
+    await expect
+      .poll(async () => {
+        const res = await fetch(`${g.url}/v1/watch?ns=limit/ns`);
+        const ok = res.status === 200;
+        await res.body?.cancel();
+        return ok;
+      })
+      .toBe(true);
+    two.close();
+  });
+
+  it('sends a reset with the full state to a client resuming from before forgotten deletions', async () => {
+    await publish(g, 'reset/kept', '{"v":1}');
+    const { index } = await publish(g, 'reset/gone', '{}');
+    await fetch(`${g.url}/v1/config/reset/gone`, { method: 'DELETE' });
+    // Forget the deletion: pruning with a clock past the retention.
+    expect(await g.services.config.pruneTombstones(Date.now() + 10_000)).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => g.services.config.cache.horizon > BigInt(index)).toBe(true);
+    const client = await openSse(`${g.url}/v1/watch?prefix=reset/`, { 'last-event-id': index });
+    const reset = await client.next();
+    expect(reset.event).toBe('reset');
+    expect(payload(reset)).toEqual({ namespaces: ['reset/kept'] });
+    expect(payload(await client.next())).toMatchObject({ namespace: 'reset/kept', version: 1 });
+    client.close();
+  });
+});
