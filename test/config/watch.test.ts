@@ -140,7 +140,7 @@ describe('watch over SSE, two gateway replicas on one ZooKeeper', () => {
   it('refuses watches without a subject or with a malformed Last-Event-ID', async () => {
     const res = await fetch(`${a.url}/v1/watch`);
     expect(res.status).toBe(400);
-    expect((await res.json()).code).toBe('ZKG_VALIDATION_FAILED');
+    expect(((await res.json()) as { code: string }).code).toBe('ZKG_VALIDATION_FAILED');
     const bad = await fetch(`${a.url}/v1/watch?ns=a/b`, { headers: { 'last-event-id': 'yesterday' } });
     expect(bad.status).toBe(400);
   });
@@ -171,7 +171,7 @@ describe('watch limits and a reset after the tombstone horizon (embedded)', () =
     const three = await fetch(`${g.url}/v1/watch?ns=limit/ns`);
     expect(three.status).toBe(503);
     expect(three.headers.get('retry-after')).toBe('5');
-    expect((await three.json()).code).toBe('ZKG_WATCH_LIMIT');
+    expect(((await three.json()) as { code: string }).code).toBe('ZKG_WATCH_LIMIT');
     one.close();
     await one.ended;
     // The slot comes back once the server has seen the disconnect.
