@@ -63,7 +63,7 @@ export class ZkgError extends Error {
 }
 
 /** Seconds clients are told to wait when the store is unreachable. */
-const STORE_RETRY_AFTER_S = 2;
+export const STORE_RETRY_AFTER_S = 2;
 
 /**
  * ZooKeeper's codes mapped to zkgate's, in one table. Anything not listed is a refusal the

@@ -8,7 +8,7 @@ import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
 import { mkdirs } from '../coordination/recipes.js';
 import type { CoordinationStore, NodeData, Op, StoreLogger } from '../coordination/store.js';
-import { ZkgError } from '../errors.js';
+import { STORE_RETRY_AFTER_S, ZkgError } from '../errors.js';
 import { ConfigCache, parseMeta, versionOf, type ConfigEntry, type ConfigMeta } from './cache.js';
 import { parseDocument, type ConfigFormat } from './formats.js';
 import { ConfigLayout, parseNamespace } from './namespace.js';
@@ -108,6 +108,7 @@ export class ConfigService {
   /** Validate and publish a document as the namespace's next version. */
   async publish(namespace: string, request: PublishRequest): Promise<PublishResult> {
     parseNamespace(namespace);
+    this.assertWritable();
     const { body, format } = request;
     if (body.length > this.options.maxBytes) {
       throw new ZkgError(
@@ -128,7 +129,10 @@ export class ConfigService {
       const exists = doc !== undefined && meta !== undefined;
       const current = exists ? versionOf(meta.meta, doc.stat) : undefined;
       if (exists && request.createOnly) {
-        throw new ZkgError('ZKG_CONFIG_EXISTS', `namespace ${namespace} already exists at version ${current}`);
+        throw new ZkgError(
+          'ZKG_CONFIG_EXISTS',
+          `namespace ${namespace} already exists at version ${current}`,
+        );
       }
       if ((request.ifMatch !== undefined || request.mustExist) && current === undefined) {
         throw new ZkgError('ZKG_CONFIG_VERSION_CONFLICT', `namespace ${namespace} does not exist`);
@@ -154,12 +158,20 @@ export class ConfigService {
           ? { op: 'setData', path: docPath, data: body, version: doc.stat.version }
           : { op: 'create', path: docPath, data: body },
         meta
-          ? { op: 'setData', path: this.layout.metaOf(namespace), data: json(nextMeta), version: meta.stat.version }
+          ? {
+              op: 'setData',
+              path: this.layout.metaOf(namespace),
+              data: json(nextMeta),
+              version: meta.stat.version,
+            }
           : { op: 'create', path: this.layout.metaOf(namespace), data: json(nextMeta) },
         {
           op: 'create',
           path: this.layout.release(namespace, version),
-          data: envelope({ version, format, author: request.author, comment: request.comment, time: Date.now() }, body),
+          data: envelope(
+            { version, format, author: request.author, comment: request.comment, time: Date.now() },
+            body,
+          ),
         },
         ...releases
           .slice(0, Math.max(0, releases.length + 1 - this.options.historyLimit))
@@ -181,12 +193,16 @@ export class ConfigService {
   /** Delete a namespace, remembering the deletion (a tombstone) for resuming watchers. */
   async delete(namespace: string, ifMatch?: number): Promise<{ version: number; index: bigint }> {
     parseNamespace(namespace);
+    this.assertWritable();
     return this.retrying(async () => {
       const { doc, meta } = await this.readCurrent(namespace);
       if (!doc || !meta) throw notFound(namespace);
       const version = versionOf(meta.meta, doc.stat);
       if (ifMatch !== undefined && ifMatch !== version) {
-        throw new ZkgError('ZKG_CONFIG_VERSION_CONFLICT', `namespace ${namespace} is at version ${version}, not ${ifMatch}`);
+        throw new ZkgError(
+          'ZKG_CONFIG_VERSION_CONFLICT',
+          `namespace ${namespace} is at version ${version}, not ${ifMatch}`,
+        );
       }
       const docPath = this.layout.document(namespace);
       const tombstone = this.layout.tombstoneOf(namespace);
@@ -211,7 +227,9 @@ export class ConfigService {
   async history(namespace: string, limit: number): Promise<Release[]> {
     parseNamespace(namespace);
     const versions = (await this.releaseNumbers(namespace)).reverse().slice(0, limit);
-    const releases = await Promise.all(versions.map((v) => this.readRelease(namespace, v).catch(() => undefined)));
+    const releases = await Promise.all(
+      versions.map((v) => this.readRelease(namespace, v).catch(() => undefined)),
+    );
     const found = releases.filter((r): r is { release: Release; data: Buffer } => r !== undefined);
     if (found.length === 0 && !this.cache.get(namespace)) throw notFound(namespace);
     return found.map((r) => r.release);
@@ -253,6 +271,7 @@ export class ConfigService {
    */
   async setSchema(namespace: string, schema: unknown): Promise<void> {
     parseNamespace(namespace);
+    this.assertWritable();
     this.schemas.compile(schema);
     await mkdirs(this.store, this.layout.historyOf(namespace));
     await this.retrying(async () => {
@@ -262,7 +281,11 @@ export class ConfigService {
       }
       const path = this.layout.metaOf(namespace);
       if (meta) {
-        await this.store.setData(path, json({ ...meta.meta, schema: schema as JsonSchema }), meta.stat.version);
+        await this.store.setData(
+          path,
+          json({ ...meta.meta, schema: schema as JsonSchema }),
+          meta.stat.version,
+        );
       } else {
         // Declared ahead of the first publish, which keeps it.
         const base = Math.max(0, ...(await this.releaseNumbers(namespace)));
@@ -297,6 +320,18 @@ export class ConfigService {
     return pruned;
   }
 
+  /**
+   * Writes fail fast while the store is unreachable (the reads they start with would otherwise
+   * wait out the request deadline); clients retry after Retry-After.
+   */
+  private assertWritable(): void {
+    if (this.stale) {
+      throw new ZkgError('ZKG_STORE_UNAVAILABLE', `the coordination store is ${this.store.state}`, {
+        retryAfter: STORE_RETRY_AFTER_S,
+      });
+    }
+  }
+
   private async readCurrent(
     namespace: string,
   ): Promise<{ doc: NodeData | undefined; meta: { meta: ConfigMeta; stat: NodeData['stat'] } | undefined }> {
@@ -311,7 +346,10 @@ export class ConfigService {
   private async releaseNumbers(namespace: string): Promise<number[]> {
     try {
       const { children } = await this.store.getChildren(this.layout.historyOf(namespace));
-      return children.map(Number).filter(Number.isInteger).sort((a, b) => a - b);
+      return children
+        .map(Number)
+        .filter(Number.isInteger)
+        .sort((a, b) => a - b);
     } catch (err) {
       if (isStoreError(err, ErrorCode.NO_NODE)) return [];
       throw err;

@@ -2,44 +2,11 @@
  * The gateway as a process, the way `npm start` runs it: boots on both stores, drains on
  * SIGTERM (exit 0, store session closed at once), refuses bad settings.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePorts, makeTempDir, pollUntil } from '../support/processes.js';
+import { ready, startGateway } from '../support/gateway-process.js';
+import { freePorts, makeTempDir } from '../support/processes.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
-
-interface Gateway {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-const SERVER = new URL('../../src/server.ts', import.meta.url).pathname;
-
-async function startGateway(env: Record<string, string>): Promise<Gateway> {
-  const [port] = await freePorts(1);
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, url: `http://127.0.0.1:${port}`, output: () => output, exited };
-}
-
-async function ready(gateway: Gateway): Promise<Record<string, unknown>> {
-  return pollUntil(
-    async () => {
-      if (gateway.child.exitCode !== null) throw new Error(`gateway exited:\n${gateway.output()}`);
-      const res = await fetch(`${gateway.url}/readyz`).catch(() => undefined);
-      return res?.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
-    },
-    { timeoutMs: 20_000, what: 'gateway /readyz' },
-  );
-}
 
 describe('gateway process', () => {
   let zk: ZkStandalone;
