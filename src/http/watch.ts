@@ -120,32 +120,46 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       }
 
       const match = (name: string): boolean => names.has(name) || prefixes.some((p) => name.startsWith(p));
-      const stream = SseStream.open(request, reply, options.sse);
-      registry.add(stream);
       /** The newest id sent per namespace: a lagging replica must not send a client what it has. */
       const sent = new Map<string, bigint>();
       const floor = since ?? -1n;
-      const deliver = (change: ConfigChange): void => {
+      const fresh = (change: ConfigChange): boolean => {
         const name = changedName(change);
-        if (change.id <= floor || change.id <= (sent.get(name) ?? -1n) || !match(name)) return;
+        if (change.id <= floor || change.id <= (sent.get(name) ?? -1n) || !match(name)) return false;
         sent.set(name, change.id);
-        stream.send(encode(change));
+        return true;
       };
 
       // Snapshot and subscription in one synchronous step: no batch can fall between them.
+      const initial: EncodedSseEvent[] = [];
       if (since !== undefined && since < config.cache.horizon) {
         // Deletions since `since` were forgotten: start the client over from the full state.
         const current = config.cache.changesSince(undefined, match);
-        stream.send({ event: 'reset', data: JSON.stringify({ namespaces: current.map(changedName) }) });
+        initial.push(
+          EncodedSseEvent.of({
+            event: 'reset',
+            data: JSON.stringify({ namespaces: current.map(changedName) }),
+          }),
+        );
         for (const change of current) {
           sent.set(changedName(change), change.id);
-          stream.send(encode(change));
+          initial.push(encode(change));
         }
       } else {
-        for (const change of config.cache.changesSince(since, match)) deliver(change);
+        for (const change of config.cache.changesSince(since, match))
+          if (fresh(change)) initial.push(encode(change));
       }
+      // The snapshot is written in one tick and counts as queued until the tick ends: allow it on
+      // top of the slow-consumer bound, or a large snapshot would cut off a client reading fine.
+      const snapshotBytes = initial.reduce((sum, event) => sum + event.bytes.length, 0);
+      const stream = SseStream.open(request, reply, {
+        ...options.sse,
+        maxBufferedBytes: options.sse.maxBufferedBytes + snapshotBytes,
+      });
+      registry.add(stream);
+      for (const event of initial) stream.send(event);
       const unsubscribe = config.cache.onChange((changes) => {
-        for (const change of changes) deliver(change);
+        for (const change of changes) if (fresh(change)) stream.send(encode(change));
       });
       stream.onClose(() => {
         unsubscribe();
