@@ -3,18 +3,19 @@
  * use `app.inject()`. Domain logic stays in the services; this file wires routes and turns every
  * error into a problem document.
  */
-import Fastify, { type FastifyError } from 'fastify';
-import type { Logger } from 'pino';
+import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import type { Services } from './compose.js';
 import { configRoutes } from './config/routes.js';
 import { sharedSchemas } from './config/schemas.js';
 import { ERRORS, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
 import { sendProblem } from './http/problem.js';
+import { registerOpenApi } from './http/openapi.js';
 import { watchRoutes } from './http/watch.js';
+import { VERSION } from './version.js';
 
 export interface AppOptions {
   readonly services: Services;
-  readonly logger: Logger;
+  readonly logger: FastifyBaseLogger;
 }
 
 /** fastify's own failures, mapped into the catalog by their stable `FST_ERR_*` codes. */
@@ -43,14 +44,14 @@ const problemSchema = {
 export async function buildApp({ services, logger }: AppOptions) {
   const app = Fastify({
     loggerInstance: logger,
-    // Requests are logged once, on completion, by the hook below.
-    disableRequestLogging: true,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
 
   app.addSchema({ $id: 'Problem', ...problemSchema });
   for (const schema of sharedSchemas) app.addSchema(schema);
+  // Before any route: it collects them as they are added.
+  await registerOpenApi(app, VERSION);
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const fastifyCode = FASTIFY_CODES[err.code];
@@ -63,18 +64,12 @@ export async function buildApp({ services, logger }: AppOptions) {
     sendProblem(reply, new ZkgError('ZKG_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url}`)),
   );
 
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },
-      'request',
-    );
-  });
-
   app.get(
     '/healthz',
     {
       schema: {
         summary: 'Liveness: the process serves HTTP',
+        tags: ['ops'],
         response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
       },
     },
@@ -86,6 +81,7 @@ export async function buildApp({ services, logger }: AppOptions) {
     {
       schema: {
         summary: 'Readiness: the coordination store is connected and the gateway accepts traffic',
+        tags: ['ops'],
         response: {
           200: {
             type: 'object',

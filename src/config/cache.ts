@@ -54,7 +54,11 @@ export function versionOf(meta: ConfigMeta, stat: Stat): number {
 
 export function parseMeta(data: Buffer): ConfigMeta {
   const meta = JSON.parse(data.toString('utf8')) as ConfigMeta;
-  return { format: meta.format, base: meta.base ?? 0, ...(meta.schema === undefined ? {} : { schema: meta.schema }) };
+  return {
+    format: meta.format,
+    base: meta.base ?? 0,
+    ...(meta.schema === undefined ? {} : { schema: meta.schema }),
+  };
 }
 
 const RETRY_MS = 250;
@@ -140,7 +144,8 @@ export class ConfigCache {
     const after = since ?? -1n;
     const changes: ConfigChange[] = [];
     for (const entry of this.published.values()) {
-      if (entry.index > after && match(entry.namespace)) changes.push({ kind: 'config', id: entry.index, entry });
+      if (entry.index > after && match(entry.namespace))
+        changes.push({ kind: 'config', id: entry.index, entry });
     }
     if (since !== undefined) {
       for (const [namespace, t] of this.tombstones) {
@@ -291,8 +296,11 @@ export class ConfigCache {
     const dir = await this.store.getData(this.layout.tombstones, watch);
     const horizon = dir.data.length > 0 ? BigInt(dir.data.toString('utf8')) : 0n;
     if (horizon > this.pruneHorizon) this.pruneHorizon = horizon;
-    const names = new Set((await this.store.getChildren(this.layout.tombstones, watch)).children.map(fromFlatName));
-    for (const namespace of this.tombstones.keys()) if (!names.has(namespace)) this.tombstones.delete(namespace);
+    const names = new Set(
+      (await this.store.getChildren(this.layout.tombstones, watch)).children.map(fromFlatName),
+    );
+    for (const namespace of this.tombstones.keys())
+      if (!names.has(namespace)) this.tombstones.delete(namespace);
     for (const namespace of names) {
       if (this.tombstones.has(namespace)) continue;
       try {
@@ -319,7 +327,12 @@ export class ConfigCache {
         changes.push({ kind: 'config', id: staged.entry.index, entry: staged.entry });
       } else if (this.published.delete(namespace)) {
         this.tombstones.set(namespace, staged.deleted);
-        changes.push({ kind: 'deleted', id: staged.deleted.zxid, namespace, version: staged.deleted.version });
+        changes.push({
+          kind: 'deleted',
+          id: staged.deleted.zxid,
+          namespace,
+          version: staged.deleted.version,
+        });
       }
     }
     this.staged.clear();

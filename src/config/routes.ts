@@ -43,7 +43,11 @@ function target(request: FastifyRequest): Target {
   throw new ZkgError('ZKG_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url}`);
 }
 
-function only<K extends Target['kind']>(t: Target, request: FastifyRequest, ...kinds: K[]): Extract<Target, { kind: K }> {
+function only<K extends Target['kind']>(
+  t: Target,
+  request: FastifyRequest,
+  ...kinds: K[]
+): Extract<Target, { kind: K }> {
   if (!(kinds as string[]).includes(t.kind)) {
     throw new ZkgError('ZKG_METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${request.url}`);
   }
@@ -82,12 +86,17 @@ export function parseWait(value: string | undefined, capMs: number): number {
 }
 
 function versionHeaders(reply: FastifyReply, version: number, index: bigint): void {
-  void reply.header('etag', `"${version}"`).header('x-zkgate-version', String(version)).header('x-zkgate-index', String(index));
+  void reply
+    .header('etag', `"${version}"`)
+    .header('x-zkgate-version', String(version))
+    .header('x-zkgate-index', String(index));
 }
 
 function writeResult(reply: FastifyReply, namespace: string, result: PublishResult) {
   versionHeaders(reply, result.version, result.index);
-  return reply.code(result.created ? 201 : 200).send({ namespace, version: result.version, index: String(result.index) });
+  return reply
+    .code(result.created ? 201 : 200)
+    .send({ namespace, version: result.version, index: String(result.index) });
 }
 
 function parseJsonBody(body: unknown): unknown {
@@ -146,20 +155,27 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
       if (release.author) void reply.header('x-zkgate-author', encodeURIComponent(release.author));
       return reply.type(contentTypeOf(release.format)).send(data);
     }
-    if (t.kind === 'schema') return reply.type('application/schema+json').send(await config.getSchema(t.namespace));
+    if (t.kind === 'schema')
+      return reply.type('application/schema+json').send(await config.getSchema(t.namespace));
 
     const query = request.query as { index?: string; wait?: string };
     const entry = config.get(t.namespace);
     if (query.index !== undefined) {
-      if (!/^[0-9]{1,20}$/.test(query.index)) throw new ZkgError('ZKG_VALIDATION_FAILED', 'index must be a zxid');
+      if (!/^[0-9]{1,20}$/.test(query.index))
+        throw new ZkgError('ZKG_VALIDATION_FAILED', 'index must be a zxid');
       const after = BigInt(query.index);
       const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
-      const next = entry.index > after ? entry : await waitForChange(config, t.namespace, after, waitMs, reply);
-      if (next === 'deleted') throw new ZkgError('ZKG_CONFIG_NOT_FOUND', `namespace ${t.namespace} was deleted`);
+      const next =
+        entry.index > after ? entry : await waitForChange(config, t.namespace, after, waitMs, reply);
+      if (next === 'deleted')
+        throw new ZkgError('ZKG_CONFIG_NOT_FOUND', `namespace ${t.namespace} was deleted`);
       return next ? serve(reply, next) : notModified(reply, config.get(t.namespace));
     }
     const etag = request.headers['if-none-match'];
-    if (etag !== undefined && etag.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${entry.version}"`)) {
+    if (
+      etag !== undefined &&
+      etag.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${entry.version}"`)
+    ) {
       return notModified(reply, entry);
     }
     return serve(reply, entry);

@@ -31,7 +31,10 @@ export class SchemaValidator {
 
   /** Compile a schema or throw ZKG_SCHEMA_INVALID with ajv's reason. */
   compile(schema: unknown): ValidateFunction {
-    if (typeof schema !== 'boolean' && (typeof schema !== 'object' || schema === null || Array.isArray(schema))) {
+    if (
+      typeof schema !== 'boolean' &&
+      (typeof schema !== 'object' || schema === null || Array.isArray(schema))
+    ) {
       throw new ZkgError('ZKG_SCHEMA_INVALID', 'a JSON Schema is an object or a boolean');
     }
     const key = JSON.stringify(schema);
@@ -40,7 +43,8 @@ export class SchemaValidator {
     let validate: ValidateFunction;
     try {
       // `$id`s would collide across namespaces in one ajv instance; they mean nothing here.
-      const { $id: _id, ...anonymous } = typeof schema === 'object' ? (schema as Record<string, unknown>) : {};
+      const { $id: _id, ...anonymous } =
+        typeof schema === 'object' ? (schema as Record<string, unknown>) : {};
       validate = this.ajv.compile(typeof schema === 'boolean' ? schema : anonymous);
     } catch (err) {
       throw new ZkgError('ZKG_SCHEMA_INVALID', `the schema does not compile: ${(err as Error).message}`);

@@ -4,7 +4,11 @@
  */
 import { CONFIG_FORMATS } from './formats.js';
 
-const zxid = { type: 'string', pattern: '^[0-9]{1,20}$', description: 'A ZooKeeper zxid, in decimal' } as const;
+const zxid = {
+  type: 'string',
+  pattern: '^[0-9]{1,20}$',
+  description: 'A ZooKeeper zxid, in decimal',
+} as const;
 
 export const ConfigSummary = {
   $id: 'ConfigSummary',
@@ -55,7 +59,15 @@ export const RollbackRequest = {
 } as const;
 
 const problem = { $ref: 'Problem#' } as const;
-const errors = { 400: problem, 404: problem, 412: problem, 413: problem, 415: problem, 422: problem, 503: problem };
+const errors = {
+  400: problem,
+  404: problem,
+  412: problem,
+  413: problem,
+  415: problem,
+  422: problem,
+  503: problem,
+};
 
 export const schemas = {
   listRoute: {
@@ -64,7 +76,9 @@ export const schemas = {
     querystring: {
       type: 'object',
       additionalProperties: false,
-      properties: { prefix: { type: 'string', maxLength: 1100, description: 'Only names starting with this' } },
+      properties: {
+        prefix: { type: 'string', maxLength: 1100, description: 'Only names starting with this' },
+      },
     },
     response: { 200: { type: 'array', items: { $ref: 'ConfigSummary#' } }, 400: problem },
   },
@@ -80,7 +94,9 @@ export const schemas = {
     },
     response: { 400: problem, 404: problem, 503: problem },
   },
-  putRoute: { response: { 200: { $ref: 'ConfigWriteResult#' }, 201: { $ref: 'ConfigWriteResult#' }, ...errors } },
+  putRoute: {
+    response: { 200: { $ref: 'ConfigWriteResult#' }, 201: { $ref: 'ConfigWriteResult#' }, ...errors },
+  },
   postRoute: { response: { 200: { $ref: 'ConfigWriteResult#' }, ...errors } },
   deleteRoute: { response: { 200: { $ref: 'ConfigWriteResult#' }, ...errors } },
 } as const;

@@ -27,7 +27,10 @@ const modes: Mode[] = [
     name: 'embedded',
     async start() {
       const dataDir = await makeTempDir('zkgate-config-');
-      const services = await createServices(loadSettings({ ZKGATE_DATA_DIR: dataDir, ...SMALL_LIMITS }), logger);
+      const services = await createServices(
+        loadSettings({ ZKGATE_DATA_DIR: dataDir, ...SMALL_LIMITS }),
+        logger,
+      );
       return {
         services,
         // In embedded mode a "plain client" is another session on the same store.
@@ -43,7 +46,10 @@ const modes: Mode[] = [
     name: 'zookeeper',
     async start() {
       const zk: ZkStandalone = await startZooKeeper();
-      const services = await createServices(loadSettings({ ZKGATE_ZK: zk.connectString, ...SMALL_LIMITS }), logger);
+      const services = await createServices(
+        loadSettings({ ZKGATE_ZK: zk.connectString, ...SMALL_LIMITS }),
+        logger,
+      );
       const plain = await ZooKeeperStore.connect({ connectString: zk.connectString });
       return {
         services,
@@ -66,8 +72,14 @@ for (const mode of modes) {
     const fresh = (): string => `test/ns${++n}`;
 
     const put = (ns: string, body: string, type = 'application/json', headers: Record<string, string> = {}) =>
-      app.inject({ method: 'PUT', url: `/v1/config/${ns}`, payload: body, headers: { 'content-type': type, ...headers } });
-    const get = (url: string, headers: Record<string, string> = {}) => app.inject({ method: 'GET', url, headers });
+      app.inject({
+        method: 'PUT',
+        url: `/v1/config/${ns}`,
+        payload: body,
+        headers: { 'content-type': type, ...headers },
+      });
+    const get = (url: string, headers: Record<string, string> = {}) =>
+      app.inject({ method: 'GET', url, headers });
 
     beforeAll(async () => {
       env = await mode.start();
@@ -139,14 +151,20 @@ for (const mode of modes) {
 
     it('validates publishes against the namespace schema', async () => {
       const ns = fresh();
-      const schema = { type: 'object', required: ['port'], properties: { port: { type: 'integer', maximum: 65535 } } };
+      const schema = {
+        type: 'object',
+        required: ['port'],
+        properties: { port: { type: 'integer', maximum: 65535 } },
+      };
       const set = await app.inject({ method: 'PUT', url: `/v1/config/${ns}:schema`, payload: schema });
       expect(set.statusCode).toBe(204);
       expect((await get(`/v1/config/${ns}:schema`)).json()).toEqual(schema);
       const bad = await put(ns, '{"port": 70000}');
       expect(bad.statusCode).toBe(422);
       expect(bad.json()).toMatchObject({ code: 'ZKG_SCHEMA_VIOLATION' });
-      expect(bad.json().errors).toContainEqual(expect.objectContaining({ instancePath: '/port', keyword: 'maximum' }));
+      expect(bad.json().errors).toContainEqual(
+        expect.objectContaining({ instancePath: '/port', keyword: 'maximum' }),
+      );
       const badYaml = await put(ns, 'port: nope\n', 'application/yaml');
       expect(badYaml.statusCode).toBe(422);
       expect((await put(ns, 'port: 8080\n', 'application/yaml')).statusCode).toBe(201);
@@ -187,17 +205,29 @@ for (const mode of modes) {
     it('keeps history and rolls back as a new version', async () => {
       const ns = fresh();
       for (let v = 1; v <= 3; v++) {
-        await put(ns, `{"v":${v}}`, 'application/json', { 'x-zkgate-author': 'ana', 'x-zkgate-comment': `release%20${v}` });
+        await put(ns, `{"v":${v}}`, 'application/json', {
+          'x-zkgate-author': 'ana',
+          'x-zkgate-comment': `release%20${v}`,
+        });
       }
       const history = await get(`/v1/config/${ns}:history`);
       expect(history.statusCode).toBe(200);
       expect(history.json().map((r: { version: number }) => r.version)).toEqual([3, 2, 1]);
-      expect(history.json()[0]).toMatchObject({ author: 'ana', comment: 'release 3', format: 'json', size: 7 });
+      expect(history.json()[0]).toMatchObject({
+        author: 'ana',
+        comment: 'release 3',
+        format: 'json',
+        size: 7,
+      });
       const first = await get(`/v1/config/${ns}:history/1`);
       expect(first.body).toBe('{"v":1}');
       expect(first.headers['x-zkgate-version']).toBe('1');
       expect((await get(`/v1/config/${ns}:history/9`)).json().code).toBe('ZKG_RELEASE_NOT_FOUND');
-      const rollback = await app.inject({ method: 'POST', url: `/v1/config/${ns}:rollback`, payload: { version: 1 } });
+      const rollback = await app.inject({
+        method: 'POST',
+        url: `/v1/config/${ns}:rollback`,
+        payload: { version: 1 },
+      });
       expect(rollback.statusCode).toBe(200);
       expect(rollback.json().version).toBe(4);
       expect((await get(`/v1/config/${ns}`)).body).toBe('{"v":1}');
@@ -210,7 +240,9 @@ for (const mode of modes) {
     it('bounds the history by the setting', async () => {
       const ns = fresh();
       for (let v = 1; v <= 7; v++) await put(ns, `{"v":${v}}`);
-      const versions = (await get(`/v1/config/${ns}:history?limit=100`)).json().map((r: { version: number }) => r.version);
+      const versions = (await get(`/v1/config/${ns}:history?limit=100`))
+        .json()
+        .map((r: { version: number }) => r.version);
       expect(versions).toEqual([7, 6, 5, 4, 3]);
     });
 
@@ -218,7 +250,11 @@ for (const mode of modes) {
       const ns = fresh();
       await put(ns, '{"v":1}');
       await put(ns, '{"v":2}');
-      const stale = await app.inject({ method: 'DELETE', url: `/v1/config/${ns}`, headers: { 'if-match': '"1"' } });
+      const stale = await app.inject({
+        method: 'DELETE',
+        url: `/v1/config/${ns}`,
+        headers: { 'if-match': '"1"' },
+      });
       expect(stale.statusCode).toBe(412);
       const deleted = await app.inject({ method: 'DELETE', url: `/v1/config/${ns}` });
       expect(deleted.statusCode).toBe(200);

@@ -1,0 +1,38 @@
+/**
+ * The OpenAPI document, generated from the route schemas by @fastify/swagger (plus the config
+ * sub-resources, see `src/config/openapi.ts`), served at `/openapi.json` with Swagger UI at
+ * `/docs`. `npm run openapi` writes it to `openapi/openapi.json`; a test fails when the two
+ * differ, so the committed spec cannot drift from the code.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import { configPaths } from '../config/openapi.js';
+
+const DESCRIPTION = `zkgate: a config center and service registry, a stateless HTTP gateway over Apache ZooKeeper.
+
+Errors are \`application/problem+json\` documents with a stable \`code\` (see the Problem schema).`;
+
+export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'zkgate', version, description: DESCRIPTION },
+      tags: [
+        { name: 'config', description: 'Configuration namespaces' },
+        { name: 'watch', description: 'Push over Server-Sent Events' },
+        { name: 'ops', description: 'Health and readiness' },
+      ],
+    },
+    // Keep the schemas' own names ($id) in components instead of def-0, def-1, ...
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    // The wildcard routes behind the config sub-resources are described by configPaths instead.
+    transform: ({ schema, url }) => ({ schema: url.endsWith('*') ? { ...schema, hide: true } : schema, url }),
+    transformObject: (documents) => {
+      const document = 'openapiObject' in documents ? documents.openapiObject : documents.swaggerObject;
+      return { ...document, paths: { ...document.paths, ...configPaths } } as unknown as typeof document;
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}

@@ -1,0 +1,78 @@
+/**
+ * The OpenAPI document cannot drift: the committed openapi/openapi.json is what the gateway
+ * generates from its route schemas, every route is documented, and every documented operation is
+ * served. Regenerate with `npm run openapi`.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { createServices, type Services } from '../../src/compose.js';
+import { ERRORS } from '../../src/errors.js';
+import { loadSettings } from '../../src/settings.js';
+import { makeTempDir } from '../support/processes.js';
+
+type App = Awaited<ReturnType<typeof buildApp>>;
+type Document = {
+  paths: Record<string, Record<string, unknown>>;
+  components: { schemas: Record<string, unknown> };
+};
+
+describe('OpenAPI document', () => {
+  const logger = pino({ level: 'silent' });
+  let dataDir: string;
+  let services: Services;
+  let app: App;
+
+  beforeAll(async () => {
+    dataDir = await makeTempDir('zkgate-openapi-');
+    services = await createServices(loadSettings({ ZKGATE_DATA_DIR: dataDir }), logger);
+    app = await buildApp({ services, logger });
+    await app.ready();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await services?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('is committed exactly as the gateway generates it', async () => {
+    const committed = JSON.parse(
+      await readFile(new URL('../../openapi/openapi.json', import.meta.url), 'utf8'),
+    );
+    expect(committed, 'openapi/openapi.json is stale: run `npm run openapi`').toEqual(app.swagger());
+  });
+
+  it('is served at /openapi.json, with Swagger UI at /docs', async () => {
+    const spec = await app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(spec.statusCode).toBe(200);
+    expect(spec.json()).toEqual(app.swagger());
+    const docs = await app.inject({ method: 'GET', url: '/docs/' });
+    expect(docs.statusCode).toBe(200);
+    expect(docs.headers['content-type']).toMatch(/text\/html/);
+  });
+
+  it('names every error code of the catalog in the Problem schema', () => {
+    const doc = app.swagger() as unknown as Document;
+    const problem = doc.components.schemas.Problem as { properties: { code: { enum: string[] } } };
+    expect(problem.properties.code.enum).toEqual(Object.keys(ERRORS));
+  });
+
+  it('documents operations that are all served', async () => {
+    const doc = app.swagger() as unknown as Document;
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(operations)) {
+        const url = path.replace('{namespace}', 'docs/probe').replace('{version}', '1');
+        const body =
+          method === 'get' ? {} : { payload: '{}', headers: { 'content-type': 'application/json' } };
+        const res = await app.inject({ method: method.toUpperCase() as 'GET', url, ...body });
+        const code = String(res.headers['content-type'] ?? '').includes('problem')
+          ? (res.json() as { code: string }).code
+          : undefined;
+        expect([code, res.statusCode], `${method} ${path}`).not.toEqual(['ZKG_ROUTE_NOT_FOUND', 404]);
+        expect(code, `${method} ${path}`).not.toBe('ZKG_METHOD_NOT_ALLOWED');
+      }
+    }
+  });
+});
