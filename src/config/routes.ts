@@ -85,6 +85,24 @@ export function parseWait(value: string | undefined, capMs: number): number {
   return Math.min(ms, capMs);
 }
 
+/** Reads are the hot path: a document's response headers are built once, not per request. */
+const headerCache = new WeakMap<ConfigEntry, Record<string, string>>();
+
+function documentHeaders(entry: ConfigEntry): Record<string, string> {
+  let headers = headerCache.get(entry);
+  if (!headers) {
+    headers = {
+      'content-type': contentTypeOf(entry.format),
+      etag: `"${entry.version}"`,
+      'x-zkgate-version': String(entry.version),
+      'x-zkgate-index': String(entry.index),
+      'last-modified': new Date(entry.modified).toUTCString(),
+    };
+    headerCache.set(entry, headers);
+  }
+  return headers;
+}
+
 function versionHeaders(reply: FastifyReply, version: number, index: bigint): void {
   void reply
     .header('etag', `"${version}"`)
@@ -118,10 +136,9 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
   );
 
   const serve = (reply: FastifyReply, entry: ConfigEntry) => {
-    versionHeaders(reply, entry.version, entry.index);
-    void reply.header('last-modified', new Date(entry.modified).toUTCString());
+    void reply.headers(documentHeaders(entry));
     if (config.stale) void reply.header('x-zkgate-stale', 'true');
-    return reply.type(contentTypeOf(entry.format)).send(entry.data);
+    return reply.send(entry.data);
   };
 
   const notModified = (reply: FastifyReply, entry: ConfigEntry) => {
@@ -223,7 +240,9 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     const t = only(target(request), request, 'document');
     const ifMatch = parseVersionHeader(request.headers['if-match'], 'If-Match');
     const result = await config.delete(t.namespace, typeof ifMatch === 'number' ? ifMatch : undefined);
-    void reply.header('x-zkgate-index', String(result.index));
+    void reply
+      .header('x-zkgate-version', String(result.version))
+      .header('x-zkgate-index', String(result.index));
     return { namespace: t.namespace, version: result.version, index: String(result.index) };
   });
 }
