@@ -7,9 +7,9 @@
  *   npx tsx bench/config-read.ts [--quick]
  */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { writeResults } from './results.js';
 
 const quick = process.argv.includes('--quick');
 const DURATION_S = quick ? 3 : 10;
@@ -86,12 +86,7 @@ async function main(): Promise<void> {
       child.kill('SIGTERM');
     }
   }
-  const out = new URL('./results/', import.meta.url);
-  await mkdir(out, { recursive: true });
-  await writeFile(
-    new URL('config-read.json', out),
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, results }, null, 2)}\n`,
-  );
+  await writeResults('config-read', quick, results);
 }
 
 await main();

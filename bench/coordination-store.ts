@@ -6,12 +6,13 @@
  *
  *   npx tsx bench/coordination-store.ts [--quick]
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { EmbeddedServer } from '../src/coordination/embedded/index.js';
 import type { CoordinationStore } from '../src/coordination/store.js';
 import { ZooKeeperStore } from '../src/coordination/zookeeper.js';
 import { makeTempDir } from '../test/support/processes.js';
 import { startZooKeeper } from '../test/support/zookeeper.js';
+import { writeResults } from './results.js';
 
 const quick = process.argv.includes('--quick');
 const N = quick ? 1_000 : 5_000;
@@ -94,12 +95,7 @@ async function main(): Promise<void> {
     await zk.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
-  const out = new URL('./results/', import.meta.url);
-  await mkdir(out, { recursive: true });
-  await writeFile(
-    new URL('coordination-store.json', out),
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, results }, null, 2)}\n`,
-  );
+  await writeResults('coordination-store', quick, results);
 }
 
 await main();
