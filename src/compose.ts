@@ -66,6 +66,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     maxBytes: settings.configMaxBytes,
     historyLimit: settings.historyLimit,
     tombstoneRetentionMs: settings.tombstoneRetentionMs,
+    startTimeoutMs: Math.max(30_000, 2 * settings.sessionTimeoutMs),
     logger: logger.child({ component: 'config' }),
   });
   try {

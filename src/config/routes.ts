@@ -128,6 +128,8 @@ function parseJsonBody(body: unknown): unknown {
 
 export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOptions): Promise<void> {
   const { config } = options;
+  const longPolls = new LongPolls();
+  app.addHook('preClose', async () => longPolls.releaseAll());
 
   // Documents are stored byte for byte: every body arrives as a Buffer, parsed by the service.
   app.removeAllContentTypeParsers();
@@ -183,7 +185,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
       const after = BigInt(query.index);
       const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
       const next =
-        entry.index > after ? entry : await waitForChange(config, t.namespace, after, waitMs, reply);
+        entry.index > after ? entry : await longPolls.wait(config, t.namespace, after, waitMs, reply);
       if (next === 'deleted')
         throw new ZkgError('ZKG_CONFIG_NOT_FOUND', `namespace ${t.namespace} was deleted`);
       return next ? serve(reply, next) : notModified(reply, config.get(t.namespace));
@@ -248,34 +250,57 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
 }
 
 /**
- * Wait until the namespace changes past `after`, is deleted, the time is up (undefined), or the
- * client goes away.
+ * Long-polls in flight. At shutdown they are answered at once (304, connection closed), or the
+ * server would wait out their `wait` before closing, past the shutdown deadline.
  */
-function waitForChange(
-  config: ConfigService,
-  namespace: string,
-  after: bigint,
-  waitMs: number,
-  reply: FastifyReply,
-): Promise<ConfigEntry | 'deleted' | undefined> {
-  return new Promise((resolve) => {
-    const done = (value: ConfigEntry | 'deleted' | undefined): void => {
-      clearTimeout(timer);
-      off();
-      reply.raw.off('close', onClose);
-      resolve(value);
-    };
-    const onClose = (): void => done(undefined);
-    const timer = setTimeout(() => done(undefined), waitMs);
-    const off = config.cache.onChange((changes) => {
-      for (const change of changes) {
-        if (change.kind === 'config' && change.entry.namespace === namespace && change.entry.index > after) {
-          return done(change.entry);
+class LongPolls {
+  private readonly waiting = new Set<() => void>();
+
+  /**
+   * Wait until the namespace changes past `after` (the entry), is deleted, the time is up or
+   * the server shuts down (undefined), or the client goes away.
+   */
+  wait(
+    config: ConfigService,
+    namespace: string,
+    after: bigint,
+    waitMs: number,
+    reply: FastifyReply,
+  ): Promise<ConfigEntry | 'deleted' | undefined> {
+    if (reply.raw.destroyed) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const done = (value: ConfigEntry | 'deleted' | undefined): void => {
+        clearTimeout(timer);
+        off();
+        reply.raw.off('close', onClose);
+        this.waiting.delete(release);
+        resolve(value);
+      };
+      const release = (): void => {
+        void reply.header('connection', 'close');
+        done(undefined);
+      };
+      const onClose = (): void => done(undefined);
+      const timer = setTimeout(() => done(undefined), waitMs);
+      const off = config.cache.onChange((changes) => {
+        for (const change of changes) {
+          if (
+            change.kind === 'config' &&
+            change.entry.namespace === namespace &&
+            change.entry.index > after
+          ) {
+            return done(change.entry);
+          }
+          if (change.kind === 'deleted' && change.namespace === namespace) return done('deleted');
         }
-        if (change.kind === 'deleted' && change.namespace === namespace) return done('deleted');
-      }
+      });
+      // The response's close, not the request's: that one fires once the body is read.
+      reply.raw.on('close', onClose);
+      this.waiting.add(release);
     });
-    // The response's close, not the request's: that one fires once the body is read.
-    reply.raw.on('close', onClose);
-  });
+  }
+
+  releaseAll(): void {
+    for (const release of [...this.waiting]) release();
+  }
 }

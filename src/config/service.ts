@@ -9,7 +9,14 @@ import { parentOf } from '../coordination/paths.js';
 import { mkdirs } from '../coordination/recipes.js';
 import type { CoordinationStore, NodeData, Op, StoreLogger } from '../coordination/store.js';
 import { STORE_RETRY_AFTER_S, ZkgError } from '../errors.js';
-import { ConfigCache, parseMeta, versionOf, type ConfigEntry, type ConfigMeta } from './cache.js';
+import {
+  ConfigCache,
+  parseMeta,
+  parseTombstone,
+  versionOf,
+  type ConfigEntry,
+  type ConfigMeta,
+} from './cache.js';
 import { parseDocument, type ConfigFormat } from './formats.js';
 import { ConfigLayout, parseNamespace } from './namespace.js';
 import { SchemaValidator, type JsonSchema } from './schema.js';
@@ -20,6 +27,8 @@ export interface ConfigServiceOptions {
   readonly maxBytes: number;
   readonly historyLimit: number;
   readonly tombstoneRetentionMs: number;
+  /** How long start() may take to load the cache. */
+  readonly startTimeoutMs: number;
   readonly logger: StoreLogger;
 }
 
@@ -75,7 +84,7 @@ export class ConfigService {
   /** Create the znode layout if missing, load the cache, start pruning old tombstones. */
   async start(): Promise<void> {
     for (const dir of this.layout.directories()) await mkdirs(this.store, dir);
-    await this.cache.start();
+    await this.cache.start(this.options.startTimeoutMs);
     const every = Math.min(Math.max(this.options.tombstoneRetentionMs / 4, 1_000), 600_000);
     this.pruneTimer = setInterval(() => {
       this.pruneTombstones(Date.now()).catch((err: unknown) =>
@@ -92,7 +101,7 @@ export class ConfigService {
 
   /** True while the store is unreachable and reads come from the last known state. */
   get stale(): boolean {
-    return this.store.state !== 'connected';
+    return this.store.state !== 'connected' || !this.cache.ready;
   }
 
   get(namespace: string): ConfigEntry {
@@ -118,15 +127,14 @@ export class ConfigService {
     }
     const { value } = parseDocument(format, body);
     const docPath = this.layout.document(namespace);
-    await mkdirs(this.store, parentOf(docPath));
-    await mkdirs(this.store, this.layout.historyOf(namespace));
 
     return this.retrying(async () => {
+      // Inside the retry: a concurrent delete of a parent namespace may remove these again.
+      await mkdirs(this.store, parentOf(docPath));
+      await mkdirs(this.store, this.layout.historyOf(namespace));
       const { doc, meta } = await this.readCurrent(namespace);
-      if (meta?.meta.schema !== undefined && (format === 'json' || format === 'yaml')) {
-        this.schemas.check(meta.meta.schema, value);
-      }
-      const exists = doc !== undefined && meta !== undefined;
+      if (meta?.meta.schema !== undefined) this.checkSchema(meta.meta.schema, format, value);
+      const exists = doc !== undefined && meta !== undefined && meta.meta.live;
       const current = exists ? versionOf(meta.meta, doc.stat) : undefined;
       if (exists && request.createOnly) {
         throw new ZkgError(
@@ -144,14 +152,25 @@ export class ConfigService {
         );
       }
       const releases = await this.releaseNumbers(namespace);
-      const version = current !== undefined ? current + 1 : Math.max(0, ...releases) + 1;
+      const tombstone = exists
+        ? undefined
+        : await orUndefined(this.store.getData(this.layout.tombstoneOf(namespace)));
+      // Versions never go back: not past a release, nor past what a deletion (or a plain
+      // client's edits before it) reached, so an old ETag never matches new content.
+      const version =
+        Math.max(
+          current ?? 0,
+          ...releases,
+          tombstone ? parseTombstone(tombstone.data, tombstone.stat).version : 0,
+        ) + 1;
       // The document znode may exist without being a namespace (a parent of one, or deleted
-      // while it had children): then it is overwritten, and `base` absorbs its data version.
+      // while it had children): it is overwritten, and `base` absorbs its data version.
       const docVersionAfter = doc ? doc.stat.version + 1 : 0;
       const nextMeta: ConfigMeta = {
         ...meta?.meta,
         format,
-        base: exists ? meta.meta.base : version - docVersionAfter - 1,
+        live: true,
+        base: version - docVersionAfter - 1,
       };
       const ops: Op[] = [
         doc
@@ -177,10 +196,19 @@ export class ConfigService {
           .slice(0, Math.max(0, releases.length + 1 - this.options.historyLimit))
           .map((v): Op => ({ op: 'delete', path: this.layout.release(namespace, v) })),
       ];
-      if (!exists && (await this.store.exists(this.layout.tombstoneOf(namespace)))) {
-        ops.push({ op: 'delete', path: this.layout.tombstoneOf(namespace) });
+      if (tombstone) {
+        ops.push({ op: 'delete', path: this.layout.tombstoneOf(namespace), version: tombstone.stat.version });
       }
-      const results = await this.store.multi(ops);
+      const results = await this.store.multi(ops).catch((err: unknown) => {
+        // Only the request size is refused up front: document, release and metadata together.
+        if (isStoreError(err, ErrorCode.BAD_ARGUMENTS)) {
+          throw new ZkgError(
+            'ZKG_CONFIG_TOO_LARGE',
+            `the document with its release and metadata is too large: ${(err as Error).message}`,
+          );
+        }
+        throw err;
+      });
       const first = results[0];
       // The document's own zxid: setData returns it; a create's is the znode's czxid.
       const index =
@@ -196,7 +224,7 @@ export class ConfigService {
     this.assertWritable();
     return this.retrying(async () => {
       const { doc, meta } = await this.readCurrent(namespace);
-      if (!doc || !meta) throw notFound(namespace);
+      if (!doc || !meta || !meta.meta.live) throw notFound(namespace);
       const version = versionOf(meta.meta, doc.stat);
       if (ifMatch !== undefined && ifMatch !== version) {
         throw new ZkgError(
@@ -228,7 +256,13 @@ export class ConfigService {
     parseNamespace(namespace);
     const versions = (await this.releaseNumbers(namespace)).reverse().slice(0, limit);
     const releases = await Promise.all(
-      versions.map((v) => this.readRelease(namespace, v).catch(() => undefined)),
+      versions.map((v) =>
+        this.readRelease(namespace, v).catch((err: unknown) => {
+          // Trimmed by a concurrent publish between the listing and the read.
+          if (err instanceof ZkgError && err.code === 'ZKG_RELEASE_NOT_FOUND') return undefined;
+          throw err;
+        }),
+      ),
     );
     const found = releases.filter((r): r is { release: Release; data: Buffer } => r !== undefined);
     if (found.length === 0 && !this.cache.get(namespace)) throw notFound(namespace);
@@ -273,11 +307,14 @@ export class ConfigService {
     parseNamespace(namespace);
     this.assertWritable();
     this.schemas.compile(schema);
-    await mkdirs(this.store, this.layout.historyOf(namespace));
     await this.retrying(async () => {
       const { doc, meta } = await this.readCurrent(namespace);
-      if (doc && meta && (meta.meta.format === 'json' || meta.meta.format === 'yaml')) {
-        this.schemas.check(schema as JsonSchema, parseDocument(meta.meta.format, doc.data).value);
+      if (doc && meta?.meta.live) {
+        this.checkSchema(
+          schema as JsonSchema,
+          meta.meta.format,
+          parseDocument(meta.meta.format, doc.data).value,
+        );
       }
       const path = this.layout.metaOf(namespace);
       if (meta) {
@@ -287,23 +324,28 @@ export class ConfigService {
           meta.stat.version,
         );
       } else {
-        // Declared ahead of the first publish, which keeps it.
-        const base = Math.max(0, ...(await this.releaseNumbers(namespace)));
-        await this.store.create(path, json({ format: 'json', base, schema: schema as JsonSchema }));
+        // Declared ahead of the first publish, which keeps it; not a namespace until then.
+        const declared: ConfigMeta = { format: 'json', base: 0, live: false, schema: schema as JsonSchema };
+        await this.store.create(path, json(declared));
       }
     });
   }
 
   /** Forget deletions older than the retention; resumes from before them get a `reset`. */
   async pruneTombstones(now: number): Promise<number> {
-    const expired = this.cache.deletions().filter((d) => d.ctime < now - this.options.tombstoneRetentionMs);
+    const cutoff = now - this.options.tombstoneRetentionMs;
     let pruned = 0;
-    for (const { namespace, zxid } of expired) {
+    for (const { namespace } of this.cache.deletions().filter((d) => d.ctime < cutoff)) {
+      // Decide on the tombstone as it is now: it may have been replaced by a newer deletion.
+      const tombstone = await orUndefined(this.store.getData(this.layout.tombstoneOf(namespace)));
+      if (!tombstone || tombstone.stat.ctime >= cutoff) continue;
+      const zxid = tombstone.stat.czxid;
       const dir = await this.store.getData(this.layout.tombstones);
-      const horizon = dir.data.length > 0 ? BigInt(dir.data.toString('utf8')) : 0n;
+      const text = dir.data.toString('utf8');
+      const horizon = /^[0-9]{1,20}$/.test(text) ? BigInt(text) : 0n;
       try {
         await this.store.multi([
-          { op: 'delete', path: this.layout.tombstoneOf(namespace) },
+          { op: 'delete', path: this.layout.tombstoneOf(namespace), version: tombstone.stat.version },
           {
             op: 'setData',
             path: this.layout.tombstones,
@@ -318,6 +360,23 @@ export class ConfigService {
       }
     }
     return pruned;
+  }
+
+  /**
+   * A namespace with a schema takes documents the schema can judge: JSON and YAML as parsed,
+   * properties as a flat object of strings. Plain text cannot be validated, so it is refused.
+   */
+  private checkSchema(schema: JsonSchema, format: ConfigFormat, value: unknown): void {
+    if (format === 'text') {
+      throw new ZkgError(
+        'ZKG_SCHEMA_VIOLATION',
+        'the namespace has a schema; a text document cannot be validated',
+        {
+          extensions: { errors: [] },
+        },
+      );
+    }
+    this.schemas.check(schema, value);
   }
 
   /**
@@ -387,7 +446,8 @@ export class ConfigService {
         const raced =
           isStoreError(err, ErrorCode.BAD_VERSION) ||
           isStoreError(err, ErrorCode.NODE_EXISTS) ||
-          isStoreError(err, ErrorCode.NO_NODE);
+          isStoreError(err, ErrorCode.NO_NODE) ||
+          isStoreError(err, ErrorCode.NOT_EMPTY);
         if (!raced || i >= MAX_ATTEMPTS) throw err;
       }
     }

@@ -194,10 +194,18 @@ describe('watch limits and a reset after the tombstone horizon (embedded)', () =
     expect(await g.services.config.pruneTombstones(Date.now() + 10_000)).toBeGreaterThanOrEqual(1);
     await expect.poll(() => g.services.config.cache.horizon > BigInt(index)).toBe(true);
     const client = await openSse(`${g.url}/v1/watch?prefix=reset/`, { 'last-event-id': index });
+    expect(payload(await client.next())).toMatchObject({ namespace: 'reset/kept', version: 1 });
     const reset = await client.next();
     expect(reset.event).toBe('reset');
     expect(payload(reset)).toEqual({ namespaces: ['reset/kept'] });
-    expect(payload(await client.next())).toMatchObject({ namespace: 'reset/kept', version: 1 });
+    // Resuming from the reset's id needs no second reset.
+    expect(BigInt(reset.id!) >= g.services.config.cache.horizon).toBe(true);
+    const again = await openSse(`${g.url}/v1/watch?prefix=reset/`, { 'last-event-id': reset.id! });
+    await publish(g, 'reset/kept', '{"v":2}');
+    const next = await again.next();
+    expect(next.event).toBe('config');
+    expect(payload(next)).toMatchObject({ version: 2 });
+    again.close();
     client.close();
   });
 });
