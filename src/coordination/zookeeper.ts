@@ -125,7 +125,7 @@ interface RawClient {
   setData(path: string, data: Buffer, version: number, cb: RawCallback<[RawStat]>): void;
   remove(path: string, version: number, cb: RawCallback<[]>): void;
   transaction(): RawTransaction;
-  connectionManager: { socket?: { remoteAddress?: string; remotePort?: number } };
+  connectionManager: { socket?: { remoteAddress?: string; remotePort?: number }; zxid: Buffer };
 }
 
 const zookeeper = library as unknown as RawModule;
@@ -364,12 +364,18 @@ export class ZooKeeperStore implements CoordinationStore {
     });
   }
 
-  private newClient(): RawClient {
+  /**
+   * A client, connecting. `lastZxid` carries the newest zxid the previous session saw: ZooKeeper
+   * refuses a connection from a client that has seen more than the server has, so a new session
+   * cannot land on a follower that lags behind what holders already read.
+   */
+  private newClient(lastZxid?: Buffer): RawClient {
     const client = zookeeper.createClient(this.options.connectString, {
       sessionTimeout: this.sessionTimeoutMs,
       spinDelay: this.options.spinDelayMs ?? 200,
       retries: 0,
     });
+    if (lastZxid) client.connectionManager.zxid = Buffer.from(lastZxid);
     client.on('state', (state) => this.onClientState(client, state));
     client.connect();
     return client;
@@ -405,7 +411,7 @@ export class ZooKeeperStore implements CoordinationStore {
     this.setState('expired', lost, false);
     client.removeAllListeners('state');
     client.close();
-    this.client = this.newClient();
+    this.client = this.newClient(client.connectionManager.zxid);
   }
 
   private setState(state: ConnectionState, sessionId: bigint, newSession: boolean): void {
@@ -535,10 +541,13 @@ export class ZooKeeperStore implements CoordinationStore {
     const parked = this.parked;
     this.parked = undefined;
     return (err: Error | null, ...rest: A): void => {
-      if (!err && parked) {
+      if (parked && !err) {
         let set = parked.table.get(parked.path);
         if (!set) parked.table.set(parked.path, (set = new Set()));
         set.add(parked.watcher);
+      } else if (parked && !parked.table.get(parked.path)?.size) {
+        // No watch was set and none is held for this path: drop its dispatcher (no leak per path).
+        this.dispatchers.get(parked.table)?.delete(parked.path);
       }
       callback(err, ...rest);
     };

@@ -122,7 +122,7 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       const match = (name: string): boolean => names.has(name) || prefixes.some((p) => name.startsWith(p));
       /** The newest id sent per namespace: a lagging replica must not send a client what it has. */
       const sent = new Map<string, bigint>();
-      const floor = since ?? -1n;
+      let floor = since ?? -1n;
       const fresh = (change: ConfigChange): boolean => {
         const name = changedName(change);
         if (change.id <= floor || change.id <= (sent.get(name) ?? -1n) || !match(name)) return false;
@@ -133,18 +133,24 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       // Snapshot and subscription in one synchronous step: no batch can fall between them.
       const initial: EncodedSseEvent[] = [];
       if (since !== undefined && since < config.cache.horizon) {
-        // Deletions since `since` were forgotten: start the client over from the full state.
+        // Deletions since `since` were forgotten: send the full state, then `reset` naming what
+        // exists (the client drops the rest) with an id past the horizon, so that the client's
+        // next resume does not need another reset.
         const current = config.cache.changesSince(undefined, match);
-        initial.push(
-          EncodedSseEvent.of({
-            event: 'reset',
-            data: JSON.stringify({ namespaces: current.map(changedName) }),
-          }),
-        );
         for (const change of current) {
           sent.set(changedName(change), change.id);
           initial.push(encode(change));
         }
+        const mark =
+          config.cache.watermark > config.cache.horizon ? config.cache.watermark : config.cache.horizon;
+        initial.push(
+          EncodedSseEvent.of({
+            id: String(mark),
+            event: 'reset',
+            data: JSON.stringify({ namespaces: current.map(changedName) }),
+          }),
+        );
+        floor = -1n;
       } else {
         for (const change of config.cache.changesSince(since, match))
           if (fresh(change)) initial.push(encode(change));
