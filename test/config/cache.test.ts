@@ -93,7 +93,9 @@ describe('config cache', () => {
     const seen: ConfigChange[] = [];
     const off = a.cache.onChange((changes) => seen.push(...changes));
     await plain.delete('/zkgate/config/oob/doc');
-    await expect.poll(() => seen.find((c) => c.kind === 'deleted' && c.namespace === 'oob/doc')).toBeDefined();
+    await expect
+      .poll(() => seen.find((c) => c.kind === 'deleted' && c.namespace === 'oob/doc'))
+      .toBeDefined();
     off();
     const deletion = seen.find((c) => c.kind === 'deleted')!;
     expect(deletion.id > published.index).toBe(true);
