@@ -1,0 +1,186 @@
+/**
+ * Leader election, ZooKeeper's recipe as Curator's `LeaderLatch` does it: every candidate
+ * creates an ephemeral-sequential znode under the election path; the lowest sequence leads; each
+ * other candidate watches only its predecessor, so a leader's departure wakes one candidate, not
+ * the whole herd.
+ *
+ * Leadership is given up at once when the session is in doubt (`disconnected`) or lost
+ * (`expired`): a replica that cannot prove its session is alive must not act as leader. On a
+ * reconnect within the session it is re-checked; on a new session the candidate znode is created
+ * again.
+ */
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, isStoreError } from './errors.js';
+import { basename } from './paths.js';
+import { mkdirs } from './recipes.js';
+import { CreateMode, type CoordinationStore, type StoreLogger } from './store.js';
+
+export interface LeaderElectionOptions {
+  /** The election's znode, e.g. `/zkgate/election/reaper`. */
+  readonly path: string;
+  /** Stored in the candidate znode: who this is (a replica id), for status pages. */
+  readonly participant: string;
+  readonly logger: StoreLogger;
+}
+
+const RETRY_MS = 250;
+
+/**
+ * @example
+ * const election = new LeaderElection(store, { path: '/zkgate/election/reaper', participant: replicaId, logger });
+ * election.onChange((leading) => (leading ? reaper.start() : reaper.stop()));
+ * await election.start();
+ */
+export class LeaderElection {
+  /** Protection-mode prefix: finds our own znode again after a create whose answer was lost. */
+  private readonly prefix = `latch-${randomUUID()}-`;
+  private ourNode: string | undefined;
+  private leading = false;
+  private running = false;
+  private checking: Promise<void> | undefined;
+  private recheck = false;
+  private readonly listeners = new Set<(leading: boolean) => void>();
+  private stopSession: (() => void) | undefined;
+
+  constructor(
+    private readonly store: CoordinationStore,
+    private readonly options: LeaderElectionOptions,
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Called with every change of leadership. Returns the unsubscribe function. */
+  onChange(listener: (leading: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Join the election; resolves once the candidate znode exists and leadership was checked. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.stopSession = this.store.onStateChange((event) => {
+      if (event.state === 'disconnected' || event.state === 'expired') this.setLeading(false);
+      if (event.state === 'expired') this.ourNode = undefined;
+      if (event.state === 'connected') this.check();
+    });
+    await mkdirs(this.store, this.options.path);
+    this.check();
+    await this.checking;
+  }
+
+  /** Leave the election: leadership ends and the candidate znode is deleted. */
+  async close(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.stopSession?.();
+    this.setLeading(false);
+    await this.checking?.catch(() => undefined);
+    const node = this.ourNode;
+    this.ourNode = undefined;
+    if (node) {
+      try {
+        await this.store.delete(node);
+      } catch (err) {
+        if (!isStoreError(err, ErrorCode.NO_NODE) && this.store.state === 'connected') throw err;
+      }
+    }
+  }
+
+  /** The participants in line, leader first (for status pages). */
+  async participants(): Promise<string[]> {
+    const { children } = await this.store.getChildren(this.options.path);
+    const ordered = children.sort(bySequence);
+    const data = await Promise.all(
+      ordered.map((c) =>
+        this.store.getData(`${this.options.path}/${c}`).then(
+          (n) => n.data.toString('utf8'),
+          () => undefined,
+        ),
+      ),
+    );
+    return data.filter((d): d is string => d !== undefined);
+  }
+
+  /** One check at a time; an event during a check runs another after it. */
+  private check(): void {
+    if (!this.running) return;
+    if (this.checking) {
+      this.recheck = true;
+      return;
+    }
+    this.checking = (async () => {
+      do {
+        this.recheck = false;
+        try {
+          await this.checkOnce();
+        } catch (err) {
+          if (!this.running) return;
+          this.setLeading(false);
+          this.options.logger.warn(
+            { err, path: this.options.path },
+            'leader election check failed; retrying',
+          );
+          await new Promise((r) => setTimeout(r, RETRY_MS).unref());
+          this.recheck = true;
+        }
+      } while (this.recheck && this.running);
+    })().finally(() => {
+      this.checking = undefined;
+    });
+  }
+
+  private async checkOnce(): Promise<void> {
+    if (this.store.state !== 'connected') return;
+    if (!this.ourNode) this.ourNode = await this.createCandidate();
+    const { children } = await this.store.getChildren(this.options.path);
+    const ordered = children.sort(bySequence);
+    const mine = ordered.indexOf(basename(this.ourNode));
+    if (mine < 0) {
+      // Our znode is gone (deleted by hand, or a session we no longer have): stand again.
+      this.ourNode = undefined;
+      this.recheck = true;
+      return;
+    }
+    if (mine === 0) return this.setLeading(true);
+    this.setLeading(false);
+    const predecessor = `${this.options.path}/${ordered[mine - 1]}`;
+    // Watch only the one ahead of us; if it is already gone, look again at once.
+    const stat = await this.store.exists(predecessor, () => this.check());
+    if (!stat) this.recheck = true;
+  }
+
+  private async createCandidate(): Promise<string> {
+    const path = `${this.options.path}/${this.prefix}`;
+    const data = Buffer.from(this.options.participant, 'utf8');
+    try {
+      return await this.store.create(path, data, CreateMode.EPHEMERAL_SEQUENTIAL);
+    } catch (err) {
+      if (!isStoreError(err) || !err.recoverable) throw err;
+      // The create may have happened with its answer lost: find it by our prefix.
+      const { children } = await this.store.getChildren(this.options.path);
+      const ours = children.find((c) => c.startsWith(this.prefix));
+      if (ours) return `${this.options.path}/${ours}`;
+      throw err;
+    }
+  }
+
+  private setLeading(leading: boolean): void {
+    if (this.leading === leading) return;
+    this.leading = leading;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(leading);
+      } catch (err) {
+        this.options.logger.warn({ err }, 'leadership listener threw');
+      }
+    }
+  }
+}
+
+/** Candidates sort by the sequence ZooKeeper appended, whatever their prefix. */
+function bySequence(a: string, b: string): number {
+  return a.slice(-10).localeCompare(b.slice(-10));
+}
