@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the test suite starts for real: ZooKeeper 3.8 (with a JRE) and redis-server,
-# from Debian's packages, when they are missing. Run by `npm test` before the tests.
+# Installs what the test suite starts for real: ZooKeeper 3.8 (with a JRE), redis-server, and
+# Apache Curator 5.4's service discovery with a JDK (the Curator probe is compiled on first
+# use), from Debian's packages, when they are missing. Run by `npm test` before the tests.
 set -euo pipefail
 
 missing=()
 { command -v java >/dev/null && [ -f /usr/share/java/zookeeper.jar ]; } || missing+=(zookeeper)
 command -v redis-server >/dev/null || missing+=(redis-server)
+[ -f /usr/share/java/curator-x-discovery.jar ] || missing+=(libcurator-discovery-java)
+# zookeeper brings only a JRE; test/support/curator.ts compiles its probe with javac.
+command -v javac >/dev/null || missing+=(default-jdk-headless)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "test setup: installing ${missing[*]} (Debian packages the tests start on loopback)" >&2
