@@ -1,0 +1,54 @@
+/** Argument checks shared by the adapters, so both refuse the same input with the same error. */
+import { HotStoreError } from './errors.js';
+import { MAX_LEASE_TTL_MS, type Lease, type LoadReport } from './store.js';
+
+const LOAD_FIELDS = ['inflight', 'cpu', 'latencyMs'] as const;
+
+function bad(message: string): HotStoreError {
+  return new HotStoreError('BAD_ARGUMENTS', message);
+}
+
+/** NUL is refused because the Redis adapter joins service and instance with it. */
+export function checkName(what: 'service' | 'instance', name: string): void {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\u0000')) {
+    throw bad(`${what} must be a non-empty string without NUL characters`);
+  }
+}
+
+export function checkTtl(ttlMs: number): void {
+  if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_LEASE_TTL_MS) {
+    throw bad(`ttlMs must be an integer from 1 to ${MAX_LEASE_TTL_MS}, got ${String(ttlMs)}`);
+  }
+}
+
+export function checkExpiredArgs(now: number, limit: number): void {
+  if (!Number.isFinite(now)) throw bad(`now must be a finite number, got ${String(now)}`);
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw bad(`limit must be a non-negative integer, got ${String(limit)}`);
+  }
+}
+
+/**
+ * A frozen copy holding only the known fields, so a caller's later mutation (or extra fields of
+ * a request body) never reaches the store; undefined stays undefined.
+ */
+export function normalizeLoad(load: LoadReport | undefined): LoadReport | undefined {
+  if (load === undefined) return undefined;
+  if (typeof load !== 'object' || load === null) throw bad('load must be an object');
+  const copy: { -readonly [K in keyof LoadReport]: number } = {};
+  for (const field of LOAD_FIELDS) {
+    const value = load[field];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw bad(`load.${field} must be a finite number >= 0, got ${String(value)}`);
+    }
+    copy[field] = value;
+  }
+  return Object.freeze(copy);
+}
+
+/** A frozen lease; `load` is left out rather than set to undefined. */
+export function makeLease(renewedAt: number, ttlMs: number, load: LoadReport | undefined): Lease {
+  const lease: Lease = { expiresAt: renewedAt + ttlMs, ttlMs, renewedAt, ...(load && { load }) };
+  return Object.freeze(lease);
+}
