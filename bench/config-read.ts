@@ -1,12 +1,13 @@
 /**
  * Cached config reads: `GET /v1/config/{ns}` (200 and the 304 path) against a bare fastify route
  * returning the same bytes, the ceiling for any fastify app, in one run. Servers run in a child
- * process; autocannon drives 100 connections on loopback. Rounds alternate so both see the same
+ * process, compiled by tsc as `npm start` runs them (tsx's transpiled output is measurably
+ * slower: it wraps every closure to keep its name); autocannon drives 100 connections on loopback. Rounds alternate so both see the same
  * machine load. Prints req/s, p50/p99 latency and the ratio; writes bench/results/config-read.json.
  *
  *   npx tsx bench/config-read.ts [--quick]
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { writeResults } from './results.js';
@@ -35,15 +36,18 @@ function mean(list: Figures[]): Figures {
 }
 
 async function main(): Promise<void> {
+  execFileSync(
+    process.execPath,
+    [new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname, '-p', 'tsconfig.bench.json'],
+    {
+      cwd: new URL('..', import.meta.url).pathname,
+      stdio: 'inherit',
+    },
+  );
+  const fixture = new URL('../dist/bench/fixtures/read-servers.js', import.meta.url).pathname;
   const results: Record<string, unknown> = {};
   for (const size of [1024, 65536]) {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', new URL('./fixtures/read-servers.ts', import.meta.url).pathname, String(size)],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
+    const child = spawn(process.execPath, [fixture, String(size)], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const line = await new Promise<string>((resolve, reject) => {
         createInterface({ input: child.stdout! }).once('line', resolve);
