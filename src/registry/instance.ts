@@ -1,0 +1,172 @@
+/**
+ * Service instances as znode data: Apache Curator's `ServiceInstance` JSON, with the payload
+ * Spring Cloud Zookeeper uses (`ZookeeperInstance`: id, name, metadata string map), so that Java
+ * apps and zkgate share one registry. zkgate's own fields live in the metadata map under
+ * `zkgate.*` keys, next to the keys Spring already gives meaning to (`zone`, `instance_status`).
+ *
+ * Reading accepts whatever Curator writes: no payload, a `java.util.HashMap` payload, a Spring
+ * payload, with or without `@class`, `enabled` or `uriSpec` (fixtures of each in
+ * `test/support/curator/fixtures/`). Writing always uses the Spring payload with its `@class`:
+ * a Spring app's query fails as a whole if any instance under the service has another payload.
+ */
+
+export const INSTANCE_STATUSES = ['UP', 'DOWN', 'DRAINING'] as const;
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
+
+/** The payload class Spring Cloud Zookeeper registers and reads. */
+export const SPRING_PAYLOAD_CLASS = 'org.springframework.cloud.zookeeper.discovery.ZookeeperInstance';
+
+/** Metadata keys with a meaning; everything else is the user's. */
+export const META = {
+  weight: 'zkgate.weight',
+  status: 'zkgate.status',
+  ttl: 'zkgate.ttl',
+  /** Spring Cloud LoadBalancer's zone preference reads this key. */
+  zone: 'zone',
+  /** Spring Cloud Zookeeper's status key: UP or OUT_OF_SERVICE. */
+  springStatus: 'instance_status',
+} as const;
+
+export const DEFAULT_WEIGHT = 100;
+
+export interface Instance {
+  readonly service: string;
+  readonly id: string;
+  readonly address: string;
+  readonly port: number | null;
+  readonly sslPort: number | null;
+  /** 1 to 1000. */
+  readonly weight: number;
+  readonly zone: string | undefined;
+  readonly status: InstanceStatus;
+  /** The user's metadata, without the keys above. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Lease length for instances registered over HTTP; undefined for session-bound ones. */
+  readonly ttlMs: number | undefined;
+  readonly registrationTimeUTC: number;
+  /** Curator's type: DYNAMIC (ephemeral), DYNAMIC_SEQUENTIAL, STATIC, PERMANENT. */
+  readonly serviceType: string;
+  /** Curator's `enabled`: absent means true. */
+  readonly enabled: boolean;
+}
+
+/** The JSON Curator stores, field for field, in its order. */
+interface CuratorJson {
+  name: string;
+  id: string;
+  address: string;
+  port: number | null;
+  sslPort: number | null;
+  payload: unknown;
+  registrationTimeUTC: number;
+  serviceType: string;
+  uriSpec: unknown;
+  enabled?: boolean;
+}
+
+/** Spring's default uriSpec, `{scheme}://{address}:{port}`, as Curator serializes it. */
+const SPRING_URI_SPEC = {
+  parts: [
+    { value: 'scheme', variable: true },
+    { value: '://', variable: false },
+    { value: 'address', variable: true },
+    { value: ':', variable: false },
+    { value: 'port', variable: true },
+  ],
+};
+
+/** Instance znode data that zkgate cannot read (not JSON, missing fields): skipped, with a reason. */
+export class InstanceFormatError extends Error {
+  override readonly name = 'InstanceFormatError';
+}
+
+/** Read any Curator `ServiceInstance` JSON (see the file header). */
+export function decodeInstance(service: string, id: string, data: Buffer): Instance {
+  let json: Partial<CuratorJson>;
+  try {
+    json = JSON.parse(data.toString('utf8')) as Partial<CuratorJson>;
+  } catch (err) {
+    throw new InstanceFormatError(`instance ${service}/${id} is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || typeof json.address !== 'string') {
+    throw new InstanceFormatError(`instance ${service}/${id} has no address`);
+  }
+  const all = metadataOf(json.payload);
+  const weight = Number(all[META.weight]);
+  const ttl = Number(all[META.ttl]);
+  const enabled = json.enabled !== false;
+  const metadata = Object.fromEntries(
+    Object.entries(all).filter(
+      ([key]) => key !== META.zone && key !== META.springStatus && !key.startsWith('zkgate.'),
+    ),
+  );
+  return {
+    service,
+    id,
+    address: json.address,
+    port: portOf(json.port),
+    sslPort: portOf(json.sslPort),
+    weight: Number.isInteger(weight) && weight >= 1 && weight <= 1000 ? weight : DEFAULT_WEIGHT,
+    zone: all[META.zone] || undefined,
+    status: statusOf(all, enabled),
+    metadata,
+    ttlMs: Number.isInteger(ttl) && ttl > 0 ? ttl : undefined,
+    registrationTimeUTC: typeof json.registrationTimeUTC === 'number' ? json.registrationTimeUTC : 0,
+    serviceType: typeof json.serviceType === 'string' ? json.serviceType : 'DYNAMIC',
+    enabled,
+  };
+}
+
+/** Curator JSON with the Spring payload; persistent HTTP registrations are STATIC in Curator's terms. */
+export function encodeInstance(instance: Instance): Buffer {
+  const metadata: Record<string, string> = {
+    ...instance.metadata,
+    [META.weight]: String(instance.weight),
+    [META.status]: instance.status,
+    [META.springStatus]: instance.status === 'UP' ? 'UP' : 'OUT_OF_SERVICE',
+  };
+  if (instance.zone !== undefined) metadata[META.zone] = instance.zone;
+  if (instance.ttlMs !== undefined) metadata[META.ttl] = String(instance.ttlMs);
+  const json: CuratorJson = {
+    name: instance.service,
+    id: instance.id,
+    address: instance.address,
+    port: instance.port,
+    sslPort: instance.sslPort,
+    payload: { '@class': SPRING_PAYLOAD_CLASS, id: instance.id, name: instance.service, metadata },
+    registrationTimeUTC: instance.registrationTimeUTC,
+    serviceType: instance.serviceType,
+    uriSpec: SPRING_URI_SPEC,
+  };
+  if (!instance.enabled) json.enabled = false;
+  return Buffer.from(JSON.stringify(json), 'utf8');
+}
+
+/** The string map a payload carries: Spring's `metadata`, or a Map payload's string entries. */
+function metadataOf(payload: unknown): Record<string, string> {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return {};
+  const record = payload as Record<string, unknown>;
+  const source =
+    typeof record.metadata === 'object' && record.metadata !== null && !Array.isArray(record.metadata)
+      ? (record.metadata as Record<string, unknown>)
+      : record;
+  const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [key, value] of Object.entries(source)) {
+    if (key === '@class') continue;
+    if (typeof value === 'string') metadata[key] = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') metadata[key] = String(value);
+  }
+  return { ...metadata };
+}
+
+function portOf(value: unknown): number | null {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= 65535 ? value : null;
+}
+
+/** zkgate's status when it wrote one; else Spring's OUT_OF_SERVICE or Curator's enabled:false mean DOWN. */
+function statusOf(metadata: Record<string, string>, enabled: boolean): InstanceStatus {
+  const own = metadata[META.status];
+  if ((INSTANCE_STATUSES as readonly string[]).includes(own ?? '')) return own as InstanceStatus;
+  if (metadata[META.springStatus] === 'OUT_OF_SERVICE' || !enabled) return 'DOWN';
+  return 'UP';
+}
