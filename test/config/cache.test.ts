@@ -25,8 +25,8 @@ describe('config cache', () => {
   const services: ConfigService[] = [];
 
   /** A gateway replica's config service on its own session of the shared store. */
-  async function replica(): Promise<ConfigService> {
-    const service = new ConfigService(server.connect(), {
+  async function replica(session: CoordinationStore = server.connect()): Promise<ConfigService> {
+    const service = new ConfigService(session, {
       root: '/zkgate',
       maxBytes: 100_000,
       historyLimit: 10,
@@ -109,16 +109,7 @@ describe('config cache', () => {
 
   it('forgets nothing and keeps no ghost across a session expiry', async () => {
     const session = server.connect();
-    const a = new ConfigService(session, {
-      root: '/zkgate',
-      maxBytes: 100_000,
-      historyLimit: 10,
-      tombstoneRetentionMs: 60_000,
-      startTimeoutMs: 10_000,
-      logger,
-    });
-    await a.start();
-    services.push(a);
+    const a = await replica(session);
     const writer = await replica();
     await writer.publish('expiry/kept', { body: json({ v: 1 }), format: 'json' });
     await writer.publish('expiry/gone', { body: json({ v: 1 }), format: 'json' });
