@@ -137,6 +137,6 @@ describe('embedded store: sessions', () => {
   it('refuses a second server on the same data directory', async () => {
     const dataDir = await useDataDir();
     await openServer(dataDir);
-    await expect(openServer(dataDir)).rejects.toThrow(/is in use by this process/);
+    await expect(openServer(dataDir, { lockWaitMs: 0 })).rejects.toThrow(/is in use by another process/);
   });
 });

@@ -1,24 +1,21 @@
 /**
  * The data directory, laid out like ZooKeeper's: `<dataDir>/version-2/log.<zxid>` (transaction
  * logs, named by their first zxid in hex) and `snapshot.<zxid>` (the tree as of that zxid), plus a
- * lock file that keeps a second process out.
+ * lock that keeps a second process out.
  */
-import { hostname } from 'node:os';
 import { join } from 'node:path';
-import {
-  mkdir,
-  open,
-  readFile,
-  readdir,
-  rename,
-  rm,
-  unlink,
-  writeFile,
-  type FileHandle,
-} from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import lockfile from 'proper-lockfile';
 
 const VERSION_DIR = 'version-2';
-const LOCK_FILE = 'zkgate-embedded.lock';
+/**
+ * The lock is a lease: its holder refreshes it every LOCK_UPDATE_MS, and one not refreshed for
+ * LOCK_STALE_MS belongs to a process that is gone, whatever pid namespace or host it ran in (a
+ * restarted container reuses pid 1 and may get a new hostname). Taking it over is atomic.
+ */
+const LOCK_STALE_MS = 10_000;
+const LOCK_UPDATE_MS = 2_500;
+const LOCK_NAME = 'zkgate-embedded.lock';
 const TMP_SUFFIX = '.tmp';
 
 /** A log (named by its first zxid) or a snapshot (named by the zxid it reflects). */
@@ -33,18 +30,22 @@ export type Warn = (message: string) => void;
 export class DataDir {
   /** Where logs and snapshots live. */
   readonly dir: string;
-  private readonly lockPath: string;
+  private release: (() => Promise<void>) | undefined;
+  private lost: Error | undefined;
+  private readonly lostListeners = new Set<(err: Error) => void>();
 
   private constructor(readonly root: string) {
     this.dir = join(root, VERSION_DIR);
-    this.lockPath = join(root, LOCK_FILE);
   }
 
   /** Creates the directory if needed, takes the lock, and removes files a crash left half-written. */
-  static async open(root: string, warn: Warn): Promise<DataDir> {
+  /** `lockWaitMs`: how long to wait for the lock of another process to be released or to expire. */
+  static async open(root: string, warn: Warn, lockWaitMs: number): Promise<DataDir> {
     const dataDir = new DataDir(root);
-    await mkdir(dataDir.dir, { recursive: true });
-    await dataDir.lock(warn);
+    const created = await mkdir(dataDir.dir, { recursive: true });
+    // A new directory entry is durable only once its parent is synced.
+    if (created !== undefined) await fsyncDir(root);
+    await dataDir.lock(warn, lockWaitMs);
     for (const name of await readdir(dataDir.dir)) {
       if (name.endsWith(TMP_SUFFIX)) await rm(join(dataDir.dir, name), { force: true });
     }
@@ -105,12 +106,25 @@ export class DataDir {
       return handle;
     } catch (err) {
       await handle.close();
+      // A failed attempt (a full disk, say) must not leave its partial file behind.
+      await rm(tmp, { force: true });
       throw err;
     }
   }
 
   async unlock(): Promise<void> {
-    await rm(this.lockPath, { force: true });
+    const release = this.release;
+    this.release = undefined;
+    if (release && !this.lost) await release();
+  }
+
+  /**
+   * Told when the lock is lost (it could not be refreshed, or another process took it over after
+   * this one stalled past the lease): from then on this process must not write.
+   */
+  onLockLost(listener: (err: Error) => void): void {
+    if (this.lost) listener(this.lost);
+    else this.lostListeners.add(listener);
   }
 
   private async list(prefix: string): Promise<DataFile[]> {
@@ -122,29 +136,27 @@ export class DataDir {
     return files.sort((a, b) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0));
   }
 
-  /**
-   * An exclusive lock file holding the owner's pid and host. Node has no flock, so a lock left by
-   * a killed process is recognised by its dead pid (same host only) and taken over.
-   */
-  private async lock(warn: Warn): Promise<void> {
-    const mine = JSON.stringify({ pid: process.pid, host: hostname() });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await writeFile(this.lockPath, mine, { flag: 'wx' });
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
-      }
-      const holder = await readHolder(this.lockPath);
-      if (holder && (holder.host !== hostname() || isAlive(holder.pid))) {
-        const who = holder.pid === process.pid ? 'this process' : `process ${holder.pid} on ${holder.host}`;
-        throw new Error(
-          `data directory ${this.root} is in use by ${who} (lock file ${this.lockPath}); ` +
-            'stop that process, or delete the lock file if it is certain that none uses the directory',
-        );
-      }
-      warn(`taking over the lock ${this.lockPath} left by a process that is gone`);
-      await rm(this.lockPath, { force: true });
+  private async lock(warn: Warn, waitMs: number): Promise<void> {
+    try {
+      this.release = await lockfile.lock(this.root, {
+        lockfilePath: join(this.root, LOCK_NAME),
+        stale: LOCK_STALE_MS,
+        update: LOCK_UPDATE_MS,
+        realpath: false,
+        retries: { retries: Math.ceil(waitMs / 500), factor: 1, minTimeout: 500, maxTimeout: 500 },
+        onCompromised: (err) => {
+          this.lost = err;
+          warn(`lost the lock on ${this.root}: ${err.message}`);
+          for (const listener of this.lostListeners) listener(err);
+        },
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      throw new Error(
+        `data directory ${this.root} is in use by another process (its lock ${LOCK_NAME} is being ` +
+          `refreshed); a lock left by a process that died expires within ${LOCK_STALE_MS / 1000} s`,
+        { cause: err },
+      );
     }
   }
 }
@@ -156,26 +168,5 @@ export async function fsyncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-async function readHolder(path: string): Promise<{ pid: number; host: string } | undefined> {
-  try {
-    const holder = JSON.parse(await readFile(path, 'utf8')) as { pid?: unknown; host?: unknown };
-    return typeof holder.pid === 'number' && typeof holder.host === 'string'
-      ? { pid: holder.pid, host: holder.host }
-      : undefined;
-  } catch {
-    // Unreadable or half-written: the process that wrote it died while taking the lock.
-    return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -33,6 +33,11 @@ export interface EmbeddedServerOptions {
   /** Snapshots kept by the purge after each snapshot, ZooKeeper's `autopurge.snapRetainCount`. Default 3. */
   readonly snapRetainCount?: number;
   /**
+   * How long open() waits for the data directory's lock: a process that died leaves a lease that
+   * expires within 10 s, so a restart right after a crash waits it out. Default 15 s.
+   */
+  readonly lockWaitMs?: number;
+  /**
    * fdatasync the log before acknowledging a write (ZooKeeper's `forceSync`). Default true;
    * without it a killed process still loses nothing, a power cut may.
    */
@@ -61,6 +66,7 @@ const DEFAULTS = {
   snapSizeLimitBytes: 256 * 1024 * 1024,
   snapRetainCount: 3,
   fsync: true,
+  lockWaitMs: 15_000,
 };
 
 const defaultLogger: StoreLogger = {
@@ -113,6 +119,7 @@ export class EmbeddedServer {
       onDurable: (lastZxid) => this.commit(lastZxid),
       onError: (err) => this.fail(err),
     });
+    dataDir.onLockLost((err) => this.fail(err));
     this.host = {
       tree,
       watches: this.watches,
@@ -127,7 +134,7 @@ export class EmbeddedServer {
     const resolved = resolveOptions(options);
     const logger = options.logger ?? defaultLogger;
     const warn = (message: string) => logger.warn({ dataDir: resolved.dataDir }, message);
-    const dataDir = await DataDir.open(resolved.dataDir, warn);
+    const dataDir = await DataDir.open(resolved.dataDir, warn, resolved.lockWaitMs);
     let server: EmbeddedServer | undefined;
     try {
       const { tree, snapshotZxid } = await recover(dataDir, warn);
@@ -150,6 +157,14 @@ export class EmbeddedServer {
   }
 
   /** zxid of the last durable, applied transaction. */
+  /**
+   * True once the store can no longer make writes durable (the log failed, or the data directory's
+   * lock was lost): it stays read-only until the process restarts, so liveness should fail.
+   */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   get lastZxid(): bigint {
     return this.tree.lastZxid;
   }
@@ -317,6 +332,7 @@ function resolveOptions(options: EmbeddedServerOptions): Required<Omit<EmbeddedS
     snapSizeLimitBytes: options.snapSizeLimitBytes ?? DEFAULTS.snapSizeLimitBytes,
     snapRetainCount: options.snapRetainCount ?? DEFAULTS.snapRetainCount,
     fsync: options.fsync ?? DEFAULTS.fsync,
+    lockWaitMs: options.lockWaitMs ?? DEFAULTS.lockWaitMs,
   };
   if (typeof resolved.dataDir !== 'string' || resolved.dataDir === '')
     throw new TypeError('dataDir is required');
