@@ -68,12 +68,19 @@ export async function buildApp({ services, logger }: AppOptions) {
     '/healthz',
     {
       schema: {
-        summary: 'Liveness: the process serves HTTP',
+        summary: 'Liveness: the process serves HTTP and can recover by itself',
         tags: ['ops'],
-        response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
+        response: {
+          200: { type: 'object', properties: { status: { type: 'string' } } },
+          503: { $ref: 'Problem#' },
+        },
       },
     },
-    async () => ({ status: 'ok' }),
+    async (_request, reply) => {
+      const { alive, reason } = services.alive();
+      if (!alive) return sendProblem(reply, new ZkgError('ZKG_NOT_ALIVE', reason));
+      return { status: 'ok' };
+    },
   );
 
   app.get(

@@ -22,6 +22,11 @@ export interface Services {
   readonly store: CoordinationStore;
   readonly config: ConfigService;
   readiness(): Readiness;
+  /**
+   * False when the process cannot recover by itself and should be restarted (the embedded store
+   * lost its log or its lock and refuses writes until a restart).
+   */
+  alive(): { readonly alive: boolean; readonly reason: string };
   /** Refuse new work from now on: readiness fails so load balancers drain this replica. */
   beginShutdown(): void;
   /** Release everything: the store session (its ephemerals go at once) and the embedded files. */
@@ -32,6 +37,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   const storeLogger = logger.child({ component: 'store' });
   let store: CoordinationStore;
   let release: () => Promise<void>;
+  let failed = (): boolean => false;
   if (settings.zk) {
     const zk = await ZooKeeperStore.connect({
       connectString: settings.zk,
@@ -49,6 +55,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     });
     const session = server.connect();
     store = session;
+    failed = () => server.failed;
     release = async () => {
       await session.close();
       await server.close();
@@ -99,6 +106,11 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
         reason,
         store: { kind: store.kind, state: store.state, sessionId: `0x${store.sessionId.toString(16)}` },
       };
+    },
+    alive() {
+      return failed()
+        ? { alive: false, reason: 'the embedded store cannot write any more; restart the process' }
+        : { alive: true, reason: '' };
     },
     beginShutdown() {
       shuttingDown = true;

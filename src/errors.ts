@@ -30,6 +30,7 @@ export const ERRORS = {
   ZKG_STORE_REJECTED: { status: 500, title: 'The coordination store refused the request' },
   ZKG_STORE_UNAVAILABLE: { status: 503, title: 'The coordination store is unreachable' },
   ZKG_NOT_READY: { status: 503, title: 'The gateway is not ready' },
+  ZKG_NOT_ALIVE: { status: 503, title: 'The gateway cannot recover by itself and needs a restart' },
   ZKG_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   ZKG_INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
@@ -67,6 +68,30 @@ describe('app on the embedded store', () => {
       detail: expect.stringContaining('/v1/nothing-here'),
     });
     await app.close();
+  });
+
+  it('fails liveness when the embedded store loses its lock (so an orchestrator restarts it)', async () => {
+    const dir = await makeTempDir('zkgate-app-');
+    const doomed = await createServices(loadSettings({ ZKGATE_DATA_DIR: dir }), logger);
+    const app = await appFor(doomed);
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    // Another process "took" the directory: the lease can no longer be refreshed.
+    await rm(join(dir, 'zkgate-embedded.lock'), { recursive: true });
+    await expect
+      .poll(async () => (await app.inject({ method: 'GET', url: '/healthz' })).statusCode, {
+        timeout: 15_000,
+      })
+      .toBe(503);
+    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(res.json()).toMatchObject({ code: 'ZKG_NOT_ALIVE' });
+    const write = await doomed.config.publish('after/loss', { body: Buffer.from('{}'), format: 'json' }).then(
+      () => 'written',
+      (err: { code?: string }) => err.code,
+    );
+    expect(write).not.toBe('written');
+    await app.close();
+    await doomed.close();
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('fails readiness once shutdown begins', async () => {
