@@ -128,6 +128,7 @@ export async function readLog(log: DataFile, newest: boolean, warn: Warn): Promi
   }
   const payloads: Buffer[] = [];
   let offset = HEADER.length;
+  let end = buf.length;
   while (offset < buf.length) {
     const problem = recordProblem(buf, offset);
     if (problem === undefined) {
@@ -146,14 +147,19 @@ export async function readLog(log: DataFile, newest: boolean, warn: Warn): Promi
     warn(
       `dropping a torn record at the end of ${log.path} (offset ${offset}: ${problem}); it was never acknowledged`,
     );
+    end = offset;
+    break;
+  }
+  if (newest) {
+    // A killed process may leave records that reached the page cache but not the disk; this
+    // process builds on them, so make them durable first (and cut a torn tail for good).
     const handle = await open(log.path, 'r+');
     try {
-      await handle.truncate(offset);
+      if (end < buf.length) await handle.truncate(end);
       await handle.sync();
     } finally {
       await handle.close();
     }
-    break;
   }
   return payloads;
 }
