@@ -26,14 +26,16 @@ type Table = Map<string, Map<bigint, SessionWatches>>;
 export class WatchManager {
   private readonly data: Table = new Map();
   private readonly child: Table = new Map();
+  /** Per session, the paths it watches in each table: a session's end costs its own watches only. */
+  private readonly bySession = new Map<bigint, Map<Table, Set<string>>>();
 
   /** Set by getData and by exists (whether or not the node exists). */
   addDataWatch(path: string, owner: WatchOwner, watcher: Watcher): void {
-    add(this.data, path, owner, watcher);
+    this.add(this.data, path, owner, watcher);
   }
 
   addChildWatch(path: string, owner: WatchOwner, watcher: Watcher): void {
-    add(this.child, path, owner, watcher);
+    this.add(this.child, path, owner, watcher);
   }
 
   /** Fires and removes the watches an event triggers. */
@@ -50,6 +52,7 @@ export class WatchManager {
       if (!sessions) continue;
       table.delete(event.path);
       for (const [sessionId, watches] of sessions) {
+        this.bySession.get(sessionId)?.get(table)?.delete(event.path);
         const union = fired.get(sessionId);
         if (union) for (const watcher of watches.watchers) union.watchers.add(watcher);
         else fired.set(sessionId, watches);
@@ -60,18 +63,27 @@ export class WatchManager {
 
   /** Drops a session's watches without firing them (its end, like ZooKeeper's removeCnxn). */
   removeSession(sessionId: bigint): void {
-    for (const table of [this.data, this.child]) {
-      for (const [path, sessions] of table) {
-        if (sessions.delete(sessionId) && sessions.size === 0) table.delete(path);
+    const watched = this.bySession.get(sessionId);
+    if (!watched) return;
+    this.bySession.delete(sessionId);
+    for (const [table, paths] of watched) {
+      for (const path of paths) {
+        const sessions = table.get(path);
+        if (sessions?.delete(sessionId) && sessions.size === 0) table.delete(path);
       }
     }
   }
-}
 
-function add(table: Table, path: string, owner: WatchOwner, watcher: Watcher): void {
-  let sessions = table.get(path);
-  if (!sessions) table.set(path, (sessions = new Map()));
-  const watches = sessions.get(owner.sessionId);
-  if (watches) watches.watchers.add(watcher);
-  else sessions.set(owner.sessionId, { owner, watchers: new Set([watcher]) });
+  private add(table: Table, path: string, owner: WatchOwner, watcher: Watcher): void {
+    let sessions = table.get(path);
+    if (!sessions) table.set(path, (sessions = new Map()));
+    const watches = sessions.get(owner.sessionId);
+    if (watches) watches.watchers.add(watcher);
+    else sessions.set(owner.sessionId, { owner, watchers: new Set([watcher]) });
+    let watched = this.bySession.get(owner.sessionId);
+    if (!watched) this.bySession.set(owner.sessionId, (watched = new Map()));
+    let paths = watched.get(table);
+    if (!paths) watched.set(table, (paths = new Set()));
+    paths.add(path);
+  }
 }
