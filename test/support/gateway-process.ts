@@ -36,6 +36,7 @@ export async function ready(gateway: GatewayProcess): Promise<Record<string, unk
       const res = await fetch(`${gateway.url}/readyz`).catch(() => undefined);
       return res?.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
     },
-    { timeoutMs: 20_000, what: 'gateway /readyz' },
+    // A restart after kill -9 first waits out the dead process's lock lease (up to 10 s).
+    { timeoutMs: 30_000, what: 'gateway /readyz' },
   );
 }
