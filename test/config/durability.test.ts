@@ -57,7 +57,7 @@ describe('embedded gateway killed with SIGKILL', () => {
       second.child.kill('SIGTERM');
       await second.exited;
     }
-  });
+  }, 60_000);
 });
 
 describe('ZooKeeper down and back', () => {
