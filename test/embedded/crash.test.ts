@@ -66,7 +66,8 @@ async function expectAcknowledgedWrites(dataDir: string, acks: Ack[]): Promise<v
   for (const child of children) expect(child).toMatch(/^k\d+$/);
 }
 
-describe('embedded store: crash safety', () => {
+// Reopening after a SIGKILL waits out the dead writer's lock lease (up to 10 s).
+describe('embedded store: crash safety', { timeout: 60_000 }, () => {
   it('keeps every acknowledged write across a SIGKILL mid-stream', async () => {
     const dataDir = await useDataDir();
     const acks = await killWriterAfter(dataDir, 300);
