@@ -30,7 +30,14 @@ async function main(): Promise<void> {
     await services.close();
   });
 
-  await app.listen({ port: settings.port, host: settings.host });
+  try {
+    await app.listen({ port: settings.port, host: settings.host });
+  } catch (err) {
+    // A port in use, say: end the store session and release the data directory before exiting.
+    await app.close();
+    await services.close();
+    throw err;
+  }
   logger.info(
     { store: services.store.kind, zk: settings.zk ?? null, dataDir: settings.zk ? null : settings.dataDir },
     'zkgate ready',

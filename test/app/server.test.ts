@@ -47,6 +47,23 @@ describe('gateway process', () => {
     expect(dump).not.toContain(session);
   });
 
+  it('exits 1 when its port is taken, closing its ZooKeeper session on the way out', async () => {
+    const first = await startGateway({ ZKGATE_ZK: zk.connectString });
+    const { store } = (await ready(first)) as { store: { sessionId: string } };
+    const second = await startGateway({
+      ZKGATE_ZK: zk.connectString,
+      ZKGATE_SESSION_TIMEOUT_MS: '20000',
+      PORT: new URL(first.url).port,
+    });
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toContain('EADDRINUSE');
+    // Closed, not abandoned: an abandoned session would stay listed until it timed out (20 s).
+    const tracked = (await zk.fourLetter('dump')).split('ephemeral nodes dump')[0]!.match(/0x[0-9a-f]+/g);
+    expect(tracked).toEqual([store.sessionId]);
+    first.child.kill('SIGTERM');
+    await first.exited;
+  });
+
   it('refuses invalid settings with exit code 2 naming the variable', async () => {
     const gateway = await startGateway({ ZKGATE_ROOT: 'no-leading-slash' });
     expect(await gateway.exited).toBe(2);
