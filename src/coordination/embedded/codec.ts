@@ -32,7 +32,12 @@ export class BinaryWriter {
 
   /** A millisecond timestamp, stored as ZooKeeper stores times: a 64-bit integer. */
   time(ms: number): this {
-    return this.i64(BigInt(ms));
+    if (ms < 0 || !Number.isSafeInteger(ms)) return this.i64(BigInt(ms));
+    // Two 32-bit halves: the same bytes without a BigInt per field (snapshots write millions).
+    this.reserve(8);
+    this.pos = this.buf.writeUInt32BE(Math.floor(ms / 0x1_0000_0000), this.pos);
+    this.pos = this.buf.writeUInt32BE(ms >>> 0, this.pos);
+    return this;
   }
 
   bytes(value: Buffer): this {
