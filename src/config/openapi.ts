@@ -3,7 +3,6 @@
  * (a namespace spans several path segments, which no router parameter can), so they are described
  * here, from the same schema objects the routes use, and merged into the generated document.
  */
-import { ERRORS } from '../errors.js';
 import { CONFIG_FORMATS, contentTypeOf } from './formats.js';
 
 const problem = (status: number, description: string) => ({
@@ -204,6 +203,3 @@ export const configPaths = {
     },
   },
 } as const;
-
-/** Error codes, for the Problem schema's description. */
-export const errorCodes = Object.keys(ERRORS);

@@ -76,7 +76,7 @@ function textHeader(request: FastifyRequest, name: string): string | undefined {
 }
 
 /** `30s`, `500ms`, `2m` or a number of seconds. */
-export function parseWait(value: string | undefined, capMs: number): number {
+function parseWait(value: string | undefined, capMs: number): number {
   if (value === undefined) return Math.min(DEFAULT_WAIT_MS, capMs);
   const match = /^([0-9]{1,9})(ms|s|m)?$/.exec(value);
   if (!match) throw new ZkgError('ZKG_VALIDATION_FAILED', 'wait must look like 30s, 500ms or 2m');

@@ -73,10 +73,6 @@ export function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-export function joinPath(parent: string, child: string): string {
-  return parent === '/' ? `/${child}` : `${parent}/${child}`;
-}
-
 /** ZooKeeper's sequential suffix: the parent's cversion, zero-padded to ten digits. */
 export function sequenceSuffix(cversion: number): string {
   // ZooKeeper formats the signed 32-bit counter with %010d; it wraps after 2^31 - 1.
