@@ -8,6 +8,7 @@ import { ConfigService } from './config/service.js';
 import { EmbeddedServer } from './coordination/embedded/index.js';
 import { ZooKeeperStore } from './coordination/zookeeper.js';
 import type { Settings } from './settings.js';
+import { WatchedTree, type CacheChange } from './coordination/watched-cache.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -20,6 +21,8 @@ export interface Readiness {
 export interface Services {
   readonly settings: Readonly<Settings>;
   readonly store: CoordinationStore;
+  /** The watched tree behind every cache; its watermark is the id of the latest event served. */
+  readonly tree: WatchedTree<CacheChange>;
   readonly config: ConfigService;
   readiness(): Readiness;
   /**
@@ -68,18 +71,21 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     ),
   );
 
+  const tree = new WatchedTree<CacheChange>(store, logger.child({ component: 'cache' }));
   const config = new ConfigService(store, {
+    tree,
     root: settings.root,
     maxBytes: settings.configMaxBytes,
     historyLimit: settings.historyLimit,
     tombstoneRetentionMs: settings.tombstoneRetentionMs,
-    startTimeoutMs: Math.max(30_000, 2 * settings.sessionTimeoutMs),
     logger: logger.child({ component: 'config' }),
   });
   try {
     await config.start();
+    await tree.start(Math.max(30_000, 2 * settings.sessionTimeoutMs));
   } catch (err) {
     config.close();
+    tree.close();
     await release();
     throw err;
   }
@@ -89,6 +95,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   return {
     settings,
     store,
+    tree,
     config,
     readiness() {
       const connected = store.state === 'connected';
@@ -118,6 +125,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     close() {
       closed ??= (async () => {
         config.close();
+        tree.close();
         await release();
       })();
       return closed;

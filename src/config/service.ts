@@ -19,6 +19,7 @@ import {
 } from './cache.js';
 import { parseDocument, type ConfigFormat } from './formats.js';
 import { ConfigLayout, parseNamespace } from './namespace.js';
+import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import { SchemaValidator, type JsonSchema } from './schema.js';
 
 export interface ConfigServiceOptions {
@@ -27,8 +28,8 @@ export interface ConfigServiceOptions {
   readonly maxBytes: number;
   readonly historyLimit: number;
   readonly tombstoneRetentionMs: number;
-  /** How long start() may take to load the cache. */
-  readonly startTimeoutMs: number;
+  /** The session's watched tree; the config cache is one of its views. */
+  readonly tree: WatchedTree<CacheChange>;
   readonly logger: StoreLogger;
 }
 
@@ -78,13 +79,15 @@ export class ConfigService {
     private readonly options: ConfigServiceOptions,
   ) {
     this.layout = new ConfigLayout(options.root);
-    this.cache = new ConfigCache(store, this.layout, options.logger);
+    this.cache = new ConfigCache(options.tree, this.layout);
   }
 
-  /** Create the znode layout if missing, load the cache, start pruning old tombstones. */
+  /**
+   * Create the znode layout if missing and start pruning old tombstones. The cache loads when
+   * its tree starts, after every view is attached.
+   */
   async start(): Promise<void> {
     for (const dir of this.layout.directories()) await mkdirs(this.store, dir);
-    await this.cache.start(this.options.startTimeoutMs);
     const every = Math.min(Math.max(this.options.tombstoneRetentionMs / 4, 1_000), 600_000);
     this.pruneTimer = setInterval(() => {
       this.pruneTombstones(Date.now()).catch((err: unknown) =>
@@ -96,7 +99,6 @@ export class ConfigService {
 
   close(): void {
     clearInterval(this.pruneTimer);
-    this.cache.close();
   }
 
   /** True while the store is unreachable and reads come from the last known state. */

@@ -10,6 +10,7 @@ import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { EmbeddedServer } from '../../src/coordination/embedded/index.js';
 import type { CoordinationStore } from '../../src/coordination/store.js';
+import { WatchedTree, type CacheChange } from '../../src/coordination/watched-cache.js';
 import type { ConfigChange } from '../../src/config/cache.js';
 import { ConfigService } from '../../src/config/service.js';
 import { loadSettings } from '../../src/settings.js';
@@ -22,20 +23,22 @@ describe('config cache', () => {
   let dataDir: string;
   let server: EmbeddedServer;
   let plain: CoordinationStore;
-  const services: ConfigService[] = [];
+  const services: Array<{ close(): void }> = [];
 
   /** A gateway replica's config service on its own session of the shared store. */
   async function replica(session: CoordinationStore = server.connect()): Promise<ConfigService> {
+    const tree = new WatchedTree<CacheChange>(session, logger);
     const service = new ConfigService(session, {
+      tree,
       root: '/zkgate',
       maxBytes: 100_000,
       historyLimit: 10,
       tombstoneRetentionMs: 60_000,
-      startTimeoutMs: 10_000,
       logger,
     });
+    services.push(service, tree);
     await service.start();
-    services.push(service);
+    await tree.start(10_000);
     return service;
   }
 
@@ -167,7 +170,7 @@ describe('shutdown with a long-poll in flight', () => {
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const { index } = await services.config.publish('poll/ns', { body: json({}), format: 'json' });
     const poll = fetch(`${url}/v1/config/poll/ns?index=${index}&wait=60s`);
-    await expect.poll(() => services.config.cache['listeners'].size).toBeGreaterThan(0);
+    await expect.poll(() => services.tree.listening).toBeGreaterThan(0);
     const started = Date.now();
     await app.close();
     expect(Date.now() - started).toBeLessThan(5_000);

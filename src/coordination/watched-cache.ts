@@ -1,0 +1,259 @@
+/**
+ * The mechanism under the watch-backed caches (config namespaces, service instances): reads are
+ * served from memory, kept current by one-shot watches that are re-armed after every event, and
+ * everything is read again after a session expiry. One {@link WatchedTree} serves every cache of
+ * a session as a {@link TreeView}, so they share one bound and one watermark: a stream that
+ * mixes their events (config and instances on one `/v1/watch`) resumes from any of its ids.
+ *
+ * Changes are published in batches, and only up to a *bound* that makes every event id a safe
+ * resume point. The argument: ZooKeeper delivers a session's notifications in zxid order and
+ * before any response reflecting a later state. So a change with zxid z triggers its re-read
+ * after every response we had seen with a zxid below z; recording, when a re-read is triggered,
+ * the largest zxid seen so far (its floor) gives floor < z. Hence every change at or below the
+ * smallest floor of the re-reads still running has already been read, and a batch publishes
+ * exactly the staged changes at or below that bound, in zxid order (all of them when nothing
+ * runs). The {@link WatchedTree.watermark} is the largest id published: every change at or below
+ * it is reflected in what the views serve. A client that has seen id L therefore holds the latest
+ * state of every item whose last change is at or below L, which is what `Last-Event-ID`
+ * resumption, on any replica, relies on.
+ */
+import { ErrorCode, isStoreError } from './errors.js';
+import type { CoordinationStore, Stat, StoreLogger, Watcher } from './store.js';
+
+/** Anything a cache publishes: its id is the zxid of the change. */
+export interface CacheChange {
+  readonly id: bigint;
+  /** Which view published it ("config", "instances", ...); views pick their own by it. */
+  readonly kind: string;
+}
+
+/** Zxid order, for `sort`. */
+export function byId(a: CacheChange, b: CacheChange): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * One cache over a subtree: its loads (run through {@link WatchedTree.load}) stage what they read,
+ * and {@link TreeView.collect} hands over the staged changes the bound covers.
+ */
+export interface TreeView<C extends CacheChange> {
+  /** Read everything again and re-arm every watch (at start and after a session expiry). */
+  resync(): void;
+  /**
+   * Apply the staged changes `covered` accepts and return the ones to publish. `settled` is true
+   * when no load is running: everything staged is covered, and leftovers can be forgotten.
+   */
+  collect(covered: (id: bigint) => boolean, settled: boolean): C[];
+}
+
+const RETRY_MS = 250;
+
+interface Load {
+  again: boolean;
+  /** The largest zxid seen when the first event behind this load arrived (see the header). */
+  readonly floor: bigint;
+}
+
+export class WatchedTree<C extends CacheChange> {
+  private readonly views: Array<TreeView<C>> = [];
+  private readonly loading = new Map<string, Load>();
+  /** Loads a (re)sync waits for before the cache counts as whole again. */
+  private readonly syncing = new Set<string>();
+  private readonly listeners = new Set<(changes: readonly C[]) => void>();
+  private readonly watchers = new Map<string, Watcher>();
+  private readonly stopSession: () => void;
+  private observed = 0n;
+  private mark = 0n;
+  private synced = false;
+  private closed = false;
+  private onSynced: (() => void) | undefined;
+
+  constructor(
+    readonly store: CoordinationStore,
+    readonly logger: StoreLogger,
+  ) {
+    this.stopSession = store.onStateChange((event) => {
+      // A new session has none of the old one's watches: read everything again.
+      if (event.state === 'connected' && event.newSession) {
+        this.synced = false;
+        this.resync();
+      }
+    });
+  }
+
+  /** Add a view; every view is attached before {@link start}. */
+  attach(view: TreeView<C>): void {
+    this.views.push(view);
+  }
+
+  /** Load everything and arm the watches; resolves once the first full batch is published. */
+  async start(timeoutMs: number): Promise<void> {
+    const first = new Promise<void>((resolve) => (this.onSynced = resolve));
+    this.resync();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`caches not loaded within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([first, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stopSession();
+    this.listeners.clear();
+  }
+
+  /** True while the cache holds a complete view (false until loaded, and while resyncing). */
+  get ready(): boolean {
+    return this.synced;
+  }
+
+  /** Every change with a zxid at or below this is reflected in what the cache serves. */
+  get watermark(): bigint {
+    return this.mark;
+  }
+
+  /** How many listeners are subscribed (streams, long-polls, writes awaiting their ack). */
+  get listening(): number {
+    return this.listeners.size;
+  }
+
+  /** Called with every published batch, in order. Returns the unsubscribe function. */
+  onChange(listener: (changes: readonly C[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves true once the watermark reaches `zxid` (a write this replica made), false after `timeoutMs`. */
+  waitFor(zxid: bigint, timeoutMs: number): Promise<boolean> {
+    if (this.mark >= zxid) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        off();
+        resolve(false);
+      }, timeoutMs);
+      const off = this.onChange(() => {
+        if (this.mark >= zxid) {
+          clearTimeout(timer);
+          off();
+          resolve(true);
+        }
+      });
+    });
+  }
+
+  /** Record the zxids a response carried (see the header: they set the floors of later loads). */
+  observe(stat: Stat): void {
+    for (const zxid of [stat.mzxid, stat.pzxid, stat.czxid]) if (zxid > this.observed) this.observed = zxid;
+  }
+
+  /** Move the watermark without an event (a change that is reflected but has nothing to send). */
+  advance(id: bigint): void {
+    if (id > this.mark) this.mark = id;
+  }
+
+  /**
+   * Run `task` for `key` with at most one run in flight; an event during a run schedules one
+   * more run after it, so the last run starts after the last event and re-arms its watch. A failed
+   * run (connection loss) is retried: its floor holds back the batches until it succeeds.
+   */
+  load(key: string, task: () => Promise<void>): void {
+    if (!this.synced) this.syncing.add(key);
+    const running = this.loading.get(key);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const state: Load = { again: false, floor: this.observed };
+    this.loading.set(key, state);
+    const run = async (): Promise<void> => {
+      for (;;) {
+        if (this.closed) return;
+        try {
+          state.again = false;
+          await task();
+          if (!state.again) return;
+        } catch (err) {
+          if (this.closed || this.store.state === 'closed') return;
+          this.logger.warn({ err, key }, 'cache load failed; retrying');
+          await new Promise((r) => setTimeout(r, RETRY_MS).unref());
+        }
+      }
+    };
+    void run().finally(() => {
+      this.loading.delete(key);
+      this.syncing.delete(key);
+      this.flush();
+    });
+  }
+
+  /** The one watcher of `key`: every watch it arms re-runs `task` under that key. */
+  watcherFor(key: string, task: () => Promise<void>): Watcher {
+    let watcher = this.watchers.get(key);
+    if (!watcher) {
+      watcher = () => this.load(key, task);
+      this.watchers.set(key, watcher);
+    }
+    return watcher;
+  }
+
+  /** Drop the watcher of an item that is gone, so the map does not grow with every item ever seen. */
+  forgetWatcher(key: string): void {
+    this.watchers.delete(key);
+  }
+
+  /** A directory's children; a missing directory (removed by hand) is created again. */
+  async childrenOrCreate(path: string, watch: Watcher): Promise<string[]> {
+    try {
+      const { children, stat } = await this.store.getChildren(path, watch);
+      this.observe(stat);
+      return children;
+    } catch (err) {
+      if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
+      this.logger.warn({ path }, 'watched directory missing; creating it again');
+      try {
+        await this.store.create(path);
+      } catch (createErr) {
+        if (!isStoreError(createErr, ErrorCode.NODE_EXISTS)) throw createErr;
+      }
+      return this.childrenOrCreate(path, watch);
+    }
+  }
+
+  private resync(): void {
+    for (const view of this.views) view.resync();
+  }
+
+  /** Publish the staged changes up to the bound (see the file header), in zxid order. */
+  private flush(): void {
+    if (this.closed) return;
+    let bound: bigint | undefined;
+    for (const load of this.loading.values())
+      if (bound === undefined || load.floor < bound) bound = load.floor;
+    const markBefore = this.mark;
+    const covered = (id: bigint): boolean => bound === undefined || id <= bound;
+    const changes = this.views.flatMap((view) => view.collect(covered, bound === undefined));
+    changes.sort(byId);
+    for (const change of changes) this.advance(change.id);
+    if (!this.synced && this.syncing.size === 0 && bound === undefined) {
+      this.synced = true;
+      this.onSynced?.();
+    }
+    // Listeners also hear of a watermark that moved without a change to send (waitFor).
+    if (changes.length > 0 || this.mark > markBefore) this.notify(changes);
+  }
+
+  private notify(changes: readonly C[]): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(changes);
+      } catch (err) {
+        this.logger.warn({ err }, 'cache change listener threw');
+      }
+    }
+  }
+}
