@@ -11,6 +11,8 @@ import { ERRORS, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
 import { sendProblem } from './http/problem.js';
 import { registerOpenApi } from './http/openapi.js';
 import { watchRoutes } from './http/watch.js';
+import { registryRoutes } from './registry/routes.js';
+import { registrySchemas } from './registry/schemas.js';
 import { VERSION } from './version.js';
 
 export interface AppOptions {
@@ -41,21 +43,57 @@ const problemSchema = {
   additionalProperties: true,
 } as const;
 
+/**
+ * Each failed rule as `{field, message}`, the field spelled `body.metadata.owner`: the property
+ * a rule is about (a missing, unknown or misnamed one) is part of the field, not of the message.
+ */
+function validationErrors(err: FastifyError): Array<{ field: string; message: string }> {
+  return (err.validation ?? []).map((e) => {
+    const params = e.params as {
+      missingProperty?: string;
+      additionalProperty?: string;
+      propertyName?: string;
+    };
+    const extra = params.missingProperty ?? params.additionalProperty ?? params.propertyName;
+    const path = [err.validationContext ?? 'request', ...e.instancePath.split('/').filter(Boolean)];
+    if (extra !== undefined) path.push(extra);
+    const message =
+      params.additionalProperty !== undefined
+        ? 'is not a known field'
+        : params.propertyName !== undefined
+          ? 'is not an allowed key'
+          : (e.message ?? 'is invalid');
+    return { field: path.join('.'), message };
+  });
+}
+
 export async function buildApp({ services, logger }: AppOptions) {
   const app = Fastify({
     loggerInstance: logger,
+    // The message names every failing field; the problem document lists them under `errors`.
+    schemaErrorFormatter: (errors, context) =>
+      new Error(
+        validationErrors({ validation: errors, validationContext: context } as FastifyError)
+          .map((e) => `${e.field} ${e.message}`)
+          .join('; '),
+      ),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
 
   app.addSchema({ $id: 'Problem', ...problemSchema });
-  for (const schema of sharedSchemas) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...registrySchemas]) app.addSchema(schema);
   // Before any route: it collects them as they are added.
   await registerOpenApi(app, VERSION);
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const fastifyCode = FASTIFY_CODES[err.code];
-    const error = fastifyCode ? new ZkgError(fastifyCode, err.message, { cause: err }) : toZkgError(err);
+    const error = fastifyCode
+      ? new ZkgError(fastifyCode, err.message, {
+          cause: err,
+          ...(err.validation ? { extensions: { errors: validationErrors(err) } } : {}),
+        })
+      : toZkgError(err);
     if (error.status >= 500) request.log.error({ err }, 'request failed');
     return sendProblem(reply, error);
   });
@@ -119,8 +157,15 @@ export async function buildApp({ services, logger }: AppOptions) {
     maxBytes: settings.configMaxBytes,
     longPollMaxWaitMs: settings.longPollMaxWaitMs,
   });
+  await app.register(registryRoutes, {
+    registry: services.registry,
+    servicesPath: settings.servicesPath,
+    longPollMaxWaitMs: settings.longPollMaxWaitMs,
+  });
   await app.register(watchRoutes, {
+    tree: services.tree,
     config: services.config,
+    registry: services.registry,
     sse: {
       keepAliveMs: settings.sseKeepAliveMs,
       maxBufferedBytes: settings.sseMaxBufferBytes,

@@ -1,8 +1,16 @@
 /**
- * The composition root: the only place that chooses adapters. Embedded by default; a ZooKeeper
- * ensemble when `ZKGATE_ZK` is set.
+ * The composition root: the only place that chooses adapters. Embedded store and in-memory hot
+ * store by default; a ZooKeeper ensemble when `ZKGATE_ZK` is set, Redis when `ZKGATE_REDIS_URL` is.
  */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { LeaderElection } from './coordination/election.js';
+import { MemoryHotStore } from './hotstore/memory.js';
+import { RedisHotStore } from './hotstore/redis.js';
+import type { HotStore } from './hotstore/store.js';
+import { LeaseReaper } from './registry/reaper.js';
+import { RegistryService } from './registry/service.js';
 import type { CoordinationStore } from './coordination/store.js';
 import { ConfigService } from './config/service.js';
 import { EmbeddedServer } from './coordination/embedded/index.js';
@@ -24,6 +32,11 @@ export interface Services {
   /** The watched tree behind every cache; its watermark is the id of the latest event served. */
   readonly tree: WatchedTree<CacheChange>;
   readonly config: ConfigService;
+  readonly hot: HotStore;
+  readonly registry: RegistryService;
+  readonly reaper: LeaseReaper;
+  /** This replica's id (host, pid and a random suffix), as it appears in elections. */
+  readonly replicaId: string;
   readiness(): Readiness;
   /**
    * False when the process cannot recover by itself and should be restarted (the embedded store
@@ -71,6 +84,19 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     ),
   );
 
+  const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  let hot: HotStore;
+  try {
+    hot = settings.redisUrl
+      ? await RedisHotStore.connect({
+          url: settings.redisUrl,
+          logger: logger.child({ component: 'hotstore' }),
+        })
+      : new MemoryHotStore();
+  } catch (err) {
+    await release();
+    throw err;
+  }
   const tree = new WatchedTree<CacheChange>(store, logger.child({ component: 'cache' }));
   const config = new ConfigService(store, {
     tree,
@@ -80,13 +106,46 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     tombstoneRetentionMs: settings.tombstoneRetentionMs,
     logger: logger.child({ component: 'config' }),
   });
-  try {
-    await config.start();
-    await tree.start(Math.max(30_000, 2 * settings.sessionTimeoutMs));
-  } catch (err) {
+  const registryLogger = logger.child({ component: 'registry' });
+  const registry = new RegistryService(store, hot, {
+    tree,
+    servicesPath: settings.servicesPath,
+    root: settings.root,
+    defaultTtlMs: settings.leaseTtlMs,
+    protectThreshold: settings.protectThreshold,
+    zoneMinHealthyShare: settings.zoneMinHealthyShare,
+    leaseRefreshMs: settings.leaseRefreshMs,
+    logger: registryLogger,
+  });
+  const election = new LeaderElection(store, {
+    path: `${settings.root}/election/reaper`,
+    participant: replicaId,
+    logger: registryLogger,
+  });
+  const reaper = new LeaseReaper(store, hot, registry.cache, election, {
+    servicesPath: settings.servicesPath,
+    intervalMs: settings.reaperIntervalMs,
+    evictionGraceMs: settings.evictionGraceMs,
+    selfPreservationRatio: settings.selfPreservationRatio,
+    logger: registryLogger,
+  });
+  const stop = async (): Promise<void> => {
+    await reaper.close();
+    await election.close().catch(() => undefined);
+    registry.close();
     config.close();
     tree.close();
+    await hot.close();
     await release();
+  };
+  try {
+    await config.start();
+    await registry.start();
+    await tree.start(Math.max(30_000, 2 * settings.sessionTimeoutMs));
+    reaper.start();
+    await election.start();
+  } catch (err) {
+    await stop();
     throw err;
   }
 
@@ -97,6 +156,10 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     store,
     tree,
     config,
+    hot,
+    registry,
+    reaper,
+    replicaId,
     readiness() {
       const connected = store.state === 'connected';
       const synced = config.cache.ready;
@@ -123,11 +186,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
       shuttingDown = true;
     },
     close() {
-      closed ??= (async () => {
-        config.close();
-        tree.close();
-        await release();
-      })();
+      closed ??= stop();
       return closed;
     },
   };

@@ -21,6 +21,14 @@ export const ERRORS = {
   ZKG_SCHEMA_INVALID: { status: 400, title: 'The JSON Schema does not compile' },
   ZKG_SCHEMA_VIOLATION: { status: 422, title: 'The document violates the namespace schema' },
   ZKG_RELEASE_NOT_FOUND: { status: 404, title: 'No such release in the namespace history' },
+  ZKG_SERVICE_NOT_FOUND: { status: 404, title: 'No such service' },
+  ZKG_INSTANCE_NOT_FOUND: { status: 404, title: 'No such instance' },
+  ZKG_INSTANCE_SESSION_BOUND: {
+    status: 409,
+    title: 'The instance belongs to a client session and has no lease',
+  },
+  ZKG_NO_INSTANCE_AVAILABLE: { status: 503, title: 'No instance of the service is eligible' },
+  ZKG_HOTSTORE_UNAVAILABLE: { status: 503, title: 'The hot store is unreachable' },
   ZKG_WATCH_LIMIT: { status: 503, title: 'Too many watch connections' },
   ZKG_NODE_NOT_FOUND: { status: 404, title: 'The znode does not exist' },
   ZKG_NODE_EXISTS: { status: 409, title: 'The znode already exists' },
@@ -65,6 +73,13 @@ export class ZkgError extends Error {
 
 /** Seconds clients are told to wait when the store is unreachable. */
 export const STORE_RETRY_AFTER_S = 2;
+
+/** Writes fail fast while the store is unreachable (or the cache is resyncing after it was). */
+export function storeUnavailable(state: string): ZkgError {
+  return new ZkgError('ZKG_STORE_UNAVAILABLE', `the coordination store is ${state}`, {
+    retryAfter: STORE_RETRY_AFTER_S,
+  });
+}
 
 /**
  * ZooKeeper's codes mapped to zkgate's, in one table. Anything not listed is a refusal the

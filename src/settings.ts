@@ -43,6 +43,20 @@ export interface Settings {
   readonly sseMaxClientCnxns: number;
   /** SSE connections in total. */
   readonly sseMaxConnections: number;
+  /** Lease TTL of HTTP registrations that give none. */
+  readonly leaseTtlMs: number;
+  /** How long after its lease's deadline an instance is deregistered. */
+  readonly evictionGraceMs: number;
+  /** Evict nothing in a service when more than this share of its leases ran out at once. */
+  readonly selfPreservationRatio: number;
+  /** How often the elected replica looks for expired leases. */
+  readonly reaperIntervalMs: number;
+  /** How stale the lease view behind listings and dispatch may be. */
+  readonly leaseRefreshMs: number;
+  /** Protection threshold of services without their own policy. */
+  readonly protectThreshold: number;
+  /** Zone affinity: the caller's zone serves while at least this share of it is healthy. */
+  readonly zoneMinHealthyShare: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -67,6 +81,13 @@ export const SETTINGS_ENV = {
   sseMaxBufferBytes: 'ZKGATE_SSE_MAX_BUFFER_BYTES',
   sseMaxClientCnxns: 'ZKGATE_SSE_MAX_CLIENT_CNXNS',
   sseMaxConnections: 'ZKGATE_SSE_MAX_CONNECTIONS',
+  leaseTtlMs: 'ZKGATE_LEASE_TTL_MS',
+  evictionGraceMs: 'ZKGATE_EVICTION_GRACE_MS',
+  selfPreservationRatio: 'ZKGATE_SELF_PRESERVATION_RATIO',
+  reaperIntervalMs: 'ZKGATE_REAPER_INTERVAL_MS',
+  leaseRefreshMs: 'ZKGATE_LEASE_REFRESH_MS',
+  protectThreshold: 'ZKGATE_PROTECT_THRESHOLD',
+  zoneMinHealthyShare: 'ZKGATE_ZONE_MIN_HEALTHY_SHARE',
   logLevel: 'LOG_LEVEL',
 } as const satisfies Record<keyof Settings, string>;
 
@@ -93,6 +114,13 @@ const schema: JSONSchemaType<Settings> = {
     'sseMaxBufferBytes',
     'sseMaxClientCnxns',
     'sseMaxConnections',
+    'leaseTtlMs',
+    'evictionGraceMs',
+    'selfPreservationRatio',
+    'reaperIntervalMs',
+    'leaseRefreshMs',
+    'protectThreshold',
+    'zoneMinHealthyShare',
     'logLevel',
   ],
   properties: {
@@ -122,6 +150,13 @@ const schema: JSONSchemaType<Settings> = {
     sseMaxBufferBytes: { type: 'integer', minimum: 4096, maximum: 1_073_741_824, default: 1_048_576 },
     sseMaxClientCnxns: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 60 },
     sseMaxConnections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20_000 },
+    leaseTtlMs: { type: 'integer', minimum: 1000, maximum: 86_400_000, default: 30_000 },
+    evictionGraceMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 30_000 },
+    selfPreservationRatio: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
+    reaperIntervalMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 1_000 },
+    leaseRefreshMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1_000 },
+    protectThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+    zoneMinHealthyShare: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
     logLevel: {
       type: 'string',
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],

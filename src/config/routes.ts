@@ -10,6 +10,7 @@ import { contentTypeOf, formatFromContentType } from './formats.js';
 import { parseNamespace } from './namespace.js';
 import type { ConfigService, PublishResult } from './service.js';
 import { schemas } from './schemas.js';
+import { LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
 
 export interface ConfigRoutesOptions {
   readonly config: ConfigService;
@@ -17,8 +18,6 @@ export interface ConfigRoutesOptions {
   readonly longPollMaxWaitMs: number;
 }
 
-/** Long-polls without `wait` hold this long (capped by the setting). */
-const DEFAULT_WAIT_MS = 30_000;
 const HISTORY_PAGE = 20;
 
 type Target =
@@ -73,16 +72,6 @@ function textHeader(request: FastifyRequest, name: string): string | undefined {
   } catch {
     return value.slice(0, 1024);
   }
-}
-
-/** `30s`, `500ms`, `2m` or a number of seconds. */
-function parseWait(value: string | undefined, capMs: number): number {
-  if (value === undefined) return Math.min(DEFAULT_WAIT_MS, capMs);
-  const match = /^([0-9]{1,9})(ms|s|m)?$/.exec(value);
-  if (!match) throw new ZkgError('ZKG_VALIDATION_FAILED', 'wait must look like 30s, 500ms or 2m');
-  const n = Number(match[1]);
-  const ms = match[2] === 'ms' ? n : match[2] === 'm' ? n * 60_000 : n * 1000;
-  return Math.min(ms, capMs);
 }
 
 /** Reads are the hot path: a document's response headers are built once, not per request. */
@@ -180,12 +169,24 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     const query = request.query as { index?: string; wait?: string };
     const entry = config.get(t.namespace);
     if (query.index !== undefined) {
-      if (!/^[0-9]{1,20}$/.test(query.index))
-        throw new ZkgError('ZKG_VALIDATION_FAILED', 'index must be a zxid');
-      const after = BigInt(query.index);
+      const after = parseIndex(query.index);
       const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
       const next =
-        entry.index > after ? entry : await longPolls.wait(config, t.namespace, after, waitMs, reply);
+        entry.index > after
+          ? entry
+          : await longPolls.wait<ConfigEntry | 'deleted'>(reply, waitMs, (done) =>
+              config.cache.onChange((changes) => {
+                for (const change of changes) {
+                  if (
+                    change.kind === 'config' &&
+                    change.entry.namespace === t.namespace &&
+                    change.entry.index > after
+                  )
+                    return done(change.entry);
+                  if (change.kind === 'deleted' && change.namespace === t.namespace) return done('deleted');
+                }
+              }),
+            );
       if (next === 'deleted')
         throw new ZkgError('ZKG_CONFIG_NOT_FOUND', `namespace ${t.namespace} was deleted`);
       return next ? serve(reply, next) : notModified(reply, config.get(t.namespace));
@@ -247,60 +248,4 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
       .header('x-zkgate-index', String(result.index));
     return { namespace: t.namespace, version: result.version, index: String(result.index) };
   });
-}
-
-/**
- * Long-polls in flight. At shutdown they are answered at once (304, connection closed), or the
- * server would wait out their `wait` before closing, past the shutdown deadline.
- */
-class LongPolls {
-  private readonly waiting = new Set<() => void>();
-
-  /**
-   * Wait until the namespace changes past `after` (the entry), is deleted, the time is up or
-   * the server shuts down (undefined), or the client goes away.
-   */
-  wait(
-    config: ConfigService,
-    namespace: string,
-    after: bigint,
-    waitMs: number,
-    reply: FastifyReply,
-  ): Promise<ConfigEntry | 'deleted' | undefined> {
-    if (reply.raw.destroyed) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const done = (value: ConfigEntry | 'deleted' | undefined): void => {
-        clearTimeout(timer);
-        off();
-        reply.raw.off('close', onClose);
-        this.waiting.delete(release);
-        resolve(value);
-      };
-      const release = (): void => {
-        void reply.header('connection', 'close');
-        done(undefined);
-      };
-      const onClose = (): void => done(undefined);
-      const timer = setTimeout(() => done(undefined), waitMs);
-      const off = config.cache.onChange((changes) => {
-        for (const change of changes) {
-          if (
-            change.kind === 'config' &&
-            change.entry.namespace === namespace &&
-            change.entry.index > after
-          ) {
-            return done(change.entry);
-          }
-          if (change.kind === 'deleted' && change.namespace === namespace) return done('deleted');
-        }
-      });
-      // The response's close, not the request's: that one fires once the body is read.
-      reply.raw.on('close', onClose);
-      this.waiting.add(release);
-    });
-  }
-
-  releaseAll(): void {
-    for (const release of [...this.waiting]) release();
-  }
 }

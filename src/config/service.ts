@@ -6,9 +6,9 @@
  */
 import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
-import { mkdirs } from '../coordination/recipes.js';
+import { mkdirs, retryOnRace } from '../coordination/recipes.js';
 import type { CoordinationStore, NodeData, Op, StoreLogger } from '../coordination/store.js';
-import { STORE_RETRY_AFTER_S, ZkgError } from '../errors.js';
+import { storeUnavailable, ZkgError } from '../errors.js';
 import {
   ConfigCache,
   parseMeta,
@@ -62,11 +62,6 @@ export interface Release {
   readonly time: number;
   readonly size: number;
 }
-
-/** How often a write re-reads and retries after losing a race to another writer. */
-const MAX_ATTEMPTS = 8;
-/** How long a write waits for this replica's cache to show it before answering anyway. */
-const ACK_WAIT_MS = 5_000;
 
 export class ConfigService {
   readonly cache: ConfigCache;
@@ -130,7 +125,7 @@ export class ConfigService {
     const { value } = parseDocument(format, body);
     const docPath = this.layout.document(namespace);
 
-    return this.retrying(async () => {
+    return retryOnRace(async () => {
       // Inside the retry: a concurrent delete of a parent namespace may remove these again.
       await mkdirs(this.store, parentOf(docPath));
       await mkdirs(this.store, this.layout.historyOf(namespace));
@@ -215,7 +210,7 @@ export class ConfigService {
       // The document's own zxid: setData returns it; a create's is the znode's czxid.
       const index =
         first?.op === 'setData' ? first.stat.mzxid : ((await this.store.exists(docPath))?.czxid ?? 0n);
-      await this.acknowledge(index);
+      await this.options.tree.acknowledge(index);
       return { version, index, created: !exists };
     });
   }
@@ -224,7 +219,7 @@ export class ConfigService {
   async delete(namespace: string, ifMatch?: number): Promise<{ version: number; index: bigint }> {
     parseNamespace(namespace);
     this.assertWritable();
-    return this.retrying(async () => {
+    return retryOnRace(async () => {
       const { doc, meta } = await this.readCurrent(namespace);
       if (!doc || !meta || !meta.meta.live) throw notFound(namespace);
       const version = versionOf(meta.meta, doc.stat);
@@ -248,7 +243,7 @@ export class ConfigService {
       ops.push({ op: 'create', path: tombstone, data: json({ version }) });
       await this.store.multi(ops);
       const index = (await this.store.exists(tombstone))?.czxid ?? 0n;
-      await this.acknowledge(index);
+      await this.options.tree.acknowledge(index);
       return { version, index };
     });
   }
@@ -309,7 +304,7 @@ export class ConfigService {
     parseNamespace(namespace);
     this.assertWritable();
     this.schemas.compile(schema);
-    await this.retrying(async () => {
+    await retryOnRace(async () => {
       const { doc, meta } = await this.readCurrent(namespace);
       if (doc && meta?.meta.live) {
         this.checkSchema(
@@ -386,11 +381,7 @@ export class ConfigService {
    * wait out the request deadline); clients retry after Retry-After.
    */
   private assertWritable(): void {
-    if (this.stale) {
-      throw new ZkgError('ZKG_STORE_UNAVAILABLE', `the coordination store is ${this.store.state}`, {
-        retryAfter: STORE_RETRY_AFTER_S,
-      });
-    }
+    if (this.stale) throw storeUnavailable(this.store.state);
   }
 
   private async readCurrent(
@@ -429,29 +420,6 @@ export class ConfigService {
         throw new ZkgError('ZKG_RELEASE_NOT_FOUND', `no release ${version} of ${namespace}`);
       }
       throw err;
-    }
-  }
-
-  /** Answer a write once this replica serves it, so a read after a write sees the write. */
-  private async acknowledge(index: bigint): Promise<void> {
-    if (!(await this.cache.waitFor(index, ACK_WAIT_MS))) {
-      this.options.logger.warn({ index: String(index) }, 'write acknowledged before the cache caught up');
-    }
-  }
-
-  /** Run an optimistic write again when a concurrent writer changed what it read. */
-  private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
-    for (let i = 1; ; i++) {
-      try {
-        return await attempt();
-      } catch (err) {
-        const raced =
-          isStoreError(err, ErrorCode.BAD_VERSION) ||
-          isStoreError(err, ErrorCode.NODE_EXISTS) ||
-          isStoreError(err, ErrorCode.NO_NODE) ||
-          isStoreError(err, ErrorCode.NOT_EMPTY);
-        if (!raced || i >= MAX_ATTEMPTS) throw err;
-      }
     }
   }
 }

@@ -79,3 +79,14 @@ export function sequenceSuffix(cversion: number): string {
   const n = cversion | 0;
   return n < 0 ? `-${String(-n).padStart(9, '0')}` : String(n).padStart(10, '0');
 }
+
+/** Whether `name` can be one path segment (a service or instance name read from a URL). */
+export function isZnodeName(name: string): boolean {
+  if (name.includes('/')) return false;
+  try {
+    validatePath(`/${name}`);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -16,3 +16,25 @@ export async function mkdirs(store: CoordinationStore, path: string): Promise<vo
     if (!isStoreError(err, ErrorCode.NODE_EXISTS)) throw err;
   }
 }
+
+/** How often a write re-reads and retries after losing a race to another writer. */
+const MAX_ATTEMPTS = 8;
+
+/**
+ * Run an optimistic write (read, then a version-checked or create-only write) again when a
+ * concurrent writer changed what it read: BAD_VERSION, NODE_EXISTS, NO_NODE or NOT_EMPTY.
+ */
+export async function retryOnRace<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const raced =
+        isStoreError(err, ErrorCode.BAD_VERSION) ||
+        isStoreError(err, ErrorCode.NODE_EXISTS) ||
+        isStoreError(err, ErrorCode.NO_NODE) ||
+        isStoreError(err, ErrorCode.NOT_EMPTY);
+      if (!raced || i >= MAX_ATTEMPTS) throw err;
+    }
+  }
+}

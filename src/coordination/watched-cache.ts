@@ -47,6 +47,8 @@ export interface TreeView<C extends CacheChange> {
 }
 
 const RETRY_MS = 250;
+/** How long a write waits for this replica's cache to show it before answering anyway. */
+const ACK_WAIT_MS = 5_000;
 
 interface Load {
   again: boolean;
@@ -144,6 +146,16 @@ export class WatchedTree<C extends CacheChange> {
         }
       });
     });
+  }
+
+  /**
+   * Answer a write once this replica serves it, so a read after a write sees the write. Gives up
+   * (with a warning) after `timeoutMs`: the write itself succeeded.
+   */
+  async acknowledge(zxid: bigint, timeoutMs = ACK_WAIT_MS): Promise<void> {
+    if (!(await this.waitFor(zxid, timeoutMs))) {
+      this.logger.warn({ index: String(zxid) }, 'write acknowledged before the cache caught up');
+    }
   }
 
   /** Record the zxids a response carried (see the header: they set the floors of later loads). */

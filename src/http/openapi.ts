@@ -20,6 +20,8 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       info: { title: 'zkgate', version, description: DESCRIPTION },
       tags: [
         { name: 'config', description: 'Configuration namespaces' },
+        { name: 'registry', description: 'Service registry: Curator / Spring Cloud Zookeeper compatible' },
+        { name: 'dispatch', description: 'Soft load balancing over a service' },
         { name: 'watch', description: 'Push over Server-Sent Events' },
         { name: 'ops', description: 'Health and readiness' },
       ],

@@ -1,19 +1,28 @@
 /**
  * `GET /v1/watch`: push over Server-Sent Events. On connect, one event per subscribed namespace
- * with its current state (or, with `Last-Event-ID`, only what changed or was deleted since that
- * id); then every change as it is published. Event ids are ZooKeeper zxids, so a client can
- * resume on any replica. See {@link ConfigCache} for why every id is a safe resume point.
+ * or service with its current state (or, with `Last-Event-ID`, only what changed or was deleted
+ * since that id); then every change as it is published: `config`, `config-deleted`, and
+ * `instances` (a service's whole instance list). Event ids are ZooKeeper zxids, so a client can
+ * resume on any replica, whatever mix of namespaces and services it watches: both caches are
+ * views of one {@link WatchedTree}, which explains why every id is a safe resume point.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ConfigChange } from '../config/cache.js';
+import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
+import { isConfigChange, type ConfigChange } from '../config/cache.js';
 import { parseNamespace } from '../config/namespace.js';
 import type { ConfigService } from '../config/service.js';
+import { isInstancesChange, type InstancesChange } from '../registry/cache.js';
+import { viewOf, type RegistryService } from '../registry/service.js';
 import { ZkgError } from '../errors.js';
 import { sendProblem } from './problem.js';
+import { byId } from '../coordination/watched-cache.js';
+import { isZnodeName } from '../coordination/paths.js';
 import { ConnectionLimiter, EncodedSseEvent, SseRegistry, SseStream, type SseOptions } from './sse.js';
 
 export interface WatchRoutesOptions {
+  readonly tree: WatchedTree<CacheChange>;
   readonly config: ConfigService;
+  readonly registry: RegistryService;
   readonly sse: SseOptions;
   readonly limits: { readonly perClient: number; readonly total: number };
 }
@@ -32,6 +41,10 @@ const watchQuery = {
       anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 100 }],
       description: 'Watch every namespace whose name starts with this; repeat for several',
     },
+    service: {
+      anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 1000 }],
+      description: 'A service whose instance list to watch; repeat for several',
+    },
     lastEventId: { type: 'string', description: 'Resume point for clients that cannot send Last-Event-ID' },
   },
 } as const;
@@ -40,49 +53,73 @@ const list = (value: string | string[] | undefined): string[] =>
   value === undefined ? [] : Array.isArray(value) ? value : [value];
 
 /** Events are encoded once per change and shared by every stream that receives them. */
-const encoded = new WeakMap<ConfigChange, EncodedSseEvent>();
+const encoded = new WeakMap<CacheChange, EncodedSseEvent>();
 
-function encode(change: ConfigChange): EncodedSseEvent {
-  let event = encoded.get(change);
-  if (!event) {
-    event =
-      change.kind === 'config'
-        ? EncodedSseEvent.of({
-            id: String(change.id),
-            event: 'config',
-            data: JSON.stringify({
-              namespace: change.entry.namespace,
-              version: change.entry.version,
-              index: String(change.entry.index),
-              format: change.entry.format,
-              content: change.entry.data.toString('utf8'),
-            }),
-          })
-        : EncodedSseEvent.of({
-            id: String(change.id),
-            event: 'config-deleted',
-            data: JSON.stringify({
-              namespace: change.namespace,
-              version: change.version,
-              index: String(change.id),
-            }),
-          });
-    encoded.set(change, event);
-  }
-  return event;
+function encodeConfig(change: ConfigChange): EncodedSseEvent {
+  return change.kind === 'config'
+    ? EncodedSseEvent.of({
+        id: String(change.id),
+        event: 'config',
+        data: JSON.stringify({
+          namespace: change.entry.namespace,
+          version: change.entry.version,
+          index: String(change.entry.index),
+          format: change.entry.format,
+          content: change.entry.data.toString('utf8'),
+        }),
+      })
+    : EncodedSseEvent.of({
+        id: String(change.id),
+        event: 'config-deleted',
+        data: JSON.stringify({
+          namespace: change.namespace,
+          version: change.version,
+          index: String(change.id),
+        }),
+      });
 }
 
-function changedName(change: ConfigChange): string {
-  return change.kind === 'config' ? change.entry.namespace : change.namespace;
+/**
+ * A service's list as pushed: `healthy` reflects leases as this replica last read them; a lease
+ * running out pushes nothing by itself (its eviction does).
+ */
+function encodeInstances(change: InstancesChange, registry: RegistryService): EncodedSseEvent {
+  const snapshot = registry.leases.peek(change.service);
+  return EncodedSseEvent.of({
+    id: String(change.id),
+    event: 'instances',
+    data: JSON.stringify({
+      service: change.service,
+      index: String(change.id),
+      instances: change.instances.map((entry) => viewOf(entry, snapshot)),
+    }),
+  });
+}
+
+/** What a change is about, as the key of the newest id sent for it. */
+function subjectOf(change: CacheChange): string {
+  if (isInstancesChange(change)) return `service:${change.service}`;
+  const config = change as ConfigChange;
+  return `ns:${config.kind === 'config' ? config.entry.namespace : config.namespace}`;
 }
 
 export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOptions): Promise<void> {
-  const { config } = options;
+  const { config, registry, tree } = options;
+  const encode = (change: CacheChange): EncodedSseEvent => {
+    let event = encoded.get(change);
+    if (!event) {
+      event = isInstancesChange(change)
+        ? encodeInstances(change, registry)
+        : encodeConfig(change as ConfigChange);
+      encoded.set(change, event);
+    }
+    return event;
+  };
   const limiter = new ConnectionLimiter(options.limits);
-  const registry = new SseRegistry();
+  const streams = new SseRegistry();
   // Before fastify closes the server: it waits for every connection, and streams never end alone.
   app.addHook('preClose', async () => {
-    registry.closeAll();
+    streams.closeAll();
   });
 
   app.get(
@@ -96,15 +133,24 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       },
     },
     async (request, reply) => {
-      const query = request.query as { ns?: string | string[]; prefix?: string | string[] };
+      const query = request.query as {
+        ns?: string | string[];
+        prefix?: string | string[];
+        service?: string | string[];
+      };
       const names = new Set(list(query.ns).map(parseNamespace));
+      const services = new Set(list(query.service));
+      for (const service of services) {
+        if (!isZnodeName(service))
+          throw new ZkgError('ZKG_VALIDATION_FAILED', `invalid service ${JSON.stringify(service)}`);
+      }
       const prefixes = list(query.prefix);
       for (const prefix of prefixes) {
         if (!PREFIX.test(prefix))
           throw new ZkgError('ZKG_VALIDATION_FAILED', `invalid prefix ${JSON.stringify(prefix)}`);
       }
-      if (names.size === 0 && prefixes.length === 0) {
-        throw new ZkgError('ZKG_VALIDATION_FAILED', 'watch at least one ns or prefix');
+      if (names.size === 0 && prefixes.length === 0 && services.size === 0) {
+        throw new ZkgError('ZKG_VALIDATION_FAILED', 'watch at least one ns, prefix or service');
       }
       const resumeFrom = SseStream.lastEventId(request);
       if (resumeFrom !== undefined && !/^[0-9]{1,20}$/.test(resumeFrom)) {
@@ -119,41 +165,63 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
         );
       }
 
-      const match = (name: string): boolean => names.has(name) || prefixes.some((p) => name.startsWith(p));
-      /** The newest id sent per namespace: a lagging replica must not send a client what it has. */
+      const matchNs = (name: string): boolean => names.has(name) || prefixes.some((p) => name.startsWith(p));
+      const matchService = (name: string): boolean => services.has(name);
+      const matches = (change: CacheChange): boolean =>
+        isInstancesChange(change)
+          ? matchService(change.service)
+          : isConfigChange(change) &&
+            matchNs(change.kind === 'config' ? change.entry.namespace : change.namespace);
+      /** The newest id sent per subject: a lagging replica must not send a client what it has. */
       const sent = new Map<string, bigint>();
       let floor = since ?? -1n;
-      const fresh = (change: ConfigChange): boolean => {
-        const name = changedName(change);
-        if (change.id <= floor || change.id <= (sent.get(name) ?? -1n) || !match(name)) return false;
-        sent.set(name, change.id);
+      const fresh = (change: CacheChange): boolean => {
+        const subject = subjectOf(change);
+        if (change.id <= floor || change.id <= (sent.get(subject) ?? -1n) || !matches(change)) return false;
+        sent.set(subject, change.id);
         return true;
       };
 
       // Snapshot and subscription in one synchronous step: no batch can fall between them.
-      const initial: EncodedSseEvent[] = [];
-      if (since !== undefined && since < config.cache.horizon) {
-        // Deletions since `since` were forgotten: send the full state, then `reset` naming what
-        // exists (the client drops the rest) with an id past the horizon, so that the client's
-        // next resume does not need another reset.
-        const current = config.cache.changesSince(undefined, match);
-        for (const change of current) {
-          sent.set(changedName(change), change.id);
-          initial.push(encode(change));
+      const resetting = since !== undefined && since < config.cache.horizon;
+      const from = resetting ? undefined : since;
+      const current: CacheChange[] = [
+        ...config.cache.changesSince(from, matchNs),
+        ...registry.cache.changesSince(from, matchService),
+      ];
+      // A watched service this replica does not know: an empty list, when the client may not
+      // have seen that yet (a first connect, or a resume from before what this replica remembers).
+      if (from === undefined || from < registry.cache.horizon) {
+        for (const service of services) {
+          if (!registry.cache.service(service) && !current.some((c) => subjectOf(c) === `service:${service}`))
+            current.push({
+              kind: 'instances',
+              id: tree.watermark,
+              service,
+              instances: [],
+            } as InstancesChange);
         }
-        const mark =
-          config.cache.watermark > config.cache.horizon ? config.cache.watermark : config.cache.horizon;
+      }
+      current.sort(byId);
+      const initial: EncodedSseEvent[] = [];
+      if (resetting) {
+        // Deletions since `since` were forgotten: send the full state, then `reset` naming the
+        // namespaces that exist (the client drops the rest) with an id past the horizon, so that
+        // the client's next resume does not need another reset.
+        floor = -1n;
+        for (const change of current) if (fresh(change)) initial.push(encode(change));
+        const mark = tree.watermark > config.cache.horizon ? tree.watermark : config.cache.horizon;
         initial.push(
           EncodedSseEvent.of({
             id: String(mark),
             event: 'reset',
-            data: JSON.stringify({ namespaces: current.map(changedName) }),
+            data: JSON.stringify({
+              namespaces: current.filter(isConfigChange).map((c) => subjectOf(c).slice('ns:'.length)),
+            }),
           }),
         );
-        floor = -1n;
       } else {
-        for (const change of config.cache.changesSince(since, match))
-          if (fresh(change)) initial.push(encode(change));
+        for (const change of current) if (fresh(change)) initial.push(encode(change));
       }
       // The snapshot is written in one tick and counts as queued until the tick ends: allow it on
       // top of the slow-consumer bound, or a large snapshot would cut off a client reading fine.
@@ -162,9 +230,9 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
         ...options.sse,
         maxBufferedBytes: options.sse.maxBufferedBytes + snapshotBytes,
       });
-      registry.add(stream);
+      streams.add(stream);
       for (const event of initial) stream.send(event);
-      const unsubscribe = config.cache.onChange((changes) => {
+      const unsubscribe = tree.onChange((changes) => {
         for (const change of changes) if (fresh(change)) stream.send(encode(change));
       });
       stream.onClose(() => {

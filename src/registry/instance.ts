@@ -21,6 +21,8 @@ export const META = {
   weight: 'zkgate.weight',
   status: 'zkgate.status',
   ttl: 'zkgate.ttl',
+  /** The active health check, as JSON (the scanner reads it). */
+  check: 'zkgate.check',
   /** Spring Cloud LoadBalancer's zone preference reads this key. */
   zone: 'zone',
   /** Spring Cloud Zookeeper's status key: UP or OUT_OF_SERVICE. */
@@ -28,6 +30,16 @@ export const META = {
 } as const;
 
 export const DEFAULT_WEIGHT = 100;
+
+/** An active health check, HAProxy-style: DOWN after `fall` failures in a row, UP after `rise` successes. */
+export interface HealthCheck {
+  readonly http?: { readonly path: string; readonly expectStatus?: number };
+  readonly tcp?: boolean;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly rise: number;
+  readonly fall: number;
+}
 
 export interface Instance {
   readonly service: string;
@@ -43,6 +55,7 @@ export interface Instance {
   readonly metadata: Readonly<Record<string, string>>;
   /** Lease length for instances registered over HTTP; undefined for session-bound ones. */
   readonly ttlMs: number | undefined;
+  readonly check?: HealthCheck;
   readonly registrationTimeUTC: number;
   /** Curator's type: DYNAMIC (ephemeral), DYNAMIC_SEQUENTIAL, STATIC, PERMANENT. */
   readonly serviceType: string;
@@ -111,6 +124,7 @@ export function decodeInstance(service: string, id: string, data: Buffer): Insta
     status: statusOf(all, enabled),
     metadata,
     ttlMs: Number.isInteger(ttl) && ttl > 0 ? ttl : undefined,
+    ...checkOf(all[META.check]),
     registrationTimeUTC: typeof json.registrationTimeUTC === 'number' ? json.registrationTimeUTC : 0,
     serviceType: typeof json.serviceType === 'string' ? json.serviceType : 'DYNAMIC',
     enabled,
@@ -127,6 +141,7 @@ export function encodeInstance(instance: Instance): Buffer {
   };
   if (instance.zone !== undefined) metadata[META.zone] = instance.zone;
   if (instance.ttlMs !== undefined) metadata[META.ttl] = String(instance.ttlMs);
+  if (instance.check !== undefined) metadata[META.check] = JSON.stringify(instance.check);
   const json: CuratorJson = {
     name: instance.service,
     id: instance.id,
@@ -157,6 +172,20 @@ function metadataOf(payload: unknown): Record<string, string> {
     else if (typeof value === 'number' || typeof value === 'boolean') metadata[key] = String(value);
   }
   return { ...metadata };
+}
+
+/** A check zkgate wrote; anything else (hand-edited, truncated) means no check rather than a failure. */
+function checkOf(text: string | undefined): { check?: HealthCheck } {
+  if (text === undefined) return {};
+  try {
+    const check = JSON.parse(text) as Partial<HealthCheck> | null;
+    const counts = [check?.intervalMs, check?.timeoutMs, check?.rise, check?.fall];
+    if (!check || !counts.every((n) => Number.isInteger(n) && (n as number) > 0)) return {};
+    if (check.tcp !== true && typeof check.http?.path !== 'string') return {};
+    return { check: check as HealthCheck };
+  } catch {
+    return {};
+  }
 }
 
 function portOf(value: unknown): number | null {

@@ -1,0 +1,69 @@
+/**
+ * Long-polls (`?index=N&wait=30s`): hold a read until what it reads changes past `index`, the
+ * wait is over, or the server shuts down. Shared by config documents and service instances.
+ */
+import type { FastifyReply } from 'fastify';
+import { ZkgError } from '../errors.js';
+
+/** Long-polls without `wait` hold this long (capped by the setting). */
+const DEFAULT_WAIT_MS = 30_000;
+
+/** `30s`, `500ms`, `2m` or a number of seconds, capped at `capMs`. */
+export function parseWait(value: string | undefined, capMs: number): number {
+  if (value === undefined) return Math.min(DEFAULT_WAIT_MS, capMs);
+  const match = /^([0-9]{1,9})(ms|s|m)?$/.exec(value);
+  if (!match) throw new ZkgError('ZKG_VALIDATION_FAILED', 'wait must look like 30s, 500ms or 2m');
+  const n = Number(match[1]);
+  const ms = match[2] === 'ms' ? n : match[2] === 'm' ? n * 60_000 : n * 1000;
+  return Math.min(ms, capMs);
+}
+
+/** `index=N`: the zxid a long-poll waits to see passed. */
+export function parseIndex(value: string): bigint {
+  if (!/^[0-9]{1,20}$/.test(value)) throw new ZkgError('ZKG_VALIDATION_FAILED', 'index must be a zxid');
+  return BigInt(value);
+}
+
+/**
+ * Long-polls in flight. At shutdown they are answered at once (nothing new, connection closed),
+ * or the server would wait out their `wait` before closing, past the shutdown deadline.
+ */
+export class LongPolls {
+  private readonly waiting = new Set<() => void>();
+
+  /**
+   * Wait for `subscribe`'s callback to be called with a value, up to `waitMs`; undefined when
+   * the time is up, the server shuts down or the client goes away. `subscribe` returns its
+   * unsubscribe function.
+   */
+  wait<T>(
+    reply: FastifyReply,
+    waitMs: number,
+    subscribe: (done: (value: T) => void) => () => void,
+  ): Promise<T | undefined> {
+    if (reply.raw.destroyed) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const done = (value: T | undefined): void => {
+        clearTimeout(timer);
+        off();
+        reply.raw.off('close', onClose);
+        this.waiting.delete(release);
+        resolve(value);
+      };
+      const release = (): void => {
+        void reply.header('connection', 'close');
+        done(undefined);
+      };
+      const onClose = (): void => done(undefined);
+      const timer = setTimeout(() => done(undefined), waitMs);
+      const off = subscribe(done);
+      // The response's close, not the request's: that one fires once the body is read.
+      reply.raw.on('close', onClose);
+      this.waiting.add(release);
+    });
+  }
+
+  releaseAll(): void {
+    for (const release of [...this.waiting]) release();
+  }
+}

@@ -1,0 +1,410 @@
+/**
+ * The watch-backed cache of the service registry: every instance under
+ * `<servicesPath>/<service>/<id>`, whoever wrote it (zkgate, Curator, Spring), kept current by
+ * watches on the services directory, on each service's children and on each instance's data.
+ * A view of the session's {@link WatchedTree}, which explains why every event id is a safe
+ * resume point.
+ *
+ * Its events are whole instance lists (`instances`), one per service that changed in a batch,
+ * with the zxid of the service's latest change as id: an instance's mzxid for a registration or
+ * an update, and for a removal the service znode's pzxid as read by the listing that no longer
+ * holds it (no lower than the deletion's zxid). Removals are only ever seen by listings: an
+ * instance's data watch fires on deletion too, but carries no zxid.
+ */
+import { ErrorCode, isStoreError } from '../coordination/errors.js';
+import type { Stat, StoreLogger } from '../coordination/store.js';
+import { byId, type CacheChange, type TreeView, type WatchedTree } from '../coordination/watched-cache.js';
+import { isStrategyName, type StrategyName } from '../dispatcher/types.js';
+import { decodeInstance, InstanceFormatError, type Instance } from './instance.js';
+
+export interface InstanceEntry {
+  readonly instance: Instance;
+  /** The znode's mzxid. */
+  readonly index: bigint;
+  /** The znode's data version, for version-checked writes. */
+  readonly version: number;
+  /** The znode's mtime: when it was last registered or updated. */
+  readonly modified: number;
+  /** Bound to a client session (Curator, Spring): no lease, gone when its session ends. */
+  readonly ephemeral: boolean;
+}
+
+export interface ServiceEntry {
+  readonly service: string;
+  /** By instance id. */
+  readonly instances: ReadonlyMap<string, InstanceEntry>;
+  /** The zxid of the service's latest change: the id of its latest `instances` event. */
+  readonly index: bigint;
+}
+
+/** A service's instance list after a change; `instances` is empty once the service is gone. */
+export interface InstancesChange {
+  readonly kind: 'instances';
+  readonly id: bigint;
+  readonly service: string;
+  readonly instances: readonly InstanceEntry[];
+}
+
+export function isInstancesChange(change: CacheChange): change is InstancesChange {
+  return change.kind === 'instances';
+}
+
+/** How a service is dispatched, set with `PUT /v1/services/{service}`; unset fields take the defaults. */
+export interface ServicePolicy {
+  /** Nacos's protection threshold in [0, 1]. */
+  readonly protectThreshold?: number;
+  readonly strategy?: StrategyName;
+  /** Zone affinity's least healthy share of the caller's zone before spilling over. */
+  readonly zoneMinHealthyShare?: number;
+}
+
+/** A policy as stored; fields that are not what zkgate writes are dropped. */
+export function parsePolicy(data: Buffer): ServicePolicy {
+  const raw = JSON.parse(data.toString('utf8')) as Record<string, unknown> | null;
+  const share = (value: unknown): number | undefined =>
+    typeof value === 'number' && value >= 0 && value <= 1 ? value : undefined;
+  const protectThreshold = share(raw?.protectThreshold);
+  const zoneMinHealthyShare = share(raw?.zoneMinHealthyShare);
+  return {
+    ...(protectThreshold === undefined ? {} : { protectThreshold }),
+    ...(isStrategyName(raw?.strategy) ? { strategy: raw.strategy } : {}),
+    ...(zoneMinHealthyShare === undefined ? {} : { zoneMinHealthyShare }),
+  };
+}
+
+type StagedInstance = { entry: InstanceEntry } | { removed: bigint } | { absent: true };
+
+/** Removed services remembered for resuming watchers; the oldest are forgotten beyond this. */
+const REMEMBERED_REMOVALS = 10_000;
+
+const SERVICES_KEY = 'registry';
+const POLICIES_KEY = 'policies';
+
+export class RegistryCache implements TreeView<InstancesChange> {
+  private readonly published = new Map<string, ServiceEntry>();
+  /** Services that disappeared, with the id of their removal, oldest first. */
+  private readonly removedServices = new Map<string, bigint>();
+  /** Ids before which removals were forgotten: resuming from before it cannot trust absence. */
+  private forgottenBefore = 0n;
+  /** By service, then instance id. */
+  private readonly staged = new Map<string, Map<string, StagedInstance>>();
+  /** Services no longer listed, with the pzxid of the listing that dropped them. */
+  private readonly stagedRemovals = new Map<string, bigint>();
+  /** Services listed without instances, with the pzxid of that listing. */
+  private readonly stagedEmpty = new Map<string, bigint>();
+  private listedServices = new Set<string>();
+  private readonly listedInstances = new Map<string, Set<string>>();
+  /** Policies are settings, not events: applied as read, outside the batches. */
+  private readonly policies = new Map<string, ServicePolicy>();
+  private listedPolicies = new Set<string>();
+  private readonly store;
+  private readonly logger: StoreLogger;
+
+  constructor(
+    private readonly tree: WatchedTree<CacheChange>,
+    /** The services directory, `/services` by default. */
+    private readonly basePath: string,
+    /** Where service policies live, `<root>/policies`. */
+    private readonly policiesPath: string,
+  ) {
+    this.store = tree.store;
+    this.logger = tree.logger;
+    tree.attach(this);
+  }
+
+  /** True while the cache holds a complete view. */
+  get ready(): boolean {
+    return this.tree.ready;
+  }
+
+  get watermark(): bigint {
+    return this.tree.watermark;
+  }
+
+  /**
+   * Resuming from an id below this, a service this cache does not know may have been removed
+   * without the cache remembering it: send its (empty) list rather than nothing.
+   */
+  get horizon(): bigint {
+    return this.forgottenBefore;
+  }
+
+  service(name: string): ServiceEntry | undefined {
+    return this.published.get(name);
+  }
+
+  policy(service: string): ServicePolicy {
+    return this.policies.get(service) ?? {};
+  }
+
+  /** Every service, sorted by name. */
+  services(): ServiceEntry[] {
+    return [...this.published.values()].sort((a, b) =>
+      a.service < b.service ? -1 : a.service > b.service ? 1 : 0,
+    );
+  }
+
+  /**
+   * What a watcher that saw everything up to `since` is missing, for the services `match`
+   * accepts: the list of each that changed after it (an empty list for each removed after it).
+   * With no `since`, the current list of every matching service.
+   */
+  changesSince(since: bigint | undefined, match: (service: string) => boolean): InstancesChange[] {
+    const after = since ?? -1n;
+    const changes: InstancesChange[] = [];
+    for (const entry of this.published.values()) {
+      if (entry.index > after && match(entry.service)) changes.push(listOf(entry));
+    }
+    if (since !== undefined) {
+      for (const [service, id] of this.removedServices) {
+        if (id > after && match(service)) changes.push({ kind: 'instances', id, service, instances: [] });
+      }
+    }
+    return changes.sort(byId);
+  }
+
+  /** Called with the instance changes of every published batch; returns the unsubscribe function. */
+  onChange(listener: (changes: readonly InstancesChange[]) => void): () => void {
+    return this.tree.onChange((changes) => listener(changes.filter(isInstancesChange)));
+  }
+
+  waitFor(zxid: bigint, timeoutMs: number): Promise<boolean> {
+    return this.tree.waitFor(zxid, timeoutMs);
+  }
+
+  resync(): void {
+    this.listedServices = new Set();
+    this.listedInstances.clear();
+    this.listedPolicies = new Set();
+    this.tree.load(SERVICES_KEY, () => this.loadServices());
+    this.tree.load(POLICIES_KEY, () => this.loadPolicies());
+    for (const service of new Set([...this.published.keys(), ...this.staged.keys()]))
+      this.loadService(service);
+  }
+
+  private async loadServices(): Promise<void> {
+    const watch = this.tree.watcherFor(SERVICES_KEY, () => this.loadServices());
+    let children: string[];
+    let pzxid: bigint;
+    try {
+      const listing = await this.store.getChildren(this.basePath, watch);
+      this.tree.observe(listing.stat);
+      children = listing.children;
+      pzxid = listing.stat.pzxid;
+    } catch (err) {
+      if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
+      // No registry yet (or removed by hand): watch for it to appear.
+      const stat = await this.store.exists(this.basePath, watch);
+      if (stat) return this.loadServices();
+      children = [];
+      pzxid = this.tree.watermark;
+    }
+    const names = new Set(children);
+    for (const service of names) {
+      if (!this.listedServices.has(service)) this.loadService(service);
+      this.stagedRemovals.delete(service);
+    }
+    for (const service of this.listedServices)
+      if (!names.has(service)) this.stagedRemovals.set(service, pzxid);
+    for (const service of this.published.keys())
+      if (!names.has(service) && !this.stagedRemovals.has(service)) this.stagedRemovals.set(service, pzxid);
+    this.listedServices = names;
+  }
+
+  private async loadPolicies(): Promise<void> {
+    const watch = this.tree.watcherFor(POLICIES_KEY, () => this.loadPolicies());
+    const names = new Set(await this.tree.childrenOrCreate(this.policiesPath, watch));
+    for (const service of this.policies.keys()) if (!names.has(service)) this.policies.delete(service);
+    for (const service of names) {
+      if (!this.listedPolicies.has(service))
+        this.tree.load(`policy:${service}`, () => this.readPolicy(service));
+    }
+    this.listedPolicies = names;
+  }
+
+  private async readPolicy(service: string): Promise<void> {
+    const watch = this.tree.watcherFor(`policy:${service}`, () => this.readPolicy(service));
+    try {
+      const node = await this.store.getData(`${this.policiesPath}/${service}`, watch);
+      this.tree.observe(node.stat);
+      this.policies.set(service, parsePolicy(node.data));
+    } catch (err) {
+      if (isStoreError(err, ErrorCode.NO_NODE)) {
+        this.policies.delete(service);
+        return;
+      }
+      if (!(err instanceof SyntaxError)) throw err;
+      this.logger.warn({ service }, 'ignoring a service policy that is not JSON');
+      this.policies.set(service, {});
+    }
+  }
+
+  private loadService(service: string): void {
+    this.tree.load(`svc:${service}`, () => this.readService(service));
+  }
+
+  private async readService(service: string): Promise<void> {
+    const watch = this.tree.watcherFor(`svc:${service}`, () => this.readService(service));
+    let listing;
+    try {
+      listing = await this.store.getChildren(`${this.basePath}/${service}`, watch);
+    } catch (err) {
+      // Gone: the services listing stages the removal, with a zxid.
+      if (isStoreError(err, ErrorCode.NO_NODE)) return;
+      throw err;
+    }
+    this.tree.observe(listing.stat);
+    const ids = new Set(listing.children);
+    const before = this.listedInstances.get(service) ?? new Set<string>();
+    for (const id of ids) if (!before.has(id)) this.loadInstance(service, id);
+    const gone = new Set([...before, ...(this.published.get(service)?.instances.keys() ?? [])]);
+    for (const id of gone) if (!ids.has(id)) this.stage(service, id, { removed: listing.stat.pzxid });
+    if (ids.size === 0) this.stagedEmpty.set(service, listing.stat.pzxid);
+    this.listedInstances.set(service, ids);
+  }
+
+  private loadInstance(service: string, id: string): void {
+    this.tree.load(`inst:${service}/${id}`, () => this.readInstance(service, id));
+  }
+
+  private async readInstance(service: string, id: string): Promise<void> {
+    const watch = this.tree.watcherFor(`inst:${service}/${id}`, () => this.readInstance(service, id));
+    let node: { data: Buffer; stat: Stat };
+    try {
+      node = await this.store.getData(`${this.basePath}/${service}/${id}`, watch);
+    } catch (err) {
+      // Gone: the service's listing stages the removal, with a zxid.
+      if (isStoreError(err, ErrorCode.NO_NODE)) return;
+      throw err;
+    }
+    this.tree.observe(node.stat);
+    try {
+      const instance = decodeInstance(service, id, node.data);
+      this.stage(service, id, {
+        entry: {
+          instance,
+          index: node.stat.mzxid,
+          version: node.stat.version,
+          modified: node.stat.mtime,
+          ephemeral: node.stat.ephemeralOwner !== 0n,
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof InstanceFormatError)) throw err;
+      this.logger.warn({ service, id, reason: err.message }, 'ignoring an instance znode zkgate cannot read');
+      // Unreadable now: as good as removed, at the zxid of the write that made it so.
+      const known = this.published.get(service)?.instances.has(id);
+      this.stage(service, id, known ? { removed: node.stat.mzxid } : { absent: true });
+    }
+  }
+
+  private stage(service: string, id: string, staged: StagedInstance): void {
+    let instances = this.staged.get(service);
+    if (!instances) {
+      instances = new Map();
+      this.staged.set(service, instances);
+    }
+    instances.set(id, staged);
+  }
+
+  collect(covered: (id: bigint) => boolean, settled: boolean): InstancesChange[] {
+    // `settled` only matters for unreadable instances (`absent`), dropped once nothing runs.
+    /** Per service touched: the id of its latest change applied. */
+    const touched = new Map<string, bigint>();
+    const touch = (service: string, id: bigint): void => {
+      if (id > (touched.get(service) ?? -1n)) touched.set(service, id);
+    };
+    const instancesOf = (service: string): Map<string, InstanceEntry> =>
+      new Map(this.published.get(service)?.instances ?? []);
+    const working = new Map<string, Map<string, InstanceEntry>>();
+    const workingOf = (service: string): Map<string, InstanceEntry> => {
+      let instances = working.get(service);
+      if (!instances) {
+        instances = instancesOf(service);
+        working.set(service, instances);
+      }
+      return instances;
+    };
+
+    for (const [service, instances] of this.staged) {
+      for (const [id, staged] of instances) {
+        if ('absent' in staged) {
+          if (settled) instances.delete(id);
+          continue;
+        }
+        const at = 'entry' in staged ? staged.entry.index : staged.removed;
+        if (!covered(at)) continue;
+        instances.delete(id);
+        const current = workingOf(service);
+        const before = current.get(id);
+        if ('entry' in staged) {
+          if (before && before.index >= staged.entry.index) continue;
+          current.set(id, staged.entry);
+          touch(service, at);
+        } else if (before && before.index < staged.removed) {
+          current.delete(id);
+          this.tree.forgetWatcher(`inst:${service}/${id}`);
+          touch(service, at);
+        }
+      }
+      if (instances.size === 0) this.staged.delete(service);
+    }
+    for (const [service, at] of this.stagedRemovals) {
+      if (!covered(at)) continue;
+      this.stagedRemovals.delete(service);
+      const current = workingOf(service);
+      // Only what the removal covers: a service re-created since keeps its newer instances.
+      for (const [id, entry] of current) if (entry.index < at) current.delete(id);
+      if (current.size === 0) {
+        this.tree.forgetWatcher(`svc:${service}`);
+        this.listedInstances.delete(service);
+      }
+      if (this.published.has(service)) touch(service, at);
+    }
+
+    for (const [service, at] of this.stagedEmpty) {
+      if (!covered(at)) continue;
+      this.stagedEmpty.delete(service);
+      // A service known without instances is an empty list, not an absent service.
+      if (!this.published.has(service) && workingOf(service).size === 0) touch(service, at);
+    }
+
+    const changes: InstancesChange[] = [];
+    for (const [service, id] of touched) {
+      const instances = working.get(service) ?? new Map<string, InstanceEntry>();
+      const listed = this.listedServices.has(service) || this.staged.has(service);
+      if (instances.size === 0 && !listed) {
+        this.published.delete(service);
+        this.remember(service, id);
+        changes.push({ kind: 'instances', id, service, instances: [] });
+        continue;
+      }
+      const entry: ServiceEntry = { service, instances, index: id };
+      this.published.set(service, entry);
+      this.removedServices.delete(service);
+      changes.push(listOf(entry));
+    }
+    return changes;
+  }
+
+  private remember(service: string, id: bigint): void {
+    this.removedServices.delete(service);
+    this.removedServices.set(service, id);
+    if (this.removedServices.size > REMEMBERED_REMOVALS) {
+      const [oldest, at] = this.removedServices.entries().next().value as [string, bigint];
+      this.removedServices.delete(oldest);
+      if (at > this.forgottenBefore) this.forgottenBefore = at;
+    }
+  }
+}
+
+function listOf(entry: ServiceEntry): InstancesChange {
+  return {
+    kind: 'instances',
+    id: entry.index,
+    service: entry.service,
+    instances: [...entry.instances.values()].sort((a, b) =>
+      a.instance.id < b.instance.id ? -1 : a.instance.id > b.instance.id ? 1 : 0,
+    ),
+  };
+}

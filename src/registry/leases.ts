@@ -1,0 +1,118 @@
+/**
+ * Leases of instances registered over HTTP, as the registry judges them. The lease lives in the
+ * HotStore (renewed by heartbeats, never written to ZooKeeper); the registration lives in
+ * ZooKeeper. An instance is alive until its deadline and evicted a grace period after it.
+ *
+ * The deadline is never earlier than one full TTL after the HotStore last lost its data or came
+ * back from an outage (the *grace start*): heartbeats could not land meanwhile, so a lease that
+ * ran out then says nothing about the instance. That is what keeps a restarted Redis from
+ * deregistering every instance at once.
+ */
+import type { HotStore, Lease } from '../hotstore/store.js';
+import type { InstanceEntry } from './cache.js';
+
+/**
+ * When a leased instance stops counting as alive, on the HotStore's clock: its lease's expiry
+ * (its last registration's time plus the TTL when the lease is missing), but never before one TTL
+ * after `graceStart`.
+ */
+export function leaseDeadline(entry: InstanceEntry, lease: Lease | undefined, graceStart: number): number {
+  const ttl = entry.instance.ttlMs ?? 0;
+  const expiry = lease?.expiresAt ?? entry.modified + ttl;
+  return Math.max(expiry, graceStart + ttl);
+}
+
+/** Whether the instance's liveness is a lease (registered over HTTP with a TTL). */
+export function isLeased(entry: InstanceEntry): boolean {
+  return !entry.ephemeral && entry.instance.ttlMs !== undefined;
+}
+
+/** What the registry knows of a service's leases at one moment. */
+export interface LeaseSnapshot {
+  /** By instance id; undefined when the HotStore could not be read (liveness unknown). */
+  readonly leases: ReadonlyMap<string, Lease> | undefined;
+  /** The HotStore's clock when read. */
+  readonly now: number;
+  readonly graceStart: number;
+}
+
+/**
+ * Per-service lease snapshots for the read path (listing, dispatch): at most one HotStore read
+ * per service per `refreshMs`, served stale while a refresh runs, so a dispatch costs no round
+ * trip. Liveness seen here lags heartbeats by at most `refreshMs`.
+ */
+export class LeaseView {
+  private readonly snapshots = new Map<
+    string,
+    { at: number; snapshot: LeaseSnapshot; refreshing?: Promise<LeaseSnapshot> }
+  >();
+  /** HotStore clock minus the local clock, from the latest read. */
+  private offset = 0;
+  private graceStart = 0;
+  private readonly stopState: () => void;
+
+  constructor(
+    private readonly hot: HotStore,
+    private readonly refreshMs: number,
+  ) {
+    this.stopState = hot.onStateChange((event) => {
+      // Heartbeats failed during the outage: every lease gets a TTL from now.
+      if (event.state === 'connected') this.graceStart = Math.max(this.graceStart, Date.now() + this.offset);
+    });
+  }
+
+  close(): void {
+    this.stopState();
+  }
+
+  /** The service's snapshot, at most `refreshMs` old once one exists. */
+  async get(service: string): Promise<LeaseSnapshot> {
+    const held = this.snapshots.get(service);
+    if (held && Date.now() - held.at < this.refreshMs) return held.snapshot;
+    if (held) {
+      held.refreshing ??= this.read(service);
+      return held.snapshot;
+    }
+    return this.read(service);
+  }
+
+  /** The service's latest snapshot without reading the HotStore; liveness unknown when there is none. */
+  peek(service: string): LeaseSnapshot {
+    return (
+      this.snapshots.get(service)?.snapshot ?? {
+        leases: undefined,
+        now: Date.now() + this.offset,
+        graceStart: this.graceStart,
+      }
+    );
+  }
+
+  /** Forget a service's snapshot (after a registration or a heartbeat this replica handled). */
+  invalidate(service: string): void {
+    this.snapshots.delete(service);
+  }
+
+  private async read(service: string): Promise<LeaseSnapshot> {
+    let snapshot: LeaseSnapshot;
+    try {
+      const [leases, now, generation] = await Promise.all([
+        this.hot.leases(service),
+        this.hot.now(),
+        this.hot.generation(),
+      ]);
+      this.offset = now - Date.now();
+      if (generation.since > this.graceStart) this.graceStart = generation.since;
+      snapshot = { leases, now, graceStart: this.graceStart };
+    } catch {
+      snapshot = { leases: undefined, now: Date.now() + this.offset, graceStart: this.graceStart };
+    }
+    this.snapshots.set(service, { at: Date.now(), snapshot });
+    return snapshot;
+  }
+}
+
+/** Alive by its lease (or not leased at all); unknown leases count as alive. */
+export function aliveIn(snapshot: LeaseSnapshot, entry: InstanceEntry): boolean {
+  if (!isLeased(entry) || snapshot.leases === undefined) return true;
+  return snapshot.now < leaseDeadline(entry, snapshot.leases.get(entry.instance.id), snapshot.graceStart);
+}

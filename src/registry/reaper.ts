@@ -1,0 +1,230 @@
+/**
+ * Deregisters instances whose lease ran out, on one elected replica (ZooKeeper leader election:
+ * every replica runs a reaper, only the leader sweeps).
+ *
+ * An eviction is a version-checked delete: an instance re-registered or updated since the sweep
+ * read it keeps its znode. Evictions stop altogether (*self-preservation*, as Eureka calls it)
+ * when the evidence is more likely about zkgate than about the instances:
+ * - the HotStore is unreachable: every lease looks expired because none can be read;
+ * - more than `selfPreservationRatio` of a service's leases ran out in one sweep (and more than
+ *   one): a network partition or a stalled HotStore, not a fleet dying at once.
+ * After the HotStore lost its data or came back from an outage, every lease gets one full TTL of
+ * grace ({@link leaseDeadline}). The state is reported by {@link LeaseReaper.status} and logged
+ * when it changes.
+ */
+import { ErrorCode, isStoreError } from '../coordination/errors.js';
+import type { LeaderElection } from '../coordination/election.js';
+import type { CoordinationStore, StoreLogger } from '../coordination/store.js';
+import type { HotStore } from '../hotstore/store.js';
+import type { InstanceEntry, RegistryCache } from './cache.js';
+import { isLeased, leaseDeadline } from './leases.js';
+
+export interface ReaperOptions {
+  readonly servicesPath: string;
+  readonly intervalMs: number;
+  readonly evictionGraceMs: number;
+  readonly selfPreservationRatio: number;
+  readonly logger: StoreLogger;
+}
+
+export type ReaperState = 'standby' | 'sweeping' | 'preserving' | 'paused';
+
+export interface ReaperStatus {
+  /** Whether this replica holds the reaper's leadership. */
+  readonly leader: boolean;
+  /**
+   * `standby` (not the leader), `sweeping` (evicting what ran out), `preserving` (some services
+   * held back, see `preserving`), `paused` (evicting nothing: see `reason`).
+   */
+  readonly state: ReaperState;
+  readonly reason: string;
+  /** Services whose evictions are held back by self-preservation. */
+  readonly preserving: readonly string[];
+  /** Instances this replica evicted since it started. */
+  readonly evicted: number;
+  readonly lastSweep: string | undefined;
+}
+
+/** Orphan leases (their instance is gone) removed per sweep at most. */
+const ORPHANS_PER_SWEEP = 100;
+
+export class LeaseReaper {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private stopElection: (() => void) | undefined;
+  private readonly stopHot: () => void;
+  private graceStart = 0;
+  private reconnected = false;
+  private generation: string | undefined;
+  private current: Omit<ReaperStatus, 'leader'> = {
+    state: 'standby',
+    reason: 'not the leader',
+    preserving: [],
+    evicted: 0,
+    lastSweep: undefined,
+  };
+
+  constructor(
+    private readonly store: CoordinationStore,
+    private readonly hot: HotStore,
+    private readonly cache: RegistryCache,
+    private readonly election: LeaderElection,
+    private readonly options: ReaperOptions,
+  ) {
+    this.stopHot = hot.onStateChange((event) => {
+      if (event.state === 'connected') this.reconnected = true;
+    });
+  }
+
+  /** Follow the election: sweep on a timer while leading. */
+  start(): void {
+    this.stopElection = this.election.onChange((leading) => (leading ? this.schedule() : this.standby()));
+    if (this.election.isLeader) this.schedule();
+  }
+
+  async close(): Promise<void> {
+    this.stopElection?.();
+    this.stopHot();
+    this.standby();
+    await this.sweeping;
+  }
+
+  status(): ReaperStatus {
+    return { leader: this.election.isLeader, ...this.current };
+  }
+
+  /** One sweep, as the timer runs it; exposed so tests and operators can force one. */
+  async sweep(): Promise<void> {
+    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    const tick = (): void => {
+      this.timer = setTimeout(() => {
+        void this.sweep()
+          .catch((err: unknown) => this.options.logger.warn({ err }, 'lease sweep failed'))
+          .finally(() => {
+            if (this.timer) tick();
+          });
+      }, this.options.intervalMs);
+      this.timer.unref();
+    };
+    tick();
+  }
+
+  private standby(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.report({ state: 'standby', reason: 'not the leader', preserving: [] });
+  }
+
+  private async sweepOnce(): Promise<void> {
+    if (!this.election.isLeader) return;
+    if (this.store.state !== 'connected' || !this.cache.ready) {
+      return this.report({
+        state: 'paused',
+        reason: `coordination store is ${this.store.state}`,
+        preserving: [],
+      });
+    }
+    let now: number;
+    const reconnected = this.reconnected;
+    this.reconnected = false;
+    try {
+      now = await this.hot.now();
+      const generation = await this.hot.generation();
+      if (generation.id !== this.generation) {
+        this.generation = generation.id;
+        if (generation.since > this.graceStart) this.graceStart = generation.since;
+      }
+    } catch (err) {
+      return this.paused(err);
+    }
+    if (reconnected && now > this.graceStart) this.graceStart = now;
+
+    const preserving: string[] = [];
+    let evicted = 0;
+    for (const service of this.cache.services()) {
+      const leased = [...service.instances.values()].filter(isLeased);
+      if (leased.length === 0) continue;
+      let leases;
+      try {
+        leases = await this.hot.leases(service.service);
+      } catch (err) {
+        return this.paused(err);
+      }
+      const expired = leased.filter(
+        (entry) =>
+          now >
+          leaseDeadline(entry, leases.get(entry.instance.id), this.graceStart) + this.options.evictionGraceMs,
+      );
+      if (expired.length === 0) continue;
+      if (expired.length > 1 && expired.length / leased.length > this.options.selfPreservationRatio) {
+        preserving.push(service.service);
+        continue;
+      }
+      for (const entry of expired) if (await this.evict(entry)) evicted++;
+    }
+    await this.removeOrphans(now);
+    this.current = { ...this.current, evicted: this.current.evicted + evicted };
+    this.report({
+      state: preserving.length > 0 ? 'preserving' : 'sweeping',
+      reason:
+        preserving.length > 0
+          ? `more than ${this.options.selfPreservationRatio * 100}% of the leases of ${preserving.join(', ')} ran out at once`
+          : '',
+      preserving,
+    });
+  }
+
+  private async evict(entry: InstanceEntry): Promise<boolean> {
+    const { service, id } = entry.instance;
+    try {
+      await this.store.delete(`${this.options.servicesPath}/${service}/${id}`, entry.version);
+    } catch (err) {
+      // Re-registered or updated since it was read, or already gone: not ours to delete.
+      if (isStoreError(err, ErrorCode.BAD_VERSION) || isStoreError(err, ErrorCode.NO_NODE)) return false;
+      throw err;
+    }
+    this.options.logger.info({ service, id }, 'instance evicted: its lease ran out');
+    await this.hot.removeLease(service, id).catch(() => undefined);
+    return true;
+  }
+
+  /** Leases whose instance is gone (a registration that failed half-way, a deregistration that could not remove its lease). */
+  private async removeOrphans(now: number): Promise<void> {
+    let expired;
+    try {
+      expired = await this.hot.expired(now - this.options.evictionGraceMs, ORPHANS_PER_SWEEP);
+    } catch {
+      return;
+    }
+    for (const lease of expired) {
+      if (!this.cache.service(lease.service)?.instances.has(lease.instance)) {
+        await this.hot.removeLease(lease.service, lease.instance).catch(() => undefined);
+      }
+    }
+  }
+
+  private paused(err: unknown): void {
+    this.report({
+      state: 'paused',
+      reason: `hot store unreachable (${err instanceof Error ? err.message : String(err)}): evicting nothing`,
+      preserving: [],
+    });
+  }
+
+  private report(next: Pick<ReaperStatus, 'state' | 'reason' | 'preserving'>): void {
+    const changed =
+      next.state !== this.current.state || next.preserving.join() !== this.current.preserving.join();
+    this.current = { ...this.current, ...next, lastSweep: new Date().toISOString() };
+    if (!changed) return;
+    const log = next.state === 'paused' || next.state === 'preserving' ? 'warn' : 'info';
+    this.options.logger[log](
+      { state: next.state, reason: next.reason, preserving: next.preserving },
+      'lease reaper state',
+    );
+  }
+}

@@ -1,0 +1,350 @@
+/**
+ * HTTP routes of the service registry and the dispatcher. Thin: validate, call
+ * {@link RegistryService}, shape the reply.
+ *
+ * Validation here is strict where fastify's default is lenient: an unknown field (`wieght`) or a
+ * wrong type (`"port": "8080"`) is a 400 naming the field, never silently dropped or coerced, so
+ * a typo cannot register an instance with default values.
+ */
+import { isIP } from 'node:net';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { isZnodeName } from '../coordination/paths.js';
+import type { StrategyName } from '../dispatcher/types.js';
+import { ZkgError } from '../errors.js';
+import { LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
+import type { LoadReport } from '../hotstore/store.js';
+import type { HealthCheck, InstanceStatus } from './instance.js';
+import {
+  dispatchQuery,
+  instanceParams,
+  instancesQuery,
+  NAME_PATTERN,
+  registrySchemas,
+  serviceParams,
+} from './schemas.js';
+import type { InstanceView, RegistryService } from './service.js';
+
+export interface RegistryRoutesOptions {
+  readonly registry: RegistryService;
+  readonly servicesPath: string;
+  readonly longPollMaxWaitMs: number;
+}
+
+/** RFC 1123 host names: labels of letters, digits and hyphens, 253 characters at most. */
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+const CHECK_DEFAULTS = { interval: '10s', timeout: '2s', rise: 2, fall: 3 } as const;
+const NAME = new RegExp(NAME_PATTERN);
+
+/** `30s`, `500ms`, `2m`, `1h`, or a number of seconds, in ms. */
+function durationMs(value: string | number): number {
+  if (typeof value === 'number') return value * 1000;
+  const match = /^([0-9]+)(ms|s|m|h)$/.exec(value)!;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}
+
+interface RegistrationBody {
+  address: string;
+  port: number;
+  sslPort?: number;
+  weight?: number;
+  zone?: string;
+  metadata?: Record<string, string>;
+  ttl?: string | number;
+  check?: {
+    http?: { path: string; expectStatus?: number };
+    tcp?: boolean;
+    interval?: string | number;
+    timeout?: string | number;
+    rise?: number;
+    fall?: number;
+  };
+}
+
+function invalid(field: string, message: string): ZkgError {
+  return new ZkgError('ZKG_VALIDATION_FAILED', `${field} ${message}`, {
+    extensions: { errors: [{ field, message }] },
+  });
+}
+
+/** A service or instance name read from a path: anything that is one znode name. */
+function znodeName(value: string, field: string): string {
+  if (!isZnodeName(value)) throw invalid(field, 'is not a valid znode name');
+  return value;
+}
+
+function ttlOf(body: RegistrationBody): number | undefined {
+  if (body.ttl === undefined) return undefined;
+  const ms = durationMs(body.ttl);
+  if (ms < 1000 || ms > 86_400_000) throw invalid('body.ttl', 'must be from 1s to 24h');
+  return ms;
+}
+
+function checkOf(body: RegistrationBody): HealthCheck | undefined {
+  const check = body.check;
+  if (check === undefined) return undefined;
+  if (check.http === undefined && check.tcp !== true) {
+    throw invalid('body.check', 'needs http or tcp: true');
+  }
+  const intervalMs = durationMs(check.interval ?? CHECK_DEFAULTS.interval);
+  const timeoutMs = durationMs(check.timeout ?? CHECK_DEFAULTS.timeout);
+  if (intervalMs < 1000 || intervalMs > 3_600_000)
+    throw invalid('body.check.interval', 'must be from 1s to 1h');
+  if (timeoutMs < 100 || timeoutMs > intervalMs) {
+    throw invalid('body.check.timeout', 'must be from 100ms to the interval');
+  }
+  return {
+    ...(check.http === undefined ? {} : { http: check.http }),
+    ...(check.tcp === undefined ? {} : { tcp: check.tcp }),
+    intervalMs,
+    timeoutMs,
+    rise: check.rise ?? CHECK_DEFAULTS.rise,
+    fall: check.fall ?? CHECK_DEFAULTS.fall,
+  };
+}
+
+/** Strong ETag of a listing: its index and which instances are healthy (leases change without an index). */
+function listingTag(index: bigint, instances: readonly InstanceView[]): string {
+  let hash = 0x811c9dc5;
+  for (const view of instances) {
+    if (!view.healthy) continue;
+    for (let i = 0; i < view.id.length; i++) hash = Math.imul(hash ^ view.id.charCodeAt(i), 0x01000193);
+    hash = Math.imul(hash ^ 0x2c, 0x01000193);
+  }
+  return `"${index}-${(hash >>> 0).toString(36)}"`;
+}
+
+export async function registryRoutes(app: FastifyInstance, options: RegistryRoutesOptions): Promise<void> {
+  const { registry } = options;
+  const longPolls = new LongPolls();
+  app.addHook('preClose', async () => longPolls.releaseAll());
+
+  const ajv = new Ajv({ allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: false });
+  addFormats.default(ajv);
+  ajv.addKeyword('example');
+  ajv.addFormat('host', (value: string) => isIP(value) !== 0 || HOSTNAME.test(value));
+  for (const schema of registrySchemas) ajv.addSchema(schema);
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+
+  const stale = (reply: FastifyReply): void => {
+    if (registry.stale) void reply.header('x-zkgate-stale', 'true');
+  };
+
+  app.get(
+    '/v1/services',
+    {
+      schema: {
+        summary: 'Services with their instance counts',
+        tags: ['registry'],
+        response: { 200: { type: 'array', items: { $ref: 'ServiceSummary#' } } },
+      },
+    },
+    async (_request, reply) => {
+      stale(reply);
+      return registry.services();
+    },
+  );
+
+  app.put(
+    '/v1/services/:service',
+    {
+      schema: {
+        summary: "Set a service's dispatch policy (protection threshold, default strategy)",
+        tags: ['registry'],
+        params: serviceParams,
+        body: { $ref: 'ServicePolicy#' },
+        response: { 200: { $ref: 'ServicePolicy#' }, 400: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
+      },
+    },
+    async (request) => {
+      const { service } = request.params as { service: string };
+      znodeName(service, 'service');
+      const policy = request.body as { protectThreshold?: number; strategy?: StrategyName };
+      await registry.setPolicy(service, policy);
+      return registry.policy(service);
+    },
+  );
+
+  app.get(
+    '/v1/services/:service/instances',
+    {
+      schema: {
+        summary: "A service's instances (ETag; long-poll with index and wait)",
+        tags: ['registry'],
+        params: serviceParams,
+        querystring: instancesQuery,
+        response: {
+          200: { type: 'array', items: { $ref: 'Instance#' } },
+          304: { type: 'null', description: 'Not modified' },
+          400: { $ref: 'Problem#' },
+          404: { $ref: 'Problem#' },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { service } = request.params as { service: string };
+      znodeName(service, 'service');
+      const query = request.query as {
+        status?: InstanceStatus;
+        zone?: string;
+        index?: string;
+        wait?: string;
+      };
+      const filter = {
+        ...(query.status === undefined ? {} : { status: query.status }),
+        ...(query.zone === undefined ? {} : { zone: query.zone }),
+      };
+      let listing = await registry.instances(service, filter);
+      if (query.index !== undefined) {
+        const after = parseIndex(query.index);
+        const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
+        if (listing.index <= after) {
+          const changed = await longPolls.wait<true>(reply, waitMs, (done) =>
+            registry.cache.onChange((changes) => {
+              if (changes.some((c) => c.service === service && c.id > after)) done(true);
+            }),
+          );
+          if (changed) listing = await registry.instances(service, filter).catch(() => listing);
+        }
+      }
+      const tag = listingTag(listing.index, listing.instances);
+      void reply.header('etag', tag).header('x-zkgate-index', String(listing.index));
+      stale(reply);
+      const unchanged =
+        query.index !== undefined
+          ? listing.index <= parseIndex(query.index)
+          : request.headers['if-none-match']?.split(',').some((t) => t.trim() === tag) === true;
+      if (unchanged) return reply.code(304).send();
+      return listing.instances;
+    },
+  );
+
+  app.put(
+    '/v1/services/:service/instances/:id',
+    {
+      schema: {
+        summary: 'Register an instance, or update its registration',
+        description:
+          'Creates a persistent znode in the Curator / Spring Cloud Zookeeper layout and a lease in the hot store; ' +
+          'heartbeats keep the lease alive. 201 when created, 200 when updated.',
+        tags: ['registry'],
+        params: instanceParams,
+        body: { $ref: 'Registration#' },
+        response: {
+          200: { $ref: 'Instance#' },
+          201: { $ref: 'Instance#' },
+          400: { $ref: 'Problem#' },
+          409: { $ref: 'Problem#' },
+          503: { $ref: 'Problem#' },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { service, id } = request.params as { service: string; id: string };
+      if (!NAME.test(service)) throw invalid('service', `must match ${NAME_PATTERN}`);
+      if (!NAME.test(id)) throw invalid('id', `must match ${NAME_PATTERN}`);
+      const body = request.body as RegistrationBody;
+      const ttlMs = ttlOf(body);
+      const check = checkOf(body);
+      const { view, created } = await registry.register(service, id, {
+        address: body.address,
+        port: body.port,
+        ...(body.sslPort === undefined ? {} : { sslPort: body.sslPort }),
+        ...(body.weight === undefined ? {} : { weight: body.weight }),
+        ...(body.zone === undefined ? {} : { zone: body.zone }),
+        ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
+        ...(ttlMs === undefined ? {} : { ttlMs }),
+        ...(check === undefined ? {} : { check }),
+      });
+      void reply.header('x-zkgate-index', view.index);
+      return reply.code(created ? 201 : 200).send(view);
+    },
+  );
+
+  app.put(
+    '/v1/services/:service/instances/:id/heartbeat',
+    {
+      schema: {
+        summary: "Renew an instance's lease, optionally with a load report",
+        description:
+          'Writes only the hot store, never ZooKeeper. 404 when the instance is unknown: register it again.',
+        tags: ['registry'],
+        params: instanceParams,
+        body: { anyOf: [{ $ref: 'LoadReport#' }, { type: 'null' }] },
+        response: {
+          200: {
+            type: 'object',
+            properties: { expiresAt: { type: 'string', format: 'date-time' }, ttlMs: { type: 'integer' } },
+          },
+          400: { $ref: 'Problem#' },
+          404: { $ref: 'Problem#' },
+          409: { $ref: 'Problem#' },
+          503: { $ref: 'Problem#' },
+        },
+      },
+    },
+    async (request) => {
+      const { service, id } = request.params as { service: string; id: string };
+      znodeName(service, 'service');
+      znodeName(id, 'id');
+      const load = (request.body ?? undefined) as LoadReport | undefined;
+      const lease = await registry.heartbeat(service, id, load);
+      return { expiresAt: new Date(lease.expiresAt).toISOString(), ttlMs: lease.ttlMs };
+    },
+  );
+
+  app.delete(
+    '/v1/services/:service/instances/:id',
+    {
+      schema: {
+        summary: 'Deregister an instance (any instance, Curator and Spring ones included)',
+        tags: ['registry'],
+        params: instanceParams,
+        response: { 204: { type: 'null' }, 404: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
+      },
+    },
+    async (request, reply) => {
+      const { service, id } = request.params as { service: string; id: string };
+      await registry.deregister(znodeName(service, 'service'), znodeName(id, 'id'));
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/v1/dispatch/:service',
+    {
+      schema: {
+        summary: 'Pick one healthy instance (soft load balancing)',
+        description:
+          'DOWN and DRAINING instances are never picked. Below the protection threshold, the pick spreads over ' +
+          'every UP instance and the reply says so in X-Zkgate-Protected.',
+        tags: ['dispatch'],
+        params: serviceParams,
+        querystring: dispatchQuery,
+        response: {
+          200: { $ref: 'Instance#' },
+          400: { $ref: 'Problem#' },
+          404: { $ref: 'Problem#' },
+          503: { $ref: 'Problem#' },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { service } = request.params as { service: string };
+      znodeName(service, 'service');
+      const query = request.query as { strategy?: StrategyName; key?: string; zone?: string };
+      const outcome = await registry.dispatch(service, query);
+      void reply
+        .header('x-zkgate-strategy', outcome.strategy)
+        .header('x-zkgate-protected', String(outcome.protected))
+        .header('x-zkgate-zone', outcome.zone)
+        .header('cache-control', 'no-store');
+      stale(reply);
+      return outcome.instance;
+    },
+  );
+}

@@ -1,0 +1,191 @@
+/**
+ * JSON Schemas of the registry routes: request validation (strict: unknown fields and wrong types
+ * are refused, never dropped or coerced, see `routes.ts`), response serialization and the OpenAPI
+ * document.
+ */
+import { STRATEGY_NAMES } from '../dispatcher/types.js';
+import { INSTANCE_STATUSES } from './instance.js';
+
+/** Names of services and instances registered over HTTP (Curator's may be any znode name). */
+export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$';
+const ZONE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+/** User metadata keys; `zkgate.*`, `zone` and `instance_status` are zkgate's and Spring's. */
+const METADATA_KEY_PATTERN = '^(?!zkgate\\.|zone$|instance_status$)[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$';
+/** `30s`, `500ms`, `2m`, or a number of seconds. */
+const DURATION = {
+  anyOf: [
+    { type: 'string', pattern: '^[0-9]{1,9}(ms|s|m|h)$' },
+    { type: 'integer', minimum: 1 },
+  ],
+} as const;
+
+const zxid = {
+  type: 'string',
+  pattern: '^[0-9]{1,20}$',
+  description: 'A ZooKeeper zxid, in decimal',
+} as const;
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+
+const HealthCheck = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'An active health check (run by the scanner): HTTP or TCP, HAProxy-style rise and fall',
+  properties: {
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['path'],
+      properties: {
+        path: { type: 'string', pattern: '^/[\\x21-\\x7e]{0,1023}$' },
+        expectStatus: { type: 'integer', minimum: 100, maximum: 599 },
+      },
+    },
+    tcp: { type: 'boolean' },
+    interval: { ...DURATION, description: 'Between two probes; default 10s' },
+    timeout: { ...DURATION, description: 'Of one probe; default 2s' },
+    rise: { type: 'integer', minimum: 1, maximum: 100 },
+    fall: { type: 'integer', minimum: 1, maximum: 100 },
+  },
+} as const;
+
+export const Registration = {
+  $id: 'Registration',
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'port'],
+  description: 'An instance registration; unknown fields are refused',
+  properties: {
+    address: { type: 'string', format: 'host', description: 'Host name or IP address', example: '10.0.0.7' },
+    port,
+    sslPort: port,
+    weight: { type: 'integer', minimum: 1, maximum: 1000, description: 'Default 100' },
+    zone: { type: 'string', pattern: ZONE_PATTERN, example: 'eu-west-1a' },
+    metadata: {
+      type: 'object',
+      maxProperties: 64,
+      propertyNames: { pattern: METADATA_KEY_PATTERN },
+      additionalProperties: { type: 'string', maxLength: 1024 },
+    },
+    ttl: { ...DURATION, description: 'Lease TTL; heartbeats renew it. Default ZKGATE_LEASE_TTL_MS' },
+    check: HealthCheck,
+  },
+} as const;
+
+const leaseView = {
+  type: 'object',
+  properties: {
+    expiresAt: { type: 'string', format: 'date-time' },
+    load: { $ref: 'LoadReport#' },
+  },
+} as const;
+
+export const LoadReport = {
+  $id: 'LoadReport',
+  type: 'object',
+  additionalProperties: false,
+  description: 'Load reported with a heartbeat (least_loaded dispatch uses it)',
+  properties: {
+    inflight: { type: 'number', minimum: 0, maximum: 1e9 },
+    cpu: { type: 'number', minimum: 0, maximum: 1e6 },
+    latencyMs: { type: 'number', minimum: 0, maximum: 1e9 },
+  },
+} as const;
+
+export const InstanceView = {
+  $id: 'Instance',
+  type: 'object',
+  required: ['service', 'id', 'address', 'status', 'healthy', 'liveness', 'weight', 'metadata', 'index'],
+  properties: {
+    service: { type: 'string' },
+    id: { type: 'string' },
+    address: { type: 'string' },
+    port: { type: ['integer', 'null'] },
+    sslPort: { type: ['integer', 'null'] },
+    weight: { type: 'integer' },
+    zone: { type: 'string' },
+    status: { type: 'string', enum: INSTANCE_STATUSES },
+    healthy: { type: 'boolean', description: 'UP and alive: what dispatch picks from' },
+    liveness: {
+      type: 'string',
+      enum: ['lease', 'session'],
+      description: '`lease`: registered over HTTP, kept by heartbeats; `session`: a Curator/Spring ephemeral',
+    },
+    metadata: { type: 'object', additionalProperties: { type: 'string' } },
+    ttlMs: { type: 'integer' },
+    check: { type: 'object', additionalProperties: true },
+    lease: leaseView,
+    registeredAt: { type: 'string', format: 'date-time' },
+    index: zxid,
+  },
+} as const;
+
+export const ServiceSummary = {
+  $id: 'ServiceSummary',
+  type: 'object',
+  required: ['service', 'instances', 'healthy', 'status', 'index'],
+  properties: {
+    service: { type: 'string' },
+    instances: { type: 'integer' },
+    healthy: { type: 'integer' },
+    status: {
+      type: 'object',
+      properties: Object.fromEntries(INSTANCE_STATUSES.map((s) => [s, { type: 'integer' }])),
+    },
+    index: zxid,
+  },
+} as const;
+
+export const Policy = {
+  $id: 'ServicePolicy',
+  type: 'object',
+  additionalProperties: false,
+  description: 'How a service is dispatched; unset fields take the gateway defaults',
+  properties: {
+    protectThreshold: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      description: 'Below this healthy share, dispatch spreads over every UP instance',
+    },
+    strategy: { type: 'string', enum: STRATEGY_NAMES },
+    zoneMinHealthyShare: { type: 'number', minimum: 0, maximum: 1 },
+  },
+} as const;
+
+export const serviceParams = {
+  type: 'object',
+  required: ['service'],
+  properties: { service: { type: 'string', minLength: 1, maxLength: 255 } },
+} as const;
+
+export const instanceParams = {
+  type: 'object',
+  required: ['service', 'id'],
+  properties: {
+    service: { type: 'string', minLength: 1, maxLength: 255 },
+    id: { type: 'string', minLength: 1, maxLength: 255 },
+  },
+} as const;
+
+export const instancesQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: { type: 'string', enum: INSTANCE_STATUSES },
+    zone: { type: 'string', pattern: ZONE_PATTERN },
+    index: { ...zxid, description: 'Long-poll: answer once the list changes past this index' },
+    wait: { type: 'string', description: 'Long-poll wait: 30s, 500ms, 2m' },
+  },
+} as const;
+
+export const dispatchQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    strategy: { type: 'string', enum: STRATEGY_NAMES },
+    key: { type: 'string', minLength: 1, maxLength: 1024, description: 'Affinity key (consistent_hash)' },
+    zone: { type: 'string', pattern: ZONE_PATTERN, description: "The caller's zone (zone affinity)" },
+  },
+} as const;
+
+export const registrySchemas = [Registration, LoadReport, InstanceView, ServiceSummary, Policy];

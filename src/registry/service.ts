@@ -1,0 +1,483 @@
+/**
+ * The service registry: registrations in ZooKeeper, in the layout Curator and Spring Cloud
+ * Zookeeper use (`<servicesPath>/<service>/<id>`), liveness of HTTP registrations as leases in the
+ * HotStore, reads from the watch-backed {@link RegistryCache}, and dispatch over it.
+ *
+ * An HTTP registration is a persistent znode with a lease: it outlives the gateway replica that
+ * wrote it, and heartbeats (HotStore only) keep it alive. A Curator or Spring registration is an
+ * ephemeral znode: its client's ZooKeeper session is its liveness, and zkgate never touches it
+ * except to deregister it on request.
+ */
+import { ErrorCode, isStoreError } from '../coordination/errors.js';
+import { mkdirs, retryOnRace } from '../coordination/recipes.js';
+import type { CoordinationStore, StoreLogger } from '../coordination/store.js';
+import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
+import {
+  createStrategy,
+  dispatch,
+  DispatchError,
+  withZoneAffinity,
+  type DispatchInstance,
+  type Strategy,
+  type StrategyName,
+  type ZoneOutcome,
+} from '../dispatcher/index.js';
+import { storeUnavailable, ZkgError } from '../errors.js';
+import { HotStoreError } from '../hotstore/errors.js';
+import type { HotStore, Lease, LoadReport } from '../hotstore/store.js';
+import { RegistryCache, type InstanceEntry, type ServicePolicy } from './cache.js';
+import {
+  DEFAULT_WEIGHT,
+  encodeInstance,
+  decodeInstance,
+  InstanceFormatError,
+  type HealthCheck,
+  type Instance,
+  type InstanceStatus,
+} from './instance.js';
+import { aliveIn, LeaseView, type LeaseSnapshot } from './leases.js';
+
+export interface RegistryOptions {
+  readonly tree: WatchedTree<CacheChange>;
+  /** Curator's base path, `/services` by default. */
+  readonly servicesPath: string;
+  /** zkgate's root znode: service policies live under `<root>/policies`. */
+  readonly root: string;
+  readonly defaultTtlMs: number;
+  /** Protection threshold of services without their own. */
+  readonly protectThreshold: number;
+  readonly zoneMinHealthyShare: number;
+  /** How stale the lease view behind listings and dispatch may be. */
+  readonly leaseRefreshMs: number;
+  readonly logger: StoreLogger;
+}
+
+/** A registration over HTTP, validated by the route. */
+export interface Registration {
+  readonly address: string;
+  readonly port: number;
+  readonly sslPort?: number;
+  readonly weight?: number;
+  readonly zone?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly ttlMs?: number;
+  readonly check?: HealthCheck;
+}
+
+/** An instance as the HTTP API shows it. */
+export interface InstanceView {
+  readonly service: string;
+  readonly id: string;
+  readonly address: string;
+  readonly port: number | null;
+  readonly sslPort: number | null;
+  readonly weight: number;
+  readonly zone?: string;
+  readonly status: InstanceStatus;
+  /** UP, enabled and alive (lease or session): what dispatch picks from. */
+  readonly healthy: boolean;
+  /** `lease` for HTTP registrations, `session` for Curator/Spring ones. */
+  readonly liveness: 'lease' | 'session';
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly ttlMs?: number;
+  readonly check?: HealthCheck;
+  readonly lease?: { readonly expiresAt: string; readonly load?: LoadReport };
+  readonly registeredAt: string;
+  readonly index: string;
+}
+
+export interface ServiceSummary {
+  readonly service: string;
+  readonly instances: number;
+  readonly healthy: number;
+  readonly status: Readonly<Record<InstanceStatus, number>>;
+  readonly index: string;
+}
+
+export interface InstanceFilter {
+  readonly status?: InstanceStatus;
+  readonly zone?: string;
+}
+
+export interface DispatchRequest {
+  readonly strategy?: StrategyName;
+  readonly key?: string;
+  readonly zone?: string;
+}
+
+export interface DispatchOutcome {
+  readonly instance: InstanceView;
+  readonly strategy: StrategyName;
+  readonly protected: boolean;
+  readonly zone: ZoneOutcome;
+}
+
+const DEFAULT_STRATEGY: StrategyName = 'weighted_round_robin';
+/** Seconds clients wait before retrying when the HotStore is unreachable. */
+const HOTSTORE_RETRY_AFTER_S = 2;
+
+export class RegistryService {
+  readonly cache: RegistryCache;
+  readonly leases: LeaseView;
+  private readonly policiesPath: string;
+  /** One strategy object per service, strategy and zone setting: round robins keep their rotation in it. */
+  private readonly strategies = new Map<string, Strategy>();
+
+  constructor(
+    private readonly store: CoordinationStore,
+    private readonly hot: HotStore,
+    private readonly options: RegistryOptions,
+  ) {
+    this.policiesPath = `${options.root}/policies`;
+    this.cache = new RegistryCache(options.tree, options.servicesPath, this.policiesPath);
+    this.leases = new LeaseView(hot, options.leaseRefreshMs);
+  }
+
+  /** Create the directories if missing; the cache loads when its tree starts. */
+  async start(): Promise<void> {
+    await mkdirs(this.store, this.options.servicesPath);
+    await mkdirs(this.store, this.policiesPath);
+  }
+
+  close(): void {
+    this.leases.close();
+  }
+
+  /** True while the store is unreachable and reads come from the last known state. */
+  get stale(): boolean {
+    return this.store.state !== 'connected' || !this.cache.ready;
+  }
+
+  /**
+   * Register an instance, or update its registration (status, registration time and check
+   * results are kept). The lease is renewed first, so a registration that fails half-way leaves
+   * at worst a lease without an instance, which the reaper removes.
+   */
+  async register(
+    service: string,
+    id: string,
+    registration: Registration,
+  ): Promise<{ view: InstanceView; created: boolean }> {
+    this.assertWritable();
+    const path = this.instancePath(service, id);
+    const ttlMs = registration.ttlMs ?? this.options.defaultTtlMs;
+    let lease: Lease | undefined;
+    const { index, created, instance } = await retryOnRace(async () => {
+      const existing = await this.readExisting(service, id);
+      lease ??= await this.hotCall(() => this.hot.renewLease(service, id, ttlMs));
+      const instance: Instance = {
+        service,
+        id,
+        address: registration.address,
+        port: registration.port,
+        sslPort: registration.sslPort ?? null,
+        weight: registration.weight ?? DEFAULT_WEIGHT,
+        zone: registration.zone,
+        status: existing?.instance?.status ?? 'UP',
+        metadata: registration.metadata ?? {},
+        ttlMs,
+        ...(registration.check === undefined ? {} : { check: registration.check }),
+        registrationTimeUTC: existing?.instance?.registrationTimeUTC ?? Date.now(),
+        serviceType: 'STATIC',
+        enabled: true,
+      };
+      const data = encodeInstance(instance);
+      if (existing) {
+        const stat = await this.store.setData(path, data, existing.version);
+        return { index: stat.mzxid, created: false, instance };
+      }
+      await this.createInstance(path, data);
+      const stat = await this.store.exists(path);
+      return { index: stat?.mzxid ?? 0n, created: true, instance };
+    });
+    await this.options.tree.acknowledge(index);
+    this.leases.invalidate(service);
+    const entry = this.cache.service(service)?.instances.get(id);
+    const view =
+      entry && entry.index >= index
+        ? viewOf(entry, await this.leases.get(service))
+        : viewOf(
+            { instance, index, version: 0, modified: Date.now(), ephemeral: false },
+            { leases: new Map([[id, lease!]]), now: lease!.renewedAt, graceStart: 0 },
+          );
+    return { view, created };
+  }
+
+  /** Remove an instance, whoever registered it, and its lease. */
+  async deregister(service: string, id: string): Promise<void> {
+    this.assertWritable();
+    try {
+      await this.store.delete(this.instancePath(service, id));
+    } catch (err) {
+      if (isStoreError(err, ErrorCode.NO_NODE)) throw instanceNotFound(service, id);
+      throw err;
+    }
+    this.leases.invalidate(service);
+    // The lease is a leftover now; the reaper removes it if this fails.
+    await this.hot
+      .removeLease(service, id)
+      .catch((err: unknown) =>
+        this.options.logger.warn({ err, service, id }, 'lease of a deregistered instance not removed'),
+      );
+  }
+
+  /**
+   * Renew the lease of an instance registered over HTTP. Reads only the cache and writes only
+   * the HotStore. 404 when the instance is unknown (the client registers again); 409 for an
+   * instance bound to a client session, which has no lease.
+   */
+  async heartbeat(service: string, id: string, load?: LoadReport): Promise<Lease> {
+    const entry = this.cache.service(service)?.instances.get(id);
+    if (!entry) throw instanceNotFound(service, id);
+    if (entry.ephemeral || entry.instance.ttlMs === undefined) {
+      throw new ZkgError(
+        'ZKG_INSTANCE_SESSION_BOUND',
+        `instance ${id} of ${service} lives as long as its client's ZooKeeper session and has no lease`,
+      );
+    }
+    const ttlMs = entry.instance.ttlMs;
+    return this.hotCall(() => this.hot.renewLease(service, id, ttlMs, load));
+  }
+
+  /** Set how a service is dispatched; stored in ZooKeeper, so every replica applies it. */
+  async setPolicy(service: string, policy: ServicePolicy): Promise<void> {
+    this.assertWritable();
+    const path = `${this.policiesPath}/${service}`;
+    const data = Buffer.from(JSON.stringify(policy), 'utf8');
+    let index: bigint;
+    try {
+      index = (await this.store.setData(path, data)).mzxid;
+    } catch (err) {
+      if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
+      await retryOnRace(() => this.store.create(path, data));
+      index = (await this.store.exists(path))?.mzxid ?? 0n;
+    }
+    await this.options.tree.acknowledge(index);
+  }
+
+  policy(service: string): Required<Omit<ServicePolicy, 'strategy'>> & { strategy: StrategyName } {
+    const own = this.cache.policy(service);
+    return {
+      protectThreshold: own.protectThreshold ?? this.options.protectThreshold,
+      strategy: own.strategy ?? DEFAULT_STRATEGY,
+      zoneMinHealthyShare: own.zoneMinHealthyShare ?? this.options.zoneMinHealthyShare,
+    };
+  }
+
+  /** Every service with its counts (health as of the lease view). */
+  async services(): Promise<ServiceSummary[]> {
+    return Promise.all(
+      this.cache.services().map(async (entry) => {
+        const views = await this.views(entry.service);
+        const status = { UP: 0, DOWN: 0, DRAINING: 0 };
+        for (const view of views) status[view.status]++;
+        return {
+          service: entry.service,
+          instances: views.length,
+          healthy: views.filter((v) => v.healthy).length,
+          status,
+          index: String(entry.index),
+        };
+      }),
+    );
+  }
+
+  /** A service's instances, sorted by id; the service's index is the id of its latest change. */
+  async instances(
+    service: string,
+    filter: InstanceFilter = {},
+  ): Promise<{ index: bigint; instances: InstanceView[] }> {
+    const entry = this.cache.service(service);
+    if (!entry) throw new ZkgError('ZKG_SERVICE_NOT_FOUND', `no service ${service}`);
+    const instances = (await this.views(service)).filter(
+      (v) =>
+        (filter.status === undefined || v.status === filter.status) &&
+        (filter.zone === undefined || v.zone === filter.zone),
+    );
+    return { index: entry.index, instances };
+  }
+
+  /**
+   * Pick one instance. DOWN and DRAINING instances were taken out on purpose and are never
+   * eligible, not even under the protection threshold; instances whose lease ran out are
+   * unhealthy, which the threshold may override.
+   */
+  async dispatch(service: string, request: DispatchRequest): Promise<DispatchOutcome> {
+    const entry = this.cache.service(service);
+    if (!entry) throw new ZkgError('ZKG_SERVICE_NOT_FOUND', `no service ${service}`);
+    const policy = this.policy(service);
+    const name = request.strategy ?? policy.strategy;
+    const snapshot = await this.leases.get(service);
+    const candidates: DispatchInstance[] = [];
+    const byId = new Map<string, InstanceEntry>();
+    for (const e of entry.instances.values()) {
+      const { instance } = e;
+      const port = instance.port ?? instance.sslPort;
+      if (instance.status !== 'UP' || !instance.enabled || port === null) continue;
+      byId.set(instance.id, e);
+      const load = snapshot.leases?.get(instance.id)?.load;
+      candidates.push({
+        id: instance.id,
+        address: instance.address,
+        port,
+        weight: instance.weight,
+        ...(instance.zone === undefined ? {} : { zone: instance.zone }),
+        healthy: aliveIn(snapshot, e),
+        ...(load === undefined ? {} : { load }),
+      });
+    }
+    const strategy = this.strategyFor(service, name, request.zone !== undefined, policy.zoneMinHealthyShare);
+    let result;
+    try {
+      result = dispatch(
+        candidates,
+        strategy,
+        {
+          ...(request.key === undefined ? {} : { key: request.key }),
+          ...(request.zone === undefined ? {} : { zone: request.zone }),
+        },
+        { protectThreshold: policy.protectThreshold },
+      );
+    } catch (err) {
+      if (err instanceof DispatchError) throw new ZkgError('ZKG_VALIDATION_FAILED', err.message);
+      throw err;
+    }
+    if (!result) {
+      throw new ZkgError(
+        'ZKG_NO_INSTANCE_AVAILABLE',
+        `no eligible instance of ${service} (${entry.instances.size} registered, ${candidates.length} UP)`,
+        { retryAfter: 1 },
+      );
+    }
+    return {
+      instance: viewOf(byId.get(result.instance.id)!, snapshot),
+      strategy: name,
+      protected: result.protected,
+      zone: result.zone,
+    };
+  }
+
+  private async views(service: string): Promise<InstanceView[]> {
+    const entry = this.cache.service(service);
+    if (!entry) return [];
+    const snapshot = await this.leases.get(service);
+    return [...entry.instances.values()]
+      .map((e) => viewOf(e, snapshot))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  private strategyFor(service: string, name: StrategyName, zoned: boolean, share: number): Strategy {
+    const key = `${name}\u0000${zoned ? share : '-'}\u0000${service}`;
+    let strategy = this.strategies.get(key);
+    if (!strategy) {
+      strategy = zoned
+        ? withZoneAffinity(createStrategy(name), { minHealthyShare: share })
+        : createStrategy(name);
+      this.strategies.set(key, strategy);
+    }
+    return strategy;
+  }
+
+  private instancePath(service: string, id: string): string {
+    return `${this.options.servicesPath}/${service}/${id}`;
+  }
+
+  /** The current registration, read from ZooKeeper (not the cache) for a version-checked write. */
+  private async readExisting(
+    service: string,
+    id: string,
+  ): Promise<{ version: number; instance: Instance | undefined } | undefined> {
+    let node;
+    try {
+      node = await this.store.getData(this.instancePath(service, id));
+    } catch (err) {
+      if (isStoreError(err, ErrorCode.NO_NODE)) return undefined;
+      throw err;
+    }
+    if (node.stat.ephemeralOwner !== 0n) {
+      throw new ZkgError(
+        'ZKG_INSTANCE_SESSION_BOUND',
+        `instance ${id} of ${service} is registered by a client session (Curator or Spring); ` +
+          'register under another id',
+      );
+    }
+    try {
+      return { version: node.stat.version, instance: decodeInstance(service, id, node.data) };
+    } catch (err) {
+      if (err instanceof InstanceFormatError) return { version: node.stat.version, instance: undefined };
+      throw err;
+    }
+  }
+
+  /**
+   * Create the instance znode. Curator makes service znodes containers, which ZooKeeper removes
+   * once empty: the parent can vanish between creating it and creating the instance, so a
+   * missing parent is created again.
+   */
+  private async createInstance(path: string, data: Buffer): Promise<void> {
+    const parent = path.slice(0, path.lastIndexOf('/'));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.store.create(path, data);
+        return;
+      } catch (err) {
+        if (!isStoreError(err, ErrorCode.NO_NODE) || attempt >= 3) throw err;
+        await mkdirs(this.store, parent);
+      }
+    }
+  }
+
+  private assertWritable(): void {
+    if (this.stale) throw storeUnavailable(this.store.state);
+  }
+
+  /** A HotStore call; its outages become 503s with Retry-After. */
+  private async hotCall<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof HotStoreError && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT')) {
+        throw new ZkgError('ZKG_HOTSTORE_UNAVAILABLE', `the hot store is unreachable: ${err.message}`, {
+          cause: err,
+          retryAfter: HOTSTORE_RETRY_AFTER_S,
+        });
+      }
+      throw err;
+    }
+  }
+}
+
+function instanceNotFound(service: string, id: string): ZkgError {
+  return new ZkgError('ZKG_INSTANCE_NOT_FOUND', `no instance ${id} of service ${service}`);
+}
+
+export function viewOf(entry: InstanceEntry, snapshot: LeaseSnapshot): InstanceView {
+  const { instance } = entry;
+  const lease = snapshot.leases?.get(instance.id);
+  const session = entry.ephemeral || instance.ttlMs === undefined;
+  return {
+    service: instance.service,
+    id: instance.id,
+    address: instance.address,
+    port: instance.port,
+    sslPort: instance.sslPort,
+    weight: instance.weight,
+    ...(instance.zone === undefined ? {} : { zone: instance.zone }),
+    status: instance.status,
+    healthy: instance.status === 'UP' && instance.enabled && aliveIn(snapshot, entry),
+    liveness: session ? 'session' : 'lease',
+    metadata: instance.metadata,
+    ...(session ? {} : { ttlMs: instance.ttlMs }),
+    ...(instance.check === undefined ? {} : { check: instance.check }),
+    ...(lease === undefined || session
+      ? {}
+      : {
+          lease: {
+            expiresAt: new Date(lease.expiresAt).toISOString(),
+            ...(lease.load === undefined ? {} : { load: lease.load }),
+          },
+        }),
+    registeredAt: new Date(instance.registrationTimeUTC).toISOString(),
+    index: String(entry.index),
+  };
+}
