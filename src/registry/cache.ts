@@ -94,8 +94,9 @@ export class RegistryCache implements TreeView<InstancesChange> {
   private readonly stagedEmpty = new Map<string, bigint>();
   private listedServices = new Set<string>();
   private readonly listedInstances = new Map<string, Set<string>>();
-  /** Policies are settings, not events: applied as read, outside the batches. */
+  /** Policies are settings, not events: applied with the batch that covers them, sending nothing. */
   private readonly policies = new Map<string, ServicePolicy>();
+  private readonly stagedPolicies = new Map<string, { policy: ServicePolicy; id: bigint }>();
   private listedPolicies = new Set<string>();
   private readonly store;
   private readonly logger: StoreLogger;
@@ -227,15 +228,17 @@ export class RegistryCache implements TreeView<InstancesChange> {
     try {
       const node = await this.store.getData(`${this.policiesPath}/${service}`, watch);
       this.tree.observe(node.stat);
-      this.policies.set(service, parsePolicy(node.data));
-    } catch (err) {
-      if (isStoreError(err, ErrorCode.NO_NODE)) {
-        this.policies.delete(service);
-        return;
+      let policy: ServicePolicy = {};
+      try {
+        policy = parsePolicy(node.data);
+      } catch {
+        this.logger.warn({ service }, 'ignoring a service policy that is not JSON');
       }
-      if (!(err instanceof SyntaxError)) throw err;
-      this.logger.warn({ service }, 'ignoring a service policy that is not JSON');
-      this.policies.set(service, {});
+      this.stagedPolicies.set(service, { policy, id: node.stat.mzxid });
+    } catch (err) {
+      if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
+      this.stagedPolicies.delete(service);
+      this.policies.delete(service);
     }
   }
 
@@ -362,6 +365,12 @@ export class RegistryCache implements TreeView<InstancesChange> {
       if (this.published.has(service)) touch(service, at);
     }
 
+    for (const [service, { policy, id }] of this.stagedPolicies) {
+      if (!covered(id)) continue;
+      this.stagedPolicies.delete(service);
+      this.policies.set(service, policy);
+      this.tree.advance(id);
+    }
     for (const [service, at] of this.stagedEmpty) {
       if (!covered(at)) continue;
       this.stagedEmpty.delete(service);

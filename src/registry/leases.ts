@@ -38,14 +38,12 @@ export interface LeaseSnapshot {
 
 /**
  * Per-service lease snapshots for the read path (listing, dispatch): at most one HotStore read
- * per service per `refreshMs`, served stale while a refresh runs, so a dispatch costs no round
- * trip. Liveness seen here lags heartbeats by at most `refreshMs`.
+ * per service per `refreshMs`, so dispatches rarely cost a round trip. Liveness seen here lags
+ * heartbeats by at most `refreshMs`.
  */
 export class LeaseView {
-  private readonly snapshots = new Map<
-    string,
-    { at: number; snapshot: LeaseSnapshot; refreshing?: Promise<LeaseSnapshot> }
-  >();
+  private readonly snapshots = new Map<string, { at: number; snapshot: LeaseSnapshot }>();
+  private readonly reading = new Map<string, Promise<LeaseSnapshot>>();
   /** HotStore clock minus the local clock, from the latest read. */
   private offset = 0;
   private graceStart = 0;
@@ -65,15 +63,16 @@ export class LeaseView {
     this.stopState();
   }
 
-  /** The service's snapshot, at most `refreshMs` old once one exists. */
+  /** The service's snapshot, at most `refreshMs` old; concurrent callers share one read. */
   async get(service: string): Promise<LeaseSnapshot> {
     const held = this.snapshots.get(service);
     if (held && Date.now() - held.at < this.refreshMs) return held.snapshot;
-    if (held) {
-      held.refreshing ??= this.read(service);
-      return held.snapshot;
+    let reading = this.reading.get(service);
+    if (!reading) {
+      reading = this.read(service).finally(() => this.reading.delete(service));
+      this.reading.set(service, reading);
     }
-    return this.read(service);
+    return reading;
   }
 
   /** The service's latest snapshot without reading the HotStore; liveness unknown when there is none. */

@@ -212,6 +212,9 @@ export class RegistryService {
       if (isStoreError(err, ErrorCode.NO_NODE)) throw instanceNotFound(service, id);
       throw err;
     }
+    // A delete returns no zxid; the parent's pzxid, read after it, is at least the delete's.
+    const parent = await this.store.exists(`${this.options.servicesPath}/${service}`);
+    if (parent) await this.options.tree.acknowledge(parent.pzxid);
     this.leases.invalidate(service);
     // The lease is a leftover now; the reaper removes it if this fails.
     await this.hot
