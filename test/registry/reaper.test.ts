@@ -1,0 +1,188 @@
+/**
+ * Lease reaping under the failures it must survive: a Redis outage longer than the TTL, a Redis
+ * that comes back empty, most of a service's leases running out at once, two replicas sharing
+ * the job. Redis is a real redis-server; leases are 1 s and the grace 300 ms.
+ */
+import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { createServices, type Services } from '../../src/compose.js';
+import { loadSettings } from '../../src/settings.js';
+import { makeTempDir, pollUntil } from '../support/processes.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
+import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
+
+type App = Awaited<ReturnType<typeof buildApp>>;
+const logger = pino({ level: 'silent' });
+const TTL_MS = 1_000;
+const GRACE_MS = 300;
+const FAST_LEASES = {
+  ZKGATE_EVICTION_GRACE_MS: String(GRACE_MS),
+  ZKGATE_REAPER_INTERVAL_MS: '100',
+  ZKGATE_LEASE_REFRESH_MS: '0',
+};
+
+interface Gateway {
+  services: Services;
+  app: App;
+  register(service: string, id: string): Promise<number>;
+  heartbeat(service: string, id: string): Promise<number>;
+  ids(service: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+async function gateway(env: Record<string, string>): Promise<Gateway> {
+  const services = await createServices(loadSettings({ ...FAST_LEASES, ...env }), logger);
+  const app = await buildApp({ services, logger });
+  return {
+    services,
+    app,
+    async register(service, id) {
+      const res = await app.inject({
+        method: 'PUT',
+        url: `/v1/services/${service}/instances/${id}`,
+        payload: { address: '10.0.0.1', port: 8080, ttl: '1s' },
+      });
+      return res.statusCode;
+    },
+    async heartbeat(service, id) {
+      return (await app.inject({ method: 'PUT', url: `/v1/services/${service}/instances/${id}/heartbeat` }))
+        .statusCode;
+    },
+    async ids(service) {
+      const res = await app.inject(`/v1/services/${service}/instances`);
+      return res.statusCode === 404 ? [] : (res.json() as Array<{ id: string }>).map((i) => i.id);
+    },
+    async close() {
+      await app.close();
+      await services.close();
+    },
+  };
+}
+
+/** Heartbeats every 200 ms, as a client would, ignoring failures (503 while Redis is down). */
+function heartbeats(g: Gateway, service: string, ids: readonly string[]): () => void {
+  const timer = setInterval(() => {
+    for (const id of ids) void g.heartbeat(service, id).catch(() => undefined);
+  }, 200);
+  return () => clearInterval(timer);
+}
+
+/** Resolves once the reaper completed a sweep that started after `time`. */
+async function sweptAfter(g: Gateway, time: number): Promise<void> {
+  await expect
+    .poll(() => Date.parse(g.services.reaper.status().lastSweep ?? '0'), { timeout: 10_000, interval: 50 })
+    .toBeGreaterThan(time + 150);
+}
+
+describe('lease reaper with a Redis hot store', () => {
+  let redis: RedisServer;
+  let dataDir: string;
+  let g: Gateway;
+  const stops: Array<() => void> = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    dataDir = await makeTempDir('zkgate-reaper-');
+    g = await gateway({ ZKGATE_DATA_DIR: dataDir, ZKGATE_REDIS_URL: redis.url });
+    await pollUntil(() => (g.services.reaper.status().leader ? true : undefined), {
+      timeoutMs: 10_000,
+      what: 'the only replica to lead the reaper',
+    });
+  });
+
+  afterEach(() => {
+    for (const stop of stops.splice(0)) stop();
+  });
+
+  afterAll(async () => {
+    await g?.close();
+    await redis?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('evicts nothing when Redis is down for longer than the TTL, and grants a TTL of grace once it is back', async () => {
+    const fleet = ['a', 'b', 'c'];
+    for (const id of fleet) expect(await g.register('fleet', id)).toBe(201);
+    expect(await g.register('lonely', 'silent')).toBe(201);
+    stops.push(heartbeats(g, 'fleet', fleet));
+
+    await redis.kill();
+    await expect.poll(() => g.services.reaper.status().state).toBe('paused');
+    expect(await g.heartbeat('fleet', 'a')).toBe(503);
+    // The outage itself is the input: it must outlast every lease and its grace.
+    await sleep(TTL_MS + GRACE_MS + 500);
+    expect(g.services.reaper.status().state).toBe('paused');
+
+    await redis.restart(); // empty: every lease is lost
+    const restarted = Date.now();
+    await sweptAfter(g, restarted + TTL_MS + GRACE_MS);
+    expect(await g.ids('fleet')).toEqual(fleet);
+    expect(g.services.reaper.status()).toMatchObject({ state: 'sweeping' });
+
+    // Grace is one TTL, not forever: the instance nobody renews goes after it.
+    await expect.poll(() => g.ids('lonely'), { timeout: 10_000, interval: 100 }).toEqual([]);
+    expect(Date.now() - restarted).toBeGreaterThanOrEqual(TTL_MS);
+    expect(await g.ids('fleet')).toEqual(fleet);
+  });
+
+  it("holds back evictions when most of a service's leases run out at once, and reports it", async () => {
+    const all = ['p1', 'p2', 'p3', 'p4'];
+    for (const id of all) expect(await g.register('partitioned', id)).toBe(201);
+    const stopAll = heartbeats(g, 'partitioned', all);
+    await sweptAfter(g, Date.now());
+    stopAll();
+    // Three of four stop renewing together, as behind a network partition.
+    stops.push(heartbeats(g, 'partitioned', ['p1']));
+    await expect
+      .poll(() => g.services.reaper.status().preserving, { timeout: 10_000, interval: 50 })
+      .toContain('partitioned');
+    expect(g.services.reaper.status().state).toBe('preserving');
+    await sweptAfter(g, Date.now());
+    expect(await g.ids('partitioned')).toEqual(all);
+
+    // One comes back: two of four expired is no longer "most", so those two go.
+    stops.push(heartbeats(g, 'partitioned', ['p2']));
+    await expect.poll(() => g.ids('partitioned'), { timeout: 10_000, interval: 100 }).toEqual(['p1', 'p2']);
+    await expect.poll(() => g.services.reaper.status().preserving).not.toContain('partitioned');
+  });
+});
+
+describe('lease reaper on two replicas sharing one ZooKeeper', () => {
+  let zk: ZkStandalone;
+  let redis: RedisServer;
+  let a: Gateway;
+  let b: Gateway;
+
+  beforeAll(async () => {
+    [zk, redis] = await Promise.all([startZooKeeper(), startRedis()]);
+    const env = { ZKGATE_ZK: zk.connectString, ZKGATE_REDIS_URL: redis.url };
+    a = await gateway(env);
+    b = await gateway(env);
+  });
+
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await Promise.all([zk?.stop(), redis?.stop()]);
+  });
+
+  it('has exactly one leader, which evicts each expired instance once; the other takes over when it leaves', async () => {
+    await expect.poll(() => [a, b].filter((g) => g.services.reaper.status().leader).length).toBe(1);
+    const [leader, other] = a.services.reaper.status().leader ? [a, b] : [b, a];
+    expect(other.services.reaper.status().state).toBe('standby');
+
+    expect(await other.register('shared', 'gone-1')).toBe(201);
+    await expect.poll(() => leader.ids('shared'), { timeout: 10_000, interval: 100 }).toEqual([]);
+    await expect.poll(() => other.ids('shared')).toEqual([]);
+    await expect.poll(() => leader.services.reaper.status().evicted).toBe(1);
+    expect(other.services.reaper.status().evicted).toBe(0);
+
+    await leader.close();
+    await expect.poll(() => other.services.reaper.status().leader, { timeout: 10_000 }).toBe(true);
+    expect(await other.register('shared', 'gone-2')).toBe(201);
+    await expect.poll(() => other.ids('shared'), { timeout: 10_000, interval: 100 }).toEqual([]);
+    await expect.poll(() => other.services.reaper.status().evicted).toBe(1);
+  });
+});
