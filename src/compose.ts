@@ -162,14 +162,14 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     replicaId,
     readiness() {
       const connected = store.state === 'connected';
-      const synced = config.cache.ready;
+      const synced = tree.ready;
       const reason = shuttingDown
         ? 'shutting down'
         : !connected
           ? `coordination store is ${store.state}`
           : synced
             ? ''
-            : 'config cache is loading';
+            : 'caches are loading';
       return {
         ready: connected && synced && !shuttingDown,
         shuttingDown,

@@ -18,6 +18,7 @@
  * resumption, on any replica, relies on.
  */
 import { ErrorCode, isStoreError } from './errors.js';
+import { mkdirs } from './recipes.js';
 import type { CoordinationStore, Stat, StoreLogger, Watcher } from './store.js';
 
 /** Anything a cache publishes: its id is the zxid of the change. */
@@ -227,11 +228,7 @@ export class WatchedTree<C extends CacheChange> {
     } catch (err) {
       if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
       this.logger.warn({ path }, 'watched directory missing; creating it again');
-      try {
-        await this.store.create(path);
-      } catch (createErr) {
-        if (!isStoreError(createErr, ErrorCode.NODE_EXISTS)) throw createErr;
-      }
+      await mkdirs(this.store, path);
       return this.childrenOrCreate(path, watch);
     }
   }

@@ -1,0 +1,123 @@
+/**
+ * The registry cache under what a shared registry does to it: znodes nobody can read, services
+ * removed by hand, a session expiry. Embedded store: a second session is the "plain client".
+ */
+import { rm } from 'node:fs/promises';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedServer } from '../../src/coordination/embedded/index.js';
+import { mkdirs } from '../../src/coordination/recipes.js';
+import { CreateMode, type CoordinationStore } from '../../src/coordination/store.js';
+import { WatchedTree, type CacheChange } from '../../src/coordination/watched-cache.js';
+import { RegistryCache, type InstancesChange } from '../../src/registry/cache.js';
+import { encodeInstance, type Instance } from '../../src/registry/instance.js';
+import { makeTempDir } from '../support/processes.js';
+
+const logger = pino({ level: 'silent' });
+const BASE = '/services';
+
+const instance = (service: string, id: string): Instance => ({
+  service,
+  id,
+  address: '10.0.0.1',
+  port: 80,
+  sslPort: null,
+  weight: 100,
+  zone: undefined,
+  status: 'UP',
+  metadata: {},
+  ttlMs: undefined,
+  registrationTimeUTC: 0,
+  serviceType: 'DYNAMIC',
+  enabled: true,
+});
+
+describe('registry cache', () => {
+  let dataDir: string;
+  let server: EmbeddedServer;
+  let plain: CoordinationStore;
+  const trees: Array<WatchedTree<CacheChange>> = [];
+
+  async function replica(): Promise<{
+    cache: RegistryCache;
+    session: CoordinationStore;
+    changes: InstancesChange[];
+  }> {
+    const session = server.connect();
+    const tree = new WatchedTree<CacheChange>(session, logger);
+    trees.push(tree);
+    const cache = new RegistryCache(tree, BASE, '/zkgate/policies');
+    const changes: InstancesChange[] = [];
+    cache.onChange((batch) => changes.push(...batch));
+    await tree.start(10_000);
+    return { cache, session, changes };
+  }
+
+  const ids = (cache: RegistryCache, service: string) =>
+    [...(cache.service(service)?.instances.keys() ?? [])].sort();
+
+  beforeAll(async () => {
+    dataDir = await makeTempDir('zkgate-registry-cache-');
+    server = await EmbeddedServer.open({ dataDir });
+    plain = server.connect();
+    await mkdirs(plain, BASE);
+  });
+
+  afterAll(async () => {
+    for (const tree of trees) tree.close();
+    await server?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('skips instance znodes it cannot read and keeps serving the rest', async () => {
+    const { cache } = await replica();
+    await mkdirs(plain, `${BASE}/odd`);
+    await plain.create(`${BASE}/odd/not-json`, Buffer.from('hello'));
+    await plain.create(`${BASE}/odd/no-address`, Buffer.from('{"name":"odd"}'));
+    await plain.create(`${BASE}/odd/fine`, encodeInstance(instance('odd', 'fine')));
+    await expect.poll(() => ids(cache, 'odd')).toEqual(['fine']);
+
+    // Made readable later: it appears; made unreadable again: it goes, with an event.
+    await plain.setData(`${BASE}/odd/not-json`, encodeInstance(instance('odd', 'not-json')));
+    await expect.poll(() => ids(cache, 'odd')).toEqual(['fine', 'not-json']);
+    await plain.setData(`${BASE}/odd/not-json`, Buffer.from('broken again'));
+    await expect.poll(() => ids(cache, 'odd')).toEqual(['fine']);
+  });
+
+  it('publishes every change once, in zxid order, and an empty list when a service is removed', async () => {
+    const { cache, changes } = await replica();
+    await mkdirs(plain, `${BASE}/orders`);
+    await plain.create(`${BASE}/orders/a`, encodeInstance(instance('orders', 'a')), CreateMode.EPHEMERAL);
+    await plain.create(`${BASE}/orders/b`, encodeInstance(instance('orders', 'b')));
+    await expect.poll(() => ids(cache, 'orders')).toEqual(['a', 'b']);
+    await plain.delete(`${BASE}/orders/a`);
+    await plain.delete(`${BASE}/orders/b`);
+    await plain.delete(`${BASE}/orders`);
+    await expect.poll(() => cache.service('orders')).toBeUndefined();
+
+    const orders = changes.filter((c) => c.service === 'orders');
+    const last = orders.at(-1)!;
+    expect(last.instances).toEqual([]);
+    const zxids = orders.map((c) => c.id);
+    expect([...zxids].sort((x, y) => (x < y ? -1 : 1))).toEqual(zxids);
+    expect(new Set(zxids).size).toBe(zxids.length);
+    // A client that saw the removal resumes with nothing to catch up on; one from before it gets the empty list.
+    expect(cache.changesSince(last.id, (s) => s === 'orders')).toEqual([]);
+    expect(cache.changesSince(orders[0]!.id, (s) => s === 'orders')).toMatchObject([
+      { service: 'orders', instances: [] },
+    ]);
+  });
+
+  it('reads everything again after its session expires, missing nothing that changed meanwhile', async () => {
+    const { cache, session } = await replica();
+    await mkdirs(plain, `${BASE}/expiry`);
+    await plain.create(`${BASE}/expiry/before`, encodeInstance(instance('expiry', 'before')));
+    await expect.poll(() => ids(cache, 'expiry')).toEqual(['before']);
+
+    await server.expireSession(session.sessionId);
+    await plain.create(`${BASE}/expiry/during`, encodeInstance(instance('expiry', 'during')));
+    await plain.delete(`${BASE}/expiry/before`);
+    await expect.poll(() => ids(cache, 'expiry'), { timeout: 10_000 }).toEqual(['during']);
+    await expect.poll(() => cache.ready).toBe(true);
+  });
+});
