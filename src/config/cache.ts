@@ -4,8 +4,8 @@
  * namespaces, their meta and the tombstones of deleted ones.
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
-import type { CoordinationStore, Stat, StoreLogger } from '../coordination/store.js';
-import { byId, type CacheChange, type TreeView, type WatchedTree } from '../coordination/watched-cache.js';
+import type { Stat } from '../coordination/store.js';
+import { byId, CacheView, type CacheChange, type WatchedTree } from '../coordination/watched-cache.js';
 import { CONFIG_FORMATS, type ConfigFormat } from './formats.js';
 import { fromFlatName, parseNamespace, type ConfigLayout } from './namespace.js';
 
@@ -79,7 +79,7 @@ export function parseTombstone(data: Buffer, stat: Stat): Tombstone {
   };
 }
 
-export class ConfigCache implements TreeView<ConfigChange> {
+export class ConfigCache extends CacheView<ConfigChange> {
   private readonly published = new Map<string, ConfigEntry>();
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly staged = new Map<string, Staged>();
@@ -91,36 +91,11 @@ export class ConfigCache implements TreeView<ConfigChange> {
   private listed = new Set<string>();
   private pruneHorizon = 0n;
 
-  private readonly store: CoordinationStore;
-  private readonly logger: StoreLogger;
-
   constructor(
-    private readonly tree: WatchedTree<CacheChange>,
+    tree: WatchedTree<CacheChange>,
     private readonly layout: ConfigLayout,
   ) {
-    this.store = tree.store;
-    this.logger = tree.logger;
-    tree.attach(this);
-  }
-
-  /** True while the cache holds a complete view (false until loaded, and while resyncing). */
-  get ready(): boolean {
-    return this.tree.ready;
-  }
-
-  /** Every change with a zxid at or below this is reflected in what the cache serves. */
-  get watermark(): bigint {
-    return this.tree.watermark;
-  }
-
-  /** Called with the config changes of every published batch, in order; returns the unsubscribe function. */
-  onChange(listener: (changes: readonly ConfigChange[]) => void): () => void {
-    return this.tree.onChange((changes) => listener(changes.filter(isConfigChange)));
-  }
-
-  /** Resolves true once the watermark reaches `zxid` (a write this replica made), false after `timeoutMs`. */
-  waitFor(zxid: bigint, timeoutMs: number): Promise<boolean> {
-    return this.tree.waitFor(zxid, timeoutMs);
+    super(tree, isConfigChange);
   }
 
   /** Deletions older than this zxid have been forgotten: resuming from before it needs a reset. */

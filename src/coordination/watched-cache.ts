@@ -266,3 +266,44 @@ export class WatchedTree<C extends CacheChange> {
     }
   }
 }
+
+/**
+ * A cache over one subtree, as a {@link TreeView} of a session's tree: what every cache offers
+ * its readers, with the changes of this view only.
+ */
+export abstract class CacheView<C extends CacheChange> implements TreeView<C> {
+  protected readonly store: CoordinationStore;
+  protected readonly logger: StoreLogger;
+
+  protected constructor(
+    protected readonly tree: WatchedTree<CacheChange>,
+    private readonly owns: (change: CacheChange) => change is C,
+  ) {
+    this.store = tree.store;
+    this.logger = tree.logger;
+    tree.attach(this);
+  }
+
+  abstract resync(): void;
+  abstract collect(covered: (id: bigint) => boolean, settled: boolean): C[];
+
+  /** True while the cache holds a complete view (false until loaded, and while resyncing). */
+  get ready(): boolean {
+    return this.tree.ready;
+  }
+
+  /** Every change with a zxid at or below this is reflected in what the cache serves. */
+  get watermark(): bigint {
+    return this.tree.watermark;
+  }
+
+  /** Called with this view's changes in every published batch, in order; returns the unsubscribe function. */
+  onChange(listener: (changes: readonly C[]) => void): () => void {
+    return this.tree.onChange((changes) => listener(changes.filter(this.owns)));
+  }
+
+  /** Resolves true once the watermark reaches `zxid` (a write this replica made), false after `timeoutMs`. */
+  waitFor(zxid: bigint, timeoutMs: number): Promise<boolean> {
+    return this.tree.waitFor(zxid, timeoutMs);
+  }
+}

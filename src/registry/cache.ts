@@ -12,8 +12,8 @@
  * instance's data watch fires on deletion too, but carries no zxid.
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
-import type { Stat, StoreLogger } from '../coordination/store.js';
-import { byId, type CacheChange, type TreeView, type WatchedTree } from '../coordination/watched-cache.js';
+import type { Stat } from '../coordination/store.js';
+import { byId, CacheView, type CacheChange, type WatchedTree } from '../coordination/watched-cache.js';
 import { isStrategyName, type StrategyName } from '../dispatcher/types.js';
 import { decodeInstance, InstanceFormatError, type Instance } from './instance.js';
 
@@ -80,7 +80,7 @@ const REMEMBERED_REMOVALS = 10_000;
 const SERVICES_KEY = 'registry';
 const POLICIES_KEY = 'policies';
 
-export class RegistryCache implements TreeView<InstancesChange> {
+export class RegistryCache extends CacheView<InstancesChange> {
   private readonly published = new Map<string, ServiceEntry>();
   /** Services that disappeared, with the id of their removal, oldest first. */
   private readonly removedServices = new Map<string, bigint>();
@@ -98,28 +98,15 @@ export class RegistryCache implements TreeView<InstancesChange> {
   private readonly policies = new Map<string, ServicePolicy>();
   private readonly stagedPolicies = new Map<string, { policy: ServicePolicy; id: bigint }>();
   private listedPolicies = new Set<string>();
-  private readonly store;
-  private readonly logger: StoreLogger;
 
   constructor(
-    private readonly tree: WatchedTree<CacheChange>,
+    tree: WatchedTree<CacheChange>,
     /** The services directory, `/services` by default. */
     private readonly basePath: string,
     /** Where service policies live, `<root>/policies`. */
     private readonly policiesPath: string,
   ) {
-    this.store = tree.store;
-    this.logger = tree.logger;
-    tree.attach(this);
-  }
-
-  /** True while the cache holds a complete view. */
-  get ready(): boolean {
-    return this.tree.ready;
-  }
-
-  get watermark(): bigint {
-    return this.tree.watermark;
+    super(tree, isInstancesChange);
   }
 
   /**
@@ -162,15 +149,6 @@ export class RegistryCache implements TreeView<InstancesChange> {
       }
     }
     return changes.sort(byId);
-  }
-
-  /** Called with the instance changes of every published batch; returns the unsubscribe function. */
-  onChange(listener: (changes: readonly InstancesChange[]) => void): () => void {
-    return this.tree.onChange((changes) => listener(changes.filter(isInstancesChange)));
-  }
-
-  waitFor(zxid: bigint, timeoutMs: number): Promise<boolean> {
-    return this.tree.waitFor(zxid, timeoutMs);
   }
 
   resync(): void {

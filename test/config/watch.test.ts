@@ -3,37 +3,15 @@
  * deletions, direct znode changes, limits. Gateways listen on loopback ports.
  */
 import { rm } from 'node:fs/promises';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { createServices, type Services } from '../../src/compose.js';
 import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
-import { loadSettings } from '../../src/settings.js';
 import { makeTempDir } from '../support/processes.js';
 import { openSse, type ReceivedEvent, type SseClient } from '../support/sse-client.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
-const logger = pino({ level: 'silent' });
-
-interface Gateway {
-  url: string;
-  services: Services;
-  close(): Promise<void>;
-}
-
-async function gateway(env: Record<string, string>): Promise<Gateway> {
-  const services = await createServices(loadSettings(env), logger);
-  const app = await buildApp({ services, logger });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    url,
-    services,
-    async close() {
-      await app.close();
-      await services.close();
-    },
-  };
-}
+type Gateway = InProcessGateway;
+const gateway = startInProcessGateway;
 
 async function publish(g: Gateway, ns: string, body: string): Promise<{ version: number; index: string }> {
   const res = await fetch(`${g.url}/v1/config/${ns}`, {

@@ -7,23 +7,15 @@
  * serve. Empty service znodes are containers that ZooKeeper removes on its own schedule; the
  * server here checks every 200 ms so that removal is exercised too.
  */
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { createServices, type Services } from '../../src/compose.js';
-import { loadSettings } from '../../src/settings.js';
 import { startCuratorProbe, type CuratorProbe } from '../support/curator.js';
 import { openSse, type ReceivedEvent, type SseClient } from '../support/sse-client.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
-const logger = pino({ level: 'silent' });
 const SPRING_CLASS = 'org.springframework.cloud.zookeeper.discovery.ZookeeperInstance';
 
-interface Gateway {
-  url: string;
-  services: Services;
-  close(): Promise<void>;
-}
+type Gateway = InProcessGateway;
 
 interface ListedInstance {
   id: string;
@@ -41,19 +33,7 @@ interface InstancesEvent {
   instances: ListedInstance[];
 }
 
-async function gateway(zk: ZkStandalone): Promise<Gateway> {
-  const services = await createServices(loadSettings({ ZKGATE_ZK: zk.connectString }), logger);
-  const app = await buildApp({ services, logger });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    url,
-    services,
-    async close() {
-      await app.close();
-      await services.close();
-    },
-  };
-}
+const gateway = (zk: ZkStandalone) => startInProcessGateway({ ZKGATE_ZK: zk.connectString });
 
 async function list(g: Gateway, service: string): Promise<ListedInstance[]> {
   const res = await fetch(`${g.url}/v1/services/${service}/instances`);
