@@ -112,6 +112,9 @@ describe('lease reaper with a Redis hot store', () => {
     await redis.kill();
     await expect.poll(() => g.services.reaper.status().state).toBe('paused');
     expect(await g.heartbeat('fleet', 'a')).toBe(503);
+    // A registration needs its lease first: refused, and nothing is written to the store.
+    expect(await g.register('fleet', 'late')).toBe(503);
+    expect(await g.services.store.exists(`/services/fleet/late`)).toBeNull();
     // The outage itself is the input: it must outlast every lease and its grace.
     await sleep(TTL_MS + GRACE_MS + 500);
     expect(g.services.reaper.status().state).toBe('paused');
