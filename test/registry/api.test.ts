@@ -150,6 +150,17 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     const lease = await leaseOf('orders', 'i-1');
     expect(lease?.load).toEqual({ inflight: 3, cpu: 0.5 });
 
+    // Heartbeats never write to the store: two znodes created around 20 of them are consecutive zxids.
+    const before = await plain.create(`/zkgate-${prefix}/hb-before`);
+    for (let i = 0; i < 20; i++)
+      expect((await put('/v1/services/orders/instances/i-1/heartbeat', {})).statusCode).toBe(200);
+    await plain.create(`/zkgate-${prefix}/hb-after`);
+    const [first, second] = await Promise.all([
+      plain.exists(before),
+      plain.exists(`/zkgate-${prefix}/hb-after`),
+    ]);
+    expect(second!.czxid - first!.czxid).toBe(1n);
+
     expect(
       (await app.inject({ method: 'DELETE', url: '/v1/services/orders/instances/i-1' })).statusCode,
     ).toBe(204);
