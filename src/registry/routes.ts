@@ -107,15 +107,26 @@ function checkOf(body: RegistrationBody): HealthCheck | undefined {
   };
 }
 
-/** Strong ETag of a listing: its index and which instances are healthy (leases change without an index). */
-function listingTag(index: bigint, instances: readonly InstanceView[]): string {
-  let hash = 0x811c9dc5;
-  for (const view of instances) {
-    if (!view.healthy) continue;
-    for (let i = 0; i < view.id.length; i++) hash = Math.imul(hash ^ view.id.charCodeAt(i), 0x01000193);
-    hash = Math.imul(hash ^ 0x2c, 0x01000193);
+/** A listing's ETag and body, computed once per views array (the service caches unfiltered ones). */
+const rendered = new WeakMap<readonly InstanceView[], { tag: string; body: string }>();
+
+/**
+ * Strong ETag of a listing: its index and which instances are healthy (leases change health
+ * without changing the index); and its JSON, which is what the response schema would write.
+ */
+function render(index: bigint, instances: readonly InstanceView[]): { tag: string; body: string } {
+  let done = rendered.get(instances);
+  if (!done) {
+    let hash = 0x811c9dc5;
+    for (const view of instances) {
+      if (!view.healthy) continue;
+      for (let i = 0; i < view.id.length; i++) hash = Math.imul(hash ^ view.id.charCodeAt(i), 0x01000193);
+      hash = Math.imul(hash ^ 0x2c, 0x01000193);
+    }
+    done = { tag: `"${index}-${(hash >>> 0).toString(36)}"`, body: JSON.stringify(instances) };
+    rendered.set(instances, done);
   }
-  return `"${index}-${(hash >>> 0).toString(36)}"`;
+  return done;
 }
 
 export async function registryRoutes(app: FastifyInstance, options: RegistryRoutesOptions): Promise<void> {
@@ -211,7 +222,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
           if (changed) listing = await registry.instances(service, filter).catch(() => listing);
         }
       }
-      const tag = listingTag(listing.index, listing.instances);
+      const { tag, body } = render(listing.index, listing.instances);
       void reply.header('etag', tag).header('x-zkgate-index', String(listing.index));
       stale(reply);
       const unchanged =
@@ -219,7 +230,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
           ? listing.index <= parseIndex(query.index)
           : request.headers['if-none-match']?.split(',').some((t) => t.trim() === tag) === true;
       if (unchanged) return reply.code(304).send();
-      return listing.instances;
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   );
 

@@ -25,7 +25,7 @@ import {
 import { storeUnavailable, ZkgError } from '../errors.js';
 import { HotStoreError } from '../hotstore/errors.js';
 import type { HotStore, Lease, LoadReport } from '../hotstore/store.js';
-import { RegistryCache, type InstanceEntry, type ServicePolicy } from './cache.js';
+import { RegistryCache, type InstanceEntry, type ServiceEntry, type ServicePolicy } from './cache.js';
 import {
   DEFAULT_WEIGHT,
   encodeInstance,
@@ -122,6 +122,11 @@ export class RegistryService {
   private readonly policiesPath: string;
   /** One strategy object per service, strategy and zone setting: round robins keep their rotation in it. */
   private readonly strategies = new Map<string, Strategy>();
+  /** Listings are the hot read path: views are reused while neither registry nor leases change. */
+  private readonly built = new WeakMap<
+    LeaseSnapshot,
+    { entry: ServiceEntry; views: readonly InstanceView[] }
+  >();
 
   constructor(
     private readonly store: CoordinationStore,
@@ -289,14 +294,18 @@ export class RegistryService {
   async instances(
     service: string,
     filter: InstanceFilter = {},
-  ): Promise<{ index: bigint; instances: InstanceView[] }> {
+  ): Promise<{ index: bigint; instances: readonly InstanceView[] }> {
     const entry = this.cache.service(service);
     if (!entry) throw new ZkgError('ZKG_SERVICE_NOT_FOUND', `no service ${service}`);
-    const instances = (await this.views(service)).filter(
-      (v) =>
-        (filter.status === undefined || v.status === filter.status) &&
-        (filter.zone === undefined || v.zone === filter.zone),
-    );
+    const views = await this.views(service);
+    const instances =
+      filter.status === undefined && filter.zone === undefined
+        ? views
+        : views.filter(
+            (v) =>
+              (filter.status === undefined || v.status === filter.status) &&
+              (filter.zone === undefined || v.zone === filter.zone),
+          );
     return { index: entry.index, instances };
   }
 
@@ -360,13 +369,18 @@ export class RegistryService {
     };
   }
 
-  private async views(service: string): Promise<InstanceView[]> {
+  /** Sorted views of a service's instances, built once per registry state and lease snapshot. */
+  private async views(service: string): Promise<readonly InstanceView[]> {
     const entry = this.cache.service(service);
     if (!entry) return [];
     const snapshot = await this.leases.get(service);
-    return [...entry.instances.values()]
+    const built = this.built.get(snapshot);
+    if (built?.entry === entry) return built.views;
+    const views = [...entry.instances.values()]
       .map((e) => viewOf(e, snapshot))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.built.set(snapshot, { entry, views });
+    return views;
   }
 
   private strategyFor(service: string, name: StrategyName, zoned: boolean, share: number): Strategy {
