@@ -1,0 +1,426 @@
+/**
+ * Service registry over HTTP, each figure as a ratio against the cached config read
+ * (`GET /v1/config/{ns}`, 1 KiB JSON) of the same gateway in the same run: the machine is shared
+ * and noisy, so only ratios compare across runs.
+ *
+ * Two gateways, both on the embedded store (temp data dirs, fsync on), each in a child process
+ * compiled by tsc as `npm start` runs it:
+ * - memory hot store: config read (baseline), dispatch (weighted_round_robin, the default, and
+ *   consistent_hash with a varying key) on 100 instances, discovery (`GET .../instances`, 200 and
+ *   304) on 1000 instances, heartbeat (`{"inflight":1}`) cycling over 1000 instances, and
+ *   register (`PUT .../instances/{id}`) cycling over 10 000 ids, so every request is a real
+ *   registration or update written to the coordination store;
+ * - Redis hot store (a throw-away redis-server on a free loopback port): config read (baseline)
+ *   and heartbeat over 1000 instances.
+ * Instances are registered over HTTP first, with a lease TTL of 10 minutes so nothing expires.
+ * autocannon drives 100 connections on 127.0.0.1; every scenario builds each request in a
+ * `setupRequest` (the baseline too, so the client's cost is the same everywhere). The baseline is
+ * measured before a gateway's first scenario and after each one, and each ratio is against the
+ * two baselines around the scenario; rounds go over both gateways so they see the same machine
+ * load. Any answer other than the expected class (2xx, or 304 for the conditional read), and any
+ * connection error or timeout, fails the run. Prints req/s, p50/p99 latency and the ratio; writes
+ * bench/results/registry.json.
+ *
+ *   npx tsx bench/registry.ts [--quick]
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+import { makeTempDir } from '../test/support/processes.js';
+import { startRedis } from '../test/support/redis.js';
+import { writeResults } from './results.js';
+
+const quick = process.argv.includes('--quick');
+const DURATION_S = quick ? 3 : 10;
+const ROUNDS = quick ? 1 : 2;
+const WARMUP_S = 1;
+const CONNECTIONS = 100;
+const LEASE_TTL_MS = 600_000;
+const REGISTER_IDS = 10_000;
+const HEARTBEAT_INSTANCES = 1000;
+const DISPATCH_INSTANCES = 100;
+const DISCOVERY_INSTANCES = 1000;
+const HASH_KEYS = 10_000;
+const SETUP_IN_FLIGHT = 32;
+const GATEWAY_START_TIMEOUT_MS = 60_000;
+const GATEWAY_STOP_TIMEOUT_MS = 15_000;
+
+const REGISTRATION = JSON.stringify({ address: '10.0.0.1', port: 8080 });
+const LOAD_REPORT = JSON.stringify({ inflight: 1 });
+const JSON_HEADERS = { 'content-type': 'application/json' };
+const CONFIG_PATH = '/v1/config/bench/doc';
+const SERVICE = { register: 'bench-register', heartbeat: 'bench-heartbeat', dispatch: 'bench-dispatch' };
+const DISCOVERY_SERVICE = 'bench-discovery';
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+interface Scenario {
+  name: string;
+  method: 'GET' | 'PUT';
+  /** Path of the n-th request. */
+  path: (n: number) => string;
+  body?: string;
+  headers?: Record<string, string>;
+  /** 304 for conditional reads; every other scenario must answer 2xx only. */
+  expect304?: boolean;
+  /** Writes registrations (201 created, 200 updated): not warmed up, it would only grow the store. */
+  registers?: boolean;
+  /** Checks one answer before the load, so a broken route fails with a readable message. */
+  check?: (response: Response, body: string) => string | undefined;
+}
+
+interface Gateway {
+  name: 'memory' | 'redis';
+  url: string;
+  scenarios: Scenario[];
+  stop(): Promise<void>;
+}
+
+/** Children and data dirs still alive; killed and deleted on exit if the normal cleanup never ran. */
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const fixture = new URL('../dist/bench/fixtures/registry-servers.js', import.meta.url).pathname;
+
+async function startGateway(
+  name: Gateway['name'],
+  env: Record<string, string>,
+): Promise<Omit<Gateway, 'scenarios'>> {
+  const dataDir = await makeTempDir(`zkgate-bench-registry-${name}-`);
+  dirs.add(dataDir);
+  const child = spawn(process.execPath, [fixture], {
+    // stdin stays open: the gateway shuts down when it closes, i.e. when this process dies.
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      ZKGATE_DATA_DIR: dataDir,
+      ZKGATE_LEASE_TTL_MS: String(LEASE_TTL_MS),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+  });
+  live.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), GATEWAY_STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    live.delete(child);
+    await rm(dataDir, { recursive: true, force: true });
+    dirs.delete(dataDir);
+  };
+  const lines = createInterface({ input: child.stdout! });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${name} gateway did not start within ${GATEWAY_START_TIMEOUT_MS} ms`)),
+        GATEWAY_START_TIMEOUT_MS,
+      );
+      lines.once('line', (l) => {
+        clearTimeout(timer);
+        resolve(l);
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`${name} gateway exited with ${signal ?? code} before serving`));
+      });
+    });
+    const started = JSON.parse(line) as { url: string; hot: string };
+    if (started.hot !== name) throw new Error(`${name} gateway runs a ${started.hot} hot store`);
+    lines.on('line', (l) => process.stderr.write(`[${name} gateway] ${l}\n`));
+    return { name, url: started.url, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Registers `count` instances `<prefix><i>` over HTTP; each must be new (201). */
+async function registerAll(base: string, service: string, count: number, prefix: string): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const id = `${prefix}${next++}`;
+      const response = await fetch(`${base}/v1/services/${service}/instances/${id}`, {
+        method: 'PUT',
+        headers: JSON_HEADERS,
+        body: REGISTRATION,
+      });
+      const text = await response.text();
+      if (response.status !== 201)
+        throw new Error(`setup: PUT ${service}/${id} answered ${response.status}: ${text}`);
+    }
+  };
+  await Promise.all(Array.from({ length: SETUP_IN_FLIGHT }, worker));
+}
+
+const expectHeader = (response: Response, name: string, value: string): string | undefined =>
+  response.headers.get(name) === value ? undefined : `${name} is ${response.headers.get(name)}, not ${value}`;
+
+function baseline(): Scenario {
+  return {
+    name: 'config read 1 KiB (baseline)',
+    method: 'GET',
+    path: () => CONFIG_PATH,
+    check: (_response, body) => (body.length === 1024 ? undefined : `${body.length}-byte document`),
+  };
+}
+
+function heartbeat(): Scenario {
+  return {
+    name: `heartbeat, ${HEARTBEAT_INSTANCES} inst.`,
+    method: 'PUT',
+    path: (n) => `/v1/services/${SERVICE.heartbeat}/instances/h${n % HEARTBEAT_INSTANCES}/heartbeat`,
+    body: LOAD_REPORT,
+    headers: JSON_HEADERS,
+    check: (_response, body) => {
+      const lease = JSON.parse(body) as { ttlMs?: number };
+      return lease.ttlMs === LEASE_TTL_MS ? undefined : `lease TTL ${lease.ttlMs}`;
+    },
+  };
+}
+
+async function memoryScenarios(base: string): Promise<Scenario[]> {
+  const listing = await fetch(`${base}/v1/services/${DISCOVERY_SERVICE}/instances`);
+  const instances = (await listing.json()) as Array<{ healthy: boolean }>;
+  const etag = listing.headers.get('etag');
+  if (listing.status !== 200 || etag === null)
+    throw new Error(`setup: listing ${DISCOVERY_SERVICE} answered ${listing.status} with ETag ${etag}`);
+  const discoveryPath = `/v1/services/${DISCOVERY_SERVICE}/instances`;
+  return [
+    baseline(),
+    {
+      name: `dispatch wrr, ${DISPATCH_INSTANCES} inst.`,
+      method: 'GET',
+      path: () => `/v1/dispatch/${SERVICE.dispatch}`,
+      check: (response) => expectHeader(response, 'x-zkgate-strategy', 'weighted_round_robin'),
+    },
+    {
+      name: `dispatch consistent_hash, ${DISPATCH_INSTANCES}`,
+      method: 'GET',
+      path: (n) => `/v1/dispatch/${SERVICE.dispatch}?strategy=consistent_hash&key=k${n % HASH_KEYS}`,
+      check: (response) => expectHeader(response, 'x-zkgate-strategy', 'consistent_hash'),
+    },
+    {
+      name: `discovery, ${DISCOVERY_INSTANCES} inst.`,
+      method: 'GET',
+      path: () => discoveryPath,
+      check: () =>
+        instances.length === DISCOVERY_INSTANCES && instances.every((i) => i.healthy)
+          ? undefined
+          : `${instances.length} instances, ${instances.filter((i) => i.healthy).length} healthy`,
+    },
+    {
+      name: `discovery -> 304, ${DISCOVERY_INSTANCES} inst.`,
+      method: 'GET',
+      path: () => discoveryPath,
+      headers: { 'if-none-match': etag },
+      expect304: true,
+    },
+    heartbeat(),
+    {
+      name: `register, ${REGISTER_IDS} ids`,
+      method: 'PUT',
+      path: (n) => `/v1/services/${SERVICE.register}/instances/r${n % REGISTER_IDS}`,
+      body: REGISTRATION,
+      headers: JSON_HEADERS,
+      registers: true,
+    },
+  ];
+}
+
+const statusClassOk = (scenario: Scenario, status: number): boolean =>
+  scenario.expect304 ? status === 304 : status >= 200 && status < 300;
+
+/** One request as the load will send it, checked with a readable failure. */
+async function probe(gateway: Gateway, scenario: Scenario): Promise<void> {
+  const response = await fetch(`${gateway.url}${scenario.path(0)}`, {
+    method: scenario.method,
+    headers: scenario.headers ?? {},
+    ...(scenario.body === undefined ? {} : { body: scenario.body }),
+  });
+  const body = await response.text();
+  const problem = !statusClassOk(scenario, response.status)
+    ? `status ${response.status}`
+    : scenario.check?.(response, body);
+  if (problem !== undefined)
+    throw new Error(`${gateway.name} gateway, ${scenario.name}: ${problem}; ${body.slice(0, 500)}`);
+}
+
+interface Measured {
+  figures: Figures;
+  statusCodes: Record<string, number>;
+}
+
+async function load(gateway: Gateway, scenario: Scenario, durationS: number): Promise<Measured> {
+  let n = 0;
+  const result = await autocannon({
+    url: gateway.url,
+    connections: CONNECTIONS,
+    duration: durationS,
+    requests: [
+      {
+        method: scenario.method,
+        headers: scenario.headers ?? {},
+        ...(scenario.body === undefined ? {} : { body: scenario.body }),
+        setupRequest: (request) => {
+          request.path = scenario.path(n++);
+          return request;
+        },
+      },
+    ],
+  });
+  const statusCodes: Record<string, number> = {};
+  for (const [code, { count }] of Object.entries(result.statusCodeStats ?? {}))
+    statusCodes[code] = count ?? 0;
+  const unexpected = Object.entries(statusCodes).filter(([code]) => !statusClassOk(scenario, Number(code)));
+  const answered = Object.values(statusCodes).reduce((s, c) => s + c, 0);
+  if (unexpected.length > 0 || result.errors > 0 || result.timeouts > 0 || answered === 0) {
+    throw new Error(
+      `${gateway.name} gateway, ${scenario.name}: ${answered} answers by status ${JSON.stringify(statusCodes)}, ` +
+        `${result.errors} connection errors, ${result.timeouts} timeouts` +
+        ` (expected ${scenario.expect304 ? '304' : '2xx'} only)`,
+    );
+  }
+  return {
+    figures: { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 },
+    statusCodes,
+  };
+}
+
+function mean(list: Figures[]): Figures {
+  const avg = (k: keyof Figures) => list.reduce((s, f) => s + f[k], 0) / list.length;
+  return { rps: avg('rps'), p50: avg('p50'), p99: avg('p99') };
+}
+
+async function main(): Promise<void> {
+  execFileSync(
+    process.execPath,
+    [new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname, '-p', 'tsconfig.bench.json'],
+    { cwd: new URL('..', import.meta.url).pathname, stdio: 'inherit' },
+  );
+  const cleanup: Array<() => Promise<void>> = [];
+  try {
+    const redis = await startRedis();
+    cleanup.push(() => redis.stop());
+    const memory = await startGateway('memory', {});
+    cleanup.push(() => memory.stop());
+    const viaRedis = await startGateway('redis', { ZKGATE_REDIS_URL: redis.url });
+    cleanup.push(() => viaRedis.stop());
+
+    const setupStarted = Date.now();
+    await registerAll(memory.url, SERVICE.dispatch, DISPATCH_INSTANCES, 'd');
+    await registerAll(memory.url, SERVICE.heartbeat, HEARTBEAT_INSTANCES, 'h');
+    await registerAll(memory.url, DISCOVERY_SERVICE, DISCOVERY_INSTANCES, 'l');
+    await registerAll(viaRedis.url, SERVICE.heartbeat, HEARTBEAT_INSTANCES, 'h');
+    const setupCount = DISPATCH_INSTANCES + HEARTBEAT_INSTANCES + DISCOVERY_INSTANCES + HEARTBEAT_INSTANCES;
+    const setupSeconds = (Date.now() - setupStarted) / 1000;
+    console.log(
+      `setup: ${setupCount} registrations over HTTP (${SETUP_IN_FLIGHT} in flight) in ${setupSeconds.toFixed(1)} s`,
+    );
+
+    const gateways: Gateway[] = [
+      { ...memory, scenarios: await memoryScenarios(memory.url) },
+      { ...viaRedis, scenarios: [baseline(), heartbeat()] },
+    ];
+    for (const gateway of gateways) for (const scenario of gateway.scenarios) await probe(gateway, scenario);
+    // Warm-up, not counted; the register route is warm from the setup.
+    for (const gateway of gateways)
+      for (const scenario of gateway.scenarios)
+        if (!scenario.registers) await load(gateway, scenario, WARMUP_S);
+
+    // The baseline runs before the first scenario and after each one: a scenario's ratio is
+    // against the two baselines around it, so a burst of load from elsewhere skews it less.
+    const runs = new Map<Scenario, { measured: Measured[]; around: Figures[] }>();
+    const record = (scenario: Scenario, measured: Measured, around: Figures[]): void => {
+      const run = runs.get(scenario) ?? { measured: [], around: [] };
+      run.measured.push(measured);
+      run.around.push(...around);
+      runs.set(scenario, run);
+    };
+    for (let r = 0; r < ROUNDS; r++)
+      for (const gateway of gateways) {
+        const [base, ...others] = gateway.scenarios as [Scenario, ...Scenario[]];
+        let before = await load(gateway, base, DURATION_S);
+        record(base, before, [before.figures]);
+        for (const scenario of others) {
+          const measured = await load(gateway, scenario, DURATION_S);
+          const after = await load(gateway, base, DURATION_S);
+          record(base, after, [after.figures]);
+          record(scenario, measured, [before.figures, after.figures]);
+          before = after;
+        }
+      }
+
+    const results: Record<string, unknown> = {
+      connections: CONNECTIONS,
+      durationS: DURATION_S,
+      rounds: ROUNDS,
+      leaseTtlMs: LEASE_TTL_MS,
+      setup: { registrations: setupCount, seconds: setupSeconds },
+    };
+    console.log(
+      `registry over HTTP, ${CONNECTIONS} connections, ${DURATION_S}s x ${ROUNDS} round(s) per scenario; ` +
+        'ratio = req/s over the config-read baseline of the same gateway measured around it',
+    );
+    console.log(
+      `  ${'hot store'.padEnd(9)} ${'scenario'.padEnd(34)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'ratio'.padStart(6)}`,
+    );
+    const notes: string[] = [];
+    for (const gateway of gateways) {
+      const rows: Record<string, unknown> = {};
+      for (const scenario of gateway.scenarios) {
+        const { measured, around } = runs.get(scenario)!;
+        const figures = mean(measured.map((m) => m.figures));
+        const statusCodes: Record<string, number> = {};
+        for (const m of measured)
+          for (const [code, count] of Object.entries(m.statusCodes))
+            statusCodes[code] = (statusCodes[code] ?? 0) + count;
+        const baselineRps = mean(around).rps;
+        const ratio = figures.rps / baselineRps;
+        rows[scenario.name] = {
+          ...figures,
+          ratio,
+          baselineRps,
+          statusCodes,
+          runs: measured.map((m) => m.figures),
+        };
+        console.log(
+          `  ${gateway.name.padEnd(9)} ${scenario.name.padEnd(34)} ${Math.round(figures.rps).toString().padStart(7)} ${figures.p50.toFixed(1).padStart(7)} ${figures.p99.toFixed(1).padStart(7)} ${ratio.toFixed(3).padStart(6)}`,
+        );
+        if (scenario === gateway.scenarios[0]) {
+          const rps = measured.map((m) => Math.round(m.figures.rps));
+          notes.push(
+            `  ${gateway.name} baseline over ${rps.length} measurements: ${Math.min(...rps)} to ${Math.max(...rps)} req/s`,
+          );
+        }
+        if (scenario.registers) {
+          notes.push(
+            `  ${gateway.name} ${scenario.name}: ${statusCodes['201'] ?? 0} created (201), ${statusCodes['200'] ?? 0} updated (200)`,
+          );
+        }
+      }
+      results[gateway.name] = rows;
+    }
+    for (const note of notes) console.log(note);
+    await writeResults('registry', quick, results);
+  } finally {
+    for (const step of cleanup.reverse())
+      await step().catch((err: unknown) => console.error('cleanup failed:', err));
+  }
+}
+
+await main();
