@@ -296,6 +296,20 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     expect((await app.inject('/v1/dispatch/nope')).statusCode).toBe(404);
   });
 
+  it("keeps picks in the caller's zone and spills over when the zone cannot serve", async () => {
+    await put('/v1/services/zoned/instances/za', instance({ zone: 'a' }));
+    await put('/v1/services/zoned/instances/zb', instance({ zone: 'b' }));
+    for (let i = 0; i < 4; i++) {
+      const local = await app.inject('/v1/dispatch/zoned?zone=a&strategy=round_robin');
+      expect(local.json().id).toBe('za');
+      expect(local.headers['x-zkgate-zone']).toBe('local');
+    }
+    const spilled = await app.inject('/v1/dispatch/zoned?zone=c');
+    expect(spilled.headers['x-zkgate-zone']).toBe('spilled');
+    expect(['za', 'zb']).toContain(spilled.json().id);
+    expect((await app.inject('/v1/dispatch/zoned')).headers['x-zkgate-zone']).toBe('none');
+  });
+
   it('spreads over every UP instance below the protection threshold, and says so', async () => {
     await put('/v1/services/prot/instances/alive', instance({ ttl: '1h' }));
     for (const id of ['dead-1', 'dead-2', 'dead-3']) {
