@@ -7,21 +7,15 @@
  *
  *   npx tsx bench/config-read.ts [--quick]
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import { writeResults } from './results.js';
+import { compileBench, mean, writeResults, type Figures } from './results.js';
 
 const quick = process.argv.includes('--quick');
 const DURATION_S = quick ? 3 : 10;
 const ROUNDS = quick ? 1 : 2;
 const CONNECTIONS = 100;
-
-interface Figures {
-  rps: number;
-  p50: number;
-  p99: number;
-}
 
 async function load(url: string, headers: Record<string, string> = {}): Promise<Figures> {
   const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers });
@@ -30,20 +24,8 @@ async function load(url: string, headers: Record<string, string> = {}): Promise<
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-function mean(list: Figures[]): Figures {
-  const avg = (k: keyof Figures) => list.reduce((s, f) => s + f[k], 0) / list.length;
-  return { rps: avg('rps'), p50: avg('p50'), p99: avg('p99') };
-}
-
 async function main(): Promise<void> {
-  execFileSync(
-    process.execPath,
-    [new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname, '-p', 'tsconfig.bench.json'],
-    {
-      cwd: new URL('..', import.meta.url).pathname,
-      stdio: 'inherit',
-    },
-  );
+  compileBench();
   const fixture = new URL('../dist/bench/fixtures/read-servers.js', import.meta.url).pathname;
   const results: Record<string, unknown> = {};
   for (const size of [1024, 65536]) {

@@ -23,14 +23,14 @@
  *
  *   npx tsx bench/registry.ts [--quick]
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { makeTempDir } from '../test/support/processes.js';
 import { startRedis } from '../test/support/redis.js';
-import { writeResults } from './results.js';
+import { compileBench, mean, writeResults, type Figures } from './results.js';
 
 const quick = process.argv.includes('--quick');
 const DURATION_S = quick ? 3 : 10;
@@ -53,12 +53,6 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 const CONFIG_PATH = '/v1/config/bench/doc';
 const SERVICE = { register: 'bench-register', heartbeat: 'bench-heartbeat', dispatch: 'bench-dispatch' };
 const DISCOVERY_SERVICE = 'bench-discovery';
-
-interface Figures {
-  rps: number;
-  p50: number;
-  p99: number;
-}
 
 interface Scenario {
   name: string;
@@ -301,17 +295,8 @@ async function load(gateway: Gateway, scenario: Scenario, durationS: number): Pr
   };
 }
 
-function mean(list: Figures[]): Figures {
-  const avg = (k: keyof Figures) => list.reduce((s, f) => s + f[k], 0) / list.length;
-  return { rps: avg('rps'), p50: avg('p50'), p99: avg('p99') };
-}
-
 async function main(): Promise<void> {
-  execFileSync(
-    process.execPath,
-    [new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname, '-p', 'tsconfig.bench.json'],
-    { cwd: new URL('..', import.meta.url).pathname, stdio: 'inherit' },
-  );
+  compileBench();
   const cleanup: Array<() => Promise<void>> = [];
   try {
     const redis = await startRedis();
