@@ -70,6 +70,11 @@ function validationErrors(err: FastifyError): Array<{ field: string; message: st
 export async function buildApp({ services, logger }: AppOptions) {
   const app = Fastify({
     loggerInstance: logger,
+    // Service names and instance ids are znode names: up to 255 characters, more once %-encoded.
+    routerOptions: { maxParamLength: 1024 },
+    // Errors the router raises before any handler (a malformed or too long URL) are problems too.
+    frameworkErrors: (err, _request, reply) =>
+      sendProblem(reply, new ZkgError('ZKG_VALIDATION_FAILED', err.message, { cause: err })),
     // The message names every failing field; the problem document lists them under `errors`.
     schemaErrorFormatter: (errors, context) =>
       new Error(

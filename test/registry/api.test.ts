@@ -230,6 +230,18 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     expect(notJson.json().code).toBe('ZKG_VALIDATION_FAILED');
   });
 
+  it('takes ids up to 255 characters and answers a problem for longer or malformed URLs', async () => {
+    const long = `i-${'x'.repeat(250)}`;
+    expect((await put(`/v1/services/long/instances/${long}`, instance())).statusCode).toBe(201);
+    expect((await app.inject(`/v1/services/long/instances`)).json()[0].id).toBe(long);
+    for (const url of [`/v1/services/${'x'.repeat(2000)}/instances`, '/v1/services/%E0%A4%A/instances']) {
+      const res = await app.inject(url);
+      expect(res.statusCode).toBe(400);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json().code).toBe('ZKG_VALIDATION_FAILED');
+    }
+  });
+
   it('answers 304 to a matching ETag and holds a long-poll until the list changes', async () => {
     await put('/v1/services/poll/instances/a', instance());
     const first = await app.inject('/v1/services/poll/instances');
