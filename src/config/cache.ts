@@ -90,6 +90,8 @@ export class ConfigCache extends CacheView<ConfigChange> {
   /** Meta children as last listed, to load only what is new. */
   private listed = new Set<string>();
   private pruneHorizon = 0n;
+  /** A horizon as read, applied with the batch that covers it (a `reset` id must be a safe resume point). */
+  private stagedHorizon: bigint | undefined;
 
   constructor(
     tree: WatchedTree<CacheChange>,
@@ -148,8 +150,8 @@ export class ConfigCache extends CacheView<ConfigChange> {
       this.loadNamespace(namespace);
   }
 
-  private loadNamespace(namespace: string): void {
-    this.tree.load(`ns:${namespace}`, () => this.readNamespace(namespace));
+  private loadNamespace(namespace: string, parent?: string): void {
+    this.tree.load(`ns:${namespace}`, () => this.readNamespace(namespace), parent);
   }
 
   private async readNamespace(namespace: string): Promise<void> {
@@ -235,10 +237,11 @@ export class ConfigCache extends CacheView<ConfigChange> {
         continue; // a stray znode, not something zkgate wrote
       }
       names.add(namespace);
-      if (!this.listed.has(namespace)) this.loadNamespace(namespace);
+      if (!this.listed.has(namespace)) this.loadNamespace(namespace, 'config');
     }
     // Published names no longer listed: their deletion must be read (and a missed watch healed).
-    for (const namespace of this.published.keys()) if (!names.has(namespace)) this.loadNamespace(namespace);
+    for (const namespace of this.published.keys())
+      if (!names.has(namespace)) this.loadNamespace(namespace, 'config');
     this.listed = names;
 
     // Children before the horizon: a prune in between then errs towards a reset, never a miss.
@@ -256,13 +259,18 @@ export class ConfigCache extends CacheView<ConfigChange> {
     const dir = await this.store.getData(this.layout.tombstones, watch);
     this.tree.observe(dir.stat);
     const horizon = /^[0-9]{1,20}$/.test(dir.data.toString('utf8')) ? BigInt(dir.data.toString('utf8')) : 0n;
-    if (horizon > this.pruneHorizon) this.pruneHorizon = horizon;
+    if (horizon > this.pruneHorizon) this.stagedHorizon = horizon;
     this.stagedTombstones = tombstones;
     this.listedTombstones = new Set(tombstones.keys());
   }
 
   collect(covered: (id: bigint) => boolean, settled: boolean): ConfigChange[] {
     const changes: ConfigChange[] = [];
+    if (this.stagedHorizon !== undefined && covered(this.stagedHorizon)) {
+      if (this.stagedHorizon > this.pruneHorizon) this.pruneHorizon = this.stagedHorizon;
+      this.tree.advance(this.stagedHorizon);
+      this.stagedHorizon = undefined;
+    }
     if (this.stagedTombstones) {
       // The directory as read: deletions remembered by any replica, covered ones first.
       for (const [namespace, t] of this.stagedTombstones) {

@@ -171,17 +171,23 @@ export class WatchedTree<C extends CacheChange> {
 
   /**
    * Run `task` for `key` with at most one run in flight; an event during a run schedules one
-   * more run after it, so the last run starts after the last event and re-arms its watch. A failed
-   * run (connection loss) is retried: its floor holds back the batches until it succeeds.
+   * more run after it, so the last run starts after the last event and re-arms its watch. A run
+   * failed by the connection is retried: its floor holds back the batches until it succeeds. A
+   * load started by the `parent` load's task takes that load's floor.
    */
-  load(key: string, task: () => Promise<void>): void {
+  load(key: string, task: () => Promise<void>, parent?: string): void {
     if (!this.synced) this.syncing.add(key);
     const running = this.loading.get(key);
     if (running) {
       running.again = true;
       return;
     }
-    const state: Load = { again: false, floor: this.observed };
+    // A load started by another one (a listing that found a new child) was not started by a
+    // watch event: the change it reads may be older than everything observed since. The floor
+    // of the load that found it is below that change.
+    const inherited = parent === undefined ? undefined : this.loading.get(parent)?.floor;
+    const floor = inherited !== undefined && inherited < this.observed ? inherited : this.observed;
+    const state: Load = { again: false, floor };
     this.loading.set(key, state);
     const run = async (): Promise<void> => {
       for (;;) {
@@ -192,6 +198,12 @@ export class WatchedTree<C extends CacheChange> {
           if (!state.again) return;
         } catch (err) {
           if (this.closed || this.store.state === 'closed') return;
+          if (!isStoreError(err) || !(err.recoverable || err.code === ErrorCode.SESSION_EXPIRED)) {
+            // Not the connection (no access to a znode, a bug): retrying would hold back every
+            // batch forever. Skip this read; the next event on it reads it again.
+            this.logger.warn({ err, key }, 'cache load failed; skipping it');
+            return;
+          }
           this.logger.warn({ err, key }, 'cache load failed; retrying');
           await new Promise((r) => setTimeout(r, RETRY_MS).unref());
         }

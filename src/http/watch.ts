@@ -157,14 +157,6 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
         throw new ZkgError('ZKG_VALIDATION_FAILED', 'Last-Event-ID must be an event id (a zxid)');
       }
       const since = resumeFrom === undefined ? undefined : BigInt(resumeFrom);
-      const release = limiter.acquire(request.ip);
-      if (!release) {
-        return sendProblem(
-          reply,
-          new ZkgError('ZKG_WATCH_LIMIT', 'too many watch connections', { retryAfter: 5 }),
-        );
-      }
-
       const matchNs = (name: string): boolean => names.has(name) || prefixes.some((p) => name.startsWith(p));
       const matchService = (name: string): boolean => services.has(name);
       const matches = (change: CacheChange): boolean =>
@@ -222,6 +214,14 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
         );
       } else {
         for (const change of current) if (fresh(change)) initial.push(encode(change));
+      }
+      // Taken once nothing can throw any more: a slot is released only when its stream closes.
+      const release = limiter.acquire(request.ip);
+      if (!release) {
+        return sendProblem(
+          reply,
+          new ZkgError('ZKG_WATCH_LIMIT', 'too many watch connections', { retryAfter: 5 }),
+        );
       }
       // The snapshot is written in one tick and counts as queued until the tick ends: allow it on
       // top of the slow-consumer bound, or a large snapshot would cut off a client reading fine.

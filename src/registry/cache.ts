@@ -86,6 +86,8 @@ export class RegistryCache extends CacheView<InstancesChange> {
   private readonly removedServices = new Map<string, bigint>();
   /** Ids before which removals were forgotten: resuming from before it cannot trust absence. */
   private forgottenBefore = 0n;
+  /** The watermark when the first full load was published: removals before it were never seen here. */
+  private loadedAt: bigint | undefined;
   /** By service, then instance id. */
   private readonly staged = new Map<string, Map<string, StagedInstance>>();
   /** Services no longer listed, with the pzxid of the listing that dropped them. */
@@ -114,7 +116,8 @@ export class RegistryCache extends CacheView<InstancesChange> {
    * without the cache remembering it: send its (empty) list rather than nothing.
    */
   get horizon(): bigint {
-    return this.forgottenBefore;
+    const loaded = this.loadedAt ?? 0n;
+    return loaded > this.forgottenBefore ? loaded : this.forgottenBefore;
   }
 
   service(name: string): ServiceEntry | undefined {
@@ -180,7 +183,7 @@ export class RegistryCache extends CacheView<InstancesChange> {
     }
     const names = new Set(children);
     for (const service of names) {
-      if (!this.listedServices.has(service)) this.loadService(service);
+      if (!this.listedServices.has(service)) this.loadService(service, SERVICES_KEY);
       this.stagedRemovals.delete(service);
     }
     for (const service of this.listedServices)
@@ -196,7 +199,7 @@ export class RegistryCache extends CacheView<InstancesChange> {
     for (const service of this.policies.keys()) if (!names.has(service)) this.policies.delete(service);
     for (const service of names) {
       if (!this.listedPolicies.has(service))
-        this.tree.load(`policy:${service}`, () => this.readPolicy(service));
+        this.tree.load(`policy:${service}`, () => this.readPolicy(service), POLICIES_KEY);
     }
     this.listedPolicies = names;
   }
@@ -220,19 +223,23 @@ export class RegistryCache extends CacheView<InstancesChange> {
     }
   }
 
-  private loadService(service: string): void {
-    this.tree.load(`svc:${service}`, () => this.readService(service));
+  private loadService(service: string, parent?: string): void {
+    this.tree.load(`svc:${service}`, () => this.readService(service), parent);
   }
 
   private async readService(service: string): Promise<void> {
     const watch = this.tree.watcherFor(`svc:${service}`, () => this.readService(service));
+    const path = `${this.basePath}/${service}`;
     let listing;
     try {
-      listing = await this.store.getChildren(`${this.basePath}/${service}`, watch);
+      listing = await this.store.getChildren(path, watch);
     } catch (err) {
-      // Gone: the services listing stages the removal, with a zxid.
-      if (isStoreError(err, ErrorCode.NO_NODE)) return;
-      throw err;
+      if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
+      // Gone: the services listing stages the removal, with a zxid. A failed read arms no
+      // watch: arm one, or a service re-created meanwhile would never be watched again.
+      this.listedInstances.delete(service);
+      if (await this.store.exists(path, watch)) return this.readService(service);
+      return;
     }
     this.tree.observe(listing.stat);
     const ids = new Set(listing.children);
@@ -245,18 +252,21 @@ export class RegistryCache extends CacheView<InstancesChange> {
   }
 
   private loadInstance(service: string, id: string): void {
-    this.tree.load(`inst:${service}/${id}`, () => this.readInstance(service, id));
+    this.tree.load(`inst:${service}/${id}`, () => this.readInstance(service, id), `svc:${service}`);
   }
 
   private async readInstance(service: string, id: string): Promise<void> {
     const watch = this.tree.watcherFor(`inst:${service}/${id}`, () => this.readInstance(service, id));
+    const path = `${this.basePath}/${service}/${id}`;
     let node: { data: Buffer; stat: Stat };
     try {
-      node = await this.store.getData(`${this.basePath}/${service}/${id}`, watch);
+      node = await this.store.getData(path, watch);
     } catch (err) {
-      // Gone: the service's listing stages the removal, with a zxid.
-      if (isStoreError(err, ErrorCode.NO_NODE)) return;
-      throw err;
+      if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
+      // Gone: the service's listing stages the removal, with a zxid. Arm a watch for its
+      // return: re-created before the listing ran, it would stay listed but unwatched.
+      if (await this.store.exists(path, watch)) return this.readInstance(service, id);
+      return;
     }
     this.tree.observe(node.stat);
     try {
@@ -370,6 +380,9 @@ export class RegistryCache extends CacheView<InstancesChange> {
       this.published.set(service, entry);
       this.removedServices.delete(service);
       changes.push(listOf(entry));
+    }
+    if (settled && this.loadedAt === undefined) {
+      this.loadedAt = changes.reduce((max, c) => (c.id > max ? c.id : max), this.tree.watermark);
     }
     return changes;
   }

@@ -10,6 +10,8 @@
  * a Spring app's query fails as a whole if any instance under the service has another payload.
  */
 
+import { MAX_LEASE_TTL_MS } from '../hotstore/store.js';
+
 export const INSTANCE_STATUSES = ['UP', 'DOWN', 'DRAINING'] as const;
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 
@@ -30,6 +32,8 @@ export const META = {
 } as const;
 
 export const DEFAULT_WEIGHT = 100;
+/** Largest time a JavaScript Date holds. */
+const MAX_TIME_MS = 8.64e15;
 
 /** An active health check, HAProxy-style: DOWN after `fall` failures in a row, UP after `rise` successes. */
 export interface HealthCheck {
@@ -123,9 +127,14 @@ export function decodeInstance(service: string, id: string, data: Buffer): Insta
     zone: all[META.zone] || undefined,
     status: statusOf(all, enabled),
     metadata,
-    ttlMs: Number.isInteger(ttl) && ttl > 0 ? ttl : undefined,
+    // Bounded like a registration over HTTP: a hand-written value must not break heartbeats.
+    ttlMs: Number.isInteger(ttl) && ttl > 0 && ttl <= MAX_LEASE_TTL_MS ? ttl : undefined,
     ...checkOf(all[META.check]),
-    registrationTimeUTC: typeof json.registrationTimeUTC === 'number' ? json.registrationTimeUTC : 0,
+    // Within what a Date can show: listings render it.
+    registrationTimeUTC:
+      typeof json.registrationTimeUTC === 'number' && Math.abs(json.registrationTimeUTC) <= MAX_TIME_MS
+        ? json.registrationTimeUTC
+        : 0,
     serviceType: typeof json.serviceType === 'string' ? json.serviceType : 'DYNAMIC',
     enabled,
   };

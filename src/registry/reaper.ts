@@ -6,8 +6,10 @@
  * read it keeps its znode. Evictions stop altogether (*self-preservation*, as Eureka calls it)
  * when the evidence is more likely about zkgate than about the instances:
  * - the HotStore is unreachable: every lease looks expired because none can be read;
- * - more than `selfPreservationRatio` of a service's leases ran out in one sweep (and more than
- *   one): a network partition or a stalled HotStore, not a fleet dying at once.
+ * - more than `selfPreservationRatio` of a service's leases (and more than one) are past their
+ *   eviction time at once: more likely a partition between the instances and the HotStore than a
+ *   fleet dying together. As with Eureka, this lasts until enough of them renew, or an operator
+ *   deregisters the dead ones.
  * After the HotStore lost its data or came back from an outage, every lease gets one full TTL of
  * grace ({@link leaseDeadline}). The state is reported by {@link LeaseReaper.status} and logged
  * when it changes.
@@ -102,14 +104,16 @@ export class LeaseReaper {
   private schedule(): void {
     if (this.timer) return;
     const tick = (): void => {
-      this.timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         void this.sweep()
           .catch((err: unknown) => this.options.logger.warn({ err }, 'lease sweep failed'))
           .finally(() => {
-            if (this.timer) tick();
+            // Only the chain still current goes on: leadership lost and regained meanwhile started another.
+            if (this.timer === timer) tick();
           });
       }, this.options.intervalMs);
-      this.timer.unref();
+      timer.unref();
+      this.timer = timer;
     };
     tick();
   }
@@ -131,7 +135,6 @@ export class LeaseReaper {
     }
     let now: number;
     const reconnected = this.reconnected;
-    this.reconnected = false;
     try {
       now = await this.hot.now();
       const generation = await this.hot.generation();
@@ -140,9 +143,13 @@ export class LeaseReaper {
         if (generation.since > this.graceStart) this.graceStart = generation.since;
       }
     } catch (err) {
+      // The reconnect stays pending: its grace starts at the first sweep that can read the clock.
       return this.paused(err);
     }
-    if (reconnected && now > this.graceStart) this.graceStart = now;
+    if (reconnected) {
+      this.reconnected = false;
+      if (now > this.graceStart) this.graceStart = now;
+    }
 
     const preserving: string[] = [];
     let evicted = 0;
@@ -186,7 +193,9 @@ export class LeaseReaper {
     } catch (err) {
       // Re-registered or updated since it was read, or already gone: not ours to delete.
       if (isStoreError(err, ErrorCode.BAD_VERSION) || isStoreError(err, ErrorCode.NO_NODE)) return false;
-      throw err;
+      // Anything else (no access, a child under it) must not stop the evictions after it.
+      this.options.logger.warn({ err, service, id }, 'expired instance could not be evicted');
+      return false;
     }
     this.options.logger.info({ service, id }, 'instance evicted: its lease ran out');
     await this.hot.removeLease(service, id).catch(() => undefined);

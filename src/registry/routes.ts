@@ -209,25 +209,26 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         ...(query.status === undefined ? {} : { status: query.status }),
         ...(query.zone === undefined ? {} : { zone: query.zone }),
       };
-      let listing = await registry.instances(service, filter);
-      if (query.index !== undefined) {
-        const after = parseIndex(query.index);
+      const after = query.index === undefined ? undefined : parseIndex(query.index);
+      if (after !== undefined) {
         const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
-        if (listing.index <= after) {
-          const changed = await longPolls.wait<true>(reply, waitMs, (done) =>
+        const current = registry.cache.service(service);
+        // Checked and subscribed in one synchronous step: no batch can fall between them.
+        if (current && current.index <= after) {
+          await longPolls.wait<true>(reply, waitMs, (done) =>
             registry.cache.onChange((changes) => {
               if (changes.some((c) => c.service === service && c.id > after)) done(true);
             }),
           );
-          if (changed) listing = await registry.instances(service, filter).catch(() => listing);
         }
       }
+      const listing = await registry.instances(service, filter);
       const { tag, body } = render(listing.index, listing.instances);
       void reply.header('etag', tag).header('x-zkgate-index', String(listing.index));
       stale(reply);
       const unchanged =
-        query.index !== undefined
-          ? listing.index <= parseIndex(query.index)
+        after !== undefined
+          ? listing.index <= after
           : request.headers['if-none-match']?.split(',').some((t) => t.trim() === tag) === true;
       if (unchanged) return reply.code(304).send();
       return reply.type('application/json; charset=utf-8').send(body);

@@ -252,14 +252,12 @@ export class RegistryService {
     this.assertWritable();
     const path = `${this.policiesPath}/${service}`;
     const data = Buffer.from(JSON.stringify(policy), 'utf8');
-    let index: bigint;
-    try {
-      index = (await this.store.setData(path, data)).mzxid;
-    } catch (err) {
-      if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
-      await retryOnRace(() => this.store.create(path, data));
-      index = (await this.store.exists(path))?.mzxid ?? 0n;
-    }
+    // Set it, or create it; two first writers race on the create, and the loser sets it.
+    const index = await retryOnRace(async () => {
+      if (await this.store.exists(path)) return (await this.store.setData(path, data)).mzxid;
+      await this.store.create(path, data);
+      return (await this.store.exists(path))?.mzxid ?? 0n;
+    });
     await this.options.tree.acknowledge(index);
   }
 

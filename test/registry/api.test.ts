@@ -242,6 +242,27 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     }
   });
 
+  it('serves instances written by hand with out-of-range values instead of failing', async () => {
+    await plain.create(`/services-${prefix}/odd`).catch(() => undefined);
+    const payload = { metadata: { 'zkgate.ttl': '9000000000000000' } };
+    const data = {
+      name: 'odd',
+      id: 'o-1',
+      address: '10.0.0.9',
+      port: 80,
+      registrationTimeUTC: 1e300,
+      payload,
+    };
+    await plain.create(`/services-${prefix}/odd/o-1`, Buffer.from(JSON.stringify(data)));
+    await expect.poll(async () => (await app.inject('/v1/services/odd/instances')).statusCode).toBe(200);
+    expect((await app.inject('/v1/services')).statusCode).toBe(200);
+    const [listed] = (await app.inject('/v1/services/odd/instances')).json() as Array<
+      Record<string, unknown>
+    >;
+    expect(listed).toMatchObject({ id: 'o-1', registeredAt: new Date(0).toISOString(), liveness: 'session' });
+    expect((await put('/v1/services/odd/instances/o-1/heartbeat', {})).statusCode).toBe(409);
+  });
+
   it('answers 304 to a matching ETag and holds a long-poll until the list changes', async () => {
     await put('/v1/services/poll/instances/a', instance());
     const first = await app.inject('/v1/services/poll/instances');

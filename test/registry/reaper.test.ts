@@ -178,7 +178,7 @@ describe('lease reaper on two replicas sharing one ZooKeeper', () => {
 
     expect(await other.register('shared', 'gone-1')).toBe(201);
     await expect.poll(() => leader.ids('shared'), { timeout: 10_000, interval: 100 }).toEqual([]);
-    await expect.poll(() => other.ids('shared')).toEqual([]);
+    await expect.poll(() => other.ids('shared'), { timeout: 10_000, interval: 100 }).toEqual([]);
     await expect.poll(() => leader.services.reaper.status().evicted).toBe(1);
     expect(other.services.reaper.status().evicted).toBe(0);
 
