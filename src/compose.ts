@@ -122,7 +122,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     participant: replicaId,
     logger: registryLogger,
   });
-  const reaper = new LeaseReaper(store, hot, registry.cache, election, {
+  const reaper = new LeaseReaper(store, hot, registry.cache, election, registry.leases.grace, {
     servicesPath: settings.servicesPath,
     intervalMs: settings.reaperIntervalMs,
     evictionGraceMs: settings.evictionGraceMs,

@@ -8,7 +8,7 @@
  * ran out then says nothing about the instance. That is what keeps a restarted Redis from
  * deregistering every instance at once.
  */
-import type { HotStore, Lease } from '../hotstore/store.js';
+import type { Generation, HotStore, Lease } from '../hotstore/store.js';
 import type { InstanceEntry } from './cache.js';
 
 /**
@@ -46,22 +46,13 @@ export class LeaseView {
   private readonly reading = new Map<string, Promise<LeaseSnapshot>>();
   /** HotStore clock minus the local clock, from the latest read. */
   private offset = 0;
-  private graceStart = 0;
-  private readonly stopState: () => void;
 
   constructor(
     private readonly hot: HotStore,
     private readonly refreshMs: number,
-  ) {
-    this.stopState = hot.onStateChange((event) => {
-      // Heartbeats failed during the outage: every lease gets a TTL from now.
-      if (event.state === 'connected') this.graceStart = Math.max(this.graceStart, Date.now() + this.offset);
-    });
-  }
-
-  close(): void {
-    this.stopState();
-  }
+    /** Shared with the reaper: both judge leases from one grace start. */
+    readonly grace: LeaseGrace,
+  ) {}
 
   /** The service's snapshot, at most `refreshMs` old; concurrent callers share one read. */
   async get(service: string): Promise<LeaseSnapshot> {
@@ -77,16 +68,10 @@ export class LeaseView {
 
   /** The service's latest snapshot without reading the HotStore; liveness unknown when there is none. */
   peek(service: string): LeaseSnapshot {
-    return (
-      this.snapshots.get(service)?.snapshot ?? {
-        leases: undefined,
-        now: Date.now() + this.offset,
-        graceStart: this.graceStart,
-      }
-    );
+    return this.snapshots.get(service)?.snapshot ?? this.unknown();
   }
 
-  /** Forget a service's snapshot (after a registration or a heartbeat this replica handled). */
+  /** Forget a service's snapshot (after a registration or deregistration this replica handled). */
   invalidate(service: string): void {
     this.snapshots.delete(service);
   }
@@ -100,13 +85,56 @@ export class LeaseView {
         this.hot.generation(),
       ]);
       this.offset = now - Date.now();
-      if (generation.since > this.graceStart) this.graceStart = generation.since;
-      snapshot = { leases, now, graceStart: this.graceStart };
+      snapshot = { leases, now, graceStart: this.grace.observe(now, generation) };
     } catch {
-      snapshot = { leases: undefined, now: Date.now() + this.offset, graceStart: this.graceStart };
+      snapshot = this.unknown();
     }
     this.snapshots.set(service, { at: Date.now(), snapshot });
     return snapshot;
+  }
+
+  private unknown(): LeaseSnapshot {
+    return { leases: undefined, now: Date.now() + this.offset, graceStart: this.grace.start };
+  }
+}
+
+/**
+ * When leases can be trusted again: one TTL after the HotStore's data generation began (a lost or
+ * restarted Redis) or after it came back from an outage (renewals failed meanwhile), whichever is
+ * later. The reconnect counts from the first successful read of the HotStore's clock after it.
+ */
+export class LeaseGrace {
+  private startMs = 0;
+  private reconnected = false;
+  private generation: string | undefined;
+  private readonly stopState: () => void;
+
+  constructor(hot: HotStore) {
+    this.stopState = hot.onStateChange((event) => {
+      if (event.state === 'connected') this.reconnected = true;
+    });
+  }
+
+  /** The grace start, on the HotStore's clock. */
+  get start(): number {
+    return this.startMs;
+  }
+
+  /** Take in a successful read of the HotStore's clock and generation; returns the grace start. */
+  observe(now: number, generation: Generation): number {
+    if (generation.id !== this.generation) {
+      this.generation = generation.id;
+      if (generation.since > this.startMs) this.startMs = generation.since;
+    }
+    if (this.reconnected) {
+      this.reconnected = false;
+      if (now > this.startMs) this.startMs = now;
+    }
+    return this.startMs;
+  }
+
+  close(): void {
+    this.stopState();
   }
 }
 

@@ -19,7 +19,7 @@ import type { LeaderElection } from '../coordination/election.js';
 import type { CoordinationStore, StoreLogger } from '../coordination/store.js';
 import type { HotStore } from '../hotstore/store.js';
 import type { InstanceEntry, RegistryCache } from './cache.js';
-import { isLeased, leaseDeadline } from './leases.js';
+import { isLeased, leaseDeadline, type LeaseGrace } from './leases.js';
 
 export interface ReaperOptions {
   readonly servicesPath: string;
@@ -54,10 +54,6 @@ export class LeaseReaper {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private stopElection: (() => void) | undefined;
-  private readonly stopHot: () => void;
-  private graceStart = 0;
-  private reconnected = false;
-  private generation: string | undefined;
   private current: Omit<ReaperStatus, 'leader'> = {
     state: 'standby',
     reason: 'not the leader',
@@ -71,12 +67,9 @@ export class LeaseReaper {
     private readonly hot: HotStore,
     private readonly cache: RegistryCache,
     private readonly election: LeaderElection,
+    private readonly grace: LeaseGrace,
     private readonly options: ReaperOptions,
-  ) {
-    this.stopHot = hot.onStateChange((event) => {
-      if (event.state === 'connected') this.reconnected = true;
-    });
-  }
+  ) {}
 
   /** Follow the election: sweep on a timer while leading. */
   start(): void {
@@ -86,7 +79,6 @@ export class LeaseReaper {
 
   async close(): Promise<void> {
     this.stopElection?.();
-    this.stopHot();
     this.standby();
     await this.sweeping;
   }
@@ -134,21 +126,13 @@ export class LeaseReaper {
       });
     }
     let now: number;
-    const reconnected = this.reconnected;
+    let graceStart: number;
     try {
       now = await this.hot.now();
-      const generation = await this.hot.generation();
-      if (generation.id !== this.generation) {
-        this.generation = generation.id;
-        if (generation.since > this.graceStart) this.graceStart = generation.since;
-      }
+      // A reconnect stays pending until a sweep can read the clock: its grace starts then.
+      graceStart = this.grace.observe(now, await this.hot.generation());
     } catch (err) {
-      // The reconnect stays pending: its grace starts at the first sweep that can read the clock.
       return this.paused(err);
-    }
-    if (reconnected) {
-      this.reconnected = false;
-      if (now > this.graceStart) this.graceStart = now;
     }
 
     const preserving: string[] = [];
@@ -165,7 +149,7 @@ export class LeaseReaper {
       const expired = leased.filter(
         (entry) =>
           now >
-          leaseDeadline(entry, leases.get(entry.instance.id), this.graceStart) + this.options.evictionGraceMs,
+          leaseDeadline(entry, leases.get(entry.instance.id), graceStart) + this.options.evictionGraceMs,
       );
       if (expired.length === 0) continue;
       if (expired.length > 1 && expired.length / leased.length > this.options.selfPreservationRatio) {

@@ -35,7 +35,7 @@ import {
   type Instance,
   type InstanceStatus,
 } from './instance.js';
-import { aliveIn, LeaseView, type LeaseSnapshot } from './leases.js';
+import { aliveIn, LeaseGrace, LeaseView, type LeaseSnapshot } from './leases.js';
 
 export interface RegistryOptions {
   readonly tree: WatchedTree<CacheChange>;
@@ -112,6 +112,16 @@ export interface DispatchOutcome {
   readonly zone: ZoneOutcome;
 }
 
+/** A service as the read paths see it, for one registry state and one lease snapshot. */
+interface Built {
+  readonly entry: ServiceEntry;
+  /** Every instance, sorted by id. */
+  readonly views: readonly InstanceView[];
+  readonly viewById: ReadonlyMap<string, InstanceView>;
+  /** UP, enabled instances with a port: the only ones dispatch may pick. */
+  readonly candidates: readonly DispatchInstance[];
+}
+
 const DEFAULT_STRATEGY: StrategyName = 'weighted_round_robin';
 /** Seconds clients wait before retrying when the HotStore is unreachable. */
 const HOTSTORE_RETRY_AFTER_S = 2;
@@ -122,11 +132,8 @@ export class RegistryService {
   private readonly policiesPath: string;
   /** One strategy object per service, strategy and zone setting: round robins keep their rotation in it. */
   private readonly strategies = new Map<string, Strategy>();
-  /** Listings are the hot read path: views are reused while neither registry nor leases change. */
-  private readonly built = new WeakMap<
-    LeaseSnapshot,
-    { entry: ServiceEntry; views: readonly InstanceView[] }
-  >();
+  /** Listings and dispatch are the hot paths: what they read is built once per registry state and lease snapshot. */
+  private readonly built = new WeakMap<LeaseSnapshot, Built>();
 
   constructor(
     private readonly store: CoordinationStore,
@@ -135,7 +142,7 @@ export class RegistryService {
   ) {
     this.policiesPath = `${options.root}/policies`;
     this.cache = new RegistryCache(options.tree, options.servicesPath, this.policiesPath);
-    this.leases = new LeaseView(hot, options.leaseRefreshMs);
+    this.leases = new LeaseView(hot, options.leaseRefreshMs, new LeaseGrace(hot));
   }
 
   /** Create the directories if missing; the cache loads when its tree starts. */
@@ -145,7 +152,7 @@ export class RegistryService {
   }
 
   close(): void {
-    this.leases.close();
+    this.leases.grace.close();
   }
 
   /** True while the store is unreachable and reads come from the last known state. */
@@ -197,14 +204,12 @@ export class RegistryService {
     });
     await this.options.tree.acknowledge(index);
     this.leases.invalidate(service);
-    const entry = this.cache.service(service)?.instances.get(id);
-    const view =
-      entry && entry.index >= index
-        ? viewOf(entry, await this.leases.get(service))
-        : viewOf(
-            { instance, index, version: 0, modified: Date.now(), ephemeral: false },
-            { leases: new Map([[id, lease!]]), now: lease!.renewedAt, graceStart: 0 },
-          );
+    // What was written, with the lease just granted: the answer does not depend on the cache.
+    const granted = lease!;
+    const view = viewOf(
+      { instance, index, version: 0, modified: granted.renewedAt, ephemeral: false },
+      { leases: new Map([[id, granted]]), now: granted.renewedAt, graceStart: 0 },
+    );
     return { view, created };
   }
 
@@ -274,7 +279,7 @@ export class RegistryService {
   async services(): Promise<ServiceSummary[]> {
     return Promise.all(
       this.cache.services().map(async (entry) => {
-        const views = await this.views(entry.service);
+        const { views } = await this.build(entry);
         const status = { UP: 0, DOWN: 0, DRAINING: 0 };
         for (const view of views) status[view.status]++;
         return {
@@ -293,9 +298,8 @@ export class RegistryService {
     service: string,
     filter: InstanceFilter = {},
   ): Promise<{ index: bigint; instances: readonly InstanceView[] }> {
-    const entry = this.cache.service(service);
-    if (!entry) throw new ZkgError('ZKG_SERVICE_NOT_FOUND', `no service ${service}`);
-    const views = await this.views(service);
+    const entry = this.serviceEntry(service);
+    const { views } = await this.build(entry);
     const instances =
       filter.status === undefined && filter.zone === undefined
         ? views
@@ -313,29 +317,10 @@ export class RegistryService {
    * unhealthy, which the threshold may override.
    */
   async dispatch(service: string, request: DispatchRequest): Promise<DispatchOutcome> {
-    const entry = this.cache.service(service);
-    if (!entry) throw new ZkgError('ZKG_SERVICE_NOT_FOUND', `no service ${service}`);
+    const entry = this.serviceEntry(service);
     const policy = this.policy(service);
     const name = request.strategy ?? policy.strategy;
-    const snapshot = await this.leases.get(service);
-    const candidates: DispatchInstance[] = [];
-    const byId = new Map<string, InstanceEntry>();
-    for (const e of entry.instances.values()) {
-      const { instance } = e;
-      const port = instance.port ?? instance.sslPort;
-      if (instance.status !== 'UP' || !instance.enabled || port === null) continue;
-      byId.set(instance.id, e);
-      const load = snapshot.leases?.get(instance.id)?.load;
-      candidates.push({
-        id: instance.id,
-        address: instance.address,
-        port,
-        weight: instance.weight,
-        ...(instance.zone === undefined ? {} : { zone: instance.zone }),
-        healthy: aliveIn(snapshot, e),
-        ...(load === undefined ? {} : { load }),
-      });
-    }
+    const { candidates, viewById } = await this.build(entry);
     const strategy = this.strategyFor(service, name, request.zone !== undefined, policy.zoneMinHealthyShare);
     let result;
     try {
@@ -360,25 +345,51 @@ export class RegistryService {
       );
     }
     return {
-      instance: viewOf(byId.get(result.instance.id)!, snapshot),
+      instance: viewById.get(result.instance.id)!,
       strategy: name,
       protected: result.protected,
       zone: result.zone,
     };
   }
 
-  /** Sorted views of a service's instances, built once per registry state and lease snapshot. */
-  private async views(service: string): Promise<readonly InstanceView[]> {
+  private serviceEntry(service: string): ServiceEntry {
     const entry = this.cache.service(service);
-    if (!entry) return [];
-    const snapshot = await this.leases.get(service);
-    const built = this.built.get(snapshot);
-    if (built?.entry === entry) return built.views;
+    if (!entry) throw new ZkgError('ZKG_SERVICE_NOT_FOUND', `no service ${service}`);
+    return entry;
+  }
+
+  /** What the read paths need of a service, reused while neither the registry nor the leases change. */
+  private async build(entry: ServiceEntry): Promise<Built> {
+    const snapshot = await this.leases.get(entry.service);
+    const held = this.built.get(snapshot);
+    if (held?.entry === entry) return held;
     const views = [...entry.instances.values()]
       .map((e) => viewOf(e, snapshot))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    this.built.set(snapshot, { entry, views });
-    return views;
+    const candidates: DispatchInstance[] = [];
+    for (const e of entry.instances.values()) {
+      const { instance } = e;
+      const port = instance.port ?? instance.sslPort;
+      if (instance.status !== 'UP' || !instance.enabled || port === null) continue;
+      const load = snapshot.leases?.get(instance.id)?.load;
+      candidates.push({
+        id: instance.id,
+        address: instance.address,
+        port,
+        weight: instance.weight,
+        ...(instance.zone === undefined ? {} : { zone: instance.zone }),
+        healthy: aliveIn(snapshot, e),
+        ...(load === undefined ? {} : { load }),
+      });
+    }
+    const built: Built = {
+      entry,
+      views,
+      viewById: new Map(views.map((v) => [v.id, v])),
+      candidates,
+    };
+    this.built.set(snapshot, built);
+    return built;
   }
 
   private strategyFor(service: string, name: StrategyName, zoned: boolean, share: number): Strategy {
