@@ -8,14 +8,16 @@ import { ZkgError } from '../errors.js';
 /** Long-polls without `wait` hold this long (capped by the setting). */
 const DEFAULT_WAIT_MS = 30_000;
 
+/** Milliseconds per unit of the durations the API takes (`500ms`, `30s`, `2m`, `1h`). */
+export const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
 /** `30s`, `500ms`, `2m` or a number of seconds, capped at `capMs`. */
 export function parseWait(value: string | undefined, capMs: number): number {
   if (value === undefined) return Math.min(DEFAULT_WAIT_MS, capMs);
   const match = /^([0-9]{1,9})(ms|s|m)?$/.exec(value);
   if (!match) throw new ZkgError('ZKG_VALIDATION_FAILED', 'wait must look like 30s, 500ms or 2m');
-  const n = Number(match[1]);
-  const ms = match[2] === 'ms' ? n : match[2] === 'm' ? n * 60_000 : n * 1000;
-  return Math.min(ms, capMs);
+  const unit = (match[2] ?? 's') as keyof typeof DURATION_UNITS_MS;
+  return Math.min(Number(match[1]) * DURATION_UNITS_MS[unit], capMs);
 }
 
 /** `index=N`: the zxid a long-poll waits to see passed. */

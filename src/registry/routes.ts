@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isZnodeName } from '../coordination/paths.js';
 import type { StrategyName } from '../dispatcher/types.js';
 import { ZkgError } from '../errors.js';
-import { LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
+import { DURATION_UNITS_MS, LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
 import type { LoadReport } from '../hotstore/store.js';
 import type { HealthCheck, InstanceStatus } from './instance.js';
 import {
@@ -41,10 +41,9 @@ const NAME = new RegExp(NAME_PATTERN);
 
 /** `30s`, `500ms`, `2m`, `1h`, or a number of seconds, in ms. */
 function durationMs(value: string | number): number {
-  if (typeof value === 'number') return value * 1000;
+  if (typeof value === 'number') return value * DURATION_UNITS_MS.s;
   const match = /^([0-9]+)(ms|s|m|h)$/.exec(value)!;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
-  return Number(match[1]) * unit;
+  return Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS];
 }
 
 interface RegistrationBody {
