@@ -305,13 +305,12 @@ export class RegistryCache extends CacheView<InstancesChange> {
     const touch = (service: string, id: bigint): void => {
       if (id > (touched.get(service) ?? -1n)) touched.set(service, id);
     };
-    const instancesOf = (service: string): Map<string, InstanceEntry> =>
-      new Map(this.published.get(service)?.instances ?? []);
+    /** Copies of the published instance maps of the services this batch changes. */
     const working = new Map<string, Map<string, InstanceEntry>>();
     const workingOf = (service: string): Map<string, InstanceEntry> => {
       let instances = working.get(service);
       if (!instances) {
-        instances = instancesOf(service);
+        instances = new Map(this.published.get(service)?.instances ?? []);
         working.set(service, instances);
       }
       return instances;
