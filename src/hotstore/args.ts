@@ -1,6 +1,12 @@
 /** Argument checks shared by the adapters, so both refuse the same input with the same error. */
 import { HotStoreError } from './errors.js';
-import { MAX_LEASE_TTL_MS, type Lease, type LoadReport } from './store.js';
+import {
+  MAX_CHECK_TEXT_LENGTH,
+  MAX_LEASE_TTL_MS,
+  type CheckResult,
+  type Lease,
+  type LoadReport,
+} from './store.js';
 
 const LOAD_FIELDS = ['inflight', 'cpu', 'latencyMs'] as const;
 
@@ -51,4 +57,38 @@ export function normalizeLoad(load: LoadReport | undefined): LoadReport | undefi
 export function makeLease(renewedAt: number, ttlMs: number, load: LoadReport | undefined): Lease {
   const lease: Lease = { expiresAt: renewedAt + ttlMs, ttlMs, renewedAt, ...(load && { load }) };
   return Object.freeze(lease);
+}
+
+/**
+ * A frozen copy of a check result holding only the known fields, `detail` cut to
+ * {@link MAX_CHECK_TEXT_LENGTH}; `detail` is left out rather than set to undefined.
+ */
+export function normalizeCheck(result: CheckResult): CheckResult {
+  if (typeof result !== 'object' || result === null) throw bad('result must be an object');
+  const { ok, at, latencyMs, detail, by } = result;
+  if (typeof ok !== 'boolean') throw bad(`result.ok must be a boolean, got ${String(ok)}`);
+  for (const [field, value] of [
+    ['at', at],
+    ['latencyMs', latencyMs],
+  ] as const) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw bad(`result.${field} must be a finite number >= 0, got ${String(value)}`);
+    }
+  }
+  if (detail !== undefined && typeof detail !== 'string') {
+    throw bad(`result.detail must be a string, got ${String(detail)}`);
+  }
+  if (typeof by !== 'string' || by.length === 0 || by.length > MAX_CHECK_TEXT_LENGTH) {
+    throw bad(`result.by must be a non-empty string of at most ${MAX_CHECK_TEXT_LENGTH} characters`);
+  }
+  const copy: CheckResult = { ok, at, latencyMs, ...(detail !== undefined && { detail: cut(detail) }), by };
+  return Object.freeze(copy);
+}
+
+/** The first {@link MAX_CHECK_TEXT_LENGTH} code units, without splitting a surrogate pair. */
+function cut(text: string): string {
+  if (text.length <= MAX_CHECK_TEXT_LENGTH) return text;
+  const code = text.charCodeAt(MAX_CHECK_TEXT_LENGTH - 1);
+  const end = code >= 0xd800 && code <= 0xdbff ? MAX_CHECK_TEXT_LENGTH - 1 : MAX_CHECK_TEXT_LENGTH;
+  return text.slice(0, end);
 }

@@ -3,9 +3,10 @@
  * shared between processes or survives a restart; a new process is a new generation.
  */
 import { randomUUID } from 'node:crypto';
-import { checkExpiredArgs, checkName, checkTtl, makeLease, normalizeLoad } from './args.js';
+import { checkExpiredArgs, checkName, checkTtl, makeLease, normalizeCheck, normalizeLoad } from './args.js';
 import { HotStoreError } from './errors.js';
 import type {
+  CheckResult,
   ExpiredLease,
   Generation,
   HotStore,
@@ -110,7 +111,8 @@ const COMPACT_MIN_ENTRIES = 1024;
 /**
  * The hot store in process memory: a map of leases per service and a min-heap of expiries, so
  * {@link MemoryHotStore.expired} costs O((limit + outdated entries) log n), not a sort of all
- * leases. Always `connected`; never emits state changes.
+ * leases; beside them a map of check results per service. Always `connected`; never emits state
+ * changes.
  *
  * @example
  * const store = new MemoryHotStore();
@@ -123,6 +125,8 @@ export class MemoryHotStore implements HotStore {
   private readonly clock: () => number;
   private readonly services = new Map<string, Map<string, Lease>>();
   private readonly heap = new EntryHeap();
+  /** Check results by service, then instance; a service without any has no entry. */
+  private readonly checks = new Map<string, Map<string, CheckResult>>();
   private leaseCount = 0;
   private closed = false;
   private readonly currentGeneration: Generation;
@@ -175,6 +179,8 @@ export class MemoryHotStore implements HotStore {
     this.checkOpen();
     checkName('service', service);
     checkName('instance', instance);
+    const checks = this.checks.get(service);
+    if (checks?.delete(instance) && checks.size === 0) this.checks.delete(service);
     const leases = this.services.get(service);
     if (!leases?.delete(instance)) return;
     this.leaseCount--;
@@ -198,6 +204,25 @@ export class MemoryHotStore implements HotStore {
     return found.map(({ service, instance, lease }) => ({ service, instance, expiresAt: lease.expiresAt }));
   }
 
+  async recordCheck(service: string, instance: string, result: CheckResult): Promise<void> {
+    this.checkOpen();
+    checkName('service', service);
+    checkName('instance', instance);
+    const copy = normalizeCheck(result);
+    let checks = this.checks.get(service);
+    if (!checks) {
+      checks = new Map();
+      this.checks.set(service, checks);
+    }
+    checks.set(instance, copy);
+  }
+
+  async checkResults(service: string): Promise<Map<string, CheckResult>> {
+    this.checkOpen();
+    checkName('service', service);
+    return new Map(this.checks.get(service));
+  }
+
   async now(): Promise<number> {
     this.checkOpen();
     return this.clock();
@@ -211,6 +236,7 @@ export class MemoryHotStore implements HotStore {
   async close(): Promise<void> {
     this.closed = true;
     this.services.clear();
+    this.checks.clear();
     this.heap.rebuild([]);
     this.leaseCount = 0;
   }

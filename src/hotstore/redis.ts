@@ -5,11 +5,14 @@
  * Key layout, under a prefix (default `zkgate:`) so tenants and tests can share a server:
  * - `<p>lease:<service>`: hash, instance -> the lease as JSON `{expiresAt, ttlMs, renewedAt, load?}`;
  * - `<p>leases`: sorted set, member `<service>\0<instance>`, score expiresAt: the expiry index;
+ * - `<p>check:<service>`: hash, instance -> the latest check result as JSON
+ *   `{ok, at, latencyMs, detail?, by}`;
  * - `<p>generation`: string, JSON `{id, since}`: the data generation marker.
  * A renewal updates hash and index in one Lua script that reads the server's `TIME`, so it is
- * atomic and replicas with skewed clocks agree on expiry. The script touches keys of two hash
- * slots, so Redis Cluster is not supported. No key has a TTL: under an `allkeys-*` eviction
- * policy Redis could evict leases or the marker, so run it with `noeviction` (or `volatile-*`).
+ * atomic and replicas with skewed clocks agree on expiry; a removal drops lease, index entry and
+ * check result in another. The scripts touch keys of several hash slots, so Redis Cluster is not
+ * supported. No key has a TTL: under an `allkeys-*` eviction policy Redis could evict leases or
+ * the marker, so run it with `noeviction` (or `volatile-*`).
  *
  * What this adapter adds to ioredis:
  * - fail fast: commands are never queued while disconnected and never retried after a
@@ -23,9 +26,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { StoreLogger } from '../coordination/store.js';
-import { checkExpiredArgs, checkName, checkTtl, makeLease, normalizeLoad } from './args.js';
+import { checkExpiredArgs, checkName, checkTtl, makeLease, normalizeCheck, normalizeLoad } from './args.js';
 import { HotStoreError } from './errors.js';
 import type {
+  CheckResult,
   ExpiredLease,
   Generation,
   HotStore,
@@ -66,9 +70,10 @@ redis.call('HSET', KEYS[1], ARGV[1], lease)
 redis.call('ZADD', KEYS[2], expiresAt, ARGV[4])
 return lease`;
 
-/** KEYS: lease hash, expiry index. ARGV: instance, index member. */
+/** KEYS: lease hash, expiry index, check hash. ARGV: instance, index member. */
 const REMOVE_LUA = `redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 0`;
 
 /** KEYS: generation marker. ARGV: an id for a new generation. Returns the marker's JSON. */
@@ -89,7 +94,13 @@ interface ScriptedRedis extends Redis {
     load: string,
     member: string,
   ): Promise<string>;
-  hotstoreRemove(lease: string, index: string, instance: string, member: string): Promise<number>;
+  hotstoreRemove(
+    lease: string,
+    index: string,
+    check: string,
+    instance: string,
+    member: string,
+  ): Promise<number>;
   hotstoreGeneration(marker: string, id: string): Promise<string>;
 }
 
@@ -127,6 +138,18 @@ function parseStored<T>(json: string, what: string): T {
 function parseLease(json: string): Lease {
   const raw = parseStored<{ ttlMs: number; renewedAt: number; load?: LoadReport }>(json, 'lease');
   return makeLease(raw.renewedAt, raw.ttlMs, raw.load && Object.freeze(raw.load));
+}
+
+function parseCheck(json: string): CheckResult {
+  const raw = parseStored<CheckResult>(json, 'check result');
+  const result: CheckResult = {
+    ok: raw.ok,
+    at: raw.at,
+    latencyMs: raw.latencyMs,
+    ...(raw.detail !== undefined && { detail: raw.detail }),
+    by: raw.by,
+  };
+  return Object.freeze(result);
 }
 
 function parseGeneration(json: string): Generation {
@@ -183,7 +206,7 @@ export class RedisHotStore implements HotStore {
       connectionName: 'zkgate-hotstore',
     }) as ScriptedRedis;
     this.redis.defineCommand('hotstoreRenew', { numberOfKeys: 2, lua: RENEW_LUA });
-    this.redis.defineCommand('hotstoreRemove', { numberOfKeys: 2, lua: REMOVE_LUA });
+    this.redis.defineCommand('hotstoreRemove', { numberOfKeys: 3, lua: REMOVE_LUA });
     this.redis.defineCommand('hotstoreGeneration', { numberOfKeys: 1, lua: GENERATION_LUA });
     this.redis.on('error', (err: Error) => this.onError(err));
     this.redis.on('close', () => this.onClose());
@@ -265,6 +288,7 @@ export class RedisHotStore implements HotStore {
       this.redis.hotstoreRemove(
         this.leaseKey(service),
         this.indexKey,
+        this.checkKey(service),
         instance,
         `${service}\u0000${instance}`,
       ),
@@ -290,6 +314,19 @@ export class RedisHotStore implements HotStore {
     return result;
   }
 
+  async recordCheck(service: string, instance: string, result: CheckResult): Promise<void> {
+    checkName('service', service);
+    checkName('instance', instance);
+    const json = JSON.stringify(normalizeCheck(result));
+    await this.call(() => this.redis.hset(this.checkKey(service), instance, json));
+  }
+
+  async checkResults(service: string): Promise<Map<string, CheckResult>> {
+    checkName('service', service);
+    const all = await this.call(() => this.redis.hgetall(this.checkKey(service)));
+    return new Map(Object.entries(all).map(([instance, json]) => [instance, parseCheck(json)]));
+  }
+
   async now(): Promise<number> {
     const [seconds, micros] = await this.call(() => this.redis.time());
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
@@ -313,6 +350,10 @@ export class RedisHotStore implements HotStore {
 
   private leaseKey(service: string): string {
     return `${this.prefix}lease:${service}`;
+  }
+
+  private checkKey(service: string): string {
+    return `${this.prefix}check:${service}`;
   }
 
   /** The marker, created with the server's time when missing (first start, or data lost). */

@@ -1,7 +1,8 @@
 /**
  * The hot-store port: hot, frequently written, non-authoritative state of the service registry
- * (instance leases renewed by heartbeats, the load they report). ZooKeeper keeps registrations;
- * heartbeats land here and never touch ZooKeeper.
+ * (instance leases renewed by heartbeats, the load they report, the latest active health check of
+ * each instance). ZooKeeper keeps registrations; heartbeats and check results land here and never
+ * touch ZooKeeper.
  *
  * Two adapters implement it: `redis` (shared by every gateway replica) and `memory` (embedded,
  * one process). One contract suite (`test/hotstore/`) runs against both.
@@ -34,6 +35,26 @@ export interface ExpiredLease {
   readonly service: string;
   readonly instance: string;
   readonly expiresAt: number;
+}
+
+/**
+ * Longest `detail` and `by` of a {@link CheckResult}, in UTF-16 code units (JavaScript string
+ * length): a status page shows a line, not a whole error page a probe happened to receive.
+ */
+export const MAX_CHECK_TEXT_LENGTH = 200;
+
+/** The latest active health check of one instance, as the scanner recorded it. */
+export interface CheckResult {
+  /** Whether the probe passed. */
+  readonly ok: boolean;
+  /** When the probe finished, ms since the epoch on the scanning replica's clock. */
+  readonly at: number;
+  /** How long the probe took, ms (>= 0). */
+  readonly latencyMs: number;
+  /** Why it failed or what it saw, e.g. `HTTP 500`, `ECONNREFUSED`, `timed out after 2000 ms`; at most 200 characters. */
+  readonly detail?: string;
+  /** The gateway replica that ran it. */
+  readonly by: string;
 }
 
 /** The data a store holds now: replaced by a new one when the data was lost. */
@@ -84,13 +105,29 @@ export interface HotStore {
   getLease(service: string, instance: string): Promise<Lease | undefined>;
   /** Every lease of a service by instance, expired ones included (the caller decides). */
   leases(service: string): Promise<Map<string, Lease>>;
-  /** Remove a lease; no-op when there is none. */
+  /**
+   * Forget the instance's lease and its check result, atomically; no-op for what there is not.
+   * The registry calls it on deregistration and eviction, so nothing of a gone instance stays.
+   */
   removeLease(service: string, instance: string): Promise<void>;
   /**
    * Leases with `expiresAt <= now` across all services, earliest first (ties in no promised
    * order), at most `limit`. Listing does not remove them. Take `now` from {@link now}.
    */
   expired(now: number, limit: number): Promise<ExpiredLease[]>;
+  /**
+   * Keep `result` as the latest check of `instance` of `service`, replacing the previous one.
+   * Independent of leases: instances registered without heartbeats are checked too. `ok` is a
+   * boolean, `at` and `latencyMs` finite numbers >= 0, `by` a non-empty string of at most
+   * {@link MAX_CHECK_TEXT_LENGTH}; a longer `detail` is cut to that length rather than refused
+   * (a probe does not control what it saw). Only the known fields are kept.
+   *
+   * Last write wins: a probe still in flight when {@link removeLease} ran can record a result
+   * after it; readers join results with the registered instances rather than trust every entry.
+   */
+  recordCheck(service: string, instance: string, result: CheckResult): Promise<void>;
+  /** Every recorded check result of a service by instance; empty when there is none. */
+  checkResults(service: string): Promise<Map<string, CheckResult>>;
   /** The store's clock in ms; for Redis the server's TIME, so replicas with skewed clocks agree. */
   now(): Promise<number>;
   /**

@@ -5,7 +5,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HotStoreError, type HotStoreErrorCode } from '../../src/hotstore/errors.js';
-import { MAX_LEASE_TTL_MS, type HotStore, type Lease } from '../../src/hotstore/store.js';
+import {
+  MAX_CHECK_TEXT_LENGTH,
+  MAX_LEASE_TTL_MS,
+  type CheckResult,
+  type HotStore,
+  type Lease,
+} from '../../src/hotstore/store.js';
 
 export interface HotStoreBackend {
   /** A new store with its own, empty data. */
@@ -32,6 +38,11 @@ async function indexed(
 ): Promise<Array<{ instance: string; expiresAt: number }>> {
   const all = await store.expired(Number.MAX_SAFE_INTEGER, 1_000_000);
   return all.filter((e) => e.service === service).map(({ instance, expiresAt }) => ({ instance, expiresAt }));
+}
+
+/** A passed check by replica `gw-1`, with `overrides` applied. */
+function check(overrides: Partial<CheckResult> = {}): CheckResult {
+  return { ok: true, at: 1_700_000_000_000, latencyMs: 12, by: 'gw-1', ...overrides };
 }
 
 export function describeHotStoreContract(name: string, start: () => Promise<HotStoreBackend>): void {
@@ -168,6 +179,102 @@ export function describeHotStoreContract(name: string, start: () => Promise<HotS
       });
     });
 
+    describe('check results', () => {
+      it('keeps the latest result per instance, replacing the previous one', async () => {
+        const store = await backend.open();
+        expect(await store.checkResults('billing')).toEqual(new Map());
+        const failed = check({ ok: false, at: 1_700_000_000_500, latencyMs: 2_000.5, detail: 'timed out' });
+        await store.recordCheck('billing', 'b-1', check());
+        await store.recordCheck('billing', 'b-2', check({ by: 'gw-2', detail: '' }));
+        await store.recordCheck('billing', 'b-1', failed);
+        const results = await store.checkResults('billing');
+        expect(results).toEqual(
+          new Map([
+            ['b-1', failed],
+            ['b-2', check({ by: 'gw-2', detail: '' })],
+          ]),
+        );
+        await store.recordCheck('billing', 'b-1', check({ at: 0, latencyMs: 0 }));
+        const replaced = (await store.checkResults('billing')).get('b-1');
+        expect(replaced).toEqual(check({ at: 0, latencyMs: 0 }));
+        expect(replaced && 'detail' in replaced).toBe(false);
+      });
+
+      it('keeps only the known fields and is not affected by later mutation', async () => {
+        const store = await backend.open();
+        const result = { ...check({ detail: 'HTTP 500' }), extra: 'ignored' } as {
+          -readonly [K in keyof CheckResult]: CheckResult[K];
+        };
+        await store.recordCheck('billing', 'b-1', result);
+        result.ok = false;
+        result.detail = 'changed';
+        expect((await store.checkResults('billing')).get('b-1')).toStrictEqual(check({ detail: 'HTTP 500' }));
+      });
+
+      it('keeps services apart, including ones whose names share a prefix, and apart from leases', async () => {
+        const store = await backend.open();
+        await store.recordCheck('a', 'b:c', check({ by: 'one' }));
+        await store.recordCheck('a:b', 'c', check({ by: 'two' }));
+        await store.recordCheck('ünï côdé', 'inst ance/1', check({ by: 'three' }));
+        expect(await store.checkResults('a')).toEqual(new Map([['b:c', check({ by: 'one' })]]));
+        expect(await store.checkResults('a:b')).toEqual(new Map([['c', check({ by: 'two' })]]));
+        expect(await store.checkResults('ünï côdé')).toEqual(
+          new Map([['inst ance/1', check({ by: 'three' })]]),
+        );
+        expect(await store.checkResults('orders')).toEqual(new Map());
+        // A result is no lease, and a renewal leaves the result alone.
+        expect(await store.leases('a')).toEqual(new Map());
+        expect(await store.expired(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+        const lease = await store.renewLease('a', 'b:c', 1_000);
+        expect(await store.checkResults('a')).toEqual(new Map([['b:c', check({ by: 'one' })]]));
+        expect(await store.leases('a')).toEqual(new Map([['b:c', lease]]));
+      });
+
+      it('forgets the result with the lease on removeLease, also of an instance without a lease', async () => {
+        const store = await backend.open();
+        await store.renewLease('billing', 'b-1', 60_000);
+        const kept = await store.renewLease('billing', 'b-2', 60_000);
+        await store.recordCheck('billing', 'b-1', check());
+        await store.recordCheck('billing', 'b-2', check({ ok: false }));
+        await store.recordCheck('billing', 'b-3', check({ by: 'gw-3' }));
+        await store.recordCheck('orders', 'b-1', check());
+        await store.removeLease('billing', 'b-1');
+        expect(await store.getLease('billing', 'b-1')).toBeUndefined();
+        expect(await store.checkResults('billing')).toEqual(
+          new Map([
+            ['b-2', check({ ok: false })],
+            ['b-3', check({ by: 'gw-3' })],
+          ]),
+        );
+        await store.removeLease('billing', 'b-3');
+        expect(await store.checkResults('billing')).toEqual(new Map([['b-2', check({ ok: false })]]));
+        expect(await store.leases('billing')).toEqual(new Map([['b-2', kept]]));
+        await store.removeLease('billing', 'b-2');
+        expect(await store.checkResults('billing')).toEqual(new Map());
+        expect(await store.checkResults('orders')).toEqual(new Map([['b-1', check()]]));
+        // A service whose results were all removed takes new ones.
+        await store.recordCheck('billing', 'b-1', check());
+        expect(await store.checkResults('billing')).toEqual(new Map([['b-1', check()]]));
+      });
+
+      it('cuts a long detail to the limit, never through a surrogate pair, and takes the longest by', async () => {
+        const store = await backend.open();
+        const limit = MAX_CHECK_TEXT_LENGTH;
+        const exact = 'e'.repeat(limit);
+        const long = `${'x'.repeat(limit)}<html>a whole error page</html>`;
+        const emoji = `${'y'.repeat(limit - 1)}\u{1F4A5} and more`;
+        await store.recordCheck('billing', 'exact', check({ detail: exact }));
+        await store.recordCheck('billing', 'long', check({ detail: long }));
+        await store.recordCheck('billing', 'emoji', check({ detail: emoji }));
+        await store.recordCheck('billing', 'by', check({ by: 'r'.repeat(limit) }));
+        const results = await store.checkResults('billing');
+        expect(results.get('exact')?.detail).toBe(exact);
+        expect(results.get('long')?.detail).toBe('x'.repeat(limit));
+        expect(results.get('emoji')?.detail).toBe('y'.repeat(limit - 1));
+        expect(results.get('by')?.by).toBe('r'.repeat(limit));
+      });
+    });
+
     describe('expired', () => {
       it('lists leases expired at or before now across services, earliest first, up to limit', async () => {
         const store = await backend.open();
@@ -254,9 +361,32 @@ export function describeHotStoreContract(name: string, start: () => Promise<HotS
           store.expired(Number.NaN, 10),
           store.expired(0, -1),
           store.expired(0, 1.5),
+          store.recordCheck('', 'x', check()),
+          store.recordCheck('s', '', check()),
+          store.recordCheck('s\u0000t', 'x', check()),
+          store.recordCheck('s', 'x\u0000y', check()),
+          store.recordCheck('s', 'x', undefined as unknown as CheckResult),
+          store.recordCheck('s', 'x', null as unknown as CheckResult),
+          store.recordCheck('s', 'x', check({ ok: undefined as unknown as boolean })),
+          store.recordCheck('s', 'x', check({ ok: 'true' as unknown as boolean })),
+          store.recordCheck('s', 'x', check({ at: -1 })),
+          store.recordCheck('s', 'x', check({ at: Number.NaN })),
+          store.recordCheck('s', 'x', check({ at: Number.POSITIVE_INFINITY })),
+          store.recordCheck('s', 'x', check({ at: '1' as unknown as number })),
+          store.recordCheck('s', 'x', check({ latencyMs: -0.5 })),
+          store.recordCheck('s', 'x', check({ latencyMs: Number.NaN })),
+          store.recordCheck('s', 'x', check({ latencyMs: undefined as unknown as number })),
+          store.recordCheck('s', 'x', check({ detail: 500 as unknown as string })),
+          store.recordCheck('s', 'x', check({ detail: null as unknown as string })),
+          store.recordCheck('s', 'x', check({ by: '' })),
+          store.recordCheck('s', 'x', check({ by: 'r'.repeat(MAX_CHECK_TEXT_LENGTH + 1) })),
+          store.recordCheck('s', 'x', check({ by: undefined as unknown as string })),
+          store.checkResults(''),
+          store.checkResults('s\u0000t'),
         ];
         for (const call of cases) expect(await failureCode(call)).toBe('BAD_ARGUMENTS');
         expect(await store.leases('s')).toEqual(new Map());
+        expect(await store.checkResults('s')).toEqual(new Map());
         expect((await store.renewLease('s', 'x', MAX_LEASE_TTL_MS)).ttlMs).toBe(MAX_LEASE_TTL_MS);
       });
 
@@ -271,6 +401,9 @@ export function describeHotStoreContract(name: string, start: () => Promise<HotS
         expect(await failureCode(store.expired(0, 1))).toBe('CLOSED');
         expect(await failureCode(store.generation())).toBe('CLOSED');
         expect(await failureCode(store.now())).toBe('CLOSED');
+        expect(await failureCode(store.recordCheck('billing', 'b-1', check()))).toBe('CLOSED');
+        expect(await failureCode(store.checkResults('billing'))).toBe('CLOSED');
+        expect(await failureCode(store.removeLease('billing', 'b-1'))).toBe('CLOSED');
       });
     });
   });

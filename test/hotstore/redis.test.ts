@@ -3,10 +3,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisHotStore, type RedisHotStoreOptions } from '../../src/hotstore/redis.js';
-import type { HotStore, HotStoreStateEvent } from '../../src/hotstore/store.js';
+import type { CheckResult, HotStore, HotStoreStateEvent } from '../../src/hotstore/store.js';
 import { freePorts } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { describeHotStoreContract, failureCode } from './contract.js';
+
+const CHECK: CheckResult = {
+  ok: false,
+  at: 1_700_000_000_000,
+  latencyMs: 3.5,
+  detail: 'HTTP 500',
+  by: 'gw-1',
+};
 
 /** A key prefix no other test uses, so tests share one server without seeing each other. */
 const freshPrefix = (): string => `test-${randomUUID()}:`;
@@ -97,14 +105,16 @@ describe('RedisHotStore', () => {
     const prefix = freshPrefix();
     const store = await open({ keyPrefix: prefix });
     const lease = await store.renewLease('billing', 'b-1', 5_000, { inflight: 2 });
+    await store.recordCheck('billing', 'b-1', CHECK);
     expect(JSON.parse((await raw.hget(`${prefix}lease:billing`, 'b-1')) ?? '')).toEqual(lease);
+    expect(JSON.parse((await raw.hget(`${prefix}check:billing`, 'b-1')) ?? '')).toEqual(CHECK);
     expect(await raw.zrange(`${prefix}leases`, 0, -1, 'WITHSCORES')).toEqual([
       'billing\u0000b-1',
       String(lease.expiresAt),
     ]);
     expect(JSON.parse((await raw.get(`${prefix}generation`)) ?? '')).toEqual(await store.generation());
     expect((await raw.keys(`${prefix}*`)).sort()).toEqual(
-      [`${prefix}generation`, `${prefix}lease:billing`, `${prefix}leases`].sort(),
+      [`${prefix}generation`, `${prefix}lease:billing`, `${prefix}leases`, `${prefix}check:billing`].sort(),
     );
     await store.removeLease('billing', 'b-1');
     expect((await raw.keys(`${prefix}*`)).sort()).toEqual([`${prefix}generation`]);
@@ -204,6 +214,8 @@ describe('RedisHotStore', () => {
     expect(await failureCode(store.getLease('billing', 'b-1'))).toBe('SERVER_ERROR');
     await raw.set(`${prefix}lease:orders`, 'a string, not a hash');
     expect(await failureCode(store.leases('orders'))).toBe('SERVER_ERROR');
+    await raw.hset(`${prefix}check:billing`, 'b-1', 'not json');
+    expect(await failureCode(store.checkResults('billing'))).toBe('SERVER_ERROR');
   });
 
   // Last: these kill and restart the shared server.
@@ -234,6 +246,9 @@ describe('RedisHotStore', () => {
       expect(await failureCode(store.getLease('billing', 'b-1'))).toBe('UNAVAILABLE');
       expect(await failureCode(store.expired(0, 10))).toBe('UNAVAILABLE');
       expect(await failureCode(store.generation())).toBe('UNAVAILABLE');
+      expect(await failureCode(store.recordCheck('billing', 'b-1', CHECK))).toBe('UNAVAILABLE');
+      expect(await failureCode(store.checkResults('billing'))).toBe('UNAVAILABLE');
+      expect(await failureCode(store.removeLease('billing', 'b-1'))).toBe('UNAVAILABLE');
       expect(performance.now() - started).toBeLessThan(1_000);
       // Reconnect attempts fail meanwhile: each error reaches the handler (ioredis would print
       // unhandled ones), which logs a repeated one once.
@@ -252,6 +267,7 @@ describe('RedisHotStore', () => {
     it('comes back with dataLost and a new generation after a restart that lost the data', async () => {
       const store = await open();
       await store.renewLease('billing', 'b-1', 60_000);
+      await store.recordCheck('billing', 'b-1', CHECK);
       const before = await store.generation();
       const events: HotStoreStateEvent[] = [];
       store.onStateChange((e) => events.push(e));
@@ -268,9 +284,13 @@ describe('RedisHotStore', () => {
       expect(after.id).not.toBe(before.id);
       expect(after.since).toBeGreaterThanOrEqual(restartedAt);
       expect(await store.leases('billing')).toEqual(new Map());
+      expect(await store.checkResults('billing')).toEqual(new Map());
       // Scripts are gone with the old server; ioredis loads them again.
       const lease = await store.renewLease('billing', 'b-1', 60_000);
       expect(await store.getLease('billing', 'b-1')).toEqual(lease);
+      await store.recordCheck('billing', 'b-1', CHECK);
+      await store.removeLease('billing', 'b-1');
+      expect(await store.checkResults('billing')).toEqual(new Map());
       expect(await store.generation()).toEqual(after);
     });
   });
