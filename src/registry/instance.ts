@@ -14,6 +14,8 @@ import { MAX_LEASE_TTL_MS } from '../hotstore/store.js';
 
 export const INSTANCE_STATUSES = ['UP', 'DOWN', 'DRAINING'] as const;
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
+/** What an active health check concludes. */
+export type CheckStatus = 'UP' | 'DOWN';
 
 /** The payload class Spring Cloud Zookeeper registers and reads. */
 export const SPRING_PAYLOAD_CLASS = 'org.springframework.cloud.zookeeper.discovery.ZookeeperInstance';
@@ -21,7 +23,12 @@ export const SPRING_PAYLOAD_CLASS = 'org.springframework.cloud.zookeeper.discove
 /** Metadata keys with a meaning; everything else is the user's. */
 export const META = {
   weight: 'zkgate.weight',
+  /** The effective status, written for readers that do not know the two below. */
   status: 'zkgate.status',
+  /** Set by an operator (`PUT .../status`); checks do not override it until it is cleared. */
+  manualStatus: 'zkgate.status.manual',
+  /** The health check's verdict, written by the replica that checks the instance. */
+  checkStatus: 'zkgate.status.check',
   ttl: 'zkgate.ttl',
   /** The active health check, as JSON (the scanner reads it). */
   check: 'zkgate.check',
@@ -54,7 +61,10 @@ export interface Instance {
   /** 1 to 1000. */
   readonly weight: number;
   readonly zone: string | undefined;
+  /** The effective status: the manual one if set, else the check's verdict, else UP. */
   readonly status: InstanceStatus;
+  readonly manualStatus?: InstanceStatus;
+  readonly checkStatus?: CheckStatus;
   /** The user's metadata, without the keys above. */
   readonly metadata: Readonly<Record<string, string>>;
   /** Lease length for instances registered over HTTP; undefined for session-bound ones. */
@@ -125,7 +135,7 @@ export function decodeInstance(service: string, id: string, data: Buffer): Insta
     sslPort: portOf(json.sslPort),
     weight: Number.isInteger(weight) && weight >= 1 && weight <= 1000 ? weight : DEFAULT_WEIGHT,
     zone: all[META.zone] || undefined,
-    status: statusOf(all, enabled),
+    ...statusesOf(all, enabled),
     metadata,
     // Bounded like a registration over HTTP: a hand-written value must not break heartbeats.
     ttlMs: Number.isInteger(ttl) && ttl > 0 && ttl <= MAX_LEASE_TTL_MS ? ttl : undefined,
@@ -148,6 +158,8 @@ export function encodeInstance(instance: Instance): Buffer {
     [META.status]: instance.status,
     [META.springStatus]: instance.status === 'UP' ? 'UP' : 'OUT_OF_SERVICE',
   };
+  if (instance.manualStatus !== undefined) metadata[META.manualStatus] = instance.manualStatus;
+  if (instance.checkStatus !== undefined) metadata[META.checkStatus] = instance.checkStatus;
   if (instance.zone !== undefined) metadata[META.zone] = instance.zone;
   if (instance.ttlMs !== undefined) metadata[META.ttl] = String(instance.ttlMs);
   if (instance.check !== undefined) metadata[META.check] = JSON.stringify(instance.check);
@@ -201,10 +213,41 @@ function portOf(value: unknown): number | null {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= 65535 ? value : null;
 }
 
-/** zkgate's status when it wrote one; else Spring's OUT_OF_SERVICE or Curator's enabled:false mean DOWN. */
-function statusOf(metadata: Record<string, string>, enabled: boolean): InstanceStatus {
+/** The effective status given the operator's and the check's: the operator's wins. */
+export function effectiveStatus(
+  manual: InstanceStatus | undefined,
+  check: CheckStatus | undefined,
+): InstanceStatus {
+  return manual ?? check ?? 'UP';
+}
+
+/**
+ * The statuses zkgate wrote. An instance without them (written by Curator, Spring or an older
+ * zkgate) keeps the one its writer meant: zkgate's own status key, else Spring's OUT_OF_SERVICE or
+ * Curator's enabled:false mean DOWN.
+ */
+function statusesOf(
+  metadata: Record<string, string>,
+  enabled: boolean,
+): Pick<Instance, 'status' | 'manualStatus' | 'checkStatus'> {
+  const manual = isStatus(metadata[META.manualStatus])
+    ? (metadata[META.manualStatus] as InstanceStatus)
+    : undefined;
+  const checked = metadata[META.checkStatus];
+  const check = checked === 'UP' || checked === 'DOWN' ? checked : undefined;
+  if (manual !== undefined || check !== undefined) {
+    return {
+      status: effectiveStatus(manual, check),
+      ...(manual === undefined ? {} : { manualStatus: manual }),
+      ...(check === undefined ? {} : { checkStatus: check }),
+    };
+  }
   const own = metadata[META.status];
-  if ((INSTANCE_STATUSES as readonly string[]).includes(own ?? '')) return own as InstanceStatus;
-  if (metadata[META.springStatus] === 'OUT_OF_SERVICE' || !enabled) return 'DOWN';
-  return 'UP';
+  if (isStatus(own)) return { status: own as InstanceStatus };
+  if (metadata[META.springStatus] === 'OUT_OF_SERVICE' || !enabled) return { status: 'DOWN' };
+  return { status: 'UP' };
+}
+
+function isStatus(value: string | undefined): boolean {
+  return (INSTANCE_STATUSES as readonly string[]).includes(value ?? '');
 }

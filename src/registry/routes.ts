@@ -308,6 +308,48 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     },
   );
 
+  app.put(
+    '/v1/services/:service/instances/:id/status',
+    {
+      schema: {
+        summary: "Set an instance's status by hand (UP, DOWN or DRAINING)",
+        description:
+          'Written to the instance znode, so every replica and Curator reader sees it. Health checks keep running ' +
+          'but do not change the status until it is cleared with DELETE.',
+        tags: ['registry'],
+        params: instanceParams,
+        body: { $ref: 'StatusChange#' },
+        response: {
+          200: { $ref: 'Instance#' },
+          400: { $ref: 'Problem#' },
+          404: { $ref: 'Problem#' },
+          503: { $ref: 'Problem#' },
+        },
+      },
+    },
+    async (request) => {
+      const { service, id } = request.params as { service: string; id: string };
+      const { status } = request.body as { status: InstanceStatus };
+      return registry.setStatus(znodeName(service, 'service'), znodeName(id, 'id'), status);
+    },
+  );
+
+  app.delete(
+    '/v1/services/:service/instances/:id/status',
+    {
+      schema: {
+        summary: "Clear an instance's manual status: its health check decides again",
+        tags: ['registry'],
+        params: instanceParams,
+        response: { 200: { $ref: 'Instance#' }, 404: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
+      },
+    },
+    async (request) => {
+      const { service, id } = request.params as { service: string; id: string };
+      return registry.setStatus(znodeName(service, 'service'), znodeName(id, 'id'), undefined);
+    },
+  );
+
   app.delete(
     '/v1/services/:service/instances/:id',
     {

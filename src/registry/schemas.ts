@@ -103,7 +103,17 @@ export const InstanceView = {
     sslPort: { type: ['integer', 'null'] },
     weight: { type: 'integer' },
     zone: { type: 'string' },
-    status: { type: 'string', enum: INSTANCE_STATUSES },
+    status: {
+      type: 'string',
+      enum: INSTANCE_STATUSES,
+      description: 'Effective status: manualStatus if set, else checkStatus, else UP',
+    },
+    manualStatus: {
+      type: 'string',
+      enum: INSTANCE_STATUSES,
+      description: "An operator's; checks do not override it",
+    },
+    checkStatus: { type: 'string', enum: ['UP', 'DOWN'], description: "The health check's latest verdict" },
     healthy: { type: 'boolean', description: 'UP and alive: what dispatch picks from' },
     liveness: {
       type: 'string',
@@ -117,6 +127,16 @@ export const InstanceView = {
     registeredAt: { type: 'string', format: 'date-time' },
     index: zxid,
   },
+} as const;
+
+export const StatusChange = {
+  $id: 'StatusChange',
+  type: 'object',
+  additionalProperties: false,
+  required: ['status'],
+  description:
+    "An operator's status: DOWN and DRAINING take the instance out of dispatch (DRAINING keeps it listed as draining), UP forces it in",
+  properties: { status: { type: 'string', enum: INSTANCE_STATUSES } },
 } as const;
 
 export const ServiceSummary = {
@@ -188,4 +208,4 @@ export const dispatchQuery = {
   },
 } as const;
 
-export const registrySchemas = [Registration, LoadReport, InstanceView, ServiceSummary, Policy];
+export const registrySchemas = [Registration, LoadReport, InstanceView, StatusChange, ServiceSummary, Policy];

@@ -30,7 +30,9 @@ import {
   DEFAULT_WEIGHT,
   encodeInstance,
   decodeInstance,
+  effectiveStatus,
   InstanceFormatError,
+  type CheckStatus,
   type HealthCheck,
   type Instance,
   type InstanceStatus,
@@ -74,6 +76,10 @@ export interface InstanceView {
   readonly weight: number;
   readonly zone?: string;
   readonly status: InstanceStatus;
+  /** Set by an operator; wins over the check until cleared. */
+  readonly manualStatus?: InstanceStatus;
+  /** The health check's latest verdict. */
+  readonly checkStatus?: CheckStatus;
   /** UP, enabled and alive (lease or session): what dispatch picks from. */
   readonly healthy: boolean;
   /** `lease` for HTTP registrations, `session` for Curator/Spring ones. */
@@ -161,8 +167,8 @@ export class RegistryService {
   }
 
   /**
-   * Register an instance, or update its registration (status, registration time and check
-   * results are kept). The lease is renewed first, so a registration that fails half-way leaves
+   * Register an instance, or update its registration (the manual status, the registration time
+   * and, while it keeps a check, the check's verdict are kept). The lease is renewed first, so a registration that fails half-way leaves
    * at worst a lease without an instance, which the reaper removes.
    */
   async register(
@@ -177,6 +183,9 @@ export class RegistryService {
     const { index, created, instance } = await retryOnRace(async () => {
       const existing = await this.readExisting(service, id);
       lease ??= await this.hotCall(() => this.hot.renewLease(service, id, ttlMs));
+      const manualStatus = existing?.instance?.manualStatus;
+      // A verdict belongs to a check: without one there is nothing left to judge by.
+      const checkStatus = registration.check === undefined ? undefined : existing?.instance?.checkStatus;
       const instance: Instance = {
         service,
         id,
@@ -185,7 +194,9 @@ export class RegistryService {
         sslPort: registration.sslPort ?? null,
         weight: registration.weight ?? DEFAULT_WEIGHT,
         zone: registration.zone,
-        status: existing?.instance?.status ?? 'UP',
+        status: effectiveStatus(manualStatus, checkStatus),
+        ...(manualStatus === undefined ? {} : { manualStatus }),
+        ...(checkStatus === undefined ? {} : { checkStatus }),
         metadata: registration.metadata ?? {},
         ttlMs,
         ...(registration.check === undefined ? {} : { check: registration.check }),
@@ -250,6 +261,41 @@ export class RegistryService {
     }
     const ttlMs = entry.instance.ttlMs;
     return this.hotCall(() => this.hot.renewLease(service, id, ttlMs, load));
+  }
+
+  /**
+   * Set the operator's status of an instance, or clear it (`undefined`): DOWN and DRAINING take it
+   * out of dispatch, UP forces it in; health checks do not override it until it is cleared. Works
+   * on Curator and Spring instances too, though their client writes its own data again when it
+   * re-registers (after a new session).
+   */
+  async setStatus(service: string, id: string, status: InstanceStatus | undefined): Promise<InstanceView> {
+    this.assertWritable();
+    const entry = await this.rewrite(service, id, (instance) => {
+      const { manualStatus: _previous, ...rest } = instance;
+      return {
+        ...rest,
+        status: effectiveStatus(status, instance.checkStatus),
+        ...(status === undefined ? {} : { manualStatus: status }),
+      };
+    });
+    if (!entry) throw instanceNotFound(service, id);
+    return viewOf(entry, await this.leases.get(service));
+  }
+
+  /**
+   * Write a health check's verdict (the scanner calls it when an instance crosses its rise or fall
+   * count), so every replica and every Curator reader sees it. Returns false when the instance is
+   * gone or no longer has a check.
+   */
+  async setCheckStatus(service: string, id: string, verdict: CheckStatus): Promise<boolean> {
+    this.assertWritable();
+    const entry = await this.rewrite(service, id, (instance) =>
+      instance.check === undefined
+        ? undefined
+        : { ...instance, checkStatus: verdict, status: effectiveStatus(instance.manualStatus, verdict) },
+    );
+    return entry !== undefined;
   }
 
   /** Set how a service is dispatched; stored in ZooKeeper, so every replica applies it. */
@@ -408,6 +454,52 @@ export class RegistryService {
     return `${this.options.servicesPath}/${service}/${id}`;
   }
 
+  /**
+   * Read-modify-write of an instance znode, whoever registered it, version-checked and retried
+   * when another writer got there first. `change` returns undefined to leave it alone. Resolves
+   * with the entry as written (or as found when unchanged), once the cache has it; undefined when
+   * there is no readable instance (or `change` declined).
+   */
+  private async rewrite(
+    service: string,
+    id: string,
+    change: (instance: Instance) => Instance | undefined,
+  ): Promise<InstanceEntry | undefined> {
+    const path = this.instancePath(service, id);
+    const entry = await retryOnRace(async (): Promise<InstanceEntry | undefined> => {
+      let node;
+      try {
+        node = await this.store.getData(path);
+      } catch (err) {
+        if (isStoreError(err, ErrorCode.NO_NODE)) return undefined;
+        throw err;
+      }
+      let instance: Instance;
+      try {
+        instance = decodeInstance(service, id, node.data);
+      } catch (err) {
+        if (err instanceof InstanceFormatError) return undefined;
+        throw err;
+      }
+      const next = change(instance);
+      if (next === undefined) return undefined;
+      const data = encodeInstance(next);
+      const stat = data.equals(node.data)
+        ? node.stat
+        : await this.store.setData(path, data, node.stat.version);
+      return {
+        instance: next,
+        index: stat.mzxid,
+        version: stat.version,
+        modified: stat.mtime,
+        ephemeral: stat.ephemeralOwner !== 0n,
+      };
+    });
+    if (entry === undefined) return undefined;
+    await this.options.tree.acknowledge(entry.index);
+    return entry;
+  }
+
   /** The current registration, read from ZooKeeper (not the cache) for a version-checked write. */
   private async readExisting(
     service: string,
@@ -490,6 +582,8 @@ export function viewOf(entry: InstanceEntry, snapshot: LeaseSnapshot): InstanceV
     weight: instance.weight,
     ...(instance.zone === undefined ? {} : { zone: instance.zone }),
     status: instance.status,
+    ...(instance.manualStatus === undefined ? {} : { manualStatus: instance.manualStatus }),
+    ...(instance.checkStatus === undefined ? {} : { checkStatus: instance.checkStatus }),
     healthy: instance.status === 'UP' && instance.enabled && aliveIn(snapshot, entry),
     liveness: session ? 'session' : 'lease',
     metadata: instance.metadata,

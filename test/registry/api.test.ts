@@ -10,7 +10,6 @@ import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import type { CoordinationStore } from '../../src/coordination/store.js';
 import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
-import { encodeInstance, decodeInstance } from '../../src/registry/instance.js';
 import { loadSettings } from '../../src/settings.js';
 import { makeTempDir } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
@@ -312,21 +311,74 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     const unknown = await app.inject('/v1/dispatch/pay?strategy=fastest');
     expect(unknown.statusCode).toBe(400);
 
-    // Taken out by hand (the scanner's manual status writes the same field).
+    // Taken out by hand.
     for (const id of ['w1', 'w2', 'w3']) {
-      const path = `/services-${prefix}/pay/${id}`;
-      const node = await plain.getData(path);
-      const current = decodeInstance('pay', id, node.data);
-      await plain.setData(
-        path,
-        encodeInstance({ ...current, status: id === 'w3' ? 'DRAINING' : 'DOWN' }),
-        node.stat.version,
-      );
+      const res = await put(`/v1/services/pay/instances/${id}/status`, {
+        status: id === 'w3' ? 'DRAINING' : 'DOWN',
+      });
+      expect(res.statusCode).toBe(200);
     }
     await expect.poll(async () => (await app.inject('/v1/dispatch/pay')).statusCode).toBe(503);
     const none = await app.inject('/v1/dispatch/pay');
     expect(none.json().code).toBe('ZKG_NO_INSTANCE_AVAILABLE');
     expect((await app.inject('/v1/dispatch/nope')).statusCode).toBe(404);
+  });
+
+  it('takes a manual status that checks and re-registrations keep until it is cleared', async () => {
+    await put('/v1/services/manual/instances/m-1', instance());
+    await put('/v1/services/manual/instances/m-2', instance({ port: 8082 }));
+
+    const draining = await put('/v1/services/manual/instances/m-1/status', { status: 'DRAINING' });
+    expect(draining.statusCode).toBe(200);
+    expect(draining.json()).toMatchObject({
+      id: 'm-1',
+      status: 'DRAINING',
+      manualStatus: 'DRAINING',
+      healthy: false,
+    });
+    // Still listed, as draining; never dispatched.
+    const listed = await app.inject('/v1/services/manual/instances?status=DRAINING');
+    expect((listed.json() as Array<{ id: string }>).map((i) => i.id)).toEqual(['m-1']);
+    for (let i = 0; i < 6; i++) expect((await app.inject('/v1/dispatch/manual')).json().id).toBe('m-2');
+
+    // Spring readers see it out of service; zkgate's verdict fields are in the znode.
+    const node = await plain.getData(`/services-${prefix}/manual/m-1`);
+    const meta = (JSON.parse(node.data.toString()) as { payload: { metadata: Record<string, string> } })
+      .payload.metadata;
+    expect(meta).toMatchObject({
+      'zkgate.status': 'DRAINING',
+      'zkgate.status.manual': 'DRAINING',
+      instance_status: 'OUT_OF_SERVICE',
+    });
+
+    // A check's verdict does not override it; a re-registration keeps it.
+    expect(await services.registry.setCheckStatus('manual', 'm-1', 'UP')).toBe(false);
+    const reregistered = await put('/v1/services/manual/instances/m-1', instance({ check: { tcp: true } }));
+    expect(reregistered.json()).toMatchObject({ status: 'DRAINING', manualStatus: 'DRAINING' });
+    expect(await services.registry.setCheckStatus('manual', 'm-1', 'DOWN')).toBe(true);
+    expect((await app.inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
+      status: 'DRAINING',
+      checkStatus: 'DOWN',
+    });
+
+    // Cleared: the check decides again.
+    const cleared = await app.inject({ method: 'DELETE', url: '/v1/services/manual/instances/m-1/status' });
+    expect(cleared.statusCode).toBe(200);
+    expect(cleared.json()).toMatchObject({ status: 'DOWN', checkStatus: 'DOWN' });
+    expect(cleared.json().manualStatus).toBeUndefined();
+    expect(await services.registry.setCheckStatus('manual', 'm-1', 'UP')).toBe(true);
+    expect((await app.inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
+      status: 'UP',
+      healthy: true,
+    });
+
+    const bad = await put('/v1/services/manual/instances/m-1/status', { status: 'SLEEPING' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().errors[0].field).toBe('body.status');
+    expect((await put('/v1/services/manual/instances/m-1/status', {})).statusCode).toBe(400);
+    const unknown = await put('/v1/services/manual/instances/nope/status', { status: 'UP' });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().code).toBe('ZKG_INSTANCE_NOT_FOUND');
   });
 
   it("keeps picks in the caller's zone and spills over when the zone cannot serve", async () => {

@@ -8,6 +8,7 @@ import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
 import { mkdirs } from '../../src/coordination/recipes.js';
 import {
   decodeInstance,
+  effectiveStatus,
   encodeInstance,
   InstanceFormatError,
   SPRING_PAYLOAD_CLASS,
@@ -100,6 +101,37 @@ describe('instance codec', () => {
     expect(decodeInstance('s', 'i', spring({ 'zkgate.weight': '5000' })).weight).toBe(100);
     const disabled = decodeInstance('s', 'i', encodeInstance({ ...instance, enabled: false }));
     expect(disabled.enabled).toBe(false);
+  });
+
+  it('keeps the manual status and the check verdict apart; the manual one wins', () => {
+    const cases = [
+      { manualStatus: undefined, checkStatus: 'DOWN', status: 'DOWN' },
+      { manualStatus: 'DRAINING', checkStatus: 'DOWN', status: 'DRAINING' },
+      { manualStatus: 'UP', checkStatus: 'DOWN', status: 'UP' },
+      { manualStatus: 'DOWN', checkStatus: 'UP', status: 'DOWN' },
+      { manualStatus: undefined, checkStatus: 'UP', status: 'UP' },
+    ] as const;
+    for (const { manualStatus, checkStatus, status } of cases) {
+      const written: Instance = {
+        ...instance,
+        status: effectiveStatus(manualStatus, checkStatus),
+        ...(manualStatus === undefined ? {} : { manualStatus }),
+        checkStatus,
+      };
+      const read = decodeInstance('orders', 'i-7', encodeInstance(written));
+      expect(read).toEqual(written);
+      expect(read.status).toBe(status);
+    }
+    // Hand-edited values are ignored rather than trusted.
+    const edited = JSON.parse(encodeInstance(instance).toString()) as {
+      payload: { metadata: Record<string, string> };
+    };
+    edited.payload.metadata['zkgate.status.manual'] = 'MAYBE';
+    edited.payload.metadata['zkgate.status.check'] = 'DRAINING';
+    const read = decodeInstance('s', 'i', Buffer.from(JSON.stringify(edited)));
+    expect(read).toMatchObject({ status: 'UP' });
+    expect(read.manualStatus).toBeUndefined();
+    expect(read.checkStatus).toBeUndefined();
   });
 
   it('refuses data it cannot read, with the reason', () => {
