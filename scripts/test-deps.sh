@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the test suite starts for real: ZooKeeper 3.8 (with a JRE), redis-server, and
+# Installs what the test suite starts for real: ZooKeeper 3.8 (with a JRE), redis-server,
 # Apache Curator 5.4's service discovery with a JDK (the Curator probe is compiled on first
-# use), from Debian's packages, when they are missing. Run by `npm test` before the tests.
+# use) and the Prometheus Python client's text parser, from Debian's packages, when missing. Run by `npm test` before the tests.
 set -euo pipefail
 
 missing=()
@@ -10,6 +10,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 [ -f /usr/share/java/curator-x-discovery.jar ] || missing+=(libcurator-discovery-java)
 # zookeeper brings only a JRE; test/support/curator.ts compiles its probe with javac.
 command -v javac >/dev/null || missing+=(default-jdk-headless)
+# The official Prometheus client's parser checks /metrics independently of prom-client.
+python3 -c 'import prometheus_client.parser' 2>/dev/null || missing+=(python3-prometheus-client)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "test setup: installing ${missing[*]} (Debian packages the tests start on loopback)" >&2

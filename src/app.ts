@@ -11,6 +11,7 @@ import { ERRORS, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
 import { sendProblem } from './http/problem.js';
 import { registerOpenApi } from './http/openapi.js';
 import { watchRoutes } from './http/watch.js';
+import { monitorRoutes, observeRequests } from './monitor/routes.js';
 import { registryRoutes } from './registry/routes.js';
 import { registrySchemas } from './registry/schemas.js';
 import { VERSION } from './version.js';
@@ -86,6 +87,7 @@ export async function buildApp({ services, logger }: AppOptions) {
     forceCloseConnections: 'idle',
   });
 
+  observeRequests(app, services.metrics);
   app.addSchema({ $id: 'Problem', ...problemSchema });
   for (const schema of [...sharedSchemas, ...registrySchemas]) app.addSchema(schema);
   // Before any route: it collects them as they are added.
@@ -177,7 +179,9 @@ export async function buildApp({ services, logger }: AppOptions) {
       retryMs: 1000,
     },
     limits: { perClient: settings.sseMaxClientCnxns, total: settings.sseMaxConnections },
+    metrics: services.metrics,
   });
+  await app.register(monitorRoutes, { metrics: services.metrics, cluster: () => services.cluster() });
 
   return app;
 }

@@ -17,6 +17,12 @@ import { EmbeddedServer } from './coordination/embedded/index.js';
 import { ZooKeeperStore } from './coordination/zookeeper.js';
 import type { Settings } from './settings.js';
 import { WatchedTree, type CacheChange } from './coordination/watched-cache.js';
+import { GroupMembership } from './coordination/membership.js';
+import { clusterView, type ClusterView } from './monitor/cluster.js';
+import { instrumentStore } from './monitor/instrumented-store.js';
+import { Metrics } from './monitor/metrics.js';
+import { Scanner } from './scanner/scanner.js';
+import { VERSION } from './version.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -35,8 +41,16 @@ export interface Services {
   readonly hot: HotStore;
   readonly registry: RegistryService;
   readonly reaper: LeaseReaper;
-  /** This replica's id (host, pid and a random suffix), as it appears in elections. */
+  readonly scanner: Scanner;
+  /** The gateways group: live replicas, each an ephemeral znode under `<root>/gateways`. */
+  readonly membership: GroupMembership;
+  /** Who runs the singleton jobs (lease reaping). */
+  readonly election: LeaderElection;
+  readonly metrics: Metrics;
+  /** This replica's id (host, pid and a random suffix): its name in the gateways group and the election. */
   readonly replicaId: string;
+  /** What this replica sees of the deployment, for `GET /v1/cluster`. */
+  cluster(): Promise<ClusterView>;
   readiness(): Readiness;
   /**
    * False when the process cannot recover by itself and should be restarted (the embedded store
@@ -51,7 +65,8 @@ export interface Services {
 
 export async function createServices(settings: Readonly<Settings>, logger: Logger): Promise<Services> {
   const storeLogger = logger.child({ component: 'store' });
-  let store: CoordinationStore;
+  const metrics = new Metrics();
+  let raw: CoordinationStore;
   let release: () => Promise<void>;
   let failed = (): boolean => false;
   if (settings.zk) {
@@ -60,7 +75,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
       sessionTimeoutMs: settings.sessionTimeoutMs,
       logger: storeLogger,
     });
-    store = zk;
+    raw = zk;
     release = () => zk.close();
   } else {
     const server = await EmbeddedServer.open({
@@ -70,19 +85,25 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
       logger: storeLogger,
     });
     const session = server.connect();
-    store = session;
+    raw = session;
     failed = () => server.failed;
     release = async () => {
       await session.close();
       await server.close();
     };
   }
-  store.onStateChange((event) =>
+  const store = instrumentStore(raw, metrics.storeOperations);
+  // Since when the gateway has been unable to serve fresh reads (disconnected, or caches
+  // reloading after a new session); undefined while it can.
+  let unreadySince: number | undefined;
+  store.onStateChange((event) => {
+    metrics.storeSessionEvents.inc({ state: event.state });
+    if (event.state !== 'connected') unreadySince ??= Date.now();
     storeLogger.info(
       { state: event.state, sessionId: `0x${event.sessionId.toString(16)}`, newSession: event.newSession },
       'store state',
-    ),
-  );
+    );
+  });
 
   const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   let hot: HotStore;
@@ -105,6 +126,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     historyLimit: settings.historyLimit,
     tombstoneRetentionMs: settings.tombstoneRetentionMs,
     logger: logger.child({ component: 'config' }),
+    metrics,
   });
   const registryLogger = logger.child({ component: 'registry' });
   const registry = new RegistryService(store, hot, {
@@ -116,11 +138,38 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     zoneMinHealthyShare: settings.zoneMinHealthyShare,
     leaseRefreshMs: settings.leaseRefreshMs,
     logger: registryLogger,
+    metrics,
   });
+  const clusterLogger = logger.child({ component: 'cluster' });
   const election = new LeaderElection(store, {
-    path: `${settings.root}/election/reaper`,
+    path: `${settings.root}/election/leader`,
     participant: replicaId,
-    logger: registryLogger,
+    logger: clusterLogger,
+  });
+  const membership = new GroupMembership(store, {
+    path: `${settings.root}/gateways`,
+    id: replicaId,
+    data: Buffer.from(
+      JSON.stringify({
+        host: hostname(),
+        pid: process.pid,
+        version: VERSION,
+        startedAt: new Date().toISOString(),
+      }),
+    ),
+    logger: clusterLogger,
+  });
+  membership.onChange((view) =>
+    clusterLogger.info({ replicas: view.members, joined: view.joined }, 'gateway replicas'),
+  );
+  election.onChange((leading) =>
+    clusterLogger.info({ leading }, leading ? 'leading singleton jobs' : 'not leading'),
+  );
+  const scanner = new Scanner(registry, hot, membership, {
+    replicaId,
+    concurrency: settings.checkConcurrency,
+    logger: logger.child({ component: 'scanner' }),
+    metrics,
   });
   const reaper = new LeaseReaper(store, hot, registry.cache, election, registry.leases.grace, {
     servicesPath: settings.servicesPath,
@@ -128,10 +177,25 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     evictionGraceMs: settings.evictionGraceMs,
     selfPreservationRatio: settings.selfPreservationRatio,
     logger: registryLogger,
+    metrics,
+  });
+  metrics.bind({
+    storeState: () => store.state,
+    watches: () => tree.watches,
+    instances: () => registry.statusCounts(),
+    reaper: () => {
+      const status = reaper.status();
+      return { state: status.state, preserving: status.preserving.length > 0 };
+    },
+    leader: () => election.isLeader,
+    replicas: () => membership.current.members.length,
+    hotStoreState: () => hot.state,
   });
   const stop = async (): Promise<void> => {
+    await scanner.close();
     await reaper.close();
     await election.close().catch(() => undefined);
+    await membership.close().catch(() => undefined);
     registry.close();
     config.close();
     tree.close();
@@ -144,6 +208,8 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     await tree.start(Math.max(30_000, 2 * settings.sessionTimeoutMs));
     reaper.start();
     await election.start();
+    await membership.start();
+    scanner.start();
   } catch (err) {
     await stop();
     throw err;
@@ -159,10 +225,30 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     hot,
     registry,
     reaper,
+    scanner,
+    membership,
+    election,
+    metrics,
     replicaId,
+    cluster: () =>
+      clusterView({
+        store,
+        connectString: settings.zk,
+        membership,
+        election,
+        hot,
+        scanner,
+        reaper,
+        replicaId,
+      }),
     readiness() {
       const connected = store.state === 'connected';
       const synced = tree.ready;
+      if (connected && synced) unreadySince = undefined;
+      else unreadySince ??= Date.now();
+      // Reads are served stale while the store is away: a short outage (an ensemble electing a
+      // leader) must not pull every replica out of its load balancer at once.
+      const withinGrace = unreadySince !== undefined && Date.now() - unreadySince < settings.readinessGraceMs;
       const reason = shuttingDown
         ? 'shutting down'
         : !connected
@@ -171,7 +257,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
             ? ''
             : 'caches are loading';
       return {
-        ready: connected && synced && !shuttingDown,
+        ready: ((connected && synced) || withinGrace) && !shuttingDown,
         shuttingDown,
         reason,
         store: { kind: store.kind, state: store.state, sessionId: `0x${store.sessionId.toString(16)}` },

@@ -57,6 +57,10 @@ export interface Settings {
   readonly protectThreshold: number;
   /** Zone affinity: the caller's zone serves while at least this share of it is healthy. */
   readonly zoneMinHealthyShare: number;
+  /** Health-check probes one replica runs at once. */
+  readonly checkConcurrency: number;
+  /** How long `/readyz` keeps answering ready while the store is disconnected (reads are served stale). */
+  readonly readinessGraceMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -88,6 +92,8 @@ export const SETTINGS_ENV = {
   leaseRefreshMs: 'ZKGATE_LEASE_REFRESH_MS',
   protectThreshold: 'ZKGATE_PROTECT_THRESHOLD',
   zoneMinHealthyShare: 'ZKGATE_ZONE_MIN_HEALTHY_SHARE',
+  checkConcurrency: 'ZKGATE_CHECK_CONCURRENCY',
+  readinessGraceMs: 'ZKGATE_READINESS_GRACE_MS',
   logLevel: 'LOG_LEVEL',
 } as const satisfies Record<keyof Settings, string>;
 
@@ -119,6 +125,8 @@ const schema: JSONSchemaType<Settings> = {
     'selfPreservationRatio',
     'reaperIntervalMs',
     'leaseRefreshMs',
+    'checkConcurrency',
+    'readinessGraceMs',
     'protectThreshold',
     'zoneMinHealthyShare',
     'logLevel',
@@ -155,6 +163,8 @@ const schema: JSONSchemaType<Settings> = {
     selfPreservationRatio: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
     reaperIntervalMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 1_000 },
     leaseRefreshMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1_000 },
+    checkConcurrency: { type: 'integer', minimum: 1, maximum: 10_000, default: 256 },
+    readinessGraceMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
     protectThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     zoneMinHealthyShare: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
     logLevel: {

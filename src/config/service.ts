@@ -9,6 +9,7 @@ import { parentOf } from '../coordination/paths.js';
 import { mkdirs, retryOnRace } from '../coordination/recipes.js';
 import type { CoordinationStore, NodeData, Op, StoreLogger } from '../coordination/store.js';
 import { storeUnavailable, ZkgError } from '../errors.js';
+import type { Metrics } from '../monitor/metrics.js';
 import {
   ConfigCache,
   parseMeta,
@@ -31,6 +32,7 @@ export interface ConfigServiceOptions {
   /** The session's watched tree; the config cache is one of its views. */
   readonly tree: WatchedTree<CacheChange>;
   readonly logger: StoreLogger;
+  readonly metrics: Metrics;
 }
 
 export interface PublishRequest {
@@ -113,6 +115,12 @@ export class ConfigService {
 
   /** Validate and publish a document as the namespace's next version. */
   async publish(namespace: string, request: PublishRequest): Promise<PublishResult> {
+    const result = await this.write(namespace, request);
+    this.options.metrics.configPublishes.inc({ kind: 'publish' });
+    return result;
+  }
+
+  private async write(namespace: string, request: PublishRequest): Promise<PublishResult> {
     parseNamespace(namespace);
     this.assertWritable();
     const { body, format } = request;
@@ -244,6 +252,7 @@ export class ConfigService {
       await this.store.multi(ops);
       const index = (await this.store.exists(tombstone))?.czxid ?? 0n;
       await this.options.tree.acknowledge(index);
+      this.options.metrics.configPublishes.inc({ kind: 'delete' });
       return { version, index };
     });
   }
@@ -278,13 +287,15 @@ export class ConfigService {
     request: { author?: string; comment?: string; ifMatch?: number },
   ): Promise<PublishResult> {
     const { release, data } = await this.release(namespace, version);
-    return this.publish(namespace, {
+    const result = await this.write(namespace, {
       body: data,
       format: release.format,
       author: request.author,
       comment: request.comment ?? `rollback to version ${version}`,
       ...(request.ifMatch === undefined ? {} : { ifMatch: request.ifMatch }),
     });
+    this.options.metrics.configPublishes.inc({ kind: 'rollback' });
+    return result;
   }
 
   async getSchema(namespace: string): Promise<JsonSchema> {

@@ -125,6 +125,11 @@ export class WatchedTree<C extends CacheChange> {
     return this.listeners.size;
   }
 
+  /** Watchers the views hold on the store (one per watched znode). */
+  get watches(): number {
+    return this.watchers.size;
+  }
+
   /** Called with every published batch, in order. Returns the unsubscribe function. */
   onChange(listener: (changes: readonly C[]) => void): () => void {
     this.listeners.add(listener);

@@ -14,6 +14,7 @@ import type { ConfigService } from '../config/service.js';
 import { isInstancesChange, type InstancesChange } from '../registry/cache.js';
 import { viewOf, type RegistryService } from '../registry/service.js';
 import { ZkgError } from '../errors.js';
+import type { Metrics } from '../monitor/metrics.js';
 import { sendProblem } from './problem.js';
 import { byId } from '../coordination/watched-cache.js';
 import { isZnodeName } from '../coordination/paths.js';
@@ -25,6 +26,7 @@ export interface WatchRoutesOptions {
   readonly registry: RegistryService;
   readonly sse: SseOptions;
   readonly limits: { readonly perClient: number; readonly total: number };
+  readonly metrics: Metrics;
 }
 
 const PREFIX = /^[A-Za-z0-9._/-]{0,1100}$/;
@@ -231,6 +233,7 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
         maxBufferedBytes: options.sse.maxBufferedBytes + snapshotBytes,
       });
       streams.add(stream);
+      options.metrics.sseConnections.inc();
       for (const event of initial) stream.send(event);
       const unsubscribe = tree.onChange((changes) => {
         for (const change of changes) if (fresh(change)) stream.send(encode(change));
@@ -238,6 +241,7 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       stream.onClose(() => {
         unsubscribe();
         release();
+        options.metrics.sseConnections.dec();
       });
       return reply;
     },

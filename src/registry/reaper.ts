@@ -18,6 +18,7 @@ import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import type { LeaderElection } from '../coordination/election.js';
 import type { CoordinationStore, StoreLogger } from '../coordination/store.js';
 import type { HotStore } from '../hotstore/store.js';
+import type { Metrics } from '../monitor/metrics.js';
 import type { InstanceEntry, RegistryCache } from './cache.js';
 import { isLeased, leaseDeadline, type LeaseGrace } from './leases.js';
 
@@ -27,6 +28,7 @@ export interface ReaperOptions {
   readonly evictionGraceMs: number;
   readonly selfPreservationRatio: number;
   readonly logger: StoreLogger;
+  readonly metrics: Metrics;
 }
 
 export type ReaperState = 'standby' | 'sweeping' | 'preserving' | 'paused';
@@ -182,6 +184,7 @@ export class LeaseReaper {
       return false;
     }
     this.options.logger.info({ service, id }, 'instance evicted: its lease ran out');
+    this.options.metrics.evictions.inc();
     await this.hot.removeLease(service, id).catch(() => undefined);
     return true;
   }

@@ -23,6 +23,7 @@ import {
   type ZoneOutcome,
 } from '../dispatcher/index.js';
 import { storeUnavailable, ZkgError } from '../errors.js';
+import type { Metrics } from '../monitor/metrics.js';
 import { HotStoreError } from '../hotstore/errors.js';
 import type { HotStore, Lease, LoadReport } from '../hotstore/store.js';
 import { RegistryCache, type InstanceEntry, type ServiceEntry, type ServicePolicy } from './cache.js';
@@ -31,6 +32,7 @@ import {
   encodeInstance,
   decodeInstance,
   effectiveStatus,
+  INSTANCE_STATUSES,
   InstanceFormatError,
   type CheckStatus,
   type HealthCheck,
@@ -52,6 +54,7 @@ export interface RegistryOptions {
   /** How stale the lease view behind listings and dispatch may be. */
   readonly leaseRefreshMs: number;
   readonly logger: StoreLogger;
+  readonly metrics: Metrics;
 }
 
 /** A registration over HTTP, validated by the route. */
@@ -339,6 +342,15 @@ export class RegistryService {
     );
   }
 
+  /** Instances by service and effective status, from the cache alone (for metrics). */
+  *statusCounts(): Iterable<{ service: string; status: InstanceStatus; count: number }> {
+    for (const entry of this.cache.services()) {
+      const counts = { UP: 0, DOWN: 0, DRAINING: 0 };
+      for (const { instance } of entry.instances.values()) counts[instance.status]++;
+      for (const status of INSTANCE_STATUSES) yield { service: entry.service, status, count: counts[status] };
+    }
+  }
+
   /** A service's instances, sorted by id; the service's index is the id of its latest change. */
   async instances(
     service: string,
@@ -383,6 +395,8 @@ export class RegistryService {
       if (err instanceof DispatchError) throw new ZkgError('ZKG_VALIDATION_FAILED', err.message);
       throw err;
     }
+    const outcome = !result ? 'none' : result.protected ? 'protected' : 'picked';
+    this.options.metrics.dispatches.inc({ strategy: name, outcome });
     if (!result) {
       throw new ZkgError(
         'ZKG_NO_INSTANCE_AVAILABLE',

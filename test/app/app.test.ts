@@ -118,7 +118,11 @@ describe('app on ZooKeeper', () => {
     zk = await startZooKeeper();
     proxy = await startProxy(zk.port);
     services = await createServices(
-      loadSettings({ ZKGATE_ZK: proxy.address, ZKGATE_SESSION_TIMEOUT_MS: '4000' }),
+      loadSettings({
+        ZKGATE_ZK: proxy.address,
+        ZKGATE_SESSION_TIMEOUT_MS: '4000',
+        ZKGATE_READINESS_GRACE_MS: '500',
+      }),
       logger,
     );
   });
@@ -129,7 +133,7 @@ describe('app on ZooKeeper', () => {
     await zk?.stop();
   });
 
-  it('is not ready while ZooKeeper is unreachable, and ready again after', async () => {
+  it('stays ready for a grace period while ZooKeeper is unreachable, then is not, and is ready again after', async () => {
     const app = await appFor(services);
     expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({
       store: { kind: 'zookeeper', state: 'connected' },
@@ -137,14 +141,22 @@ describe('app on ZooKeeper', () => {
     const down = storeState(services, 'disconnected');
     proxy.suspend();
     await down;
+    // A short outage (an ensemble electing a leader) must not pull every replica at once.
+    const grace = await app.inject({ method: 'GET', url: '/readyz' });
+    expect(grace.statusCode).toBe(200);
+    expect(grace.json()).toMatchObject({ store: { state: 'disconnected' } });
+    await expect
+      .poll(async () => (await app.inject({ method: 'GET', url: '/readyz' })).statusCode, { timeout: 5_000 })
+      .toBe(503);
     const res = await app.inject({ method: 'GET', url: '/readyz' });
-    expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ code: 'ZKG_NOT_READY', store: { state: 'disconnected' } });
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     const up = storeState(services, 'connected');
     proxy.resume();
     await up;
-    expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    await expect
+      .poll(async () => (await app.inject({ method: 'GET', url: '/readyz' })).statusCode, { timeout: 10_000 })
+      .toBe(200);
     await app.close();
   });
 });

@@ -12,6 +12,7 @@ import { EmbeddedServer } from '../../src/coordination/embedded/index.js';
 import type { CoordinationStore } from '../../src/coordination/store.js';
 import { WatchedTree, type CacheChange } from '../../src/coordination/watched-cache.js';
 import type { ConfigChange } from '../../src/config/cache.js';
+import { Metrics } from '../../src/monitor/metrics.js';
 import { ConfigService } from '../../src/config/service.js';
 import { loadSettings } from '../../src/settings.js';
 import { makeTempDir } from '../support/processes.js';
@@ -35,6 +36,7 @@ describe('config cache', () => {
       historyLimit: 10,
       tombstoneRetentionMs: 60_000,
       logger,
+      metrics: new Metrics(),
     });
     services.push(service, tree);
     await service.start();
@@ -169,8 +171,9 @@ describe('shutdown with a long-poll in flight', () => {
     const app = await buildApp({ services, logger });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const { index } = await services.config.publish('poll/ns', { body: json({}), format: 'json' });
+    const listening = services.tree.listening;
     const poll = fetch(`${url}/v1/config/poll/ns?index=${index}&wait=60s`);
-    await expect.poll(() => services.tree.listening).toBeGreaterThan(0);
+    await expect.poll(() => services.tree.listening).toBeGreaterThan(listening);
     const started = Date.now();
     await app.close();
     expect(Date.now() - started).toBeLessThan(5_000);

@@ -70,7 +70,11 @@ describe('ZooKeeper down and back', () => {
   beforeAll(async () => {
     zk = await startZooKeeper();
     services = await createServices(
-      loadSettings({ ZKGATE_ZK: zk.connectString, ZKGATE_SESSION_TIMEOUT_MS: '6000' }),
+      loadSettings({
+        ZKGATE_ZK: zk.connectString,
+        ZKGATE_SESSION_TIMEOUT_MS: '6000',
+        ZKGATE_READINESS_GRACE_MS: '0',
+      }),
       logger,
     );
     app = await buildApp({ services, logger });

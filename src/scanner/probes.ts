@@ -1,0 +1,110 @@
+/**
+ * The probes behind active health checks: an HTTP GET whose status must match, or a TCP connect.
+ *
+ * A probe never throws and always settles by its deadline: undici and sockets are aborted at the
+ * timeout, and a guard timer settles the probe even if an abort were not honoured, so one stuck
+ * instance cannot hold a concurrency slot. HTTP probes close their connection after each request
+ * (a check every few seconds to thousands of instances must not keep thousands of idle sockets)
+ * and read at most a few KiB of the body before discarding it.
+ */
+import { connect } from 'node:net';
+import { Agent, request } from 'undici';
+import type { HealthCheck } from '../registry/instance.js';
+
+/** What one probe saw. */
+export interface ProbeResult {
+  readonly ok: boolean;
+  readonly latencyMs: number;
+  /** What failed (`HTTP 500`, `ECONNREFUSED`, `timed out after 2000 ms`), or the status that passed. */
+  readonly detail: string;
+}
+
+/** Where to probe: the instance's address and its port for the check's protocol. */
+export interface ProbeTarget {
+  readonly address: string;
+  readonly port: number;
+  /** HTTPS, when the instance only has an SSL port. */
+  readonly tls: boolean;
+}
+
+/** Bytes of a response body read before it is thrown away; a health page is small. */
+const MAX_BODY_BYTES = 4096;
+
+/**
+ * One agent for every HTTP probe. TLS certificates are not verified: a health check asks whether
+ * the instance answers, not who it is, and instances often serve internal certificates.
+ */
+const agent = new Agent({ connect: { rejectUnauthorized: false } });
+
+/** Run the check's probe once against `target`; HTTP probes name the replica that sent them (`from`). */
+export async function probe(check: HealthCheck, target: ProbeTarget, from: string): Promise<ProbeResult> {
+  const started = performance.now();
+  const controller = new AbortController();
+  let guard: NodeJS.Timeout | undefined;
+  const deadline = new Promise<string>((resolve) => {
+    guard = setTimeout(() => {
+      controller.abort();
+      resolve(`timed out after ${check.timeoutMs} ms`);
+    }, check.timeoutMs);
+  });
+  const run = check.http
+    ? httpProbe(check.http, target, from, controller.signal)
+    : tcpProbe(target, controller.signal);
+  try {
+    const outcome = await Promise.race([run, deadline.then((detail) => ({ ok: false, detail }))]);
+    return { ...outcome, latencyMs: Math.round((performance.now() - started) * 1000) / 1000 };
+  } finally {
+    clearTimeout(guard);
+    controller.abort();
+  }
+}
+
+async function httpProbe(
+  http: NonNullable<HealthCheck['http']>,
+  target: ProbeTarget,
+  from: string,
+  signal: AbortSignal,
+): Promise<{ ok: boolean; detail: string }> {
+  const host = target.address.includes(':') ? `[${target.address}]` : target.address;
+  const url = `${target.tls ? 'https' : 'http'}://${host}:${target.port}${http.path}`;
+  try {
+    const response = await request(url, {
+      method: 'GET',
+      dispatcher: agent,
+      signal,
+      reset: true,
+      // Which replica probes is visible to the instance: an operator can tell who checks it.
+      headers: { 'user-agent': 'zkgate-health-check', 'x-zkgate-replica': from },
+    });
+    await response.body.dump({ limit: MAX_BODY_BYTES }).catch(() => undefined);
+    const ok =
+      http.expectStatus === undefined
+        ? response.statusCode >= 200 && response.statusCode < 400
+        : response.statusCode === http.expectStatus;
+    return { ok, detail: `HTTP ${response.statusCode}` };
+  } catch (err) {
+    return { ok: false, detail: failure(err) };
+  }
+}
+
+function tcpProbe(target: ProbeTarget, signal: AbortSignal): Promise<{ ok: boolean; detail: string }> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: target.address, port: target.port, signal });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve({ ok: true, detail: 'connected' });
+    });
+    socket.once('error', (err) => {
+      socket.destroy();
+      resolve({ ok: false, detail: failure(err) });
+    });
+  });
+}
+
+/** A short reason: the system error code where there is one. */
+function failure(err: unknown): string {
+  const error = err as { code?: unknown; cause?: { code?: unknown }; message?: unknown };
+  const code = error.code ?? error.cause?.code;
+  if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
+  return String(error.message ?? err).slice(0, 200);
+}

@@ -1,0 +1,302 @@
+/**
+ * The scanner: active health checks of the instances this replica owns, HAProxy-style. An
+ * instance turns DOWN after `fall` failed probes in a row and UP after `rise` passed ones; the
+ * verdict is written to the instance's znode (so every replica, every watcher and every Curator
+ * reader sees it) and each probe's result goes to the HotStore.
+ *
+ * Ownership: each instance with a check is probed by exactly one live gateway replica, chosen by
+ * rendezvous hashing of `<service>/<id>` over the members of the gateways group. When a replica
+ * dies its session expires, its member znode goes, and the others take its instances over; a
+ * replica that cannot prove its session (disconnected, expired) stops probing at once, since
+ * another may already own its share.
+ *
+ * Scheduling: a probe starts at most one interval after the previous one started (never later,
+ * so a verdict comes within `interval x fall`), a little earlier at random so that probes
+ * registered together spread out; never while the previous probe of the same instance runs; and
+ * never more than `concurrency` probes at a time across all instances.
+ */
+import type { GroupMembership, GroupView } from '../coordination/membership.js';
+import type { StoreLogger } from '../coordination/store.js';
+import type { HotStore } from '../hotstore/store.js';
+import type { Metrics } from '../monitor/metrics.js';
+import type { InstanceEntry, InstancesChange } from '../registry/cache.js';
+import type { CheckStatus, HealthCheck } from '../registry/instance.js';
+import type { RegistryService } from '../registry/service.js';
+import { probe, type ProbeResult, type ProbeTarget } from './probes.js';
+import { rendezvousOwner } from './rendezvous.js';
+
+export interface ScannerOptions {
+  /** This replica's id: its name in the gateways group. */
+  readonly replicaId: string;
+  /** Probes in flight at most, across all instances. */
+  readonly concurrency: number;
+  readonly logger: StoreLogger;
+  readonly metrics: Metrics;
+}
+
+export interface ScannerStatus {
+  /** Whether this replica counts itself in the gateways group (and so probes). */
+  readonly active: boolean;
+  /** Instances with a check this replica owns. */
+  readonly owned: number;
+  /** Probes running now. */
+  readonly running: number;
+  /** Probes waiting for a concurrency slot. */
+  readonly queued: number;
+}
+
+/** Share of the interval a probe may start early, so probes registered together spread out. */
+const JITTER = 0.1;
+
+/** One owned instance's check and its HAProxy counters. */
+interface Target {
+  readonly service: string;
+  readonly id: string;
+  /** The check and address as JSON: a change of either starts the counters afresh. */
+  readonly spec: string;
+  readonly check: HealthCheck;
+  readonly where: ProbeTarget;
+  /** The verdict the znode holds; undefined (no verdict yet) counts as UP. */
+  verdict: CheckStatus | undefined;
+  successes: number;
+  failures: number;
+  timer: NodeJS.Timeout | undefined;
+  lastStart: number;
+  busy: boolean;
+  dropped: boolean;
+}
+
+export class Scanner {
+  private readonly targets = new Map<string, Target>();
+  private readonly queue: Target[] = [];
+  private view: GroupView;
+  private running = 0;
+  private closed = false;
+  private readonly stops: (() => void)[] = [];
+  private readonly idle = new Set<() => void>();
+
+  constructor(
+    private readonly registry: RegistryService,
+    private readonly hot: HotStore,
+    private readonly membership: GroupMembership,
+    private readonly options: ScannerOptions,
+  ) {
+    this.view = membership.current;
+  }
+
+  /** Follow the registry and the gateways group; probes start as instances are owned. */
+  start(): void {
+    this.stops.push(
+      this.registry.cache.onChange((changes) => {
+        if (this.view.joined) for (const change of changes) this.reconcileService(change);
+      }),
+      this.membership.onChange((view) => {
+        this.view = view;
+        this.reconcileAll();
+      }),
+    );
+    this.view = this.membership.current;
+    this.reconcileAll();
+  }
+
+  /** Stop probing; resolves once no probe runs. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const stop of this.stops.splice(0)) stop();
+    for (const key of [...this.targets.keys()]) this.drop(key);
+    if (this.running > 0) await new Promise<void>((resolve) => this.idle.add(resolve));
+  }
+
+  status(): ScannerStatus {
+    return {
+      active: this.view.joined,
+      owned: this.targets.size,
+      running: this.running,
+      queued: this.queue.length,
+    };
+  }
+
+  /** Which replica owns an instance's check under the current group (for status pages and tests). */
+  ownerOf(service: string, id: string): string | undefined {
+    return rendezvousOwner(keyOf(service, id), this.view.members);
+  }
+
+  private reconcileAll(): void {
+    if (this.closed) return;
+    if (!this.view.joined) {
+      for (const key of [...this.targets.keys()]) this.drop(key);
+      return;
+    }
+    const seen = new Set<string>();
+    for (const entry of this.registry.cache.services()) {
+      for (const instance of entry.instances.values()) seen.add(this.reconcile(entry.service, instance));
+    }
+    for (const key of [...this.targets.keys()]) if (!seen.has(key)) this.drop(key);
+  }
+
+  private reconcileService(change: InstancesChange): void {
+    const seen = new Set<string>();
+    for (const instance of change.instances) seen.add(this.reconcile(change.service, instance));
+    for (const [key, target] of [...this.targets]) {
+      if (target.service === change.service && !seen.has(key)) this.drop(key);
+    }
+  }
+
+  /** Own, update or let go of one instance's check; returns its key. */
+  private reconcile(service: string, entry: InstanceEntry): string {
+    const { instance } = entry;
+    const key = keyOf(service, instance.id);
+    const check = instance.check;
+    const where = check && targetOf(instance, check);
+    if (!check || !where || this.ownerOf(service, instance.id) !== this.options.replicaId) {
+      this.drop(key);
+      return key;
+    }
+    const spec = JSON.stringify([check, where]);
+    const held = this.targets.get(key);
+    if (held?.spec === spec) {
+      // Another writer (an operator, a previous owner) may have changed the verdict.
+      held.verdict = instance.checkStatus;
+      return key;
+    }
+    this.drop(key);
+    const target: Target = {
+      service,
+      id: instance.id,
+      spec,
+      check,
+      where,
+      verdict: instance.checkStatus,
+      successes: 0,
+      failures: 0,
+      timer: undefined,
+      lastStart: 0,
+      busy: false,
+      dropped: false,
+    };
+    this.targets.set(key, target);
+    // The first probe at a random point of the first interval: a replica taking over thousands
+    // of instances at once does not probe them all in the same instant.
+    this.schedule(target, Math.random() * check.intervalMs);
+    return key;
+  }
+
+  private drop(key: string): void {
+    const target = this.targets.get(key);
+    if (!target) return;
+    this.targets.delete(key);
+    target.dropped = true;
+    clearTimeout(target.timer);
+    const queued = this.queue.indexOf(target);
+    if (queued >= 0) this.queue.splice(queued, 1);
+  }
+
+  private schedule(target: Target, delayMs: number): void {
+    target.timer = setTimeout(() => this.enqueue(target), delayMs);
+    target.timer.unref();
+  }
+
+  private enqueue(target: Target): void {
+    target.timer = undefined;
+    if (target.dropped || target.busy) return;
+    target.busy = true;
+    if (this.running < this.options.concurrency) void this.run(target);
+    else this.queue.push(target);
+  }
+
+  private async run(target: Target): Promise<void> {
+    this.running++;
+    target.lastStart = Date.now();
+    let result: ProbeResult;
+    try {
+      result = await probe(target.check, target.where, this.options.replicaId);
+    } finally {
+      this.running--;
+      const next = this.queue.shift();
+      if (next) void this.run(next);
+      else if (this.running === 0) {
+        for (const resolve of this.idle) resolve();
+        this.idle.clear();
+      }
+    }
+    target.busy = false;
+    this.options.metrics.checks.inc({
+      kind: target.check.http ? 'http' : 'tcp',
+      result: result.ok ? 'pass' : 'fail',
+    });
+    this.options.metrics.checkDuration.observe(result.latencyMs / 1000);
+    if (target.dropped) return;
+    this.record(target, result);
+    await this.judge(target, result.ok);
+    if (target.dropped) return;
+    const early = target.check.intervalMs * JITTER * Math.random();
+    const due = target.lastStart + target.check.intervalMs - early;
+    this.schedule(target, Math.max(0, due - Date.now()));
+  }
+
+  /** HAProxy's rise and fall: a verdict flips after that many probes in a row say otherwise. */
+  private async judge(target: Target, ok: boolean): Promise<void> {
+    if (ok) {
+      target.successes++;
+      target.failures = 0;
+    } else {
+      target.failures++;
+      target.successes = 0;
+    }
+    const current = target.verdict ?? 'UP';
+    const verdict: CheckStatus | undefined =
+      current === 'DOWN' && target.successes >= target.check.rise
+        ? 'UP'
+        : current === 'UP' && target.failures >= target.check.fall
+          ? 'DOWN'
+          : undefined;
+    if (verdict === undefined) return;
+    try {
+      if (await this.registry.setCheckStatus(target.service, target.id, verdict)) {
+        target.verdict = verdict;
+        this.options.metrics.checkTransitions.inc({ to: verdict });
+        this.options.logger.info(
+          {
+            service: target.service,
+            id: target.id,
+            verdict,
+            failures: target.failures,
+            successes: target.successes,
+          },
+          'health check verdict changed',
+        );
+      }
+    } catch (err) {
+      // The store is unreachable: the counters stand, so the next probe tries the write again.
+      this.options.logger.warn(
+        { err, service: target.service, id: target.id, verdict },
+        'health check verdict not written',
+      );
+    }
+  }
+
+  private record(target: Target, result: ProbeResult): void {
+    this.hot
+      .recordCheck(target.service, target.id, {
+        ok: result.ok,
+        at: Date.now(),
+        latencyMs: result.latencyMs,
+        detail: result.detail,
+        by: this.options.replicaId,
+      })
+      .catch(() => {
+        // The hot store is down: results are informational, the verdict does not depend on them.
+      });
+  }
+}
+
+function keyOf(service: string, id: string): string {
+  return `${service}/${id}`;
+}
+
+/** Where a check probes: HTTP or TCP on the plain port, or HTTPS/TCP on the SSL port when there is no plain one. */
+function targetOf(instance: InstanceEntry['instance'], check: HealthCheck): ProbeTarget | undefined {
+  const port = instance.port ?? instance.sslPort;
+  if (port === null) return undefined;
+  return { address: instance.address, port, tls: check.http !== undefined && instance.port === null };
+}
