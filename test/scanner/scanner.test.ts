@@ -75,10 +75,12 @@ describe('health checks', () => {
     // intervals after the instance began failing (plus the probe and the write).
     expect(stub.count('a', { status: 500 })).toBeGreaterThanOrEqual(fall);
     expect(downAt - failedAt).toBeLessThan(fall * INTERVAL_MS + 500);
-    const listed = await fetch(`${gateway.url}/v1/services/web/instances`).then((r) => r.json());
+    const listed = (await fetch(`${gateway.url}/v1/services/web/instances`).then((r) =>
+      r.json(),
+    )) as unknown[];
     expect(listed[0]).toMatchObject({ id: 'a', status: 'DOWN', checkStatus: 'DOWN', healthy: false });
     for (let i = 0; i < 8; i++) {
-      const picked = await fetch(`${gateway.url}/v1/dispatch/web`).then((r) => r.json());
+      const picked = (await fetch(`${gateway.url}/v1/dispatch/web`).then((r) => r.json())) as { id: string };
       expect(picked.id).toBe('b');
     }
     const results = await services.hot.checkResults('web');
@@ -92,7 +94,7 @@ describe('health checks', () => {
     expect(upAt - recoveredAt).toBeLessThan(rise * INTERVAL_MS + 500);
     const picks = new Set<string>();
     for (let i = 0; i < 8; i++)
-      picks.add((await fetch(`${gateway.url}/v1/dispatch/web`).then((r) => r.json())).id);
+      picks.add(((await fetch(`${gateway.url}/v1/dispatch/web`).then((r) => r.json())) as { id: string }).id);
     expect(picks).toEqual(new Set(['a', 'b']));
   });
 
