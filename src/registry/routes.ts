@@ -234,6 +234,29 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     },
   );
 
+  app.get(
+    '/v1/services/:service/checks',
+    {
+      schema: {
+        summary: "The health checks of a service's instances and their latest results",
+        description:
+          'Each probe result comes from the hot store (written by the replica that checks the instance); the ' +
+          'verdict (checkStatus) is what the rise and fall counts wrote to the instance.',
+        tags: ['registry'],
+        params: serviceParams,
+        response: {
+          200: { type: 'array', items: { $ref: 'CheckView#' } },
+          404: { $ref: 'Problem#' },
+          503: { $ref: 'Problem#' },
+        },
+      },
+    },
+    async (request) => {
+      const { service } = request.params as { service: string };
+      return registry.checks(znodeName(service, 'service'));
+    },
+  );
+
   app.put(
     '/v1/services/:service/instances/:id',
     {

@@ -139,6 +139,28 @@ export const StatusChange = {
   properties: { status: { type: 'string', enum: INSTANCE_STATUSES } },
 } as const;
 
+export const CheckView = {
+  $id: 'CheckView',
+  type: 'object',
+  required: ['id', 'check'],
+  properties: {
+    id: { type: 'string' },
+    check: { type: 'object', additionalProperties: true },
+    checkStatus: { type: 'string', enum: ['UP', 'DOWN'] },
+    last: {
+      type: 'object',
+      description: 'The latest probe',
+      properties: {
+        ok: { type: 'boolean' },
+        at: { type: 'string', format: 'date-time' },
+        latencyMs: { type: 'number' },
+        detail: { type: 'string', description: 'HTTP 500, ECONNREFUSED, timed out after 2000 ms, ...' },
+        by: { type: 'string', description: 'The gateway replica that probed' },
+      },
+    },
+  },
+} as const;
+
 export const ServiceSummary = {
   $id: 'ServiceSummary',
   type: 'object',
@@ -208,4 +230,12 @@ export const dispatchQuery = {
   },
 } as const;
 
-export const registrySchemas = [Registration, LoadReport, InstanceView, StatusChange, ServiceSummary, Policy];
+export const registrySchemas = [
+  Registration,
+  LoadReport,
+  InstanceView,
+  StatusChange,
+  CheckView,
+  ServiceSummary,
+  Policy,
+];

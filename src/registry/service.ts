@@ -95,6 +95,23 @@ export interface InstanceView {
   readonly index: string;
 }
 
+/** An instance's health check and its latest result, as `GET .../checks` shows it. */
+export interface CheckView {
+  readonly id: string;
+  readonly check: HealthCheck;
+  /** The verdict written to the instance; absent until the first change of verdict. */
+  readonly checkStatus?: CheckStatus;
+  /** The latest probe; absent before the first one. */
+  readonly last?: {
+    readonly ok: boolean;
+    readonly at: string;
+    readonly latencyMs: number;
+    readonly detail?: string;
+    /** The gateway replica that probed. */
+    readonly by: string;
+  };
+}
+
 export interface ServiceSummary {
   readonly service: string;
   readonly instances: number;
@@ -340,6 +357,37 @@ export class RegistryService {
         };
       }),
     );
+  }
+
+  /**
+   * The health checks of a service's instances with their latest results (from the hot store),
+   * sorted by id; instances without a check are left out, results of instances gone are ignored.
+   */
+  async checks(service: string): Promise<CheckView[]> {
+    const entry = this.serviceEntry(service);
+    const results = await this.hotCall(() => this.hot.checkResults(service));
+    const views: CheckView[] = [];
+    for (const { instance } of entry.instances.values()) {
+      if (instance.check === undefined) continue;
+      const result = results.get(instance.id);
+      views.push({
+        id: instance.id,
+        check: instance.check,
+        ...(instance.checkStatus === undefined ? {} : { checkStatus: instance.checkStatus }),
+        ...(result === undefined
+          ? {}
+          : {
+              last: {
+                ok: result.ok,
+                at: new Date(result.at).toISOString(),
+                latencyMs: result.latencyMs,
+                ...(result.detail === undefined ? {} : { detail: result.detail }),
+                by: result.by,
+              },
+            }),
+      });
+    }
+    return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** Instances by service and effective status, from the cache alone (for metrics). */

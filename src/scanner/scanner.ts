@@ -67,7 +67,9 @@ interface Target {
 }
 
 export class Scanner {
-  private readonly targets = new Map<string, Target>();
+  /** Owned targets by service, then instance id: a change of one service touches only its own. */
+  private readonly targets = new Map<string, Map<string, Target>>();
+  private owned = 0;
   private readonly queue: Target[] = [];
   private view: GroupView;
   private running = 0;
@@ -103,16 +105,16 @@ export class Scanner {
   async close(): Promise<void> {
     this.closed = true;
     for (const stop of this.stops.splice(0)) stop();
-    for (const key of [...this.targets.keys()]) this.drop(key);
+    this.dropAll();
     if (this.running > 0) await new Promise<void>((resolve) => this.idle.add(resolve));
   }
 
   status(): ScannerStatus {
     return {
       active: this.view.joined,
-      owned: this.targets.size,
+      owned: this.owned,
       running: this.running,
-      queued: this.queue.length,
+      queued: this.queue.filter((t) => !t.dropped).length,
     };
   }
 
@@ -123,43 +125,44 @@ export class Scanner {
 
   private reconcileAll(): void {
     if (this.closed) return;
-    if (!this.view.joined) {
-      for (const key of [...this.targets.keys()]) this.drop(key);
-      return;
-    }
-    const seen = new Set<string>();
+    if (!this.view.joined) return this.dropAll();
+    const services = new Set<string>();
     for (const entry of this.registry.cache.services()) {
-      for (const instance of entry.instances.values()) seen.add(this.reconcile(entry.service, instance));
+      services.add(entry.service);
+      this.reconcileService({ service: entry.service, instances: [...entry.instances.values()] });
     }
-    for (const key of [...this.targets.keys()]) if (!seen.has(key)) this.drop(key);
+    for (const service of [...this.targets.keys()]) {
+      if (!services.has(service)) this.reconcileService({ service, instances: [] });
+    }
   }
 
-  private reconcileService(change: InstancesChange): void {
+  private reconcileService(change: Pick<InstancesChange, 'service' | 'instances'>): void {
     const seen = new Set<string>();
-    for (const instance of change.instances) seen.add(this.reconcile(change.service, instance));
-    for (const [key, target] of [...this.targets]) {
-      if (target.service === change.service && !seen.has(key)) this.drop(key);
+    for (const instance of change.instances) {
+      this.reconcile(change.service, instance);
+      seen.add(instance.instance.id);
     }
+    const held = this.targets.get(change.service);
+    if (!held) return;
+    for (const id of [...held.keys()]) if (!seen.has(id)) this.drop(change.service, id);
   }
 
-  /** Own, update or let go of one instance's check; returns its key. */
-  private reconcile(service: string, entry: InstanceEntry): string {
+  /** Own, update or let go of one instance's check. */
+  private reconcile(service: string, entry: InstanceEntry): void {
     const { instance } = entry;
-    const key = keyOf(service, instance.id);
     const check = instance.check;
     const where = check && targetOf(instance, check);
     if (!check || !where || this.ownerOf(service, instance.id) !== this.options.replicaId) {
-      this.drop(key);
-      return key;
+      return this.drop(service, instance.id);
     }
     const spec = JSON.stringify([check, where]);
-    const held = this.targets.get(key);
+    const held = this.targets.get(service)?.get(instance.id);
     if (held?.spec === spec) {
       // Another writer (an operator, a previous owner) may have changed the verdict.
       held.verdict = instance.checkStatus;
-      return key;
+      return;
     }
-    this.drop(key);
+    this.drop(service, instance.id);
     const target: Target = {
       service,
       id: instance.id,
@@ -174,21 +177,30 @@ export class Scanner {
       busy: false,
       dropped: false,
     };
-    this.targets.set(key, target);
+    let byId = this.targets.get(service);
+    if (!byId) this.targets.set(service, (byId = new Map()));
+    byId.set(instance.id, target);
+    this.owned++;
     // The first probe at a random point of the first interval: a replica taking over thousands
     // of instances at once does not probe them all in the same instant.
     this.schedule(target, Math.random() * check.intervalMs);
-    return key;
   }
 
-  private drop(key: string): void {
-    const target = this.targets.get(key);
-    if (!target) return;
-    this.targets.delete(key);
+  private drop(service: string, id: string): void {
+    const byId = this.targets.get(service);
+    const target = byId?.get(id);
+    if (!byId || !target) return;
+    byId.delete(id);
+    if (byId.size === 0) this.targets.delete(service);
+    this.owned--;
+    // A queued target is skipped when its turn comes.
     target.dropped = true;
     clearTimeout(target.timer);
-    const queued = this.queue.indexOf(target);
-    if (queued >= 0) this.queue.splice(queued, 1);
+  }
+
+  private dropAll(): void {
+    for (const [service, byId] of [...this.targets])
+      for (const id of [...byId.keys()]) this.drop(service, id);
   }
 
   private schedule(target: Target, delayMs: number): void {
@@ -212,7 +224,8 @@ export class Scanner {
       result = await probe(target.check, target.where, this.options.replicaId);
     } finally {
       this.running--;
-      const next = this.queue.shift();
+      let next = this.queue.shift();
+      while (next?.dropped) next = this.queue.shift();
       if (next) void this.run(next);
       else if (this.running === 0) {
         for (const resolve of this.idle) resolve();
@@ -290,6 +303,7 @@ export class Scanner {
   }
 }
 
+/** What rendezvous hashing places: the instance's path below the services znode. */
 function keyOf(service: string, id: string): string {
   return `${service}/${id}`;
 }

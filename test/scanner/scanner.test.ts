@@ -83,9 +83,22 @@ describe('health checks', () => {
       const picked = (await fetch(`${gateway.url}/v1/dispatch/web`).then((r) => r.json())) as { id: string };
       expect(picked.id).toBe('b');
     }
-    const results = await services.hot.checkResults('web');
-    expect(results.get('a')).toMatchObject({ ok: false, detail: 'HTTP 500', by: services.replicaId });
-    expect(results.get('b')).toMatchObject({ ok: true, detail: 'HTTP 200' });
+    const checks = (await fetch(`${gateway.url}/v1/services/web/checks`).then((r) => r.json())) as unknown[];
+    expect(checks).toEqual([
+      {
+        id: 'a',
+        check: { http: { path: '/health/a' }, intervalMs: 1000, timeoutMs: 500, rise, fall },
+        checkStatus: 'DOWN',
+        last: {
+          ok: false,
+          at: expect.any(String),
+          latencyMs: expect.any(Number),
+          detail: 'HTTP 500',
+          by: services.replicaId,
+        },
+      },
+      expect.objectContaining({ id: 'b', last: expect.objectContaining({ ok: true, detail: 'HTTP 200' }) }),
+    ]);
 
     const recoveredAt = Date.now();
     stub.setStatus('a', 200);
