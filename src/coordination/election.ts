@@ -16,7 +16,7 @@ import { mkdirs } from './recipes.js';
 import { CreateMode, type CoordinationStore, type StoreLogger } from './store.js';
 
 export interface LeaderElectionOptions {
-  /** The election's znode, e.g. `/zkgate/election/reaper`. */
+  /** The election's znode, e.g. `/zkgate/election/leader`. */
   readonly path: string;
   /** Stored in the candidate znode: who this is (a replica id), for status pages. */
   readonly participant: string;
@@ -27,7 +27,7 @@ const RETRY_MS = 250;
 
 /**
  * @example
- * const election = new LeaderElection(store, { path: '/zkgate/election/reaper', participant: replicaId, logger });
+ * const election = new LeaderElection(store, { path: '/zkgate/election/leader', participant: replicaId, logger });
  * election.onChange((leading) => (leading ? reaper.start() : reaper.stop()));
  * await election.start();
  */
