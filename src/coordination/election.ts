@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, isStoreError } from './errors.js';
 import { basename } from './paths.js';
 import { mkdirs } from './recipes.js';
+import { Listeners, Rerun } from './rerun.js';
 import { CreateMode, type CoordinationStore, type StoreLogger } from './store.js';
 
 export interface LeaderElectionOptions {
@@ -22,8 +23,6 @@ export interface LeaderElectionOptions {
   readonly participant: string;
   readonly logger: StoreLogger;
 }
-
-const RETRY_MS = 250;
 
 /**
  * @example
@@ -37,15 +36,24 @@ export class LeaderElection {
   private ourNode: string | undefined;
   private leading = false;
   private running = false;
-  private checking: Promise<void> | undefined;
-  private recheck = false;
-  private readonly listeners = new Set<(leading: boolean) => void>();
+  private readonly checks: Rerun;
+  private readonly listeners: Listeners<boolean>;
   private stopSession: (() => void) | undefined;
 
   constructor(
     private readonly store: CoordinationStore,
     private readonly options: LeaderElectionOptions,
-  ) {}
+  ) {
+    this.listeners = new Listeners(options.logger, 'leadership');
+    this.checks = new Rerun(
+      () => this.checkOnce(),
+      () => this.running,
+      (err) => {
+        this.setLeading(false);
+        options.logger.warn({ err, path: options.path }, 'leader election check failed; retrying');
+      },
+    );
+  }
 
   get isLeader(): boolean {
     return this.leading;
@@ -53,8 +61,7 @@ export class LeaderElection {
 
   /** Called with every change of leadership. Returns the unsubscribe function. */
   onChange(listener: (leading: boolean) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   /** Join the election; resolves once the candidate znode exists and leadership was checked. */
@@ -64,11 +71,11 @@ export class LeaderElection {
     this.stopSession = this.store.onStateChange((event) => {
       if (event.state === 'disconnected' || event.state === 'expired') this.setLeading(false);
       if (event.state === 'expired') this.ourNode = undefined;
-      if (event.state === 'connected') this.check();
+      if (event.state === 'connected') this.checks.request();
     });
     await mkdirs(this.store, this.options.path);
-    this.check();
-    await this.checking;
+    this.checks.request();
+    await this.checks.current;
   }
 
   /** Leave the election: leadership ends and the candidate znode is deleted. */
@@ -77,7 +84,7 @@ export class LeaderElection {
     this.running = false;
     this.stopSession?.();
     this.setLeading(false);
-    await this.checking?.catch(() => undefined);
+    await this.checks.current?.catch(() => undefined);
     const node = this.ourNode;
     this.ourNode = undefined;
     if (node) {
@@ -104,34 +111,6 @@ export class LeaderElection {
     return data.filter((d): d is string => d !== undefined);
   }
 
-  /** One check at a time; an event during a check runs another after it. */
-  private check(): void {
-    if (!this.running) return;
-    if (this.checking) {
-      this.recheck = true;
-      return;
-    }
-    this.checking = (async () => {
-      do {
-        this.recheck = false;
-        try {
-          await this.checkOnce();
-        } catch (err) {
-          if (!this.running) return;
-          this.setLeading(false);
-          this.options.logger.warn(
-            { err, path: this.options.path },
-            'leader election check failed; retrying',
-          );
-          await new Promise((r) => setTimeout(r, RETRY_MS).unref());
-          this.recheck = true;
-        }
-      } while (this.recheck && this.running);
-    })().finally(() => {
-      this.checking = undefined;
-    });
-  }
-
   private async checkOnce(): Promise<void> {
     if (this.store.state !== 'connected') return;
     if (!this.ourNode) this.ourNode = await this.createCandidate();
@@ -141,15 +120,15 @@ export class LeaderElection {
     if (mine < 0) {
       // Our znode is gone (deleted by hand, or a session we no longer have): stand again.
       this.ourNode = undefined;
-      this.recheck = true;
+      this.checks.request();
       return;
     }
     if (mine === 0) return this.setLeading(true);
     this.setLeading(false);
     const predecessor = `${this.options.path}/${ordered[mine - 1]}`;
     // Watch only the one ahead of us; if it is already gone, look again at once.
-    const stat = await this.store.exists(predecessor, () => this.check());
-    if (!stat) this.recheck = true;
+    const stat = await this.store.exists(predecessor, () => this.checks.request());
+    if (!stat) this.checks.request();
   }
 
   private async createCandidate(): Promise<string> {
@@ -170,13 +149,7 @@ export class LeaderElection {
   private setLeading(leading: boolean): void {
     if (this.leading === leading) return;
     this.leading = leading;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(leading);
-      } catch (err) {
-        this.options.logger.warn({ err }, 'leadership listener threw');
-      }
-    }
+    this.listeners.emit(leading);
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import { ErrorCode, isStoreError } from './errors.js';
 import { mkdirs } from './recipes.js';
+import { Listeners, Rerun } from './rerun.js';
 import { CreateMode, type CoordinationStore, type StoreLogger } from './store.js';
 
 export interface GroupMembershipOptions {
@@ -26,23 +27,27 @@ export interface GroupView {
   readonly joined: boolean;
 }
 
-const RETRY_MS = 250;
-
 export class GroupMembership {
   private view: GroupView = { members: [], joined: false };
   private running = false;
-  private checking: Promise<void> | undefined;
-  private recheck = false;
   private created = false;
-  private readonly listeners = new Set<(view: GroupView) => void>();
+  private readonly checks: Rerun;
+  private readonly listeners: Listeners<GroupView>;
   private stopSession: (() => void) | undefined;
   /** One function, so listings after reconnects re-arm one watch rather than pile up more. */
-  private readonly watcher = (): void => this.check();
+  private readonly watcher = (): void => this.checks.request();
 
   constructor(
     private readonly store: CoordinationStore,
     private readonly options: GroupMembershipOptions,
-  ) {}
+  ) {
+    this.listeners = new Listeners(options.logger, 'group');
+    this.checks = new Rerun(
+      () => this.checkOnce(),
+      () => this.running,
+      (err) => options.logger.warn({ err, path: options.path }, 'group membership check failed; retrying'),
+    );
+  }
 
   get current(): GroupView {
     return this.view;
@@ -50,8 +55,7 @@ export class GroupMembership {
 
   /** Called with every change of the group or of this member's standing; returns the unsubscribe function. */
   onChange(listener: (view: GroupView) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   /** Join; resolves once the member's znode exists and the group was listed. */
@@ -61,15 +65,15 @@ export class GroupMembership {
     this.stopSession = this.store.onStateChange((event) => {
       if (event.state === 'connected') {
         if (event.newSession) this.created = false;
-        this.check();
+        this.checks.request();
       } else {
         if (event.state === 'expired') this.created = false;
         this.publish({ members: this.view.members, joined: false });
       }
     });
     await mkdirs(this.store, this.options.path);
-    this.check();
-    await this.checking;
+    this.checks.request();
+    await this.checks.current;
   }
 
   /** Leave: the member's znode is deleted at once rather than at session expiry. */
@@ -77,7 +81,7 @@ export class GroupMembership {
     if (!this.running) return;
     this.running = false;
     this.stopSession?.();
-    await this.checking?.catch(() => undefined);
+    await this.checks.current?.catch(() => undefined);
     this.publish({ members: this.view.members, joined: false });
     if (!this.created) return;
     this.created = false;
@@ -102,33 +106,6 @@ export class GroupMembership {
     return new Map(read.filter((entry) => entry !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)));
   }
 
-  /** One listing at a time; an event during one runs another after it (as the election does). */
-  private check(): void {
-    if (!this.running) return;
-    if (this.checking) {
-      this.recheck = true;
-      return;
-    }
-    this.checking = (async () => {
-      do {
-        this.recheck = false;
-        try {
-          await this.checkOnce();
-        } catch (err) {
-          if (!this.running) return;
-          this.options.logger.warn(
-            { err, path: this.options.path },
-            'group membership check failed; retrying',
-          );
-          await new Promise((r) => setTimeout(r, RETRY_MS).unref());
-          this.recheck = true;
-        }
-      } while (this.recheck && this.running);
-    })().finally(() => {
-      this.checking = undefined;
-    });
-  }
-
   private async checkOnce(): Promise<void> {
     if (this.store.state !== 'connected') return;
     if (!this.created) await this.join();
@@ -137,7 +114,7 @@ export class GroupMembership {
     if (!members.includes(this.options.id)) {
       // Deleted under us (by hand, or a session we no longer have): join again.
       this.created = false;
-      this.recheck = true;
+      this.checks.request();
     }
     this.publish({ members, joined: this.created && this.store.state === 'connected' });
   }
@@ -167,12 +144,6 @@ export class GroupMembership {
       view.members.every((m, i) => m === this.view.members[i]);
     if (same) return;
     this.view = view;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(view);
-      } catch (err) {
-        this.options.logger.warn({ err }, 'group listener threw');
-      }
-    }
+    this.listeners.emit(view);
   }
 }
