@@ -10,8 +10,9 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 [ -f /usr/share/java/curator-x-discovery.jar ] || missing+=(libcurator-discovery-java)
 # zookeeper brings only a JRE; test/support/curator.ts compiles its probe with javac.
 command -v javac >/dev/null || missing+=(default-jdk-headless)
-# The official Prometheus client's parser checks /metrics independently of prom-client.
-python3 -c 'import prometheus_client.parser' 2>/dev/null || missing+=(python3-prometheus-client)
+# The official Prometheus client's parser checks /metrics independently of prom-client. Debian's
+# interpreter, not whatever python3 comes first on PATH: that is where the package installs.
+/usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null || missing+=(python3-prometheus-client)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "test setup: installing ${missing[*]} (Debian packages the tests start on loopback)" >&2

@@ -58,9 +58,15 @@ export class GroupMembership {
     return this.listeners.add(listener);
   }
 
-  /** Join; resolves once the member's znode exists and the group was listed. */
+  /**
+   * Join; resolves once the member's znode exists and the group was listed. Rejects when the id
+   * is held by another live session.
+   */
   async start(): Promise<void> {
     if (this.running) return;
+    // Joined once before anything retries: a duplicate id is refused here, not retried forever.
+    await mkdirs(this.store, this.options.path);
+    await this.join();
     this.running = true;
     this.stopSession = this.store.onStateChange((event) => {
       if (event.state === 'connected') {
@@ -71,7 +77,6 @@ export class GroupMembership {
         this.publish({ members: this.view.members, joined: false });
       }
     });
-    await mkdirs(this.store, this.options.path);
     this.checks.request();
     await this.checks.current;
   }
