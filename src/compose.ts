@@ -190,6 +190,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     leader: () => election.isLeader,
     replicas: () => membership.current.members.length,
     hotStoreState: () => hot.state,
+    probes: () => scanner.status(),
   });
   const stop = async (): Promise<void> => {
     await scanner.close();

@@ -25,6 +25,8 @@ export interface MetricSources {
   replicas(): number;
   /** The hot store's connection state. */
   hotStoreState(): string;
+  /** Probes running and waiting for a slot. */
+  probes(): { running: number; queued: number };
 }
 
 const STORE_STATES = ['connecting', 'connected', 'disconnected', 'expired', 'closed'] as const;
@@ -83,6 +85,11 @@ export class Metrics {
     name: 'zkgate_check_duration_seconds',
     help: 'Time a health-check probe took, timeouts included',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly checksLate = new Counter({
+    name: 'zkgate_checks_late_total',
+    help: 'Probes that started later than their interval allows: the replica checks more than it can keep up with',
     registers: [this.registry],
   });
   readonly checkTransitions = new Counter({
@@ -157,6 +164,16 @@ export class Metrics {
     );
     gauge('zkgate_gateway_replicas', 'Live gateway replicas, as this replica sees them', [], (g, s) =>
       g.set(s.replicas()),
+    );
+    gauge(
+      'zkgate_checks_in_flight',
+      'Health-check probes running now, and waiting for a slot',
+      ['state'],
+      (g, s) => {
+        const { running, queued } = s.probes();
+        g.set({ state: 'running' }, running);
+        g.set({ state: 'queued' }, queued);
+      },
     );
     gauge('zkgate_hotstore_connected', '1 while the hot store is reachable', [], (g, s) =>
       g.set(s.hotStoreState() === 'connected' ? 1 : 0),

@@ -10,10 +10,12 @@
  * replica that cannot prove its session (disconnected, expired) stops probing at once, since
  * another may already own its share.
  *
- * Scheduling: a probe starts at most one interval after the previous one started (never later,
- * so a verdict comes within `interval x fall`), a little earlier at random so that probes
- * registered together spread out; never while the previous probe of the same instance runs; and
- * never more than `concurrency` probes at a time across all instances.
+ * Scheduling: a probe is due one interval after the previous one started (so a verdict comes
+ * within `interval x fall`), a little earlier at random so that probes registered together spread
+ * out; never while the previous probe of the same instance runs; and never more than
+ * `concurrency` probes at a time across all instances. Due probes beyond that wait in line, first
+ * come first served: a replica past its capacity checks every instance a little late rather than
+ * some not at all, and counts the late starts (`zkgate_checks_late_total`).
  */
 import type { GroupMembership, GroupView } from '../coordination/membership.js';
 import type { StoreLogger } from '../coordination/store.js';
@@ -218,7 +220,11 @@ export class Scanner {
 
   private async run(target: Target): Promise<void> {
     this.running++;
-    target.lastStart = Date.now();
+    const now = Date.now();
+    if (target.lastStart > 0 && now - target.lastStart > target.check.intervalMs * (1 + JITTER)) {
+      this.options.metrics.checksLate.inc();
+    }
+    target.lastStart = now;
     let result: ProbeResult;
     try {
       result = await probe(target.check, target.where, this.options.replicaId);
