@@ -24,6 +24,9 @@ import { Metrics } from './monitor/metrics.js';
 import { Scanner } from './scanner/scanner.js';
 import { VERSION } from './version.js';
 
+/** How long one cluster view is served to every request. */
+const CLUSTER_VIEW_TTL_MS = 1_000;
+
 export interface Readiness {
   readonly ready: boolean;
   readonly shuttingDown: boolean;
@@ -93,18 +96,6 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     };
   }
   const store = instrumentStore(raw, metrics.storeOperations);
-  // Since when the gateway has been unable to serve fresh reads (disconnected, or caches
-  // reloading after a new session); undefined while it can.
-  let unreadySince: number | undefined;
-  store.onStateChange((event) => {
-    metrics.storeSessionEvents.inc({ state: event.state });
-    if (event.state !== 'connected') unreadySince ??= Date.now();
-    storeLogger.info(
-      { state: event.state, sessionId: `0x${event.sessionId.toString(16)}`, newSession: event.newSession },
-      'store state',
-    );
-  });
-
   const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   let hot: HotStore;
   try {
@@ -119,6 +110,19 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     throw err;
   }
   const tree = new WatchedTree<CacheChange>(store, logger.child({ component: 'cache' }));
+  // Since when the gateway has been unable to serve fresh reads (disconnected, or caches
+  // reloading after a new session); undefined while it can.
+  let unreadySince: number | undefined;
+  store.onStateChange((event) => {
+    metrics.storeSessionEvents.inc({ state: event.state });
+    if (event.state !== 'connected') unreadySince ??= Date.now();
+    else if (tree.ready) unreadySince = undefined;
+    storeLogger.info(
+      { state: event.state, sessionId: `0x${event.sessionId.toString(16)}`, newSession: event.newSession },
+      'store state',
+    );
+  });
+
   const config = new ConfigService(store, {
     tree,
     root: settings.root,
@@ -216,6 +220,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     throw err;
   }
 
+  let clusterCache: { at: number; view: Promise<ClusterView> } | undefined;
   let shuttingDown = false;
   let closed: Promise<void> | undefined;
   return {
@@ -231,17 +236,26 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     election,
     metrics,
     replicaId,
-    cluster: () =>
-      clusterView({
-        store,
-        connectString: settings.zk,
-        membership,
-        election,
-        hot,
-        scanner,
-        reaper,
-        replicaId,
-      }),
+    cluster() {
+      // Every view asks each ZooKeeper server over a new connection: a burst of requests (or a
+      // dashboard per operator) shares one round per second.
+      if (!clusterCache || Date.now() - clusterCache.at > CLUSTER_VIEW_TTL_MS) {
+        clusterCache = {
+          at: Date.now(),
+          view: clusterView({
+            store,
+            connectString: settings.zk,
+            membership,
+            election,
+            hot,
+            scanner,
+            reaper,
+            replicaId,
+          }),
+        };
+      }
+      return clusterCache.view;
+    },
     readiness() {
       const connected = store.state === 'connected';
       const synced = tree.ready;

@@ -39,6 +39,8 @@ export class LeaderElection {
   private readonly checks: Rerun;
   private readonly listeners: Listeners<boolean>;
   private stopSession: (() => void) | undefined;
+  /** One function, so checks after reconnects re-arm one watch rather than pile up more. */
+  private readonly watcher = (): void => this.checks.request();
 
   constructor(
     private readonly store: CoordinationStore,
@@ -127,7 +129,7 @@ export class LeaderElection {
     this.setLeading(false);
     const predecessor = `${this.options.path}/${ordered[mine - 1]}`;
     // Watch only the one ahead of us; if it is already gone, look again at once.
-    const stat = await this.store.exists(predecessor, () => this.checks.request());
+    const stat = await this.store.exists(predecessor, this.watcher);
     if (!stat) this.checks.request();
   }
 

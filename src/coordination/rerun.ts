@@ -38,21 +38,24 @@ export class Rerun {
     }
     this.busy = true;
     this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.task();
-        } catch (err) {
-          if (!this.active()) return;
-          this.failed(err);
-          await new Promise((r) => setTimeout(r, RETRY_MS).unref());
-          this.again = true;
-        }
-      } while (this.again && this.active());
-    })().finally(() => {
-      this.busy = false;
-      this.running = undefined;
-    });
+      try {
+        do {
+          this.again = false;
+          try {
+            await this.task();
+          } catch (err) {
+            if (!this.active()) return;
+            this.failed(err);
+            await new Promise((r) => setTimeout(r, RETRY_MS).unref());
+            this.again = true;
+          }
+        } while (this.again && this.active());
+      } finally {
+        // In the same step as the last look at `again`: a request cannot fall in between.
+        this.busy = false;
+        this.running = undefined;
+      }
+    })();
   }
 }
 

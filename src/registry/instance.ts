@@ -42,6 +42,16 @@ export const DEFAULT_WEIGHT = 100;
 /** Largest time a JavaScript Date holds. */
 const MAX_TIME_MS = 8.64e15;
 
+/** Bounds of a check, over HTTP and when read back from a znode anyone with ZooKeeper access can write. */
+export const CHECK_LIMITS = {
+  minIntervalMs: 1_000,
+  maxIntervalMs: 3_600_000,
+  minTimeoutMs: 100,
+  maxCount: 100,
+  /** An absolute path of printable ASCII: nothing that could change the probe's host. */
+  path: /^\/[\x21-\x7e]{0,1023}$/,
+} as const;
+
 /** An active health check, HAProxy-style: DOWN after `fall` failures in a row, UP after `rise` successes. */
 export interface HealthCheck {
   readonly http?: { readonly path: string; readonly expectStatus?: number };
@@ -195,18 +205,33 @@ function metadataOf(payload: unknown): Record<string, string> {
   return { ...metadata };
 }
 
-/** A check zkgate wrote; anything else (hand-edited, truncated) means no check rather than a failure. */
+/** A check zkgate wrote; anything else (hand-edited, truncated, out of bounds) means no check rather than a failure. */
 function checkOf(text: string | undefined): { check?: HealthCheck } {
   if (text === undefined) return {};
   try {
     const check = JSON.parse(text) as Partial<HealthCheck> | null;
-    const counts = [check?.intervalMs, check?.timeoutMs, check?.rise, check?.fall];
-    if (!check || !counts.every((n) => Number.isInteger(n) && (n as number) > 0)) return {};
-    if (check.tcp !== true && typeof check.http?.path !== 'string') return {};
-    return { check: check as HealthCheck };
+    if (!check || !isCheck(check)) return {};
+    return { check };
   } catch {
     return {};
   }
+}
+
+function isCheck(check: Partial<HealthCheck>): check is HealthCheck {
+  const { intervalMs, timeoutMs, rise, fall, http, tcp } = check;
+  const count = (n: unknown): boolean =>
+    Number.isInteger(n) && (n as number) >= 1 && (n as number) <= CHECK_LIMITS.maxCount;
+  if (!Number.isInteger(intervalMs) || !Number.isInteger(timeoutMs) || !count(rise) || !count(fall))
+    return false;
+  if (intervalMs! < CHECK_LIMITS.minIntervalMs || intervalMs! > CHECK_LIMITS.maxIntervalMs) return false;
+  if (timeoutMs! < CHECK_LIMITS.minTimeoutMs || timeoutMs! > intervalMs!) return false;
+  if (http === undefined) return tcp === true;
+  const status = http.expectStatus;
+  return (
+    typeof http.path === 'string' &&
+    CHECK_LIMITS.path.test(http.path) &&
+    (status === undefined || (Number.isInteger(status) && status >= 100 && status <= 599))
+  );
 }
 
 function portOf(value: unknown): number | null {

@@ -15,7 +15,7 @@ import type { StrategyName } from '../dispatcher/types.js';
 import { ZkgError } from '../errors.js';
 import { DURATION_UNITS_MS, LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
 import type { LoadReport } from '../hotstore/store.js';
-import type { HealthCheck, InstanceStatus } from './instance.js';
+import { CHECK_LIMITS, type HealthCheck, type InstanceStatus } from './instance.js';
 import {
   dispatchQuery,
   instanceParams,
@@ -91,9 +91,9 @@ function checkOf(body: RegistrationBody): HealthCheck | undefined {
   }
   const intervalMs = durationMs(check.interval ?? CHECK_DEFAULTS.interval);
   const timeoutMs = durationMs(check.timeout ?? CHECK_DEFAULTS.timeout);
-  if (intervalMs < 1000 || intervalMs > 3_600_000)
+  if (intervalMs < CHECK_LIMITS.minIntervalMs || intervalMs > CHECK_LIMITS.maxIntervalMs)
     throw invalid('body.check.interval', 'must be from 1s to 1h');
-  if (timeoutMs < 100 || timeoutMs > intervalMs) {
+  if (timeoutMs < CHECK_LIMITS.minTimeoutMs || timeoutMs > intervalMs) {
     throw invalid('body.check.timeout', 'must be from 100ms to the interval');
   }
   return {
@@ -246,6 +246,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         params: serviceParams,
         response: {
           200: { type: 'array', items: { $ref: 'CheckView#' } },
+          400: { $ref: 'Problem#' },
           404: { $ref: 'Problem#' },
           503: { $ref: 'Problem#' },
         },
@@ -364,7 +365,12 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         summary: "Clear an instance's manual status: its health check decides again",
         tags: ['registry'],
         params: instanceParams,
-        response: { 200: { $ref: 'Instance#' }, 404: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
+        response: {
+          200: { $ref: 'Instance#' },
+          400: { $ref: 'Problem#' },
+          404: { $ref: 'Problem#' },
+          503: { $ref: 'Problem#' },
+        },
       },
     },
     async (request) => {

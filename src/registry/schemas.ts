@@ -4,7 +4,7 @@
  * document.
  */
 import { STRATEGY_NAMES } from '../dispatcher/types.js';
-import { INSTANCE_STATUSES } from './instance.js';
+import { CHECK_LIMITS, INSTANCE_STATUSES } from './instance.js';
 
 /** Names of services and instances registered over HTTP (Curator's may be any znode name). */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$';
@@ -36,15 +36,15 @@ const HealthCheck = {
       additionalProperties: false,
       required: ['path'],
       properties: {
-        path: { type: 'string', pattern: '^/[\\x21-\\x7e]{0,1023}$' },
+        path: { type: 'string', pattern: CHECK_LIMITS.path.source },
         expectStatus: { type: 'integer', minimum: 100, maximum: 599 },
       },
     },
     tcp: { type: 'boolean' },
     interval: { ...DURATION, description: 'Between two probes; default 10s' },
     timeout: { ...DURATION, description: 'Of one probe; default 2s' },
-    rise: { type: 'integer', minimum: 1, maximum: 100 },
-    fall: { type: 'integer', minimum: 1, maximum: 100 },
+    rise: { type: 'integer', minimum: 1, maximum: CHECK_LIMITS.maxCount },
+    fall: { type: 'integer', minimum: 1, maximum: CHECK_LIMITS.maxCount },
   },
 } as const;
 

@@ -292,6 +292,9 @@ export class RegistryService {
   async setStatus(service: string, id: string, status: InstanceStatus | undefined): Promise<InstanceView> {
     this.assertWritable();
     const entry = await this.rewrite(service, id, (instance) => {
+      // Nothing to clear: leave the instance as its writer made it (a Spring app's own
+      // OUT_OF_SERVICE must not turn UP because an operator cleared nothing).
+      if (status === undefined && instance.manualStatus === undefined) return undefined;
       const { manualStatus: _previous, ...rest } = instance;
       return {
         ...rest,
@@ -306,16 +309,27 @@ export class RegistryService {
   /**
    * Write a health check's verdict (the scanner calls it when an instance crosses its rise or fall
    * count), so every replica and every Curator reader sees it. Returns false when the instance is
-   * gone or no longer has a check.
+   * gone, has no check any more, holds another verdict than `from.verdict`, or is no longer owned.
    */
-  async setCheckStatus(service: string, id: string, verdict: CheckStatus): Promise<boolean> {
+  async setCheckStatus(
+    service: string,
+    id: string,
+    verdict: CheckStatus,
+    from: { readonly verdict: CheckStatus | undefined; readonly owned: () => boolean },
+  ): Promise<boolean> {
     this.assertWritable();
-    const entry = await this.rewrite(service, id, (instance) =>
-      instance.check === undefined
-        ? undefined
-        : { ...instance, checkStatus: verdict, status: effectiveStatus(instance.manualStatus, verdict) },
-    );
-    return entry !== undefined;
+    let written = false;
+    await this.rewrite(service, id, (instance) => {
+      written = false;
+      // Only over the verdict the scanner judged from, and only while it still owns the check: a
+      // replica that lost the instance (and whose write waited out a reconnect) must not
+      // overwrite what the new owner wrote meanwhile.
+      if (instance.check === undefined || instance.checkStatus !== from.verdict || !from.owned())
+        return undefined;
+      written = true;
+      return { ...instance, checkStatus: verdict, status: effectiveStatus(instance.manualStatus, verdict) };
+    });
+    return written;
   }
 
   /** Set how a service is dispatched; stored in ZooKeeper, so every replica applies it. */
@@ -520,7 +534,7 @@ export class RegistryService {
    * Read-modify-write of an instance znode, whoever registered it, version-checked and retried
    * when another writer got there first. `change` returns undefined to leave it alone. Resolves
    * with the entry as written (or as found when unchanged), once the cache has it; undefined when
-   * there is no readable instance (or `change` declined).
+   * there is no readable instance.
    */
   private async rewrite(
     service: string,
@@ -543,9 +557,8 @@ export class RegistryService {
         if (err instanceof InstanceFormatError) return undefined;
         throw err;
       }
-      const next = change(instance);
-      if (next === undefined) return undefined;
-      const data = encodeInstance(next);
+      const next = change(instance) ?? instance;
+      const data = next === instance ? node.data : encodeInstance(next);
       const stat = data.equals(node.data)
         ? node.stat
         : await this.store.setData(path, data, node.stat.version);

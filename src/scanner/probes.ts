@@ -36,16 +36,29 @@ const MAX_BODY_BYTES = 4096;
  */
 const agent = new Agent({ connect: { rejectUnauthorized: false } });
 
-/** Run the check's probe once against `target`; HTTP probes name the replica that sent them (`from`). */
-export async function probe(check: HealthCheck, target: ProbeTarget, from: string): Promise<ProbeResult> {
+/**
+ * Run the check's probe once against `target`; HTTP probes name the replica that sent them
+ * (`from`). `cancel` cuts it short (the scanner closing).
+ */
+export async function probe(
+  check: HealthCheck,
+  target: ProbeTarget,
+  from: string,
+  cancel?: AbortSignal,
+): Promise<ProbeResult> {
   const started = performance.now();
   const controller = new AbortController();
   let guard: NodeJS.Timeout | undefined;
+  let stop: (() => void) | undefined;
   const deadline = new Promise<string>((resolve) => {
-    guard = setTimeout(() => {
+    const end = (why: string): void => {
       controller.abort();
-      resolve(`timed out after ${check.timeoutMs} ms`);
-    }, check.timeoutMs);
+      resolve(why);
+    };
+    guard = setTimeout(() => end(`timed out after ${check.timeoutMs} ms`), check.timeoutMs);
+    stop = () => end('cancelled');
+    if (cancel?.aborted) stop();
+    else cancel?.addEventListener('abort', stop, { once: true });
   });
   const run = check.http
     ? httpProbe(check.http, target, from, controller.signal)
@@ -57,6 +70,7 @@ export async function probe(check: HealthCheck, target: ProbeTarget, from: strin
     // Aborting is the timeout's job: a probe that settled has nothing left open, and an abort
     // costs an exception with a stack trace, per probe.
     clearTimeout(guard);
+    if (stop) cancel?.removeEventListener('abort', stop);
   }
 }
 

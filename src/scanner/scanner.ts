@@ -63,6 +63,8 @@ interface Target {
   successes: number;
   failures: number;
   timer: NodeJS.Timeout | undefined;
+  /** When the next probe is due (it may wait in line for a slot after that). */
+  due: number;
   lastStart: number;
   busy: boolean;
   dropped: boolean;
@@ -77,7 +79,10 @@ export class Scanner {
   private running = 0;
   private closed = false;
   private readonly stops: (() => void)[] = [];
-  private readonly idle = new Set<() => void>();
+  /** Probes with what follows them (result, verdict write), for close() to wait for. */
+  private readonly inflight = new Set<Promise<void>>();
+  /** Cuts every probe short on close: a probe's timeout may be as long as an hour. */
+  private readonly shutdown = new AbortController();
 
   constructor(
     private readonly registry: RegistryService,
@@ -103,12 +108,13 @@ export class Scanner {
     this.reconcileAll();
   }
 
-  /** Stop probing; resolves once no probe runs. */
+  /** Stop probing; resolves once no probe runs and no verdict is being written. */
   async close(): Promise<void> {
     this.closed = true;
     for (const stop of this.stops.splice(0)) stop();
     this.dropAll();
-    if (this.running > 0) await new Promise<void>((resolve) => this.idle.add(resolve));
+    this.shutdown.abort();
+    await Promise.allSettled([...this.inflight]);
   }
 
   status(): ScannerStatus {
@@ -175,6 +181,7 @@ export class Scanner {
       successes: 0,
       failures: 0,
       timer: undefined,
+      due: 0,
       lastStart: 0,
       busy: false,
       dropped: false,
@@ -206,6 +213,7 @@ export class Scanner {
   }
 
   private schedule(target: Target, delayMs: number): void {
+    target.due = Date.now() + delayMs;
     target.timer = setTimeout(() => this.enqueue(target), delayMs);
     target.timer.unref();
   }
@@ -214,29 +222,30 @@ export class Scanner {
     target.timer = undefined;
     if (target.dropped || target.busy) return;
     target.busy = true;
-    if (this.running < this.options.concurrency) void this.run(target);
+    if (this.running < this.options.concurrency) this.launch(target);
     else this.queue.push(target);
+  }
+
+  private launch(target: Target): void {
+    const run = this.run(target);
+    this.inflight.add(run);
+    void run.finally(() => this.inflight.delete(run));
   }
 
   private async run(target: Target): Promise<void> {
     this.running++;
     const now = Date.now();
-    if (target.lastStart > 0 && now - target.lastStart > target.check.intervalMs * (1 + JITTER)) {
-      this.options.metrics.checksLate.inc();
-    }
+    // Late by waiting in line for a slot, beyond the jitter: more checks than slots.
+    if (now - target.due > target.check.intervalMs * JITTER) this.options.metrics.checksLate.inc();
     target.lastStart = now;
     let result: ProbeResult;
     try {
-      result = await probe(target.check, target.where, this.options.replicaId);
+      result = await probe(target.check, target.where, this.options.replicaId, this.shutdown.signal);
     } finally {
       this.running--;
       let next = this.queue.shift();
       while (next?.dropped) next = this.queue.shift();
-      if (next) void this.run(next);
-      else if (this.running === 0) {
-        for (const resolve of this.idle) resolve();
-        this.idle.clear();
-      }
+      if (next) this.launch(next);
     }
     target.busy = false;
     this.options.metrics.checks.inc({
@@ -271,7 +280,8 @@ export class Scanner {
           : undefined;
     if (verdict === undefined) return;
     try {
-      if (await this.registry.setCheckStatus(target.service, target.id, verdict)) {
+      const from = { verdict: target.verdict, owned: () => !target.dropped };
+      if (await this.registry.setCheckStatus(target.service, target.id, verdict, from)) {
         target.verdict = verdict;
         this.options.metrics.checkTransitions.inc({ to: verdict });
         this.options.logger.info(

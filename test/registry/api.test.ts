@@ -352,10 +352,21 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     });
 
     // A check's verdict does not override it; a re-registration keeps it.
-    expect(await services.registry.setCheckStatus('manual', 'm-1', 'UP')).toBe(false);
+    const owned = () => true;
+    expect(await services.registry.setCheckStatus('manual', 'm-1', 'UP', { verdict: undefined, owned })).toBe(
+      false,
+    );
     const reregistered = await put('/v1/services/manual/instances/m-1', instance({ check: { tcp: true } }));
     expect(reregistered.json()).toMatchObject({ status: 'DRAINING', manualStatus: 'DRAINING' });
-    expect(await services.registry.setCheckStatus('manual', 'm-1', 'DOWN')).toBe(true);
+    // Only over the verdict judged from, and only while owned.
+    expect(await services.registry.setCheckStatus('manual', 'm-1', 'DOWN', { verdict: 'UP', owned })).toBe(
+      false,
+    );
+    const lost = { verdict: undefined, owned: () => false };
+    expect(await services.registry.setCheckStatus('manual', 'm-1', 'DOWN', lost)).toBe(false);
+    expect(
+      await services.registry.setCheckStatus('manual', 'm-1', 'DOWN', { verdict: undefined, owned }),
+    ).toBe(true);
     expect((await app.inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
       status: 'DRAINING',
       checkStatus: 'DOWN',
@@ -366,11 +377,20 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     expect(cleared.statusCode).toBe(200);
     expect(cleared.json()).toMatchObject({ status: 'DOWN', checkStatus: 'DOWN' });
     expect(cleared.json().manualStatus).toBeUndefined();
-    expect(await services.registry.setCheckStatus('manual', 'm-1', 'UP')).toBe(true);
+    expect(await services.registry.setCheckStatus('manual', 'm-1', 'UP', { verdict: 'DOWN', owned })).toBe(
+      true,
+    );
     expect((await app.inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
       status: 'UP',
       healthy: true,
     });
+
+    // Clearing what was never set writes nothing.
+    const untouched = await plain.getData(`/services-${prefix}/manual/m-2`);
+    const noop = await app.inject({ method: 'DELETE', url: '/v1/services/manual/instances/m-2/status' });
+    expect(noop.statusCode).toBe(200);
+    expect(noop.json()).toMatchObject({ id: 'm-2', status: 'UP' });
+    expect((await plain.getData(`/services-${prefix}/manual/m-2`)).stat.version).toBe(untouched.stat.version);
 
     const bad = await put('/v1/services/manual/instances/m-1/status', { status: 'SLEEPING' });
     expect(bad.statusCode).toBe(400);

@@ -134,6 +134,27 @@ describe('instance codec', () => {
     expect(read.checkStatus).toBeUndefined();
   });
 
+  it('ignores a check out of the bounds the API enforces, whoever wrote it', () => {
+    const check = { http: { path: '/health' }, intervalMs: 5000, timeoutMs: 1000, rise: 2, fall: 3 };
+    const withCheck = (value: unknown) => {
+      const json = JSON.parse(encodeInstance(instance).toString()) as {
+        payload: { metadata: Record<string, string> };
+      };
+      json.payload.metadata['zkgate.check'] = JSON.stringify(value);
+      return decodeInstance('s', 'i', Buffer.from(JSON.stringify(json))).check;
+    };
+    expect(withCheck(check)).toEqual(check);
+    expect(withCheck({ ...check, intervalMs: 1 })).toBeUndefined();
+    expect(withCheck({ ...check, timeoutMs: 10_000 })).toBeUndefined();
+    expect(withCheck({ ...check, rise: 1000 })).toBeUndefined();
+    // A path that would move the probe to another host.
+    expect(withCheck({ ...check, http: { path: '@evil.example/x' } })).toBeUndefined();
+    expect(withCheck({ ...check, http: { path: '/ok', expectStatus: 42 } })).toBeUndefined();
+    expect(withCheck({ tcp: true, intervalMs: 1000, timeoutMs: 100, rise: 1, fall: 1 })).toMatchObject({
+      tcp: true,
+    });
+  });
+
   it('refuses data it cannot read, with the reason', () => {
     expect(() => decodeInstance('s', 'i', Buffer.from('not json'))).toThrow(InstanceFormatError);
     expect(() => decodeInstance('s', 'i', Buffer.from('{"port":1}'))).toThrow(/no address/);
