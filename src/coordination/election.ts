@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, isStoreError } from './errors.js';
 import { basename } from './paths.js';
-import { mkdirs } from './recipes.js';
+import { mkdirs, readChildren } from './recipes.js';
 import { Listeners, Rerun } from './rerun.js';
 import { CreateMode, type CoordinationStore, type StoreLogger } from './store.js';
 
@@ -100,17 +100,8 @@ export class LeaderElection {
 
   /** The participants in line, leader first (for status pages). */
   async participants(): Promise<string[]> {
-    const { children } = await this.store.getChildren(this.options.path);
-    const ordered = children.sort(bySequence);
-    const data = await Promise.all(
-      ordered.map((c) =>
-        this.store.getData(`${this.options.path}/${c}`).then(
-          (n) => n.data.toString('utf8'),
-          () => undefined,
-        ),
-      ),
-    );
-    return data.filter((d): d is string => d !== undefined);
+    const candidates = await readChildren(this.store, this.options.path);
+    return [...candidates].sort(([a], [b]) => bySequence(a, b)).map(([, data]) => data.toString('utf8'));
   }
 
   private async checkOnce(): Promise<void> {

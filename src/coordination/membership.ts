@@ -7,7 +7,7 @@
  * in: `joined` is false until the session is back and its znode is seen in a fresh listing.
  */
 import { ErrorCode, isStoreError } from './errors.js';
-import { mkdirs } from './recipes.js';
+import { mkdirs, readChildren } from './recipes.js';
 import { Listeners, Rerun } from './rerun.js';
 import { CreateMode, type CoordinationStore, type StoreLogger } from './store.js';
 
@@ -99,16 +99,8 @@ export class GroupMembership {
 
   /** Each member's data, by id; members whose znode went meanwhile are left out. */
   async describe(): Promise<Map<string, Buffer>> {
-    const { children } = await this.store.getChildren(this.options.path);
-    const read = await Promise.all(
-      children.map((id) =>
-        this.store.getData(`${this.options.path}/${id}`).then(
-          (node) => [id, node.data] as const,
-          () => undefined,
-        ),
-      ),
-    );
-    return new Map(read.filter((entry) => entry !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const members = await readChildren(this.store, this.options.path);
+    return new Map([...members].sort(([a], [b]) => (a < b ? -1 : 1)));
   }
 
   private async checkOnce(): Promise<void> {

@@ -17,6 +17,23 @@ export async function mkdirs(store: CoordinationStore, path: string): Promise<vo
   }
 }
 
+/**
+ * The data of each child of `path`, by name in listing order. A child deleted between the listing
+ * and its read is left out: a group or an election changes while it is read.
+ */
+export async function readChildren(store: CoordinationStore, path: string): Promise<Map<string, Buffer>> {
+  const { children } = await store.getChildren(path);
+  const read = await Promise.all(
+    children.map((name) =>
+      store.getData(`${path}/${name}`).then(
+        (node) => [name, node.data] as const,
+        () => undefined,
+      ),
+    ),
+  );
+  return new Map(read.filter((entry) => entry !== undefined));
+}
+
 /** How often a write re-reads and retries after losing a race to another writer. */
 const MAX_ATTEMPTS = 8;
 

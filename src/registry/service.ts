@@ -10,7 +10,7 @@
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import { mkdirs, retryOnRace } from '../coordination/recipes.js';
-import type { CoordinationStore, StoreLogger } from '../coordination/store.js';
+import type { CoordinationStore, NodeData, StoreLogger } from '../coordination/store.js';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import {
   createStrategy,
@@ -360,8 +360,7 @@ export class RegistryService {
     return Promise.all(
       this.cache.services().map(async (entry) => {
         const { views } = await this.build(entry);
-        const status = { UP: 0, DOWN: 0, DRAINING: 0 };
-        for (const view of views) status[view.status]++;
+        const status = countStatuses(views);
         return {
           service: entry.service,
           instances: views.length,
@@ -407,8 +406,7 @@ export class RegistryService {
   /** Instances by service and effective status, from the cache alone (for metrics). */
   *statusCounts(): Iterable<{ service: string; status: InstanceStatus; count: number }> {
     for (const entry of this.cache.services()) {
-      const counts = { UP: 0, DOWN: 0, DRAINING: 0 };
-      for (const { instance } of entry.instances.values()) counts[instance.status]++;
+      const counts = countStatuses([...entry.instances.values()].map((e) => e.instance));
       for (const status of INSTANCE_STATUSES) yield { service: entry.service, status, count: counts[status] };
     }
   }
@@ -543,20 +541,9 @@ export class RegistryService {
   ): Promise<InstanceEntry | undefined> {
     const path = this.instancePath(service, id);
     const entry = await retryOnRace(async (): Promise<InstanceEntry | undefined> => {
-      let node;
-      try {
-        node = await this.store.getData(path);
-      } catch (err) {
-        if (isStoreError(err, ErrorCode.NO_NODE)) return undefined;
-        throw err;
-      }
-      let instance: Instance;
-      try {
-        instance = decodeInstance(service, id, node.data);
-      } catch (err) {
-        if (err instanceof InstanceFormatError) return undefined;
-        throw err;
-      }
+      const read = await this.readInstance(service, id);
+      if (!read?.instance) return undefined;
+      const { node, instance } = read;
       const next = change(instance) ?? instance;
       const data = next === instance ? node.data : encodeInstance(next);
       const stat = data.equals(node.data)
@@ -580,6 +567,23 @@ export class RegistryService {
     service: string,
     id: string,
   ): Promise<{ version: number; instance: Instance | undefined } | undefined> {
+    const read = await this.readInstance(service, id);
+    if (!read) return undefined;
+    if (read.node.stat.ephemeralOwner !== 0n) {
+      throw new ZkgError(
+        'ZKG_INSTANCE_SESSION_BOUND',
+        `instance ${id} of ${service} is registered by a client session (Curator or Spring); ` +
+          'register under another id',
+      );
+    }
+    return { version: read.node.stat.version, instance: read.instance };
+  }
+
+  /** An instance znode as stored and as decoded (undefined when unreadable); undefined when there is none. */
+  private async readInstance(
+    service: string,
+    id: string,
+  ): Promise<{ node: NodeData; instance: Instance | undefined } | undefined> {
     let node;
     try {
       node = await this.store.getData(this.instancePath(service, id));
@@ -587,17 +591,10 @@ export class RegistryService {
       if (isStoreError(err, ErrorCode.NO_NODE)) return undefined;
       throw err;
     }
-    if (node.stat.ephemeralOwner !== 0n) {
-      throw new ZkgError(
-        'ZKG_INSTANCE_SESSION_BOUND',
-        `instance ${id} of ${service} is registered by a client session (Curator or Spring); ` +
-          'register under another id',
-      );
-    }
     try {
-      return { version: node.stat.version, instance: decodeInstance(service, id, node.data) };
+      return { node, instance: decodeInstance(service, id, node.data) };
     } catch (err) {
-      if (err instanceof InstanceFormatError) return { version: node.stat.version, instance: undefined };
+      if (err instanceof InstanceFormatError) return { node, instance: undefined };
       throw err;
     }
   }
@@ -638,6 +635,12 @@ export class RegistryService {
       throw err;
     }
   }
+}
+
+function countStatuses(items: Iterable<{ readonly status: InstanceStatus }>): Record<InstanceStatus, number> {
+  const counts = { UP: 0, DOWN: 0, DRAINING: 0 };
+  for (const { status } of items) counts[status]++;
+  return counts;
 }
 
 function instanceNotFound(service: string, id: string): ZkgError {

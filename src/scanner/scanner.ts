@@ -21,7 +21,7 @@ import type { GroupMembership, GroupView } from '../coordination/membership.js';
 import type { StoreLogger } from '../coordination/store.js';
 import type { HotStore } from '../hotstore/store.js';
 import type { Metrics } from '../monitor/metrics.js';
-import type { InstanceEntry, InstancesChange } from '../registry/cache.js';
+import type { InstanceEntry } from '../registry/cache.js';
 import type { CheckStatus, HealthCheck } from '../registry/instance.js';
 import type { RegistryService } from '../registry/service.js';
 import { probe, type ProbeResult, type ProbeTarget } from './probes.js';
@@ -73,7 +73,6 @@ interface Target {
 export class Scanner {
   /** Owned targets by service, then instance id: a change of one service touches only its own. */
   private readonly targets = new Map<string, Map<string, Target>>();
-  private owned = 0;
   private readonly queue: Target[] = [];
   private view: GroupView;
   private running = 0;
@@ -97,7 +96,8 @@ export class Scanner {
   start(): void {
     this.stops.push(
       this.registry.cache.onChange((changes) => {
-        if (this.view.joined) for (const change of changes) this.reconcileService(change);
+        if (!this.view.joined) return;
+        for (const change of changes) this.reconcileService(change.service, change.instances);
       }),
       this.membership.onChange((view) => {
         this.view = view;
@@ -120,7 +120,7 @@ export class Scanner {
   status(): ScannerStatus {
     return {
       active: this.view.joined,
-      owned: this.owned,
+      owned: [...this.targets.values()].reduce((sum, byId) => sum + byId.size, 0),
       running: this.running,
       queued: this.queue.filter((t) => !t.dropped).length,
     };
@@ -137,22 +137,22 @@ export class Scanner {
     const services = new Set<string>();
     for (const entry of this.registry.cache.services()) {
       services.add(entry.service);
-      this.reconcileService({ service: entry.service, instances: [...entry.instances.values()] });
+      this.reconcileService(entry.service, entry.instances.values());
     }
     for (const service of [...this.targets.keys()]) {
-      if (!services.has(service)) this.reconcileService({ service, instances: [] });
+      if (!services.has(service)) this.reconcileService(service, []);
     }
   }
 
-  private reconcileService(change: Pick<InstancesChange, 'service' | 'instances'>): void {
+  private reconcileService(service: string, instances: Iterable<InstanceEntry>): void {
     const seen = new Set<string>();
-    for (const instance of change.instances) {
-      this.reconcile(change.service, instance);
+    for (const instance of instances) {
+      this.reconcile(service, instance);
       seen.add(instance.instance.id);
     }
-    const held = this.targets.get(change.service);
+    const held = this.targets.get(service);
     if (!held) return;
-    for (const id of [...held.keys()]) if (!seen.has(id)) this.drop(change.service, id);
+    for (const id of [...held.keys()]) if (!seen.has(id)) this.drop(service, id);
   }
 
   /** Own, update or let go of one instance's check. */
@@ -189,7 +189,6 @@ export class Scanner {
     let byId = this.targets.get(service);
     if (!byId) this.targets.set(service, (byId = new Map()));
     byId.set(instance.id, target);
-    this.owned++;
     // The first probe at a random point of the first interval: a replica taking over thousands
     // of instances at once does not probe them all in the same instant.
     this.schedule(target, Math.random() * check.intervalMs);
@@ -201,7 +200,6 @@ export class Scanner {
     if (!byId || !target) return;
     byId.delete(id);
     if (byId.size === 0) this.targets.delete(service);
-    this.owned--;
     // A queued target is skipped when its turn comes.
     target.dropped = true;
     clearTimeout(target.timer);
