@@ -1,78 +1,191 @@
 /**
- * Cached config reads: `GET /v1/config/{ns}` (200 and the 304 path) against a bare fastify route
- * returning the same bytes, the ceiling for any fastify app, in one run. Servers run in a child
- * process, compiled by tsc as `npm start` runs them (tsx's transpiled output is measurably
- * slower: it wraps every closure to keep its name); autocannon drives 100 connections on loopback. Rounds alternate so both see the same
- * machine load. Prints req/s, p50/p99 latency and the ratio; writes bench/results/config-read.json.
+ * Cached config reads, `GET /v1/config/{ns}` (200, and the 304 path), of a 1 KiB and a 64 KiB
+ * JSON document, against what an application would use instead, in one run:
+ * - a bare fastify route returning the same bytes: the ceiling for any fastify app;
+ * - `getData` of the same znode through node-zookeeper-client, against the same standalone
+ *   ZooKeeper 3.8 the gateway runs on;
+ * - etcd 3.4's HTTP/JSON `range` of a key holding the same bytes.
+ * Servers run in a child process, compiled by tsc as `npm start` runs them (tsx's transpiled
+ * output is measurably slower: it wraps every closure to keep its name). autocannon drives 100
+ * connections on loopback; the ZooKeeper client keeps 100 requests in flight over one session.
+ * Rounds alternate so every contender sees the same machine load. Prints req/s, p50/p99 latency
+ * and ratios; writes bench/results/config-read.json. With --cpu-prof the gateway's process
+ * writes a V8 CPU profile to bench/results/profiles/ and its hottest functions are printed.
  *
- *   npx tsx bench/config-read.ts [--quick]
+ *   npm run bench -- --only config [--quick] [--cpu-prof]
  */
 import { spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import { compileBench, mean, writeResults, type Figures } from './results.js';
+import { startZooKeeper } from '../test/support/zookeeper.js';
+import { base64, etcdPut, startEtcd } from './etcd.js';
+import { connectDirect } from './fixtures/zk-direct.js';
+import { summarizeProfiles } from './profile.js';
+import { closedLoop, compileBench, mean, writeResults, type Figures, type Headline } from './results.js';
 
 const quick = process.argv.includes('--quick');
-const DURATION_S = quick ? 3 : 10;
+const cpuProf = process.argv.includes('--cpu-prof');
+const DURATION_S = quick ? 3 : 8;
 const ROUNDS = quick ? 1 : 2;
 const CONNECTIONS = 100;
+const PROFILE_DIR = new URL('./results/profiles/', import.meta.url).pathname;
 
-async function load(url: string, headers: Record<string, string> = {}): Promise<Figures> {
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers });
-  if (result.non2xx > 0 && !headers['if-none-match'])
-    throw new Error(`${url}: ${result.non2xx} non-2xx answers`);
+type Contender = 'bare' | 'zkgate' | 'zkgate304' | 'zookeeper' | 'etcd';
+const LABELS: Record<Contender, string> = {
+  bare: 'bare fastify route',
+  zkgate: 'zkgate GET (cached)',
+  zkgate304: 'zkgate GET -> 304',
+  zookeeper: 'ZooKeeper getData',
+  etcd: 'etcd range (HTTP)',
+};
+
+async function load(options: autocannon.Options, expect: 200 | 304 = 200): Promise<Figures> {
+  const result = await autocannon({ connections: CONNECTIONS, duration: DURATION_S, ...options });
+  const wrong = expect === 200 ? result.non2xx : result.requests.total - result['3xx'];
+  if (wrong > 0 || result.errors > 0 || result.timeouts > 0)
+    throw new Error(`${options.url}: ${wrong} answers other than ${expect}, ${result.errors} errors`);
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+interface Servers {
+  zkgate: string;
+  bare: string;
+  znode: string;
+  body: string;
+}
+
+async function startServers(
+  fixture: string,
+  size: number,
+  connectString: string,
+  profile: boolean,
+): Promise<{ servers: Servers; stop: () => Promise<void> }> {
+  const profileFlags = profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
+  const child = spawn(process.execPath, [...profileFlags, fixture, String(size)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ZKGATE_ZK: connectString },
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`servers exited with ${code}`)));
+    });
+    return { servers: JSON.parse(line) as Servers, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 async function main(): Promise<void> {
   compileBench();
   const fixture = new URL('../dist/bench/fixtures/read-servers.js', import.meta.url).pathname;
+  const zk = await startZooKeeper({ extraCfg: { forceSync: 'yes' } });
+  const etcd = await startEtcd();
+  const direct = await connectDirect(zk.connectString);
   const results: Record<string, unknown> = {};
-  for (const size of [1024, 65536]) {
-    const child = spawn(process.execPath, [fixture, String(size)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      const line = await new Promise<string>((resolve, reject) => {
-        createInterface({ input: child.stdout! }).once('line', resolve);
-        child.once('exit', (code) => reject(new Error(`servers exited with ${code}`)));
-      });
-      const urls = JSON.parse(line) as { zkgate: string; bare: string };
-      const runs: Record<'bare' | 'zkgate' | 'zkgate304', Figures[]> = {
-        bare: [],
-        zkgate: [],
-        zkgate304: [],
-      };
-      await load(urls.zkgate); // warm-up, not counted
-      for (let r = 0; r < ROUNDS; r++) {
-        runs.bare.push(await load(urls.bare));
-        runs.zkgate.push(await load(urls.zkgate));
-        runs.zkgate304.push(await load(urls.zkgate, { 'if-none-match': '"1"' }));
-      }
-      const bare = mean(runs.bare);
-      const zkgate = mean(runs.zkgate);
-      const notModified = mean(runs.zkgate304);
-      results[`${size}B`] = {
-        bare,
-        zkgate,
-        zkgate304: notModified,
-        ratio: zkgate.rps / bare.rps,
-        ratio304: notModified.rps / bare.rps,
-      };
-      const row = (name: string, f: Figures) =>
-        `  ${name.padEnd(22)} ${Math.round(f.rps).toString().padStart(7)} req/s  p50 ${f.p50} ms  p99 ${f.p99} ms`;
-      console.log(
-        `config read, ${size}-byte document, ${CONNECTIONS} connections, ${DURATION_S}s x ${ROUNDS}`,
-      );
-      console.log(row('bare fastify route', bare));
-      console.log(row('zkgate GET (cached)', zkgate));
-      console.log(row('zkgate GET -> 304', notModified));
-      console.log(
-        `  ratio zkgate/bare ${(zkgate.rps / bare.rps).toFixed(2)}, 304/bare ${(notModified.rps / bare.rps).toFixed(2)}`,
-      );
-    } finally {
-      child.kill('SIGTERM');
-    }
+  const headlines: Headline[] = [];
+  if (cpuProf) {
+    await rm(PROFILE_DIR, { recursive: true, force: true });
+    await mkdir(PROFILE_DIR, { recursive: true });
   }
-  await writeResults('config-read', quick, results);
+  try {
+    for (const size of [1024, 65536]) {
+      const { servers, stop } = await startServers(fixture, size, zk.connectString, false);
+      try {
+        const etcdKey = servers.znode;
+        await etcdPut(etcd.url, etcdKey, servers.body);
+        const read = await direct.getData(servers.znode);
+        if (read?.toString('utf8') !== servers.body) throw new Error('ZooKeeper holds other bytes');
+        const etcdRange = {
+          url: `${etcd.url}/v3/kv/range`,
+          method: 'POST' as const,
+          body: JSON.stringify({ key: base64(etcdKey) }),
+        };
+        const etcdAnswer = (await (await fetch(etcdRange.url, etcdRange)).json()) as {
+          kvs?: { value: string }[];
+        };
+        if (etcdAnswer.kvs?.[0]?.value !== base64(servers.body)) throw new Error('etcd holds other bytes');
+
+        const etag = (await fetch(servers.zkgate)).headers.get('etag') ?? '';
+        const runs: Record<Contender, Figures[]> = {
+          bare: [],
+          zkgate: [],
+          zkgate304: [],
+          zookeeper: [],
+          etcd: [],
+        };
+        const measure: Record<Contender, () => Promise<Figures>> = {
+          bare: () => load({ url: servers.bare }),
+          zkgate: () => load({ url: servers.zkgate }),
+          zkgate304: () => load({ url: servers.zkgate, headers: { 'if-none-match': etag } }, 304),
+          zookeeper: () => closedLoop(CONNECTIONS, DURATION_S * 1000, () => direct.getData(servers.znode)),
+          etcd: () => load(etcdRange),
+        };
+        await load({ url: servers.zkgate, duration: 1 }); // warm-up, not counted
+        for (let r = 0; r < ROUNDS; r++) {
+          for (const contender of Object.keys(runs) as Contender[])
+            runs[contender].push(await measure[contender]());
+        }
+        const figures = Object.fromEntries(
+          (Object.keys(runs) as Contender[]).map((c) => [c, mean(runs[c])]),
+        ) as Record<Contender, Figures>;
+        results[`${size}B`] = figures;
+        console.log(
+          `config read, ${size}-byte document, ${CONNECTIONS} in flight, ${DURATION_S}s x ${ROUNDS}`,
+        );
+        for (const c of Object.keys(figures) as Contender[]) {
+          const f = figures[c];
+          console.log(
+            `  ${LABELS[c].padEnd(22)} ${Math.round(f.rps).toString().padStart(7)} req/s  p50 ${f.p50.toFixed(1)} ms  p99 ${f.p99.toFixed(1)} ms  ${c === 'bare' ? '' : `x${(f.rps / figures.bare.rps).toFixed(2)} of bare`}`,
+          );
+        }
+        const what = `cached GET, ${size / 1024} KiB`;
+        const line = (baseline: Contender, target?: { text: string; min: number }): Headline => {
+          const ratio = figures.zkgate.rps / figures[baseline].rps;
+          return {
+            scenario: 'config read',
+            what,
+            unit: 'req/s',
+            zkgate: figures.zkgate.rps,
+            baseline: { name: LABELS[baseline], value: figures[baseline].rps },
+            ratio,
+            ...(target ? { target: { text: target.text, met: ratio >= target.min } } : {}),
+          };
+        };
+        headlines.push(
+          line('bare', { text: '>= 0.70 of bare fastify', min: 0.7 }),
+          line('zookeeper', { text: 'above ZooKeeper getData', min: 1 }),
+          line('etcd'),
+          {
+            ...line('bare'),
+            what: `304, ${size / 1024} KiB`,
+            zkgate: figures.zkgate304.rps,
+            ratio: figures.zkgate304.rps / figures.bare.rps,
+          },
+        );
+      } finally {
+        await stop();
+      }
+      if (cpuProf) {
+        // A process of its own, serving only zkgate's load: the measured one serves every contender.
+        const profiled = await startServers(fixture, size, zk.connectString, true);
+        await load({ url: profiled.servers.zkgate }).finally(profiled.stop);
+      }
+    }
+  } finally {
+    direct.close();
+    await etcd.stop();
+    await zk.stop();
+  }
+  await writeResults('config-read', quick, results, headlines);
+  if (cpuProf) await summarizeProfiles(PROFILE_DIR);
 }
 
 await main();

@@ -23,17 +23,18 @@
  *
  *   npx tsx bench/registry.ts [--quick]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import { makeTempDir } from '../test/support/processes.js';
 import { startRedis } from '../test/support/redis.js';
-import { compileBench, mean, writeResults, type Figures } from './results.js';
+import { startZooKeeper } from '../test/support/zookeeper.js';
+import { MemoryHotStore } from '../src/hotstore/memory.js';
+import { RedisHotStore } from '../src/hotstore/redis.js';
+import type { HotStore } from '../src/hotstore/store.js';
+import { connectDirect } from './fixtures/zk-direct.js';
+import { spawnGateway } from './gateway-child.js';
+import { closedLoop, compileBench, mean, writeResults, type Figures, type Headline } from './results.js';
 
 const quick = process.argv.includes('--quick');
-const DURATION_S = quick ? 3 : 10;
+const DURATION_S = quick ? 3 : 6;
 const ROUNDS = quick ? 1 : 2;
 const WARMUP_S = 1;
 const CONNECTIONS = 100;
@@ -41,11 +42,11 @@ const LEASE_TTL_MS = 600_000;
 const REGISTER_IDS = 10_000;
 const HEARTBEAT_INSTANCES = 1000;
 const DISPATCH_INSTANCES = 100;
-const DISCOVERY_INSTANCES = 1000;
+const DISCOVERY_INSTANCES = 10_000;
 const HASH_KEYS = 10_000;
 const SETUP_IN_FLIGHT = 32;
-const GATEWAY_START_TIMEOUT_MS = 60_000;
-const GATEWAY_STOP_TIMEOUT_MS = 15_000;
+/** Znodes the ZooKeeper write baseline cycles over, each written with setData. */
+const ZK_WRITE_ZNODES = 100;
 
 const REGISTRATION = JSON.stringify({ address: '10.0.0.1', port: 8080 });
 const LOAD_REPORT = JSON.stringify({ inflight: 1 });
@@ -74,72 +75,6 @@ interface Gateway {
   url: string;
   scenarios: Scenario[];
   stop(): Promise<void>;
-}
-
-/** Children and data dirs still alive; killed and deleted on exit if the normal cleanup never ran. */
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-const fixture = new URL('../dist/bench/fixtures/registry-servers.js', import.meta.url).pathname;
-
-async function startGateway(
-  name: Gateway['name'],
-  env: Record<string, string>,
-): Promise<Omit<Gateway, 'scenarios'>> {
-  const dataDir = await makeTempDir(`zkgate-bench-registry-${name}-`);
-  dirs.add(dataDir);
-  const child = spawn(process.execPath, [fixture], {
-    // stdin stays open: the gateway shuts down when it closes, i.e. when this process dies.
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      ZKGATE_DATA_DIR: dataDir,
-      ZKGATE_LEASE_TTL_MS: String(LEASE_TTL_MS),
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-  });
-  live.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), GATEWAY_STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }
-    live.delete(child);
-    await rm(dataDir, { recursive: true, force: true });
-    dirs.delete(dataDir);
-  };
-  const lines = createInterface({ input: child.stdout! });
-  try {
-    const line = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${name} gateway did not start within ${GATEWAY_START_TIMEOUT_MS} ms`)),
-        GATEWAY_START_TIMEOUT_MS,
-      );
-      lines.once('line', (l) => {
-        clearTimeout(timer);
-        resolve(l);
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`${name} gateway exited with ${signal ?? code} before serving`));
-      });
-    });
-    const started = JSON.parse(line) as { url: string; hot: string };
-    if (started.hot !== name) throw new Error(`${name} gateway runs a ${started.hot} hot store`);
-    lines.on('line', (l) => process.stderr.write(`[${name} gateway] ${l}\n`));
-    return { name, url: started.url, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
 }
 
 /** Registers `count` instances `<prefix><i>` over HTTP; each must be new (201). */
@@ -295,6 +230,69 @@ async function load(gateway: Gateway, scenario: Scenario, durationS: number): Pr
   };
 }
 
+async function startGateway(
+  name: Gateway['name'],
+  env: Record<string, string>,
+): Promise<Omit<Gateway, 'scenarios'>> {
+  const gateway = await spawnGateway(`registry-${name}`, {
+    ZKGATE_LEASE_TTL_MS: String(LEASE_TTL_MS),
+    ...env,
+  });
+  if (gateway.hot !== name) {
+    await gateway.stop();
+    throw new Error(`${name} gateway runs a ${gateway.hot} hot store`);
+  }
+  return { name, url: gateway.url, stop: gateway.stop };
+}
+
+/**
+ * Each scenario against the config read of its gateway, and heartbeats also against what
+ * ZooKeeper writes sustain (the issue's target: at least 10 times as many).
+ */
+function headlines(
+  gateways: readonly Gateway[],
+  runs: ReadonlyMap<Scenario, { measured: Measured[]; around: Figures[] }>,
+  zkWrite: Figures,
+  renewal: Record<Gateway['name'], Figures>,
+): Headline[] {
+  const lines: Headline[] = [];
+  const againstZooKeeper = (what: string, rps: number): Headline => ({
+    scenario: 'registry',
+    what,
+    unit: 'req/s',
+    zkgate: rps,
+    baseline: { name: 'ZooKeeper setData', value: zkWrite.rps },
+    ratio: rps / zkWrite.rps,
+    target: { text: '>= 10x ZooKeeper writes', met: rps >= 10 * zkWrite.rps },
+  });
+  for (const gateway of gateways) {
+    for (const scenario of gateway.scenarios.slice(1)) {
+      const { measured, around } = runs.get(scenario)!;
+      const rps = mean(measured.map((m) => m.figures)).rps;
+      const base = mean(around).rps;
+      const what = `${scenario.name} (${gateway.name} hot store)`;
+      lines.push({
+        scenario: 'registry',
+        what,
+        unit: 'req/s',
+        zkgate: rps,
+        baseline: { name: 'cached config read', value: base },
+        ratio: rps / base,
+      });
+      if (scenario.name.startsWith('heartbeat')) {
+        lines.push(againstZooKeeper(what, rps));
+        lines.push(
+          againstZooKeeper(
+            `lease renewal in the ${gateway.name} hot store (no HTTP)`,
+            renewal[gateway.name].rps,
+          ),
+        );
+      }
+    }
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   compileBench();
   const cleanup: Array<() => Promise<void>> = [];
@@ -305,6 +303,22 @@ async function main(): Promise<void> {
     cleanup.push(() => memory.stop());
     const viaRedis = await startGateway('redis', { ZKGATE_REDIS_URL: redis.url });
     cleanup.push(() => viaRedis.stop());
+    // What ZooKeeper writes sustain on this machine, durable as in production (forceSync=yes):
+    // the yardstick for heartbeats, which a hot store exists to keep out of ZooKeeper.
+    const zk = await startZooKeeper({ extraCfg: { forceSync: 'yes' } });
+    cleanup.push(() => zk.stop());
+    const direct = await connectDirect(zk.connectString);
+    cleanup.push(async () => direct.close());
+    const payload = Buffer.from(LOAD_REPORT);
+    for (let i = 0; i < ZK_WRITE_ZNODES; i++) await direct.put(`/bench/hb${i}`, payload);
+    const zkWrites: Figures[] = [];
+    // Lease renewals straight into each hot store, without HTTP: what the store itself sustains.
+    const hotStores: Record<Gateway['name'], HotStore> = {
+      memory: new MemoryHotStore(),
+      redis: await RedisHotStore.connect({ url: redis.url, keyPrefix: 'bench-direct:' }),
+    };
+    cleanup.push(() => hotStores.redis.close());
+    const renewals: Record<Gateway['name'], Figures[]> = { memory: [], redis: [] };
 
     const setupStarted = Date.now();
     await registerAll(memory.url, SERVICE.dispatch, DISPATCH_INSTANCES, 'd');
@@ -336,7 +350,7 @@ async function main(): Promise<void> {
       run.around.push(...around);
       runs.set(scenario, run);
     };
-    for (let r = 0; r < ROUNDS; r++)
+    for (let r = 0; r < ROUNDS; r++) {
       for (const gateway of gateways) {
         const [base, ...others] = gateway.scenarios as [Scenario, ...Scenario[]];
         let before = await load(gateway, base, DURATION_S);
@@ -349,6 +363,18 @@ async function main(): Promise<void> {
           before = after;
         }
       }
+      zkWrites.push(
+        await closedLoop(CONNECTIONS, DURATION_S * 1000, (n) =>
+          direct.setData(`/bench/hb${n % ZK_WRITE_ZNODES}`, payload),
+        ),
+      );
+      for (const [name, store] of Object.entries(hotStores) as [Gateway['name'], HotStore][])
+        renewals[name].push(
+          await closedLoop(CONNECTIONS, DURATION_S * 1000, (n) =>
+            store.renewLease(SERVICE.heartbeat, `h${n % HEARTBEAT_INSTANCES}`, LEASE_TTL_MS, { inflight: 1 }),
+          ),
+        );
+    }
 
     const results: Record<string, unknown> = {
       connections: CONNECTIONS,
@@ -400,8 +426,19 @@ async function main(): Promise<void> {
       }
       results[gateway.name] = rows;
     }
+    const zkWrite = mean(zkWrites);
+    results['zookeeperSetData'] = { ...zkWrite, runs: zkWrites };
+    console.log(
+      `  ${'-'.padEnd(9)} ${'ZooKeeper setData (direct)'.padEnd(34)} ${Math.round(zkWrite.rps).toString().padStart(7)} ${zkWrite.p50.toFixed(1).padStart(7)} ${zkWrite.p99.toFixed(1).padStart(7)}`,
+    );
+    const renewal = { memory: mean(renewals.memory), redis: mean(renewals.redis) };
+    results['hotStoreRenewLease'] = renewal;
+    for (const name of ['memory', 'redis'] as const)
+      console.log(
+        `  ${name.padEnd(9)} ${'renewLease, in process (no HTTP)'.padEnd(34)} ${Math.round(renewal[name].rps).toString().padStart(7)} ${renewal[name].p50.toFixed(1).padStart(7)} ${renewal[name].p99.toFixed(1).padStart(7)}`,
+      );
     for (const note of notes) console.log(note);
-    await writeResults('registry', quick, results);
+    await writeResults('registry', quick, results, headlines(gateways, runs, zkWrite, renewal));
   } finally {
     for (const step of cleanup.reverse())
       await step().catch((err: unknown) => console.error('cleanup failed:', err));

@@ -1,4 +1,4 @@
-/** What benchmarks share: throughput figures, the compile step, the results file. */
+/** What benchmarks share: throughput figures, the compile step, the results file, headlines. */
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 
@@ -15,23 +15,87 @@ export function mean(list: readonly Figures[]): Figures {
 }
 
 /**
+ * One line of the summary `npm run bench` prints and BENCHMARKS.md tabulates: a zkgate figure,
+ * the baseline it is compared with in the same run, their ratio, and the issue's target if any.
+ */
+export interface Headline {
+  scenario: string;
+  /** What is measured, e.g. `cached GET, 1 KiB`. */
+  what: string;
+  unit: string;
+  zkgate: number;
+  baseline: { name: string; value: number };
+  /** zkgate / baseline. */
+  ratio: number;
+  /** The target as written in the issue, and whether this run met it. */
+  target?: { text: string; met: boolean };
+}
+
+/** Sets ZKGATE_BENCH_COMPILED once compiled, so the scripts `npm run bench` runs in turn skip it. */
+const COMPILED_ENV = 'ZKGATE_BENCH_COMPILED';
+
+/**
  * Compile src/ and the bench fixtures with tsc into dist/ (tsconfig.bench.json): servers under
  * test run compiled, as `npm start` runs them.
  */
 export function compileBench(): void {
+  if (process.env[COMPILED_ENV] === '1') return;
   execFileSync(
     process.execPath,
     [new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname, '-p', 'tsconfig.bench.json'],
     { cwd: new URL('..', import.meta.url).pathname, stdio: 'inherit' },
   );
+  process.env[COMPILED_ENV] = '1';
 }
 
-/** Write a benchmark's figures to bench/results/<name>.json with the date and Node version. */
-export async function writeResults(name: string, quick: boolean, results: unknown): Promise<void> {
+/**
+ * Write a benchmark's figures to bench/results/<name>.json with the date, Node version and the
+ * headlines `npm run bench` summarises.
+ */
+export async function writeResults(
+  name: string,
+  quick: boolean,
+  results: unknown,
+  headlines: readonly Headline[] = [],
+): Promise<void> {
   const out = new URL('./results/', import.meta.url);
   await mkdir(out, { recursive: true });
   await writeFile(
     new URL(`${name}.json`, out),
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, results }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, headlines, results }, null, 2)}\n`,
   );
+}
+
+/** Percentile `p` (0..100) of `sorted`, ascending; nearest rank. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+/**
+ * Keeps `inFlight` calls of `op` outstanding for `durationMs` and returns calls per second and
+ * the p50/p99 latency in ms: the closed loop autocannon runs over HTTP, for clients that are not
+ * HTTP (ZooKeeper's protocol). Any rejected call fails the run.
+ */
+export async function closedLoop(
+  inFlight: number,
+  durationMs: number,
+  op: (n: number) => Promise<unknown>,
+): Promise<Figures> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  const deadline = started + durationMs;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const t = performance.now();
+      await op(next++);
+      latencies.push(performance.now() - t);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  const sorted = Float64Array.from(latencies).sort();
+  return { rps: latencies.length / seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
 }

@@ -1,0 +1,130 @@
+/**
+ * Gateway memory: resident set size (VmRSS) of a zkgate process on a standalone ZooKeeper 3.8
+ * with 10,000 idle SSE streams open (4 client processes, one namespace each stream watches), and
+ * of a fresh one with 10,000 namespaces of 1 KiB published and so cached; each against the same
+ * process idle before (its baseline). Writes bench/results/memory.json.
+ *
+ *   npm run bench -- --only memory [--quick]
+ */
+import { startZooKeeper } from '../test/support/zookeeper.js';
+import { spawnGateway, spawnServer, type GatewayChild } from './gateway-child.js';
+import { compileBench, writeResults, type Headline } from './results.js';
+import { SubscriberFleet } from './subscribers.js';
+
+const quick = process.argv.includes('--quick');
+const STREAMS = 10_000;
+const NAMESPACES = 10_000;
+const PUBLISH_IN_FLIGHT = 32;
+const DOC_BYTES = 1024;
+const RSS_TARGET_MB = 150;
+const TIMEOUT_MS = 180_000;
+
+async function withServer<T>(started: Promise<GatewayChild>, use: (server: GatewayChild) => Promise<T>) {
+  const server = await started;
+  try {
+    return await use(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** RSS of `server` idle, then holding STREAMS SSE streams. */
+async function holdStreams(server: GatewayChild, path: string) {
+  const idleMb = await server.rssMb();
+  const port = Number(new URL(server.url).port);
+  const fleet = await SubscriberFleet.open(STREAMS, { mode: 'sse', port, path }, 4, TIMEOUT_MS);
+  try {
+    const loadedMb = await server.rssMb();
+    return { idleMb, loadedMb, perItemKb: ((loadedMb - idleMb) * 1024) / STREAMS };
+  } finally {
+    await fleet.close();
+  }
+}
+
+async function publishAll(base: string, count: number): Promise<void> {
+  const body = JSON.stringify({ payload: 'x'.repeat(DOC_BYTES - 14) });
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const ns = `bench/many/n${next++}`;
+      const response = await fetch(`${base}/v1/config/${ns}`, { method: 'PUT', body });
+      if (response.status !== 201) throw new Error(`PUT ${ns}: ${response.status} ${await response.text()}`);
+    }
+  };
+  await Promise.all(Array.from({ length: PUBLISH_IN_FLIGHT }, worker));
+}
+
+async function main(): Promise<void> {
+  compileBench();
+  const zk = await startZooKeeper({ extraCfg: { forceSync: 'yes' } });
+  const results: Record<string, { idleMb: number; loadedMb: number; perItemKb: number }> = {};
+  try {
+    const env = { ZKGATE_ZK: zk.connectString, ZKGATE_SSE_MAX_CLIENT_CNXNS: '20000' };
+    results['sse'] = await withServer(spawnGateway('memory-sse', env), (gateway) =>
+      holdStreams(gateway, '/v1/watch?ns=bench/doc'),
+    );
+    results['bareSse'] = await withServer(spawnServer('memory-bare-sse', 'bare-sse', {}), (server) =>
+      holdStreams(server, '/'),
+    );
+    results['namespaces'] = await withServer(
+      spawnGateway('memory-ns', { ZKGATE_ZK: zk.connectString }),
+      async (gateway) => {
+        const idleMb = await gateway.rssMb();
+        await publishAll(gateway.url, NAMESPACES);
+        const listed = (await (
+          await fetch(`${gateway.url}/v1/config?prefix=bench/many/`)
+        ).json()) as unknown[];
+        if (listed.length !== NAMESPACES)
+          throw new Error(`${listed.length} namespaces cached, not ${NAMESPACES}`);
+        const loadedMb = await gateway.rssMb();
+        return { idleMb, loadedMb, perItemKb: ((loadedMb - idleMb) * 1024) / NAMESPACES };
+      },
+    );
+  } finally {
+    await zk.stop();
+  }
+  const { sse, bareSse, namespaces } = results as Record<
+    'sse' | 'bareSse' | 'namespaces',
+    (typeof results)[string]
+  >;
+  console.log(`gateway RSS (MiB), idle and loaded`);
+  console.log(
+    `  ${STREAMS} idle SSE streams:     idle ${sse.idleMb.toFixed(1)}  loaded ${sse.loadedMb.toFixed(1)}  (${sse.perItemKb.toFixed(1)} KiB per stream)`,
+  );
+  console.log(
+    `  bare node:http, ${STREAMS} streams: idle ${bareSse.idleMb.toFixed(1)}  loaded ${bareSse.loadedMb.toFixed(1)}  (${bareSse.perItemKb.toFixed(1)} KiB per stream)`,
+  );
+  console.log(
+    `  ${NAMESPACES} namespaces cached: idle ${namespaces.idleMb.toFixed(1)}  loaded ${namespaces.loadedMb.toFixed(1)}  (${namespaces.perItemKb.toFixed(1)} KiB per 1 KiB namespace)`,
+  );
+  const headlines: Headline[] = [
+    {
+      scenario: 'memory',
+      what: `RSS with ${STREAMS} idle SSE streams`,
+      unit: 'MiB',
+      zkgate: sse.loadedMb,
+      baseline: { name: 'same gateway idle', value: sse.idleMb },
+      ratio: sse.loadedMb / sse.idleMb,
+      target: { text: `< ${RSS_TARGET_MB} MB`, met: sse.loadedMb * 1.048576 < RSS_TARGET_MB },
+    },
+    {
+      scenario: 'memory',
+      what: `memory per idle SSE stream`,
+      unit: 'KiB',
+      zkgate: sse.perItemKb,
+      baseline: { name: 'bare node:http SSE server', value: bareSse.perItemKb },
+      ratio: sse.perItemKb / bareSse.perItemKb,
+    },
+    {
+      scenario: 'memory',
+      what: `RSS with ${NAMESPACES} namespaces (1 KiB) cached`,
+      unit: 'MiB',
+      zkgate: namespaces.loadedMb,
+      baseline: { name: 'same gateway idle', value: namespaces.idleMb },
+      ratio: namespaces.loadedMb / namespaces.idleMb,
+    },
+  ];
+  await writeResults('memory', quick, results, headlines);
+}
+
+await main();

@@ -1,0 +1,230 @@
+/**
+ * Change propagation and resume, zkgate against what an application would watch instead, in one
+ * run on one standalone ZooKeeper 3.8 (forceSync=yes) and one etcd 3.4:
+ * - propagation: a 1 KiB JSON document is published and its delivery timed at 1, 1,000 and
+ *   10,000 subscribers: zkgate SSE streams (`GET /v1/watch?ns=`, the publish a `PUT` to the
+ *   gateway), ZooKeeper data watches of sessions of their own (node-zookeeper-client, the publish
+ *   a direct `setData`, delivery once the re-read returns the new data) and etcd watches over its
+ *   HTTP gateway (the publish a `put`). The delay runs from just before the publish is sent to the
+ *   moment a subscriber holds the new document; p50/p99/max over every delivery and the count
+ *   delivered against the count expected. Subscribers live in 4 client processes (1 for a single
+ *   subscriber); every publish waits for the previous one to reach everybody.
+ * - resume: SSE subscribers watching 10 namespaces drop their streams; 5 namespaces change (one
+ *   twice) and each subscriber reconnects with `Last-Event-ID`. Each must get exactly the 5
+ *   changed namespaces once, at their latest version: the time until all have, and the count.
+ * The gateway runs on the ZooKeeper in its own process, memory hot store. Writes
+ * bench/results/propagation.json.
+ *
+ *   npm run bench -- --only propagation [--quick]
+ */
+import { startZooKeeper } from '../test/support/zookeeper.js';
+import { base64, etcdPut, startEtcd } from './etcd.js';
+import type { SubscriberTarget } from './fixtures/subscribers-protocol.js';
+import { connectDirect } from './fixtures/zk-direct.js';
+import { spawnGateway } from './gateway-child.js';
+import { compileBench, percentile, writeResults, type Headline } from './results.js';
+import { SubscriberFleet } from './subscribers.js';
+
+const quick = process.argv.includes('--quick');
+const COUNTS = [1, 1000, 10_000];
+const PUBLISHES = quick ? 3 : 10;
+const RESUME_SUBSCRIBERS = quick ? 1000 : 10_000;
+const RESUME_NAMESPACES = 10;
+const CLIENT_PROCESSES = 4;
+const OPEN_TIMEOUT_MS = 180_000;
+const DELIVERY_TIMEOUT_MS = 30_000;
+const DOC_BYTES = 1024;
+const NAMESPACE = 'bench/prop';
+const ZNODE = '/bench-watch/doc';
+const ETCD_KEY = 'bench/prop';
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+type Mode = SubscriberTarget['mode'];
+const LABELS: Record<Mode, string> = {
+  sse: 'zkgate SSE',
+  zookeeper: 'ZooKeeper data watch',
+  etcd: 'etcd watch (HTTP)',
+};
+
+/** `{"seq":N,"payload":"xx…"}` of DOC_BYTES bytes. */
+function documentOf(seq: number): string {
+  const head = `{"seq":${seq},"payload":"`;
+  return `${head}${'x'.repeat(DOC_BYTES - head.length - 2)}"}`;
+}
+
+async function put(url: string, body: string): Promise<void> {
+  const response = await fetch(url, { method: 'PUT', body, headers: { 'content-type': 'application/json' } });
+  if (!response.ok) throw new Error(`PUT ${url}: ${response.status} ${await response.text()}`);
+}
+
+interface Delays {
+  p50: number;
+  p99: number;
+  max: number;
+  delivered: number;
+  expected: number;
+  duplicates: number;
+  openSeconds: number;
+}
+
+async function main(): Promise<void> {
+  compileBench();
+  const cleanup: Array<() => Promise<void>> = [];
+  const results: Record<string, unknown> = {};
+  const headlines: Headline[] = [];
+  try {
+    const zk = await startZooKeeper({ extraCfg: { forceSync: 'yes' } });
+    cleanup.push(() => zk.stop());
+    const etcd = await startEtcd();
+    cleanup.push(() => etcd.stop());
+    const gateway = await spawnGateway('propagation', {
+      ZKGATE_ZK: zk.connectString,
+      ZKGATE_SSE_MAX_CLIENT_CNXNS: '20000',
+      ZKGATE_SSE_MAX_CONNECTIONS: '20000',
+    });
+    cleanup.push(() => gateway.stop());
+    const direct = await connectDirect(zk.connectString);
+    cleanup.push(async () => direct.close());
+    const port = Number(new URL(gateway.url).port);
+    const etcdPort = Number(new URL(etcd.url).port);
+
+    let seq = 0;
+    const publish: Record<Mode, (body: string) => Promise<unknown>> = {
+      sse: (body) => put(`${gateway.url}/v1/config/${NAMESPACE}`, body),
+      zookeeper: (body) => direct.setData(ZNODE, Buffer.from(body)),
+      etcd: (body) => etcdPut(etcd.url, ETCD_KEY, body),
+    };
+    await put(`${gateway.url}/v1/config/${NAMESPACE}`, documentOf(seq));
+    await direct.put(ZNODE, Buffer.from(documentOf(seq)));
+    await etcdPut(etcd.url, ETCD_KEY, documentOf(seq));
+    const targets: Record<Mode, SubscriberTarget> = {
+      sse: { mode: 'sse', port, path: `/v1/watch?ns=${NAMESPACE}` },
+      zookeeper: { mode: 'zookeeper', connectString: zk.connectString, path: ZNODE },
+      etcd: { mode: 'etcd', port: etcdPort, path: base64(ETCD_KEY) },
+    };
+
+    console.log(
+      `change propagation, ${DOC_BYTES}-byte document, ${PUBLISHES} publishes per row; delay from publish to delivery`,
+    );
+    console.log(
+      `  ${'subscribers'.padStart(11)} ${'contender'.padEnd(22)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'delivered'.padStart(17)} ${'open s'.padStart(7)}`,
+    );
+    const propagation: Record<string, Record<Mode, Delays>> = {};
+    for (const count of COUNTS) {
+      const row = {} as Record<Mode, Delays>;
+      for (const mode of Object.keys(targets) as Mode[]) {
+        const processes = count >= CLIENT_PROCESSES ? CLIENT_PROCESSES : 1;
+        const fleet = await SubscriberFleet.open(count, targets[mode], processes, OPEN_TIMEOUT_MS);
+        try {
+          const sentAt = new Map<number, number>();
+          for (let i = 0; i < PUBLISHES; i++) {
+            seq++;
+            sentAt.set(seq, now());
+            await publish[mode](documentOf(seq));
+            await fleet.delivered(seq, DELIVERY_TIMEOUT_MS);
+          }
+          const { received, duplicates } = await fleet.collect(DELIVERY_TIMEOUT_MS);
+          const delays: number[] = [];
+          for (const [s, times] of received) {
+            const t0 = sentAt.get(s);
+            if (t0 !== undefined) for (const t of times) delays.push(t - t0);
+          }
+          const sorted = Float64Array.from(delays).sort();
+          row[mode] = {
+            p50: percentile(sorted, 50),
+            p99: percentile(sorted, 99),
+            max: sorted[sorted.length - 1] ?? Number.NaN,
+            delivered: delays.length,
+            expected: count * PUBLISHES,
+            duplicates,
+            openSeconds: fleet.openMs / 1000,
+          };
+        } finally {
+          await fleet.close();
+        }
+        const d = row[mode];
+        console.log(
+          `  ${String(count).padStart(11)} ${LABELS[mode].padEnd(22)} ${d.p50.toFixed(1).padStart(8)} ${d.p99.toFixed(1).padStart(8)} ${d.max.toFixed(1).padStart(8)} ${`${d.delivered}/${d.expected}`.padStart(17)} ${d.openSeconds.toFixed(1).padStart(7)}`,
+        );
+        if (d.duplicates > 0) console.log(`    ${d.duplicates} deliveries of a version already held`);
+      }
+      propagation[String(count)] = row;
+      for (const baseline of ['zookeeper', 'etcd'] as const)
+        headlines.push({
+          scenario: 'propagation',
+          what: `p99 delay, ${count} subscriber${count > 1 ? 's' : ''}`,
+          unit: 'ms',
+          zkgate: row.sse.p99,
+          baseline: { name: `${LABELS[baseline]} p99`, value: row[baseline].p99 },
+          ratio: row.sse.p99 / row[baseline].p99,
+          ...(count === 10_000 && baseline === 'zookeeper'
+            ? {
+                target: {
+                  text: 'p99 < 200 ms, every delivery made',
+                  met: row.sse.p99 < 200 && row.sse.delivered === row.sse.expected,
+                },
+              }
+            : {}),
+        });
+    }
+    results['propagation'] = propagation;
+
+    // Resume: subscribers watching RESUME_NAMESPACES namespaces miss changes to half of them.
+    const ns = (i: number): string => `bench/resume/n${i}`;
+    for (let i = 0; i < RESUME_NAMESPACES; i++)
+      await put(`${gateway.url}/v1/config/${ns(i)}`, documentOf(++seq));
+    const fleet = await SubscriberFleet.open(
+      RESUME_SUBSCRIBERS,
+      { mode: 'sse', port, path: '/v1/watch?prefix=bench/resume/' },
+      CLIENT_PROCESSES,
+      OPEN_TIMEOUT_MS,
+    );
+    try {
+      // A change every stream must have seen: each then holds the whole snapshot before it.
+      await put(`${gateway.url}/v1/config/${ns(0)}`, documentOf(++seq));
+      if (!(await fleet.delivered(seq, DELIVERY_TIMEOUT_MS))) throw new Error('resume setup: a stream lags');
+      await fleet.disconnect(DELIVERY_TIMEOUT_MS);
+      const latest = new Map<string, number>();
+      for (const i of [1, 2, 3, 4, 5, 1]) {
+        await put(`${gateway.url}/v1/config/${ns(i)}`, documentOf(++seq));
+        latest.set(ns(i), seq);
+      }
+      const expected = [...latest].map(([n, s]) => `${n}=${s}`).sort();
+      const resumed = await fleet.resume(expected.length, OPEN_TIMEOUT_MS);
+      const exact = resumed.events.filter(
+        (events) => events.slice().sort().join() === expected.join(),
+      ).length;
+      const delivered = resumed.events.reduce((sum, events) => sum + events.length, 0);
+      results['resume'] = {
+        subscribers: RESUME_SUBSCRIBERS,
+        changedNamespaces: expected.length,
+        seconds: resumed.ms / 1000,
+        delivered,
+        expected: expected.length * RESUME_SUBSCRIBERS,
+        exactlyOnce: exact,
+      };
+      console.log(
+        `resume: ${RESUME_SUBSCRIBERS} subscribers reconnected with Last-Event-ID after ${expected.length} namespaces changed: ` +
+          `converged in ${(resumed.ms / 1000).toFixed(2)} s, ${delivered}/${expected.length * RESUME_SUBSCRIBERS} events, ` +
+          `${exact}/${RESUME_SUBSCRIBERS} got exactly the missed changes once`,
+      );
+      headlines.push({
+        scenario: 'resume',
+        what: `${RESUME_SUBSCRIBERS} reconnects, subscribers with exactly the missed changes once`,
+        unit: 'subscribers',
+        zkgate: exact,
+        baseline: { name: 'subscribers', value: RESUME_SUBSCRIBERS },
+        ratio: exact / RESUME_SUBSCRIBERS,
+        target: { text: 'exactly once, all', met: exact === RESUME_SUBSCRIBERS },
+      });
+    } finally {
+      await fleet.close();
+    }
+  } finally {
+    for (const step of cleanup.reverse())
+      await step().catch((err: unknown) => console.error('cleanup failed:', err));
+  }
+  await writeResults('propagation', quick, results, headlines);
+}
+
+await main();
