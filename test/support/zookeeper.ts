@@ -37,6 +37,12 @@ export interface ZkOptions {
   jvmProps?: Record<string, string>;
   /** Extra or overriding zoo.cfg keys. */
   extraCfg?: Record<string, string>;
+  /**
+   * A deployment's zoo.cfg settings to run instead of the tests' defaults (`tickTime` is then
+   * ignored). Only where the server lives is substituted: `dataDir`, `dataLogDir` (when set) and
+   * `clientPort` become the server's own, and `clientPortAddress` is set to loopback.
+   */
+  cfg?: Readonly<Record<string, string | number>>;
 }
 
 /** One `server.N=host:peerPort:electionPort` line of a quorum's zoo.cfg. */
@@ -117,8 +123,20 @@ export function renderZooCfg(
 /** The zoo.cfg settings the harness runs a server with (before the `server.N` lines). */
 export function zooCfgSettings(
   options: ZkOptions,
-  where: { dataDir: string; clientPort: number },
+  where: { dataDir: string; dataLogDir: string; clientPort: number },
 ): Record<string, string | number> {
+  if (options.cfg) {
+    const { cfg } = options;
+    // Spreading over the deployment's settings keeps each key where the deployment has it.
+    return {
+      ...cfg,
+      dataDir: where.dataDir,
+      ...('dataLogDir' in cfg ? { dataLogDir: where.dataLogDir } : {}),
+      clientPort: where.clientPort,
+      clientPortAddress: LOOPBACK,
+      ...options.extraCfg,
+    };
+  }
   return {
     tickTime: options.tickTime ?? 500,
     initLimit: 10,
@@ -162,10 +180,15 @@ async function prepareServer(
 ): Promise<{ serverProcess: ServerProcess; server: ZkServer }> {
   const dir = await makeTempDir(myid === undefined ? 'zkgate-zk-' : `zkgate-zk-node${myid}-`);
   const dataDir = join(dir, 'data');
+  const dataLogDir = join(dir, 'datalog');
   await mkdir(dataDir, { recursive: true });
+  await mkdir(dataLogDir, { recursive: true });
   if (myid !== undefined) await writeFile(join(dataDir, 'myid'), `${myid}\n`);
   const cfgPath = join(dir, 'zoo.cfg');
-  await writeFile(cfgPath, renderZooCfg(zooCfgSettings(options, { dataDir, clientPort }), servers));
+  await writeFile(
+    cfgPath,
+    renderZooCfg(zooCfgSettings(options, { dataDir, dataLogDir, clientPort }), servers),
+  );
 
   const fourLetter = (command: string, timeoutMs = FOUR_LETTER_TIMEOUT_MS): Promise<string> =>
     tcpExchange(clientPort, command, { timeoutMs });

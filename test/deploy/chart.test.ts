@@ -1,0 +1,293 @@
+/**
+ * The Helm chart without Helm or a cluster: values against values.schema.json (ajv, as Helm
+ * checks them), every object rendered from the default values against the Kubernetes 1.33
+ * schemas of kubernetes-models 4.5 (ServiceMonitor against prometheus-operator's CRD schema from
+ * @kubernetes-models/prometheus-operator 4.4), and the ensemble's zoo.cfg against the one source.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
+import { SETTINGS_ENV } from '../../src/settings.js';
+import {
+  CHART_DIR,
+  RELEASE,
+  ROOT,
+  defaultValues,
+  find,
+  parseZooCfg,
+  readSourceZooCfg,
+  renderChart,
+  withValues,
+  type RenderedObject,
+} from './deploy-files.js';
+
+const VALIDATORS: Record<string, (object: object) => void> = {
+  'apps/v1 Deployment': (o) => new Deployment(o as never).validate(),
+  'apps/v1 StatefulSet': (o) => new StatefulSet(o as never).validate(),
+  'autoscaling/v2 HorizontalPodAutoscaler': (o) => new HorizontalPodAutoscaler(o as never).validate(),
+  'policy/v1 PodDisruptionBudget': (o) => new PodDisruptionBudget(o as never).validate(),
+  'v1 ConfigMap': (o) => new ConfigMap(o as never).validate(),
+  'v1 Service': (o) => new Service(o as never).validate(),
+  'monitoring.coreos.com/v1 ServiceMonitor': (o) => new ServiceMonitor(o as never).validate(),
+};
+
+/** Validates one object against its kind's schema; an unknown kind fails too. */
+function validateObject(object: RenderedObject['object']): void {
+  const validator = VALIDATORS[`${object.apiVersion} ${object.kind}`];
+  if (!validator) throw new Error(`no schema for ${object.apiVersion} ${object.kind}`);
+  validator(object);
+}
+
+const schema = JSON.parse(readFileSync(`${CHART_DIR}values.schema.json`, 'utf8')) as object;
+const validateValues = new Ajv({ allErrors: true, strict: true, strictTypes: false }).compile(schema);
+
+describe('values.yaml', () => {
+  it('satisfies values.schema.json', () => {
+    expect(validateValues(defaultValues()), JSON.stringify(validateValues.errors)).toBe(true);
+  });
+
+  it.each([
+    ['a typo in a key', { zookeeper: { config: { tickTme: 2000 } } }],
+    ['an even number of voters', { zookeeper: { replicas: 4 } }],
+    ['a whitelist without mntr', { zookeeper: { config: { fourLetterWordWhitelist: 'srvr,ruok' } } }],
+    ['a number where zkgate settings are strings', { settings: { ZKGATE_LEASE_TTL_MS: 30000 } }],
+    ['a setting zkgate does not have', { settings: { ZKGATE_NO_SUCH: '1' } }],
+    ['an external ensemble without a connect string', { zookeeper: { enabled: false } }],
+    ['an external Redis without a URL', { redis: { enabled: false } }],
+  ])('rejects %s', (_, patch) => {
+    expect(validateValues(withValues(defaultValues(), patch))).toBe(false);
+  });
+
+  it('lets settings name every variable of src/settings.ts except those the chart or image sets', () => {
+    const settings = (schema as { properties: { settings: { propertyNames: { enum: string[] } } } })
+      .properties.settings;
+    const managed = ['ZKGATE_ZK', 'ZKGATE_REDIS_URL', 'PORT', 'HOST', 'ZKGATE_DATA_DIR'];
+    const expected = Object.values(SETTINGS_ENV).filter((name) => !managed.includes(name));
+    expect([...settings.propertyNames.enum].sort()).toEqual([...expected].sort());
+  });
+
+  it('gives the chart the version of the package it deploys', () => {
+    const chart = readFileSync(`${CHART_DIR}Chart.yaml`, 'utf8');
+    const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
+    expect(chart).toContain(`appVersion: '${pkg.version}'`);
+    expect(defaultValues()['image']).toMatchObject({ tag: pkg.version });
+  });
+});
+
+describe('the chart rendered with its default values', () => {
+  const objects = renderChart();
+
+  it('produces the gateway, its autoscaler and budget, the ensemble and Redis', () => {
+    expect(objects.map((o) => `${o.object.kind}/${o.object.metadata.name}`).sort()).toEqual([
+      'ConfigMap/zkgate-settings',
+      'ConfigMap/zkgate-zookeeper',
+      'Deployment/zkgate',
+      'Deployment/zkgate-redis',
+      'HorizontalPodAutoscaler/zkgate',
+      'PodDisruptionBudget/zkgate',
+      'PodDisruptionBudget/zkgate-zookeeper',
+      'Service/zkgate',
+      'Service/zkgate-redis',
+      'Service/zkgate-zookeeper',
+      'Service/zkgate-zookeeper-headless',
+      'StatefulSet/zkgate-zookeeper',
+    ]);
+  });
+
+  it('produces only objects valid against the Kubernetes 1.33 schemas', () => {
+    for (const { template, object } of objects) {
+      expect(() => validateObject(object), `${template}: ${object.kind}`).not.toThrow();
+    }
+  });
+
+  it('would be caught by the validators if an object were broken', () => {
+    const deployment = structuredClone(find(objects, 'Deployment', 'zkgate'));
+    (deployment['spec'] as Record<string, unknown>)['replicas'] = 'two';
+    expect(() => validateObject(deployment)).toThrow(/replicas/);
+    const sts = structuredClone(find(objects, 'StatefulSet', 'zkgate-zookeeper'));
+    delete (sts['spec'] as Record<string, unknown>)['selector'];
+    expect(() => validateObject(sts)).toThrow(/selector/);
+    expect(() => validateObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x' } })).toThrow(
+      /no schema/,
+    );
+  });
+
+  it('probes the gateway on /readyz and /healthz and runs it as non-root', () => {
+    const deployment = find(objects, 'Deployment', 'zkgate') as unknown as {
+      spec: { template: { spec: { containers: Record<string, unknown>[]; securityContext: object } } };
+    };
+    const [container] = deployment.spec.template.spec.containers;
+    expect(container?.['readinessProbe']).toMatchObject({ httpGet: { path: '/readyz', port: 'http' } });
+    expect(container?.['livenessProbe']).toMatchObject({ httpGet: { path: '/healthz', port: 'http' } });
+    expect(deployment.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true });
+  });
+
+  it('points the gateways at every member of the ensemble and at Redis', () => {
+    const settings = find(objects, 'ConfigMap', 'zkgate-settings') as unknown as {
+      data: Record<string, string>;
+    };
+    const member = (i: number): string =>
+      `zkgate-zookeeper-${i}.zkgate-zookeeper-headless.${RELEASE.Namespace}.svc.cluster.local:2181`;
+    expect(settings.data).toEqual({
+      ZKGATE_ZK: [0, 1, 2].map(member).join(','),
+      ZKGATE_REDIS_URL: 'redis://zkgate-redis:6379',
+      LOG_LEVEL: 'info',
+      ZKGATE_SESSION_TIMEOUT_MS: '15000',
+      ZKGATE_SHUTDOWN_TIMEOUT_MS: '10000',
+    });
+  });
+
+  it("writes the source zoo.cfg's settings, with server lines for the StatefulSet's pods", () => {
+    const cm = find(objects, 'ConfigMap', 'zkgate-zookeeper') as unknown as { data: Record<string, string> };
+    const rendered = parseZooCfg(cm.data['zoo.cfg'] ?? '');
+    const source = readSourceZooCfg();
+    expect(rendered.settings).toEqual(source.settings);
+    expect(Object.keys(rendered.settings)).toEqual(Object.keys(source.settings));
+    expect([...rendered.servers]).toEqual(
+      [1, 2, 3].map((id) => [
+        id,
+        `zkgate-zookeeper-${id - 1}.zkgate-zookeeper-headless.${RELEASE.Namespace}.svc.cluster.local:2888:3888;2181`,
+      ]),
+    );
+    // The same member ids and ports as compose's, only the host names differ.
+    expect([...source.servers].map(([id, line]) => [id, line.replace(/^[^:]+/, '')])).toEqual(
+      [...rendered.servers].map(([id, line]) => [id, line.replace(/^[^:]+/, '')]),
+    );
+  });
+
+  it('starts every member from the pod ordinal with a myid matching its server line', () => {
+    const cm = find(objects, 'ConfigMap', 'zkgate-zookeeper') as unknown as { data: Record<string, string> };
+    const sts = find(objects, 'StatefulSet', 'zkgate-zookeeper') as unknown as {
+      spec: { template: { spec: { containers: { env: { name: string; value: string }[] }[] } } };
+    };
+    const env = Object.fromEntries(
+      sts.spec.template.spec.containers[0]?.env.map((e) => [e.name, e.value]) ?? [],
+    );
+    const run = startScript(cm.data, env, 'zkgate-zookeeper-2');
+    expect(run.myid).toBe('3');
+    expect(run.cfg).toBe(cm.data['zoo.cfg']?.replace('dataDir=/data', `dataDir=${run.dataDir}`));
+  });
+});
+
+/**
+ * Runs the ConfigMap's start.sh in a temp dir as the pod `hostname` would, with a stand-in for
+ * zkServer.sh; returns the myid and zoo.cfg it wrote. The data dir is the one substitution.
+ */
+function startScript(
+  data: Record<string, string>,
+  env: Record<string, string>,
+  hostname: string,
+): { myid: string; cfg: string; dataDir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'zkgate-start-'));
+  try {
+    const dataDir = join(dir, 'data');
+    const confDir = join(dir, 'conf');
+    const bin = join(dir, 'bin');
+    for (const d of [dataDir, confDir, bin]) mkdirSync(d);
+    writeFileSync(
+      join(dir, 'zoo.cfg'),
+      (data['zoo.cfg'] ?? '').replace('dataDir=/data', `dataDir=${dataDir}`),
+    );
+    writeFileSync(join(dir, 'start.sh'), data['start.sh'] ?? '');
+    writeFileSync(join(bin, 'zkServer.sh'), '#!/bin/sh\necho "started $*"\n');
+    chmodSync(join(bin, 'zkServer.sh'), 0o755);
+    const out = execFileSync('bash', [join(dir, 'start.sh')], {
+      env: {
+        ...env,
+        ZK_CONFIG_SOURCE: join(dir, 'zoo.cfg'),
+        ZOO_CONF_DIR: confDir,
+        HOSTNAME: hostname,
+        PATH: `${bin}:${process.env['PATH'] ?? ''}`,
+      },
+      encoding: 'utf8',
+    });
+    expect(out).toBe('started start-foreground\n');
+    return {
+      myid: readFileSync(join(dataDir, 'myid'), 'utf8').trim(),
+      cfg: readFileSync(join(confDir, 'zoo.cfg'), 'utf8'),
+      dataDir,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('the chart rendered with other values', () => {
+  it('adds observers after the voters, each knowing it is one', () => {
+    const values = withValues(defaultValues(), { zookeeper: { replicas: 5, observers: 2 } });
+    expect(validateValues(values)).toBe(true);
+    const objects = renderChart(values);
+    for (const { object } of objects) validateObject(object);
+    const cm = find(objects, 'ConfigMap', 'zkgate-zookeeper') as unknown as { data: Record<string, string> };
+    const { servers } = parseZooCfg(cm.data['zoo.cfg'] ?? '');
+    expect([...servers.keys()]).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(servers.get(5)).toMatch(/^zkgate-zookeeper-4\..*:2888:3888;2181$/);
+    expect(servers.get(6)).toMatch(/^zkgate-zookeeper-observer-0\..*:2888:3888:observer;2181$/);
+
+    const observers = find(objects, 'StatefulSet', 'zkgate-zookeeper-observer') as unknown as {
+      spec: {
+        replicas: number;
+        template: { spec: { containers: { env: { name: string; value: string }[] }[] } };
+      };
+    };
+    expect(observers.spec.replicas).toBe(2);
+    const env = Object.fromEntries(
+      observers.spec.template.spec.containers[0]?.env.map((e) => [e.name, e.value]) ?? [],
+    );
+    const run = startScript(cm.data, env, 'zkgate-zookeeper-observer-1');
+    expect(run.myid).toBe('7');
+    expect(run.cfg).toMatch(/\npeerType=observer\n$/);
+
+    const settings = find(objects, 'ConfigMap', 'zkgate-settings') as unknown as {
+      data: Record<string, string>;
+    };
+    expect(settings.data['ZKGATE_ZK']?.split(',')).toHaveLength(7);
+  });
+
+  it('points at an existing ensemble and Redis instead of bundling them', () => {
+    const values = withValues(defaultValues(), {
+      zookeeper: { enabled: false },
+      externalZookeeper: { connectString: 'zk-a:2181,zk-b:2181,zk-c:2181/zkgate' },
+      redis: { enabled: false },
+      externalRedis: { url: 'rediss://cache.example:6380' },
+      autoscaling: { enabled: false },
+      serviceMonitor: { enabled: true },
+    });
+    expect(validateValues(values)).toBe(true);
+    const objects = renderChart(values);
+    for (const { object } of objects) validateObject(object);
+    expect(objects.map((o) => o.object.kind).sort()).toEqual([
+      'ConfigMap',
+      'Deployment',
+      'PodDisruptionBudget',
+      'Service',
+      'ServiceMonitor',
+    ]);
+    const settings = find(objects, 'ConfigMap', 'zkgate-settings') as unknown as {
+      data: Record<string, string>;
+    };
+    expect(settings.data).toMatchObject({
+      ZKGATE_ZK: 'zk-a:2181,zk-b:2181,zk-c:2181/zkgate',
+      ZKGATE_REDIS_URL: 'rediss://cache.example:6380',
+    });
+    expect(find(objects, 'Deployment', 'zkgate')).toMatchObject({ spec: { replicas: 2 } });
+  });
+
+  it('writes large numbers in full where Go would print them in exponent form', () => {
+    const values = withValues(defaultValues(), { zookeeper: { config: { snapCount: 1_000_000 } } });
+    const cm = find(renderChart(values), 'ConfigMap', 'zkgate-zookeeper') as unknown as {
+      data: Record<string, string>;
+    };
+    expect(parseZooCfg(cm.data['zoo.cfg'] ?? '').settings['snapCount']).toBe('1000000');
+  });
+});
