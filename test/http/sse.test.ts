@@ -3,7 +3,8 @@
  * `http.get` client that parses text/event-stream itself. Every wait is on an event, bounded.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
@@ -271,6 +272,28 @@ describe('SseStream', () => {
     expect(stream.closed).toBe(false);
   });
 
+  it('frames shared events as one HTTP/1.1 chunk each, and sends them unframed to an HTTP/1.0 client', async () => {
+    const server = await startServer();
+    const { port } = new URL(server.url);
+    const event = EncodedSseEvent.of({ id: '9', event: 'config', data: 'ünï' });
+    const rawExchange = async (version: string): Promise<string> => {
+      const socket = connect(Number(port), '127.0.0.1');
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      socket.write(`GET /sse HTTP/${version}\r\nHost: localhost\r\n\r\n`);
+      const { stream } = await server.opened.next(`the HTTP/${version} stream`);
+      expect(stream.send(event)).toBe(true);
+      expect(stream.send(event)).toBe(true);
+      stream.close();
+      await within(once(socket, 'close'), 'the connection to close');
+      return received.slice(received.indexOf('\r\n\r\n') + 4);
+    };
+    const frame = event.bytes.toString('latin1');
+    const size = event.bytes.length.toString(16);
+    expect(await rawExchange('1.1')).toBe(`${size}\r\n${frame}\r\n${size}\r\n${frame}\r\n0\r\n\r\n`);
+    expect(await rawExchange('1.0')).toBe(`${frame}${frame}`);
+  });
+
   it('rejects CR, LF and NUL in id and event, and stays usable', async () => {
     const server = await startServer();
     const client = await SseClient.connect(server.url);
@@ -363,15 +386,17 @@ describe('SseStream', () => {
     const client = await SseClient.connect(server.url, { read: false });
     const { stream, reply, closed } = await server.opened.next('the stream');
 
-    // Observe what the socket holds after every write the stream makes.
+    // Observe what the socket holds after every write the stream makes (pre-framed events go to
+    // the socket directly, everything else through the response, which writes to the socket).
     const res: ServerResponse = reply.raw;
+    const socket = res.socket!;
     const queued: number[] = [];
-    const write = res.write.bind(res) as (chunk: Buffer) => boolean;
-    vi.spyOn(res, 'write').mockImplementation(((chunk: Buffer) => {
+    const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+    vi.spyOn(socket, 'write').mockImplementation(((chunk: Buffer) => {
       const ok = write(chunk);
       queued.push(res.writableLength);
       return ok;
-    }) as typeof res.write);
+    }) as typeof socket.write);
 
     const event = EncodedSseEvent.of({ data: 'x'.repeat(64 * 1024) });
     const asked = 4096; // 256 MiB: far more than the kernel's socket buffers could absorb
@@ -386,7 +411,7 @@ describe('SseStream', () => {
     expect(stream.closed).toBe(true);
     expect(sent).toBeLessThan(asked);
     expect(Math.max(...queued)).toBeGreaterThan(maxBufferedBytes);
-    expect(Math.max(...queued)).toBeLessThanOrEqual(maxBufferedBytes + event.bytes.length);
+    expect(Math.max(...queued)).toBeLessThanOrEqual(maxBufferedBytes + event.chunk.length);
     expect(server.limiter.size).toBe(0);
 
     // The client, reading again, finds the response cut short.
