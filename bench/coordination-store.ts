@@ -4,7 +4,7 @@
  * ZooKeeper with its default forceSync=yes), in one run. Prints ops/s and the ratio
  * embedded / zookeeper per scenario and writes bench/results/coordination-store.json.
  *
- *   npx tsx bench/coordination-store.ts [--quick]
+ *   npm run bench -- --only store [--quick]
  */
 import { rm } from 'node:fs/promises';
 import { EmbeddedServer } from '../src/coordination/embedded/index.js';

@@ -7,7 +7,7 @@
  * compiled by tsc as `npm start` runs it:
  * - memory hot store: config read (baseline), dispatch (weighted_round_robin, the default, and
  *   consistent_hash with a varying key) on 100 instances, discovery (`GET .../instances`, 200 and
- *   304) on 1000 instances, heartbeat (`{"inflight":1}`) cycling over 1000 instances, and
+ *   304) on 10 000 instances, heartbeat (`{"inflight":1}`) cycling over 1000 instances, and
  *   register (`PUT .../instances/{id}`) cycling over 10 000 ids, so every request is a real
  *   registration or update written to the coordination store;
  * - Redis hot store (a throw-away redis-server on a free loopback port): config read (baseline)
@@ -18,10 +18,13 @@
  * measured before a gateway's first scenario and after each one, and each ratio is against the
  * two baselines around the scenario; rounds go over both gateways so they see the same machine
  * load. Any answer other than the expected class (2xx, or 304 for the conditional read), and any
- * connection error or timeout, fails the run. Prints req/s, p50/p99 latency and the ratio; writes
- * bench/results/registry.json.
+ * connection error or timeout, fails the run.
+ * Heartbeats are also set against what ZooKeeper writes sustain on this machine: `setData` on a
+ * standalone ZooKeeper 3.8 with forceSync=yes, 100 in flight through node-zookeeper-client, and
+ * against lease renewals straight into each hot store (no HTTP), measured in every round.
+ * Prints req/s, p50/p99 latency and the ratio; writes bench/results/registry.json.
  *
- *   npx tsx bench/registry.ts [--quick]
+ *   npm run bench -- --only registry [--quick]
  */
 import autocannon from 'autocannon';
 import { startRedis } from '../test/support/redis.js';

@@ -30,7 +30,7 @@
  * 10% (the jitter alone keeps them within the interval). Prints a table; writes
  * bench/results/scanner.json. About 2 minutes (45 s with --quick).
  *
- *   npx tsx bench/scanner.ts [--quick] [--instances N]
+ *   npm run bench -- --only scanner [--quick]   (or: npx tsx bench/scanner.ts [--quick] [--instances N])
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
