@@ -4,22 +4,12 @@
  * the settings a benchmark passes, its temp data dir and process removed when it stops or when
  * the benchmark exits without stopping it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { makeTempDir } from '../test/support/processes.js';
+import { firstLine, forgetDir, ownDir, track } from './child-process.js';
 
 const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 15_000;
-
-/** Children and data dirs still alive; killed and deleted on exit if the normal cleanup never ran. */
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 export interface GatewayChild {
   /** Base URL, `http://127.0.0.1:port`. */
@@ -47,43 +37,23 @@ export async function spawnServer(
 ): Promise<GatewayChild> {
   const fixture = new URL(`../dist/bench/fixtures/${fixtureName}.js`, import.meta.url).pathname;
   const dataDir = await makeTempDir(`zkgate-bench-${name}-`);
-  dirs.add(dataDir);
+  ownDir(dataDir);
   const child = spawn(process.execPath, [fixture], {
     // stdin stays open: the gateway shuts down when it closes, i.e. when this process dies.
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { PATH: process.env['PATH'] ?? '', ZKGATE_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
   });
-  live.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stopChild = track(child);
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }
-    live.delete(child);
+    await stopChild();
     await rm(dataDir, { recursive: true, force: true });
-    dirs.delete(dataDir);
+    forgetDir(dataDir);
   };
-  const lines = createInterface({ input: child.stdout! });
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${name} gateway did not start within ${START_TIMEOUT_MS} ms`)),
-        START_TIMEOUT_MS,
-      );
-      lines.once('line', (l) => {
-        clearTimeout(timer);
-        resolve(l);
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`${name} gateway exited with ${signal ?? code} before serving`));
-      });
-    });
-    const started = JSON.parse(line) as { url: string; hot?: string };
-    lines.on('line', (l) => process.stderr.write(`[${name} gateway] ${l}\n`));
+    const started = JSON.parse(await firstLine(child, `${name} gateway`, START_TIMEOUT_MS)) as {
+      url: string;
+      hot?: string;
+    };
     const rssMb = async (): Promise<number> => {
       const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
       const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];

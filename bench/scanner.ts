@@ -32,11 +32,9 @@
  *
  *   npm run bench -- --only scanner [--quick]   (or: npx tsx bench/scanner.ts [--quick] [--instances N])
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTempDir } from '../test/support/processes.js';
 import type {
@@ -48,6 +46,7 @@ import type {
   GatewayWindow,
   Reply,
 } from './fixtures/scanner-protocol.js';
+import { firstLine, forgetDir, ownDir, track } from './child-process.js';
 import { compileBench, writeResults } from './results.js';
 
 const quick = process.argv.includes('--quick');
@@ -69,19 +68,11 @@ const SETUP_IN_FLIGHT = 32;
 const SUSTAINED_SHARE = 0.98;
 const GAP_SLACK_MS = 100;
 const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 15_000;
 const REQUEST_TIMEOUT_MS = WINDOW_MS + 30_000;
 const OWNED_TIMEOUT_MS = 60_000;
 
 const fixtures = new URL('../dist/bench/fixtures/', import.meta.url);
 
-/** Children and data dirs still alive; killed and deleted on exit if the normal cleanup never ran. */
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 for (const [signal, code] of [
   ['SIGINT', 130],
   ['SIGTERM', 143],
@@ -108,8 +99,7 @@ async function startChild<T>(
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     env: { PATH: process.env['PATH'] ?? '', ...env },
   });
-  live.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = track(child);
   const pending = new Map<number, { resolve(value: unknown): void; reject(err: Error): void }>();
   let seq = 0;
   child.on('message', (reply: Reply) => {
@@ -123,32 +113,8 @@ async function startChild<T>(
       waiting.reject(new Error(`${name} exited with ${signal ?? code}`));
     pending.clear();
   });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }
-    live.delete(child);
-  };
-  const lines = createInterface({ input: child.stdout! });
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS} ms`)),
-        START_TIMEOUT_MS,
-      );
-      lines.once('line', (l) => {
-        clearTimeout(timer);
-        resolve(l);
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`${name} exited with ${signal ?? code} before serving`));
-      });
-    });
-    lines.on('line', (l) => process.stderr.write(`[${name}] ${l}\n`));
+    const line = await firstLine(child, name, START_TIMEOUT_MS);
     return {
       ready: JSON.parse(line) as T,
       ask<R>(request: Command): Promise<R> {
@@ -372,7 +338,7 @@ async function main(): Promise<void> {
     }
 
     const dataDir = await makeTempDir('zkgate-bench-scanner-');
-    dirs.add(dataDir);
+    ownDir(dataDir);
     const gateway = await startChild<{ url: string; hot: string; pid: number }>(
       'gateway',
       'scanner-gateway.js',
@@ -382,7 +348,7 @@ async function main(): Promise<void> {
     const stopGateway = async (): Promise<void> => {
       await gateway.stop();
       await rm(dataDir, { recursive: true, force: true });
-      dirs.delete(dataDir);
+      forgetDir(dataDir);
     };
     cleanup.push(stopGateway);
     const { url } = gateway.ready;
