@@ -218,15 +218,9 @@ export class SseStream {
    * waits: the event is queued whatever the client's pace, within `maxBufferedBytes`.
    */
   send(event: SseEvent | EncodedSseEvent): boolean {
-    if (!(event instanceof EncodedSseEvent)) return this.#write(Buffer.from(formatEvent(event), 'utf8'));
-    if (this.#closeReason !== undefined) return false;
-    // The response's own framing is only bypassed where it is HTTP/1.1 chunks (not for an
-    // HTTP/1.0 client), and only once the headers are on the socket, which they are after open().
-    if (this.#res.chunkedEncoding && this.#res.headersSent && this.#socket) {
-      this.#socket.write(event.chunk);
-      return this.#checkBuffered();
-    }
-    return this.#write(event.bytes);
+    return event instanceof EncodedSseEvent
+      ? this.#write(event.bytes, event)
+      : this.#write(Buffer.from(formatEvent(event), 'utf8'));
   }
 
   /** Write a comment (`: text`), which clients ignore. Returns false when the stream is closed. */
@@ -256,15 +250,17 @@ export class SseStream {
     this.#finish('server');
   }
 
-  #write(bytes: Buffer): boolean {
+  /** Queue `bytes`; `shared`, when given, is the same frame pre-framed for fan-out. */
+  #write(bytes: Buffer, shared?: EncodedSseEvent): boolean {
     if (this.#closeReason !== undefined) return false;
-    // Buffers, not strings: a queued string counts its UTF-16 length, not its bytes.
-    this.#res.write(bytes);
-    return this.#checkBuffered();
-  }
-
-  /** Cuts the stream off as slow once more than `maxBufferedBytes` wait for the socket. */
-  #checkBuffered(): boolean {
+    // The response's own framing is bypassed only where it is HTTP/1.1 chunks (not for an
+    // HTTP/1.0 client), and only once the headers are on the socket, which they are after open().
+    if (shared && this.#res.chunkedEncoding && this.#res.headersSent && this.#socket) {
+      this.#socket.write(shared.chunk);
+    } else {
+      // Buffers, not strings: a queued string counts its UTF-16 length, not its bytes.
+      this.#res.write(bytes);
+    }
     // writableLength of a response counts its socket's queue too, whoever wrote to it.
     if (this.#res.writableLength > this.#maxBufferedBytes) {
       this.#finish('slow');
