@@ -30,6 +30,10 @@ export const ERRORS = {
   ZKG_NO_INSTANCE_AVAILABLE: { status: 503, title: 'No instance of the service is eligible' },
   ZKG_HOTSTORE_UNAVAILABLE: { status: 503, title: 'The hot store is unreachable' },
   ZKG_WATCH_LIMIT: { status: 503, title: 'Too many watch connections' },
+  ZKG_WRITE_CONTENDED: {
+    status: 503,
+    title: 'Concurrent writers kept changing the resource; retry after Retry-After',
+  },
   ZKG_NODE_NOT_FOUND: { status: 404, title: 'The znode does not exist' },
   ZKG_NODE_EXISTS: { status: 409, title: 'The znode already exists' },
   ZKG_VERSION_CONFLICT: { status: 409, title: 'The znode changed since the version given' },

@@ -6,7 +6,7 @@
  */
 import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
-import { mkdirs, retryOnRace } from '../coordination/recipes.js';
+import { isRace, KeyedQueue, missingDirs, mkdirs, retryOnRace } from '../coordination/recipes.js';
 import type { CoordinationStore, NodeData, Op, StoreLogger } from '../coordination/store.js';
 import { storeUnavailable, ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
@@ -69,6 +69,7 @@ export class ConfigService {
   readonly cache: ConfigCache;
   readonly layout: ConfigLayout;
   private readonly schemas = new SchemaValidator();
+  private readonly writes = new KeyedQueue();
   private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -133,10 +134,7 @@ export class ConfigService {
     const { value } = parseDocument(format, body);
     const docPath = this.layout.document(namespace);
 
-    return retryOnRace(async () => {
-      // Inside the retry: a concurrent delete of a parent namespace may remove these again.
-      await mkdirs(this.store, parentOf(docPath));
-      await mkdirs(this.store, this.layout.historyOf(namespace));
+    return this.serialized(namespace, async () => {
       const { doc, meta } = await this.readCurrent(namespace);
       if (meta?.meta.schema !== undefined) this.checkSchema(meta.meta.schema, format, value);
       const exists = doc !== undefined && meta !== undefined && meta.meta.live;
@@ -178,6 +176,10 @@ export class ConfigService {
         base: version - docVersionAfter - 1,
       };
       const ops: Op[] = [
+        // Parents are created in the same multi, so a refused publish leaves nothing behind;
+        // re-read on every attempt, as a concurrent delete of a parent namespace may remove them.
+        ...(doc ? [] : await missingDirs(this.store, parentOf(docPath))),
+        ...(releases.length > 0 ? [] : await missingDirs(this.store, this.layout.historyOf(namespace))),
         doc
           ? { op: 'setData', path: docPath, data: body, version: doc.stat.version }
           : { op: 'create', path: docPath, data: body },
@@ -227,7 +229,7 @@ export class ConfigService {
   async delete(namespace: string, ifMatch?: number): Promise<{ version: number; index: bigint }> {
     parseNamespace(namespace);
     this.assertWritable();
-    return retryOnRace(async () => {
+    return this.serialized(namespace, async () => {
       const { doc, meta } = await this.readCurrent(namespace);
       if (!doc || !meta || !meta.meta.live) throw notFound(namespace);
       const version = versionOf(meta.meta, doc.stat);
@@ -315,7 +317,7 @@ export class ConfigService {
     parseNamespace(namespace);
     this.assertWritable();
     this.schemas.compile(schema);
-    await retryOnRace(async () => {
+    await this.serialized(namespace, async () => {
       const { doc, meta } = await this.readCurrent(namespace);
       if (doc && meta?.meta.live) {
         this.checkSchema(
@@ -385,6 +387,24 @@ export class ConfigService {
       );
     }
     this.schemas.check(schema, value);
+  }
+
+  /**
+   * Run a write of `namespace` after this replica's earlier writes of it, retrying races with
+   * other replicas' writers. A conditional write that lost a race re-reads and fails on its
+   * condition (412); an unconditional one only fails if the namespace stays contended for the
+   * whole retry budget, and then with a 503 that says to retry, not a storage error.
+   */
+  private serialized<T>(namespace: string, attempt: () => Promise<T>): Promise<T> {
+    return this.writes.run(namespace, () =>
+      retryOnRace(attempt).catch((err: unknown) => {
+        if (!isRace(err)) throw err;
+        throw new ZkgError('ZKG_WRITE_CONTENDED', `namespace ${namespace} kept changing under this write`, {
+          cause: err,
+          retryAfter: 1,
+        });
+      }),
+    );
   }
 
   /**

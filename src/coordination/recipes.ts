@@ -1,6 +1,6 @@
 import { ErrorCode, isStoreError } from './errors.js';
 import { parentOf } from './paths.js';
-import type { CoordinationStore } from './store.js';
+import type { CoordinationStore, Op } from './store.js';
 
 /**
  * Create `path` and any missing ancestors as empty persistent znodes (Curator's
@@ -34,24 +34,85 @@ export async function readChildren(store: CoordinationStore, path: string): Prom
   return new Map(read.filter((entry) => entry !== undefined));
 }
 
-/** How often a write re-reads and retries after losing a race to another writer. */
-const MAX_ATTEMPTS = 8;
+/** How long a write keeps re-reading and retrying after losing races to other writers. */
+const RACE_BUDGET_MS = 10_000;
+/** Full-jitter back-off between attempts: up to 5 ms after the first loss, doubling to 250 ms. */
+const BACKOFF_BASE_MS = 5;
+const BACKOFF_CAP_MS = 250;
+
+export interface RetryOnRaceOptions {
+  /** Give up (rethrowing the last race) once this much time has passed; 10 s by default. */
+  readonly budgetMs?: number;
+  /** Uniform in [0, 1); injected so tests can pin the back-off. */
+  readonly random?: () => number;
+}
+
+/** Whether `err` says a concurrent writer changed what an optimistic write had read. */
+export function isRace(err: unknown): boolean {
+  return (
+    isStoreError(err, ErrorCode.BAD_VERSION) ||
+    isStoreError(err, ErrorCode.NODE_EXISTS) ||
+    isStoreError(err, ErrorCode.NO_NODE) ||
+    isStoreError(err, ErrorCode.NOT_EMPTY)
+  );
+}
 
 /**
  * Run an optimistic write (read, then a version-checked or create-only write) again when a
  * concurrent writer changed what it read: BAD_VERSION, NODE_EXISTS, NO_NODE or NOT_EMPTY.
+ * Writers that keep colliding back off with full jitter (AWS's "Exponential Backoff and
+ * Jitter"): immediate retries among N writers on one znode let only one in N through per round,
+ * and a fixed attempt count then fails writers that nothing but bad luck kept out.
  */
-export async function retryOnRace<T>(attempt: () => Promise<T>): Promise<T> {
-  for (let i = 1; ; i++) {
+export async function retryOnRace<T>(
+  attempt: () => Promise<T>,
+  { budgetMs = RACE_BUDGET_MS, random = Math.random }: RetryOnRaceOptions = {},
+): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let losses = 0; ; losses++) {
     try {
       return await attempt();
     } catch (err) {
-      const raced =
-        isStoreError(err, ErrorCode.BAD_VERSION) ||
-        isStoreError(err, ErrorCode.NODE_EXISTS) ||
-        isStoreError(err, ErrorCode.NO_NODE) ||
-        isStoreError(err, ErrorCode.NOT_EMPTY);
-      if (!raced || i >= MAX_ATTEMPTS) throw err;
+      if (!isRace(err) || Date.now() >= deadline) throw err;
     }
+    // The first loss retries at once: one concurrent writer is the common case.
+    if (losses > 0) {
+      const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (losses - 1));
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * ceiling)));
+    }
+  }
+}
+
+/**
+ * The `create` operations that make `path` and its missing ancestors, outermost first, for a
+ * `multi` that must write nothing unless all of it succeeds (unlike {@link mkdirs}). A concurrent
+ * creation of one of them fails the multi with NODE_EXISTS, which {@link retryOnRace} retries.
+ */
+export async function missingDirs(store: CoordinationStore, path: string): Promise<Op[]> {
+  const ops: Op[] = [];
+  for (let dir = path; dir !== '/' && !(await store.exists(dir)); dir = parentOf(dir)) {
+    ops.unshift({ op: 'create', path: dir });
+  }
+  return ops;
+}
+
+/**
+ * Runs tasks one at a time per key, in arrival order. Writers of one namespace on one replica
+ * queue instead of racing each other through ZooKeeper's version checks; only writers on other
+ * replicas still race, and {@link retryOnRace} settles those.
+ */
+export class KeyedQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const result = previous.then(task);
+    const tail = result.catch(() => undefined);
+    this.tails.set(key, tail);
+    // The last task of a key removes its entry, so idle keys hold no memory.
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
   }
 }
