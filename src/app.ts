@@ -8,7 +8,7 @@ import type { Services } from './compose.js';
 import { configRoutes } from './config/routes.js';
 import { sharedSchemas } from './config/schemas.js';
 import { ERRORS, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
-import { sendProblem } from './http/problem.js';
+import { sendClientProblem, sendProblem } from './http/problem.js';
 import { registerOpenApi } from './http/openapi.js';
 import { watchRoutes } from './http/watch.js';
 import { monitorRoutes, observeRequests } from './monitor/routes.js';
@@ -19,6 +19,30 @@ import { VERSION } from './version.js';
 export interface AppOptions {
   readonly services: Services;
   readonly logger: FastifyBaseLogger;
+}
+
+/**
+ * Failures raised by fastify's plugins (static files, say) with a client status but no code of
+ * their own in the table below: the status picks the catalog entry. A static file the plugin
+ * refuses to serve (a path escaping its root) is simply not there.
+ */
+const CLIENT_STATUSES: Readonly<Record<number, ErrorCodeKey>> = {
+  403: 'ZKG_ROUTE_NOT_FOUND',
+  404: 'ZKG_ROUTE_NOT_FOUND',
+  405: 'ZKG_METHOD_NOT_ALLOWED',
+  408: 'ZKG_REQUEST_TIMEOUT',
+  413: 'ZKG_PAYLOAD_TOO_LARGE',
+  415: 'ZKG_UNSUPPORTED_MEDIA_TYPE',
+  431: 'ZKG_HEADERS_TOO_LARGE',
+};
+
+/** The catalog entry of a fastify or plugin failure, or undefined for anything else. */
+function fastifyErrorCode(err: FastifyError): ErrorCodeKey | undefined {
+  const byCode = FASTIFY_CODES[err.code];
+  if (byCode) return byCode;
+  const status = err.statusCode;
+  if (status === undefined || status < 400 || status >= 500) return undefined;
+  return CLIENT_STATUSES[status] ?? 'ZKG_VALIDATION_FAILED';
 }
 
 /** fastify's own failures, mapped into the catalog by their stable `FST_ERR_*` codes. */
@@ -69,6 +93,7 @@ function validationErrors(err: FastifyError): Array<{ field: string; message: st
 }
 
 export async function buildApp({ services, logger }: AppOptions) {
+  const { settings } = services;
   const app = Fastify({
     loggerInstance: logger,
     // Service names and instance ids are znode names: up to 255 characters, more once %-encoded.
@@ -85,6 +110,24 @@ export async function buildApp({ services, logger }: AppOptions) {
       ),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A request (headers and body) must arrive within this time: a client trickling a body a
+    // byte at a time would otherwise hold a connection and its buffers for as long as it likes.
+    // Node checks deadlines every connectionsCheckingInterval (30 s by default), too coarse for
+    // a deadline of seconds. Only the request is timed: long-polls and watch streams are not.
+    requestTimeout: settings.requestTimeoutMs,
+    http: {
+      headersTimeout: settings.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(5_000, Math.ceil(settings.requestTimeoutMs / 4)),
+    },
+    clientErrorHandler: sendClientProblem,
+  });
+
+  // A fragment is never sent by a conforming client, and the router would silently drop it and
+  // everything after it (`PUT /v1/config/2#x/a` would publish to `2`).
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.url?.includes('#')) {
+      throw new ZkgError('ZKG_VALIDATION_FAILED', 'the request target must not contain "#" (a URL fragment)');
+    }
   });
 
   observeRequests(app, services.metrics);
@@ -94,7 +137,12 @@ export async function buildApp({ services, logger }: AppOptions) {
   await registerOpenApi(app, VERSION);
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const fastifyCode = FASTIFY_CODES[err.code];
+    if (request.raw.destroyed) {
+      // The client hung up (mid-body, say): nobody is left to answer, and it is not our fault.
+      request.log.debug({ err }, 'client went away');
+      return reply;
+    }
+    const fastifyCode = err instanceof ZkgError ? undefined : fastifyErrorCode(err);
     const error = fastifyCode
       ? new ZkgError(fastifyCode, err.message, {
           cause: err,
@@ -158,7 +206,6 @@ export async function buildApp({ services, logger }: AppOptions) {
     },
   );
 
-  const { settings } = services;
   await app.register(configRoutes, {
     config: services.config,
     maxBytes: settings.configMaxBytes,

@@ -25,6 +25,8 @@ export interface Settings {
   readonly snapCount: number;
   /** Embedded store: snapshots kept (ZooKeeper's autopurge.snapRetainCount). */
   readonly snapRetainCount: number;
+  /** Longest a client may take to send a whole request (headers and body). */
+  readonly requestTimeoutMs: number;
   /** Longest a graceful shutdown may take before the process exits anyway. */
   readonly shutdownTimeoutMs: number;
   /** Largest configuration document accepted (a publish writes it twice: document and history). */
@@ -77,6 +79,7 @@ export const SETTINGS_ENV = {
   snapCount: 'ZKGATE_SNAP_COUNT',
   snapRetainCount: 'ZKGATE_SNAP_RETAIN_COUNT',
   shutdownTimeoutMs: 'ZKGATE_SHUTDOWN_TIMEOUT_MS',
+  requestTimeoutMs: 'ZKGATE_REQUEST_TIMEOUT_MS',
   configMaxBytes: 'ZKGATE_CONFIG_MAX_BYTES',
   historyLimit: 'ZKGATE_HISTORY_LIMIT',
   longPollMaxWaitMs: 'ZKGATE_LONGPOLL_MAX_WAIT_MS',
@@ -112,6 +115,7 @@ const schema: JSONSchemaType<Settings> = {
     'snapCount',
     'snapRetainCount',
     'shutdownTimeoutMs',
+    'requestTimeoutMs',
     'configMaxBytes',
     'historyLimit',
     'longPollMaxWaitMs',
@@ -149,6 +153,7 @@ const schema: JSONSchemaType<Settings> = {
     snapCount: { type: 'integer', minimum: 10, maximum: 100_000_000, default: 100_000 },
     snapRetainCount: { type: 'integer', minimum: 3, maximum: 1000, default: 3 },
     shutdownTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 10_000 },
+    requestTimeoutMs: { type: 'integer', minimum: 1000, maximum: 600_000, default: 30_000 },
     // A publish carries the document twice (znode and history) in one request under 1 MiB.
     configMaxBytes: { type: 'integer', minimum: 1024, maximum: 500_000, default: 409_600 },
     historyLimit: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },

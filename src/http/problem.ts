@@ -1,25 +1,59 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyReply } from 'fastify';
-import { ERRORS, PROBLEM_TYPE_BASE, type ZkgError } from '../errors.js';
+import { ERRORS, PROBLEM_TYPE_BASE, ZkgError } from '../errors.js';
 
-/** Reply with an RFC 9457 problem document; 5xx details never leak internals. */
+/** The RFC 9457 problem document of `error`; 5xx details never leak internals. */
+function problemDocument(error: ZkgError): Record<string, unknown> {
+  const { status, title } = ERRORS[error.code];
+  return {
+    type: `${PROBLEM_TYPE_BASE}${error.code}`,
+    title,
+    status,
+    detail: error.code === 'ZKG_INTERNAL' ? title : error.message,
+    code: error.code,
+    ...error.extensions,
+  };
+}
+
+/** Reply with an RFC 9457 problem document. */
 export function sendProblem(
   reply: FastifyReply,
   error: ZkgError,
   extra: Record<string, unknown> = {},
 ): FastifyReply {
-  const { status, title } = ERRORS[error.code];
-  const detail = error.code === 'ZKG_INTERNAL' ? title : error.message;
   if (error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
   return reply
-    .code(status)
+    .code(error.status)
     .type('application/problem+json; charset=utf-8')
-    .send({
-      type: `${PROBLEM_TYPE_BASE}${error.code}`,
-      title,
-      status,
-      detail,
-      code: error.code,
-      ...error.extensions,
-      ...extra,
-    });
+    .send({ ...problemDocument(error), ...extra });
+}
+
+/**
+ * Node's HTTP parser refuses a request before fastify sees it (malformed framing, bad header
+ * characters, oversized headers, a body that never finished arriving). Answer those as problem
+ * documents too, on the raw socket, then close it: after a framing error nothing else on the
+ * connection can be trusted.
+ */
+export function sendClientProblem(err: NodeJS.ErrnoException, socket: Socket): void {
+  // The client is gone (reset), or Node already answered: nothing to say.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const error =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ZkgError('ZKG_REQUEST_TIMEOUT', 'the request was not received in time')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? new ZkgError('ZKG_HEADERS_TOO_LARGE', 'the request headers are larger than the limit')
+        : new ZkgError(
+            'ZKG_MALFORMED_REQUEST',
+            `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`,
+          );
+  if (socket.writable) {
+    const body = JSON.stringify(problemDocument(error));
+    socket.write(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n` +
+        'Content-Type: application/problem+json; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
