@@ -8,7 +8,8 @@ import { ZkgError } from '../errors.js';
 import type { ConfigEntry } from './cache.js';
 import { contentTypeOf, formatFromContentType } from './formats.js';
 import { parseNamespace } from './namespace.js';
-import type { ConfigService, PublishResult } from './service.js';
+import type { ConfigService, PublishResult, VersionMatch } from './service.js';
+import { entityTag, noneMatchHits, parsePrecondition } from './etag.js';
 import { schemas } from './schemas.js';
 import { LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
 
@@ -53,14 +54,11 @@ function only<K extends Target['kind']>(
   return t as Extract<Target, { kind: K }>;
 }
 
-/** `"3"`, `W/"3"` or `3` -> 3; `*` -> '*'. */
-function parseVersionHeader(value: string | undefined, header: string): number | '*' | undefined {
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (trimmed === '*') return '*';
-  const match = /^(?:W\/)?"?([0-9]{1,15})"?$/.exec(trimmed);
-  if (!match) throw new ZkgError('ZKG_VALIDATION_FAILED', `${header} must be a version like "3" or *`);
-  return Number(match[1]);
+/** The If-Match header as the service takes it: `*` means "must exist". */
+function ifMatchOf(request: FastifyRequest): { ifMatch?: VersionMatch; mustExist: boolean } {
+  const precondition = parsePrecondition(request.headers['if-match'], 'If-Match');
+  if (precondition === undefined) return { mustExist: false };
+  return precondition === '*' ? { mustExist: true } : { ifMatch: precondition, mustExist: false };
 }
 
 /** Headers are latin-1; authors and comments may be percent-encoded UTF-8. */
@@ -82,7 +80,7 @@ function documentHeaders(entry: ConfigEntry): Record<string, string> {
   if (!headers) {
     headers = {
       'content-type': contentTypeOf(entry.format),
-      etag: `"${entry.version}"`,
+      etag: entityTag(entry.version, entry.data),
       'x-zkgate-version': String(entry.version),
       'x-zkgate-index': String(entry.index),
       'last-modified': new Date(entry.modified).toUTCString(),
@@ -92,15 +90,15 @@ function documentHeaders(entry: ConfigEntry): Record<string, string> {
   return headers;
 }
 
-function versionHeaders(reply: FastifyReply, version: number, index: bigint): void {
+function versionHeaders(reply: FastifyReply, etag: string, version: number, index: bigint): void {
   void reply
-    .header('etag', `"${version}"`)
+    .header('etag', etag)
     .header('x-zkgate-version', String(version))
     .header('x-zkgate-index', String(index));
 }
 
 function writeResult(reply: FastifyReply, namespace: string, result: PublishResult) {
-  versionHeaders(reply, result.version, result.index);
+  versionHeaders(reply, entityTag(result.version, result.body), result.version, result.index);
   return reply
     .code(result.created ? 201 : 200)
     .send({ namespace, version: result.version, index: String(result.index) });
@@ -133,7 +131,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
   };
 
   const notModified = (reply: FastifyReply, entry: ConfigEntry) => {
-    versionHeaders(reply, entry.version, entry.index);
+    versionHeaders(reply, documentHeaders(entry).etag as string, entry.version, entry.index);
     if (config.stale) void reply.header('x-zkgate-stale', 'true');
     return reply.code(304).send();
   };
@@ -159,7 +157,9 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     }
     if (t.kind === 'release') {
       const { release, data } = await config.release(t.namespace, t.version);
-      void reply.header('x-zkgate-version', String(release.version)).header('etag', `"${release.version}"`);
+      void reply
+        .header('x-zkgate-version', String(release.version))
+        .header('etag', entityTag(release.version, data));
       if (release.author) void reply.header('x-zkgate-author', encodeURIComponent(release.author));
       return reply.type(contentTypeOf(release.format)).send(data);
     }
@@ -191,11 +191,8 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
         throw new ZkgError('ZKG_CONFIG_NOT_FOUND', `namespace ${t.namespace} was deleted`);
       return next ? serve(reply, next) : notModified(reply, config.get(t.namespace));
     }
-    const etag = request.headers['if-none-match'];
-    if (
-      etag !== undefined &&
-      etag.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${entry.version}"`)
-    ) {
+    const noneMatch = request.headers['if-none-match'];
+    if (noneMatch !== undefined && noneMatchHits(noneMatch, documentHeaders(entry).etag as string)) {
       return notModified(reply, entry);
     }
     return serve(reply, entry);
@@ -207,7 +204,6 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
       await config.setSchema(t.namespace, parseJsonBody(request.body));
       return reply.code(204).send();
     }
-    const ifMatch = parseVersionHeader(request.headers['if-match'], 'If-Match');
     const ifNoneMatch = request.headers['if-none-match'];
     if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
       throw new ZkgError('ZKG_VALIDATION_FAILED', 'on a publish, If-None-Match can only be *');
@@ -215,8 +211,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     const result = await config.publish(t.namespace, {
       body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
       format: formatFromContentType(request.headers['content-type']),
-      ...(typeof ifMatch === 'number' ? { ifMatch } : {}),
-      mustExist: ifMatch === '*',
+      ...ifMatchOf(request),
       createOnly: ifNoneMatch !== undefined,
       author: textHeader(request, 'x-zkgate-author'),
       comment: textHeader(request, 'x-zkgate-comment'),
@@ -230,19 +225,19 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     if (!Number.isSafeInteger(body?.version) || (body.version as number) < 1) {
       throw new ZkgError('ZKG_VALIDATION_FAILED', 'rollback needs {"version": N} with N a release number');
     }
-    const ifMatch = parseVersionHeader(request.headers['if-match'], 'If-Match');
+    const { ifMatch } = ifMatchOf(request);
     const result = await config.rollback(t.namespace, body.version as number, {
       author: textHeader(request, 'x-zkgate-author'),
       comment: textHeader(request, 'x-zkgate-comment'),
-      ...(typeof ifMatch === 'number' ? { ifMatch } : {}),
+      ...(ifMatch === undefined ? {} : { ifMatch }),
     });
     return writeResult(reply, t.namespace, result);
   });
 
   app.delete('/v1/config/*', { schema: schemas.deleteRoute }, async (request, reply) => {
     const t = only(target(request), request, 'document');
-    const ifMatch = parseVersionHeader(request.headers['if-match'], 'If-Match');
-    const result = await config.delete(t.namespace, typeof ifMatch === 'number' ? ifMatch : undefined);
+    const { ifMatch } = ifMatchOf(request);
+    const result = await config.delete(t.namespace, ifMatch);
     void reply
       .header('x-zkgate-version', String(result.version))
       .header('x-zkgate-index', String(result.index));

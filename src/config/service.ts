@@ -18,6 +18,7 @@ import {
   type ConfigEntry,
   type ConfigMeta,
 } from './cache.js';
+import { digestMatches } from './etag.js';
 import { parseDocument, type ConfigFormat } from './formats.js';
 import { ConfigLayout, parseNamespace } from './namespace.js';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
@@ -38,8 +39,8 @@ export interface ConfigServiceOptions {
 export interface PublishRequest {
   readonly body: Buffer;
   readonly format: ConfigFormat;
-  /** Publish only if the namespace is at this version (`If-Match`). */
-  readonly ifMatch?: number;
+  /** Publish only if the namespace is at this version, with this content if a digest is given (`If-Match`). */
+  readonly ifMatch?: VersionMatch;
   /** Publish only if the namespace does not exist (`If-None-Match: *`). */
   readonly createOnly?: boolean;
   /** Publish only if the namespace exists (`If-Match: *`). */
@@ -49,6 +50,8 @@ export interface PublishRequest {
 }
 
 export interface PublishResult {
+  /** The bytes published (a rollback's are the release's). */
+  readonly body: Buffer;
   readonly version: number;
   readonly index: bigint;
   readonly created: boolean;
@@ -148,12 +151,7 @@ export class ConfigService {
       if ((request.ifMatch !== undefined || request.mustExist) && current === undefined) {
         throw new ZkgError('ZKG_CONFIG_VERSION_CONFLICT', `namespace ${namespace} does not exist`);
       }
-      if (request.ifMatch !== undefined && request.ifMatch !== current) {
-        throw new ZkgError(
-          'ZKG_CONFIG_VERSION_CONFLICT',
-          `namespace ${namespace} is at version ${current}, not ${request.ifMatch}`,
-        );
-      }
+      if (request.ifMatch !== undefined) assertMatch(namespace, request.ifMatch, current, doc?.data);
       const releases = await this.releaseNumbers(namespace);
       const tombstone = exists
         ? undefined
@@ -221,24 +219,19 @@ export class ConfigService {
       const index =
         first?.op === 'setData' ? first.stat.mzxid : ((await this.store.exists(docPath))?.czxid ?? 0n);
       await this.options.tree.acknowledge(index);
-      return { version, index, created: !exists };
+      return { body, version, index, created: !exists };
     });
   }
 
   /** Delete a namespace, remembering the deletion (a tombstone) for resuming watchers. */
-  async delete(namespace: string, ifMatch?: number): Promise<{ version: number; index: bigint }> {
+  async delete(namespace: string, ifMatch?: VersionMatch): Promise<{ version: number; index: bigint }> {
     parseNamespace(namespace);
     this.assertWritable();
     return this.serialized(namespace, async () => {
       const { doc, meta } = await this.readCurrent(namespace);
       if (!doc || !meta || !meta.meta.live) throw notFound(namespace);
       const version = versionOf(meta.meta, doc.stat);
-      if (ifMatch !== undefined && ifMatch !== version) {
-        throw new ZkgError(
-          'ZKG_CONFIG_VERSION_CONFLICT',
-          `namespace ${namespace} is at version ${version}, not ${ifMatch}`,
-        );
-      }
+      if (ifMatch !== undefined) assertMatch(namespace, ifMatch, version, doc.data);
       const docPath = this.layout.document(namespace);
       const tombstone = this.layout.tombstoneOf(namespace);
       const ops: Op[] = [
@@ -286,7 +279,7 @@ export class ConfigService {
   async rollback(
     namespace: string,
     version: number,
-    request: { author?: string; comment?: string; ifMatch?: number },
+    request: { author?: string; comment?: string; ifMatch?: VersionMatch },
   ): Promise<PublishResult> {
     const { release, data } = await this.release(namespace, version);
     const result = await this.write(namespace, {
@@ -452,6 +445,35 @@ export class ConfigService {
       }
       throw err;
     }
+  }
+}
+
+/** An `If-Match` on a namespace: its version, and a digest of its bytes when a full ETag was sent. */
+export interface VersionMatch {
+  readonly version: number;
+  readonly digest?: string;
+}
+
+function assertMatch(
+  namespace: string,
+  expected: VersionMatch,
+  current: number | undefined,
+  data?: Buffer,
+): void {
+  if (current === undefined) {
+    throw new ZkgError('ZKG_CONFIG_VERSION_CONFLICT', `namespace ${namespace} does not exist`);
+  }
+  if (expected.version !== current) {
+    throw new ZkgError(
+      'ZKG_CONFIG_VERSION_CONFLICT',
+      `namespace ${namespace} is at version ${current}, not ${expected.version}`,
+    );
+  }
+  if (data !== undefined && !digestMatches(expected, data)) {
+    throw new ZkgError(
+      'ZKG_CONFIG_VERSION_CONFLICT',
+      `namespace ${namespace} is at version ${current} with other content than the ETag given`,
+    );
   }
 }
 

@@ -31,6 +31,9 @@ export interface WatchRoutesOptions {
 
 const PREFIX = /^[A-Za-z0-9._/-]{0,1100}$/;
 
+/** How long a resume from an id this replica has not reached waits for it to catch up. */
+const RESUME_LAG_GRACE_MS = 1_000;
+
 const watchQuery = {
   type: 'object',
   additionalProperties: false,
@@ -159,6 +162,11 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
         throw new ZkgError('ZKG_VALIDATION_FAILED', 'Last-Event-ID must be an event id (a zxid)');
       }
       const since = resumeFrom === undefined ? undefined : BigInt(resumeFrom);
+      // An id past this replica's watermark is one another replica sent a moment ago (this one
+      // lags by milliseconds), or one no store ever reached: a made-up id, or one from before the
+      // store was restored from a backup. Give the lag a moment; past that, the client's state
+      // cannot be trusted and it gets a reset, instead of silence until the zxids catch up.
+      const unknownId = since !== undefined && !(await tree.waitFor(since, RESUME_LAG_GRACE_MS));
       const matchNs = (name: string): boolean => names.has(name) || prefixes.some((p) => name.startsWith(p));
       const matchService = (name: string): boolean => services.has(name);
       const matches = (change: CacheChange): boolean =>
@@ -177,7 +185,7 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       };
 
       // Snapshot and subscription in one synchronous step: no batch can fall between them.
-      const resetting = since !== undefined && since < config.cache.horizon;
+      const resetting = since !== undefined && (unknownId || since < config.cache.horizon);
       const from = resetting ? undefined : since;
       const current: CacheChange[] = [
         ...config.cache.changesSince(from, matchNs),

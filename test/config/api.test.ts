@@ -98,12 +98,13 @@ for (const mode of modes) {
       const created = await put(ns, body, 'application/json; charset=utf-8');
       expect(created.statusCode).toBe(201);
       expect(created.json()).toMatchObject({ namespace: ns, version: 1 });
-      expect(created.headers.etag).toBe('"1"');
+      // The ETag is the version and a digest of the bytes: a strong validator.
+      expect(created.headers.etag).toMatch(/^"1-[0-9a-f]{16}"$/);
       const read = await get(`/v1/config/${ns}`);
       expect(read.statusCode).toBe(200);
       expect(read.rawPayload.equals(Buffer.from(body))).toBe(true);
       expect(read.headers['content-type']).toMatch(/^application\/json/);
-      expect(read.headers.etag).toBe('"1"');
+      expect(read.headers.etag).toBe(created.headers.etag);
       expect(read.headers['x-zkgate-version']).toBe('1');
       expect(read.headers['x-zkgate-index']).toBe(created.json().index);
       expect(read.headers['x-zkgate-stale']).toBeUndefined();
@@ -115,8 +116,12 @@ for (const mode of modes) {
       const second = await put(ns, '{"v":2}');
       expect(second.statusCode).toBe(200);
       expect(second.json().version).toBe(2);
-      expect((await get(`/v1/config/${ns}`, { 'if-none-match': '"2"' })).statusCode).toBe(304);
+      const etag = second.headers.etag as string;
+      expect((await get(`/v1/config/${ns}`, { 'if-none-match': etag })).statusCode).toBe(304);
+      expect((await get(`/v1/config/${ns}`, { 'if-none-match': `W/${etag}, "x"` })).statusCode).toBe(304);
       expect((await get(`/v1/config/${ns}`, { 'if-none-match': '"1"' })).statusCode).toBe(200);
+      // A version alone is no entity tag: it does not say which content.
+      expect((await get(`/v1/config/${ns}`, { 'if-none-match': '"2"' })).statusCode).toBe(200);
       const stale = await put(ns, '{"v":3}', 'application/json', { 'if-match': '"1"' });
       expect(stale.statusCode).toBe(412);
       expect(stale.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -268,6 +273,19 @@ for (const mode of modes) {
       expect((await get(`/v1/config/${ns}`, { 'if-none-match': '"2"' })).statusCode).toBe(200);
     });
 
+    it('takes a full ETag in If-Match and refuses one whose content is not current', async () => {
+      const ns = fresh();
+      const first = await put(ns, '{"v":1}');
+      const etag = first.headers.etag as string;
+      const forged = etag.replace(/-[0-9a-f]{16}/, '-0000000000000000');
+      const refused = await put(ns, '{"v":2}', 'application/json', { 'if-match': forged });
+      expect(refused.statusCode).toBe(412);
+      expect(refused.json().code).toBe('ZKG_CONFIG_VERSION_CONFLICT');
+      expect((await put(ns, '{"v":2}', 'application/json', { 'if-match': etag })).statusCode).toBe(200);
+      const garbage = await put(ns, '{"v":3}', 'application/json', { 'if-match': '"2-zz"' });
+      expect(garbage.statusCode).toBe(400);
+    });
+
     it('lists namespaces by prefix', async () => {
       await put('list/a/one', '{}');
       await put('list/a/two', 'x', 'text/plain');
@@ -285,7 +303,7 @@ for (const mode of modes) {
       const index = (await put(ns, '{"v":1}')).json().index as string;
       const idle = await get(`/v1/config/${ns}?index=${index}&wait=100ms`);
       expect(idle.statusCode).toBe(304);
-      expect(idle.headers.etag).toBe('"1"');
+      expect(idle.headers.etag).toMatch(/^"1-[0-9a-f]{16}"$/);
       const polling = get(`/v1/config/${ns}?index=${index}&wait=20s`);
       const started = Date.now();
       await put(ns, '{"v":2}');

@@ -2,7 +2,7 @@
  * Push over SSE: initial state, live changes, resumption with Last-Event-ID on another replica,
  * deletions, direct znode changes, limits. Gateways listen on loopback ports.
  */
-import { rm } from 'node:fs/promises';
+import { cp, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
 import { makeTempDir } from '../support/processes.js';
@@ -185,5 +185,77 @@ describe('watch limits and a reset after the tombstone horizon (embedded)', () =
     expect(payload(next)).toMatchObject({ version: 2 });
     again.close();
     client.close();
+  });
+});
+
+describe('resuming from an id this store never reached (embedded)', () => {
+  let dataDir: string;
+  let backup: string;
+
+  beforeAll(async () => {
+    dataDir = await makeTempDir('zkgate-restore-');
+    backup = await makeTempDir('zkgate-backup-');
+  });
+
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(backup, { recursive: true, force: true });
+  });
+
+  it('answers an id from the future with the full state and a reset, then goes on', async () => {
+    const g = await gateway({ ZKGATE_DATA_DIR: dataDir });
+    try {
+      const { index } = await publish(g, 'future/a', '{"v":1}');
+      const ahead = String(BigInt(index) + 1_000_000n);
+      const client = await openSse(`${g.url}/v1/watch?prefix=future/`, { 'last-event-id': ahead });
+      expect(payload(await client.next())).toMatchObject({ namespace: 'future/a', version: 1 });
+      const reset = await client.next();
+      expect(reset.event).toBe('reset');
+      expect(payload(reset)).toEqual({ namespaces: ['future/a'] });
+      expect(BigInt(reset.id!)).toBeLessThan(BigInt(ahead));
+      await publish(g, 'future/a', '{"v":2}');
+      expect(payload(await client.next())).toMatchObject({ namespace: 'future/a', version: 2 });
+      client.close();
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('resets a watcher and does not match old ETags after the data directory is restored from a backup', async () => {
+    let g = await gateway({ ZKGATE_DATA_DIR: dataDir });
+    await publish(g, 'restore/a', '{"v":"backed up"}');
+    await g.close();
+    await cp(dataDir, backup, { recursive: true });
+
+    g = await gateway({ ZKGATE_DATA_DIR: dataDir });
+    const watcher = await openSse(`${g.url}/v1/watch?ns=restore/a`);
+    await watcher.next();
+    await publish(g, 'restore/a', '{"v":"lost 2"}');
+    await publish(g, 'restore/a', '{"v":"lost 3"}');
+    const seen = (await watcher.next(), await watcher.next());
+    expect(payload(seen)).toMatchObject({ version: 3 });
+    const oldTag = (await fetch(`${g.url}/v1/config/restore/a`)).headers.get('etag')!;
+    watcher.close();
+    await g.close();
+
+    await rm(dataDir, { recursive: true, force: true });
+    await cp(backup, dataDir, { recursive: true });
+    g = await gateway({ ZKGATE_DATA_DIR: dataDir });
+    try {
+      const resumed = await openSse(`${g.url}/v1/watch?ns=restore/a`, { 'last-event-id': seen.id! });
+      expect(payload(await resumed.next())).toMatchObject({ version: 1, content: '{"v":"backed up"}' });
+      expect((await resumed.next()).event).toBe('reset');
+      await publish(g, 'restore/a', '{"v":"new 2"}');
+      await publish(g, 'restore/a', '{"v":"new 3"}');
+      expect(payload(await resumed.next())).toMatchObject({ version: 2, content: '{"v":"new 2"}' });
+      expect(payload(await resumed.next())).toMatchObject({ version: 3, content: '{"v":"new 3"}' });
+      resumed.close();
+      // Version 3 again, with other content: the ETag from before the restore must not match it.
+      const read = await fetch(`${g.url}/v1/config/restore/a`, { headers: { 'if-none-match': oldTag } });
+      expect(read.status).toBe(200);
+      expect(await read.text()).toBe('{"v":"new 3"}');
+    } finally {
+      await g.close();
+    }
   });
 });
