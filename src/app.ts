@@ -9,6 +9,7 @@ import { configRoutes } from './config/routes.js';
 import { sharedSchemas } from './config/schemas.js';
 import { ERRORS, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
 import { sendClientProblem, sendProblem } from './http/problem.js';
+import { resumable } from './http/long-poll.js';
 import { registerOpenApi } from './http/openapi.js';
 import { watchRoutes } from './http/watch.js';
 import { monitorRoutes, observeRequests } from './monitor/routes.js';
@@ -137,8 +138,10 @@ export async function buildApp({ services, logger }: AppOptions) {
   await registerOpenApi(app, VERSION);
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (request.raw.destroyed) {
-      // The client hung up (mid-body, say): nobody is left to answer, and it is not our fault.
+    // A request stream is destroyed once read to its end too: only one destroyed before it ended
+    // was cut off.
+    if (request.raw.destroyed && !request.raw.readableEnded) {
+      // The client hung up mid-body: nobody is left to answer, and it is not our fault.
       request.log.debug({ err }, 'client went away');
       return reply;
     }
@@ -206,15 +209,18 @@ export async function buildApp({ services, logger }: AppOptions) {
     },
   );
 
+  const resumeFrom = (index: bigint) => resumable(index, services.tree, services.store);
   await app.register(configRoutes, {
     config: services.config,
     maxBytes: settings.configMaxBytes,
     longPollMaxWaitMs: settings.longPollMaxWaitMs,
+    resumable: resumeFrom,
   });
   await app.register(registryRoutes, {
     registry: services.registry,
     servicesPath: settings.servicesPath,
     longPollMaxWaitMs: settings.longPollMaxWaitMs,
+    resumable: resumeFrom,
   });
   await app.register(watchRoutes, {
     tree: services.tree,
@@ -227,6 +233,7 @@ export async function buildApp({ services, logger }: AppOptions) {
     },
     limits: { perClient: settings.sseMaxClientCnxns, total: settings.sseMaxConnections },
     metrics: services.metrics,
+    resumable: resumeFrom,
   });
   await app.register(monitorRoutes, { metrics: services.metrics, cluster: () => services.cluster() });
 

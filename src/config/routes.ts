@@ -17,6 +17,8 @@ export interface ConfigRoutesOptions {
   readonly config: ConfigService;
   readonly maxBytes: number;
   readonly longPollMaxWaitMs: number;
+  /** Whether a long-poll can wait for changes past an index (see `resumable` in long-poll.ts). */
+  readonly resumable: (index: bigint) => Promise<boolean>;
 }
 
 const HISTORY_PAGE = 20;
@@ -167,12 +169,14 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
       return reply.type('application/schema+json').send(await config.getSchema(t.namespace));
 
     const query = request.query as { index?: string; wait?: string };
-    const entry = config.get(t.namespace);
     if (query.index !== undefined) {
       const after = parseIndex(query.index);
       const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
+      // An index the store cannot resume from gets the current document at once.
+      const known = await options.resumable(after);
+      const entry = config.get(t.namespace);
       const next =
-        entry.index > after
+        entry.index > after || !known
           ? entry
           : await longPolls.wait<ConfigEntry | 'deleted'>(reply, waitMs, (done) =>
               config.cache.onChange((changes) => {
@@ -191,6 +195,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
         throw new ZkgError('ZKG_CONFIG_NOT_FOUND', `namespace ${t.namespace} was deleted`);
       return next ? serve(reply, next) : notModified(reply, config.get(t.namespace));
     }
+    const entry = config.get(t.namespace);
     const noneMatch = request.headers['if-none-match'];
     if (noneMatch !== undefined && noneMatchHits(noneMatch, documentHeaders(entry).etag as string)) {
       return notModified(reply, entry);

@@ -139,6 +139,14 @@ export interface CoordinationStore {
   /** The current session's id, 0n before the first session. */
   readonly sessionId: bigint;
 
+  /**
+   * False when `zxid` is surely not from this store's history: the embedded store begins a new
+   * epoch (the zxid's high 32 bits) each time it opens and knows where the previous one ended, so
+   * it recognizes zxids of a run it lost (its data directory restored from a backup) and zxids it
+   * has not reached. A ZooKeeper ensemble does not tell where its epochs ended: always true there.
+   */
+  knowsZxid(zxid: bigint): boolean;
+
   /** Subscribe to connection-state changes; returns the unsubscribe function. */
   onStateChange(listener: (event: SessionEvent) => void): () => void;
 

@@ -209,6 +209,11 @@ export class ZooKeeperStore implements CoordinationStore {
     return this.currentSessionId;
   }
 
+  /** An ensemble does not say where its epochs ended (see the port): every zxid may be its own. */
+  knowsZxid(): boolean {
+    return true;
+  }
+
   /** `host:port` of the server this client talks to now, for status pages. */
   get connectedServer(): string | undefined {
     const socket = this.client.connectionManager.socket;

@@ -26,6 +26,26 @@ export function parseIndex(value: string): bigint {
   return BigInt(value);
 }
 
+/** How long a read resuming from an index this replica has not reached waits for it. */
+const RESUME_LAG_GRACE_MS = 1_000;
+
+/**
+ * Whether a client can resume from `index` (a zxid this API gave it) here: waiting for changes
+ * past it, or receiving only what changed since. An index past this replica's watermark is one
+ * another replica gave a moment ago (this one lags by milliseconds), or one the store never
+ * reached: made up, or from before its data was restored from a backup. The store also knows
+ * indexes of a history it lost (see `knowsZxid`). Past a moment's grace the client's state cannot
+ * be trusted, and it should get the whole current state instead of waiting for the zxids to
+ * catch up, or missing what the restore rolled back.
+ */
+export async function resumable(
+  index: bigint,
+  tree: { waitFor(zxid: bigint, timeoutMs: number): Promise<boolean> },
+  store: { knowsZxid(zxid: bigint): boolean },
+): Promise<boolean> {
+  return (await tree.waitFor(index, RESUME_LAG_GRACE_MS)) && store.knowsZxid(index);
+}
+
 /**
  * Long-polls in flight. At shutdown they are answered at once (nothing new, connection closed),
  * or the server would wait out their `wait` before closing, past the shutdown deadline.

@@ -27,12 +27,11 @@ export interface WatchRoutesOptions {
   readonly sse: SseOptions;
   readonly limits: { readonly perClient: number; readonly total: number };
   readonly metrics: Metrics;
+  /** Whether a client can resume from an event id here (see `resumable` in long-poll.ts). */
+  readonly resumable: (index: bigint) => Promise<boolean>;
 }
 
 const PREFIX = /^[A-Za-z0-9._/-]{0,1100}$/;
-
-/** How long a resume from an id this replica has not reached waits for it to catch up. */
-const RESUME_LAG_GRACE_MS = 1_000;
 
 const watchQuery = {
   type: 'object',
@@ -162,11 +161,7 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
         throw new ZkgError('ZKG_VALIDATION_FAILED', 'Last-Event-ID must be an event id (a zxid)');
       }
       const since = resumeFrom === undefined ? undefined : BigInt(resumeFrom);
-      // An id past this replica's watermark is one another replica sent a moment ago (this one
-      // lags by milliseconds), or one no store ever reached: a made-up id, or one from before the
-      // store was restored from a backup. Give the lag a moment; past that, the client's state
-      // cannot be trusted and it gets a reset, instead of silence until the zxids catch up.
-      const unknownId = since !== undefined && !(await tree.waitFor(since, RESUME_LAG_GRACE_MS));
+      const unknownId = since !== undefined && !(await options.resumable(since));
       const matchNs = (name: string): boolean => names.has(name) || prefixes.some((p) => name.startsWith(p));
       const matchService = (name: string): boolean => services.has(name);
       const matches = (change: CacheChange): boolean =>

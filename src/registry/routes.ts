@@ -30,6 +30,8 @@ export interface RegistryRoutesOptions {
   readonly registry: RegistryService;
   readonly servicesPath: string;
   readonly longPollMaxWaitMs: number;
+  /** Whether a long-poll can wait for changes past an index (see `resumable` in long-poll.ts). */
+  readonly resumable: (index: bigint) => Promise<boolean>;
 }
 
 /** RFC 1123 host names: labels of letters, digits and hyphens, 253 characters at most. */
@@ -211,9 +213,11 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       const after = query.index === undefined ? undefined : parseIndex(query.index);
       if (after !== undefined) {
         const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
+        // An index the store cannot resume from gets the current list at once.
+        const known = await options.resumable(after);
         const current = registry.cache.service(service);
         // Checked and subscribed in one synchronous step: no batch can fall between them.
-        if (current && current.index <= after) {
+        if (known && current && current.index <= after) {
           await longPolls.wait<true>(reply, waitMs, (done) =>
             registry.cache.onChange((changes) => {
               if (changes.some((c) => c.service === service && c.id > after)) done(true);

@@ -315,6 +315,16 @@ for (const mode of modes) {
       expect((await get(`/v1/config/${ns}?index=abc`)).statusCode).toBe(400);
     });
 
+    it('answers a long-poll from an index no store reached with the current document', async () => {
+      const ns = fresh();
+      const index = (await put(ns, '{"v":1}')).json().index as string;
+      const ahead = String(BigInt(index) + 1_000_000n);
+      // Not held for the whole wait: the client's index cannot be trusted, so it gets the state.
+      const answer = await get(`/v1/config/${ns}?index=${ahead}&wait=60s`);
+      expect(answer.statusCode).toBe(200);
+      expect(answer.body).toBe('{"v":1}');
+    });
+
     it('stores the document at its znode, and serves changes made there directly', async () => {
       const ns = fresh();
       const body = 'a: 1\n# comment kept\n';

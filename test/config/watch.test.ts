@@ -3,7 +3,8 @@
  * deletions, direct znode changes, limits. Gateways listen on loopback ports.
  */
 import { cp, rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { epochAt } from '../../src/coordination/embedded/server.js';
 import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
 import { makeTempDir } from '../support/processes.js';
 import { openSse, type ReceivedEvent, type SseClient } from '../support/sse-client.js';
@@ -240,8 +241,15 @@ describe('resuming from an id this store never reached (embedded)', () => {
 
     await rm(dataDir, { recursive: true, force: true });
     await cp(backup, dataDir, { recursive: true });
+    // The store numbers each run's epoch by the second it opens in: a restore comes later than
+    // the run it replaces, which this test must make sure of by waiting for the clock.
+    const lostEpoch = BigInt(seen.id!) >> 32n;
+    await vi.waitUntil(() => epochAt(Date.now()) > lostEpoch, { timeout: 5_000, interval: 20 });
     g = await gateway({ ZKGATE_DATA_DIR: dataDir });
     try {
+      // The restored store passes the watcher's id before it comes back: ids alone look fine.
+      for (let i = 0; i < 5; i++) await publish(g, 'restore/other', `{"i":${i}}`);
+      expect(g.services.tree.watermark).toBeGreaterThan(BigInt(seen.id!));
       const resumed = await openSse(`${g.url}/v1/watch?ns=restore/a`, { 'last-event-id': seen.id! });
       expect(payload(await resumed.next())).toMatchObject({ version: 1, content: '{"v":"backed up"}' });
       expect((await resumed.next()).event).toBe('reset');

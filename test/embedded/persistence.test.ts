@@ -3,7 +3,7 @@
  * reopened data directory holds after clean shutdowns, torn and damaged log records, snapshots
  * with purge, and a lock left by a dead process.
  */
-import { mkdir, open, readFile, stat, truncate, unlink, utimes } from 'node:fs/promises';
+import { cp, mkdir, open, readFile, rm, stat, truncate, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ErrorCode } from '../../src/coordination/errors.js';
@@ -102,11 +102,56 @@ describe('embedded store: persistence', () => {
     await first.close();
 
     const second = await openServer(dataDir);
-    expect(second.lastZxid).toBe(lastZxid + 1n); // the session the dump used, closed on recovery
+    // A new epoch (the high 32 bits): its first transaction closes the session the dump used.
+    const epoch = second.lastZxid >> 32n;
+    expect(epoch).toBeGreaterThan(lastZxid >> 32n);
+    expect(second.lastZxid).toBe((epoch << 32n) + 1n);
     const reopened = second.connect();
     expect(await dumpTree(reopened)).toEqual(tree);
     await reopened.create('/next');
-    expect((await reopened.exists('/next'))?.czxid).toBe(lastZxid + 3n);
+    expect((await reopened.exists('/next'))?.czxid).toBe((epoch << 32n) + 3n);
+    const withNext = await dumpTree(reopened);
+    await reopened.close();
+    await second.close();
+    // Replaying every log, across the epoch boundary, rebuilds the same tree.
+    const { snapshots } = await listVersionDir(dataDir);
+    for (const name of snapshots) await unlink(join(dataDir, 'version-2', name));
+    const third = await openServer(dataDir);
+    expect(await dumpTree(third.connect())).toEqual(withNext);
+    expect(third.lastZxid >> 32n).toBeGreaterThan(epoch);
+  });
+
+  it('knows no zxid of a run that its restored data directory lost', async () => {
+    const dataDir = await useDataDir();
+    const backup = await useDataDir();
+    let clock = Date.UTC(2026, 5, 1);
+    const now = () => clock;
+    await writeNodes(dataDir, 2);
+    await cp(dataDir, backup, { recursive: true });
+
+    // A run that opened after the backup and was lost with it.
+    const lost = await openServer(dataDir, { now });
+    const store = lost.connect();
+    const lostZxids: bigint[] = [];
+    for (let i = 0; i < 3; i++)
+      lostZxids.push(await store.setData('/n0', Buffer.from(`lost ${i}`)).then((s) => s.mzxid));
+    await store.close();
+    await lost.close();
+
+    await rm(dataDir, { recursive: true, force: true });
+    await cp(backup, dataDir, { recursive: true });
+    clock += 60_000;
+    const restored = await openServer(dataDir, { now });
+    const backedUp = restored.lastZxid;
+    const again = restored.connect();
+    // More transactions than the lost run made: counters alone would collide with its zxids.
+    for (let i = 0; i < 10; i++) await again.setData('/n1', Buffer.from(`new ${i}`));
+    for (const zxid of lostZxids) expect(restored.knowsZxid(zxid)).toBe(false);
+    expect(restored.knowsZxid(backedUp)).toBe(true);
+    expect(restored.knowsZxid((await again.exists('/n0'))!.mzxid)).toBe(true);
+    expect(restored.knowsZxid(restored.lastZxid)).toBe(true);
+    expect(restored.knowsZxid(restored.lastZxid + 1n)).toBe(false);
+    expect(again.knowsZxid(lostZxids[0]!)).toBe(false);
   });
 
   it('drops a record torn at the end of the newest log and keeps the rest', async () => {

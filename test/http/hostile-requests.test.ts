@@ -188,6 +188,14 @@ describe('hostile requests', () => {
     expect(answer.status).toBe(304);
   });
 
+  it('still answers an error raised after the whole body was read', async () => {
+    const body = '{"unclosed": ';
+    const answer = await raw(
+      `PUT /v1/config/bad HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    expectProblem(answer, 400, 'ZKG_CONFIG_MALFORMED');
+  });
+
   it('logs a client hanging up mid-body at debug level, not as a server error', async () => {
     const before = logLines.length;
     const socket = createConnection({ host: '127.0.0.1', port });

@@ -20,6 +20,26 @@ import { TxnLogWriter, readLog } from './txnlog.js';
 import { WatchManager } from './watches.js';
 import type { StoreLogger } from '../store.js';
 
+/** A zxid is ZooKeeper's: the epoch in the high 32 bits, a counter in the low 32. */
+const EPOCH_SHIFT = 32n;
+const COUNTER_MASK = (1n << EPOCH_SHIFT) - 1n;
+
+/** Epochs count seconds from here: 2^31 of them (a signed 32-bit epoch) last until 2094. */
+const EPOCH_ORIGIN_MS = Date.UTC(2026, 0, 1);
+
+function epochOf(zxid: bigint): bigint {
+  return zxid >> EPOCH_SHIFT;
+}
+
+/** The epoch a store opening at `ms` takes, unless its last one was already that or later. */
+export function epochAt(ms: number): bigint {
+  return BigInt(Math.max(0, Math.floor((ms - EPOCH_ORIGIN_MS) / 1000)));
+}
+
+function maxOf(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
 export interface EmbeddedServerOptions {
   /** Directory for the transaction logs and snapshots (created if missing). */
   readonly dataDir: string;
@@ -44,6 +64,8 @@ export interface EmbeddedServerOptions {
   readonly fsync?: boolean;
   /** Default: warnings go to `process.emitWarning`, info is dropped. */
   readonly logger?: StoreLogger;
+  /** The clock that numbers epochs (milliseconds since 1970); injected by tests. Default Date.now. */
+  readonly now?: () => number;
 }
 
 export interface EmbeddedStats {
@@ -96,6 +118,10 @@ export class EmbeddedServer {
   private readonly log: TxnLogWriter;
   private readonly host: SessionHost;
   private preparedZxid: bigint;
+  /** The last zxid before this open: everything the store did before is at or below it. */
+  private readonly openedAfter: bigint;
+  /** This open's epoch, as the zxid its transactions count up from. */
+  private readonly epochStart: bigint;
   private nextSessionId: bigint;
   private txnsSinceSnapshot = 0;
   private bytesSinceSnapshot = 0;
@@ -104,13 +130,23 @@ export class EmbeddedServer {
   private closing: Promise<void> | undefined;
 
   private constructor(
-    private readonly options: Required<Omit<EmbeddedServerOptions, 'logger'>>,
+    private readonly options: Required<Omit<EmbeddedServerOptions, 'logger' | 'now'>>,
     private readonly logger: StoreLogger,
     private readonly dataDir: DataDir,
     private readonly tree: DataTree,
+    now: () => number,
   ) {
     this.pending = new PendingChanges(tree);
-    this.preparedZxid = tree.lastZxid;
+    // A new epoch per open, as ZooKeeper starts one per leader election, so that zxids of this
+    // run cannot be mistaken for those of a run that was lost, say when the data directory is
+    // restored from a backup (see knowsZxid). Counting epochs up by one would give the restored
+    // run the same epoch as a lost run that opened after the backup; the opening second does not
+    // (a restore comes later than what it replaces), and still counts up if the clock steps back.
+    // A fresh store stays in epoch 0, so its first zxids are 1, 2, ...
+    this.openedAfter = tree.lastZxid;
+    this.epochStart =
+      tree.lastZxid === 0n ? 0n : maxOf(epochOf(tree.lastZxid) + 1n, epochAt(now())) << EPOCH_SHIFT;
+    this.preparedZxid = this.epochStart;
     // ZooKeeper's SessionTrackerImpl.initializeNextSessionId: the server id (1) in the top byte,
     // then the clock in ms, so that ids do not repeat across restarts.
     const fromClock = (1n << 56n) | (((BigInt(Date.now()) << 24n) & 0xffff_ffff_ffff_ffffn) >> 8n);
@@ -125,6 +161,7 @@ export class EmbeddedServer {
       watches: this.watches,
       submit: (sessionId, request, done) => this.submit(sessionId, request, done),
       newSessionId: () => this.nextSessionId++,
+      knowsZxid: (zxid) => this.knowsZxid(zxid),
       warn: (message, err) => this.logger.warn({ err }, message),
       ended: (session) => this.sessions.delete(session),
     };
@@ -138,7 +175,7 @@ export class EmbeddedServer {
     let server: EmbeddedServer | undefined;
     try {
       const { tree, snapshotZxid } = await recover(dataDir, warn);
-      server = new EmbeddedServer(resolved, logger, dataDir, tree);
+      server = new EmbeddedServer(resolved, logger, dataDir, tree, options.now ?? Date.now);
       await server.closeOrphanSessions();
       if (snapshotZxid !== tree.lastZxid) await server.takeSnapshot();
     } catch (err) {
@@ -167,6 +204,15 @@ export class EmbeddedServer {
 
   get lastZxid(): bigint {
     return this.tree.lastZxid;
+  }
+
+  /**
+   * Whether `zxid` is one this store has committed: up to where it stood when it opened, or in
+   * this open's epoch up to its last transaction. A zxid of an earlier epoch past where that epoch
+   * ended comes from a history this store does not have.
+   */
+  knowsZxid(zxid: bigint): boolean {
+    return zxid <= this.openedAfter || (zxid > this.epochStart && zxid <= this.tree.lastZxid);
   }
 
   /** A new client session, connected at once (see {@link EmbeddedSession}). */
@@ -325,7 +371,9 @@ export class EmbeddedServer {
   }
 }
 
-function resolveOptions(options: EmbeddedServerOptions): Required<Omit<EmbeddedServerOptions, 'logger'>> {
+function resolveOptions(
+  options: EmbeddedServerOptions,
+): Required<Omit<EmbeddedServerOptions, 'logger' | 'now'>> {
   const resolved = {
     dataDir: options.dataDir,
     snapCount: options.snapCount ?? DEFAULTS.snapCount,
@@ -371,7 +419,11 @@ async function recover(
     for (const payload of await readLog(log, i === logs.length - 1, warn)) {
       const txn = decodeOrThrow(payload, log.path);
       if (txn.zxid <= tree.lastZxid) continue;
-      if (txn.zxid !== tree.lastZxid + 1n) {
+      // The next transaction, or the first of a later epoch (the store was opened again).
+      const next =
+        txn.zxid === tree.lastZxid + 1n ||
+        (epochOf(txn.zxid) > epochOf(tree.lastZxid) && (txn.zxid & COUNTER_MASK) === 1n);
+      if (!next) {
         throw new Error(
           `transaction log ${log.path} continues at zxid 0x${txn.zxid.toString(16)} after ` +
             `0x${tree.lastZxid.toString(16)}: transactions are missing (a deleted log or snapshot?)`,

@@ -32,6 +32,7 @@ export interface SessionHost {
    */
   submit(sessionId: bigint, request: TxnRequest, done: (outcome: OpResult[] | StoreError) => void): void;
   newSessionId(): bigint;
+  knowsZxid(zxid: bigint): boolean;
   /** Reports a throwing watcher or state listener. */
   warn(message: string, err: unknown): void;
   /** The session was closed; the server forgets it. */
@@ -96,6 +97,10 @@ export class EmbeddedSession implements CoordinationStore {
 
   get sessionId(): bigint {
     return this.reportedSessionId;
+  }
+
+  knowsZxid(zxid: bigint): boolean {
+    return this.host.knowsZxid(zxid);
   }
 
   onStateChange(listener: (event: SessionEvent) => void): () => void {
