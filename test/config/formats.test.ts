@@ -7,6 +7,7 @@ import {
   parseDocument,
   type ConfigFormat,
 } from '../../src/config/formats.js';
+import { MAX_DOCUMENT_DEPTH } from '../../src/config/limits.js';
 import { ZkgError } from '../../src/errors.js';
 
 /** The error `fn` throws, asserted to be a ZkgError. */
@@ -191,9 +192,27 @@ describe('json', () => {
     expect(long.message).not.toContain('sss');
   });
 
-  it('survives deep nesting', () => {
-    expect(malformed('json', '['.repeat(100_000))).toMatchObject({ line: 1 });
-    expect(parse('json', `${'['.repeat(10_000)}${']'.repeat(10_000)}`)).toBeInstanceOf(Array);
+  it('accepts 64 levels of nesting and refuses the 65th at its bracket', () => {
+    const nested = (depth: number): string => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+    expect(parse('json', nested(MAX_DOCUMENT_DEPTH))).toBeInstanceOf(Array);
+    expect(malformed('json', nested(MAX_DOCUMENT_DEPTH + 1))).toEqual({
+      message: 'json: nested deeper than 64 levels at line 1, column 65',
+      line: 1,
+      column: 65,
+    });
+    const objects = `{"a":\n`.repeat(MAX_DOCUMENT_DEPTH + 1) + '1' + '}'.repeat(MAX_DOCUMENT_DEPTH + 1);
+    expect(malformed('json', objects)).toMatchObject({ line: 65, column: 1 });
+  });
+
+  it('refuses 100,000 levels of nesting before anything walks them', () => {
+    expect(malformed('json', '['.repeat(100_000))).toMatchObject({ line: 1, column: 65 });
+    expect(malformed('json', `${'['.repeat(100_000)}${']'.repeat(100_000)}`).column).toBe(65);
+    expect(malformed('json', `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`).column).toBe(321);
+  });
+
+  it('does not count brackets inside strings as nesting', () => {
+    const brackets = JSON.stringify({ s: '[{'.repeat(100), escaped: '\\"[[[[' });
+    expect(parse('json', `[[${brackets}]]`)).toEqual([[JSON.parse(brackets)]]);
   });
 });
 
@@ -260,17 +279,34 @@ describe('yaml', () => {
       previous = name;
     }
     const started = performance.now();
-    const { message, line } = malformed('yaml', lines.join('\n'));
+    // Refused while measuring, before toJS: at the alias of `f` that takes it past the limit.
+    expect(malformed('yaml', lines.join('\n'))).toEqual({
+      message: 'yaml: more than 500000 values once aliases are expanded at line 6, column 29',
+      line: 6,
+      column: 29,
+    });
     expect(performance.now() - started).toBeLessThan(1_000);
-    expect(message).toContain('Excessive alias count');
-    expect(line).toBe(2);
   });
 
   it('refuses quickly a document made of many aliases', () => {
     const body = `a: &a x\nb:\n${'  - *a\n'.repeat(50_000)}`;
     const started = performance.now();
-    expect(malformed('yaml', body).message).toContain('Excessive alias count');
+    expect(malformed('yaml', body)).toMatchObject({
+      message: expect.stringContaining('more than 1000 aliases'),
+    });
     expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it("keeps yaml's own limit on how often one anchor is aliased", () => {
+    expect(parse('yaml', `a: &a x\nb: [${Array<string>(99).fill('*a').join(', ')}]\n`)).toMatchObject({
+      a: 'x',
+    });
+    const { message, line } = malformed(
+      'yaml',
+      `a: &a x\nb: [${Array<string>(100).fill('*a').join(', ')}]\n`,
+    );
+    expect(message).toContain('Excessive alias count');
+    expect(line).toBe(2);
   });
 
   it('refuses an alias to an undefined anchor at the alias', () => {
@@ -297,6 +333,151 @@ describe('yaml', () => {
     const value = parse('yaml', '__proto__:\n  polluted: true\n') as Record<string, unknown>;
     expect(Object.hasOwn(value, '__proto__')).toBe(true);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});
+
+/** Levels of arrays and objects in a parsed value, `[[1]]` being 2. */
+function depthOf(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  return 1 + Math.max(0, ...Object.values(value).map(depthOf));
+}
+
+/** Elapsed milliseconds of `fn`, which must throw a ZKG_CONFIG_MALFORMED error. */
+function timedMalformed(format: ConfigFormat, body: string): { message: string; line: number; ms: number } {
+  const started = performance.now();
+  const { message, line } = malformed(format, body);
+  return { message, line, ms: performance.now() - started };
+}
+
+describe('yaml: hostile documents', () => {
+  /** One document of `depth` levels in each way YAML can nest. */
+  const forms: Record<string, (depth: number) => string> = {
+    'flow sequences': (d) => `${'['.repeat(d)}${']'.repeat(d)}`,
+    'flow mappings': (d) => `${'{a: '.repeat(d)}1${'}'.repeat(d)}`,
+    'compact block sequences': (d) => `${'- '.repeat(d)}1`,
+    'indented block sequences': (d) =>
+      `${Array.from({ length: d }, (_, i) => `${' '.repeat(2 * i)}-`).join('\n')} 1\n`,
+    'indented block mappings': (d) =>
+      `${Array.from({ length: d }, (_, i) => `${' '.repeat(i)}a:`).join('\n')} 1\n`,
+    'flow under a block key': (d) => `a: ${'['.repeat(d - 1)}${']'.repeat(d - 1)}\n`,
+  };
+
+  it.each(Object.entries(forms))('accepts 64 levels of %s and refuses 65', (_name, form) => {
+    expect(depthOf(parse('yaml', form(MAX_DOCUMENT_DEPTH)))).toBe(MAX_DOCUMENT_DEPTH);
+    expect(malformed('yaml', form(MAX_DOCUMENT_DEPTH + 1)).message).toMatch(
+      /^yaml: nested deeper than 64 levels at line \d+, column \d+$/,
+    );
+  });
+
+  it('refuses 100,000 nested flow sequences at the 65th level, every time (this aborted the process)', () => {
+    const body = `a: ${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      // The mapping is level 1: its 64th `[` is at column 3 + 64.
+      expect(malformed('yaml', body)).toEqual({
+        message: 'yaml: nested deeper than 64 levels at line 1, column 67',
+        line: 1,
+        column: 67,
+      });
+    }
+  });
+
+  it.each(Object.entries(forms))('refuses %s nested as deep as the size allows, quickly', (name, form) => {
+    // Indentation grows with depth: 1,000 levels of it is already half a megabyte.
+    const { message, ms } = timedMalformed('yaml', form(name.startsWith('indented') ? 1_000 : 100_000));
+    expect(message).toContain('nested deeper than 64 levels');
+    expect(ms).toBeLessThan(5_000);
+  });
+
+  it('refuses a too deep second document before composing it', () => {
+    const { message, line } = malformed('yaml', `a: 1\n---\n${'['.repeat(100_000)}`);
+    expect(message).toContain('nested deeper than 64 levels');
+    expect(line).toBe(3);
+  });
+
+  it('refuses nesting that only aliases make too deep, at the alias', () => {
+    const anchored = `${'['.repeat(40)}${']'.repeat(40)}`;
+    expect(depthOf(parse('yaml', `a: &a ${anchored}\nb: [*a]\n`))).toBe(42);
+    const deep = `a: &a ${anchored}\nb: ${'['.repeat(30)}*a${']'.repeat(30)}\n`;
+    expect(malformed('yaml', deep)).toEqual({
+      message: 'yaml: nested deeper than 64 levels once aliases are expanded at line 2, column 34',
+      line: 2,
+      column: 34,
+    });
+  });
+
+  it('refuses an alias inside its own anchor, which has no JSON value', () => {
+    expect(malformed('yaml', 'a: &a [*a]\n')).toEqual({
+      message: 'yaml: Alias *a is inside its own anchor (a cycle) at line 1, column 8',
+      line: 1,
+      column: 8,
+    });
+    expect(malformed('yaml', 'a: &a {b: {c: *a}}\n').message).toContain('(a cycle)');
+    // An anchor's node is defined before its content, so inside it the name is already its own.
+    expect(malformed('yaml', 'a: &a 1\nb: &a [*a]\n').line).toBe(2);
+    expect(parse('yaml', 'a: &a 1\nb: [*a]\nc: &a 2\nd: *a\n')).toEqual({ a: 1, b: [1], c: 2, d: 2 });
+  });
+
+  it('refuses a merge-key bomb before copying anything', () => {
+    const keys = Array.from({ length: 40_000 }, (_, i) => `k${i}: 0`).join(', ');
+    const merges = Array.from({ length: 50 }, (_, i) => `m${i}: {<<: *a}`).join('\n');
+    // Took 15 s and 220 MB before: merge keys copy their source.
+    const { message, ms } = timedMalformed('yaml', `%YAML 1.1\n---\nbase: &a {${keys}}\n${merges}\n`);
+    expect(message).toContain('more than 500000 values once aliases are expanded');
+    expect(ms).toBeLessThan(5_000);
+  });
+
+  it('still merges keys in honest documents', () => {
+    const body = '%YAML 1.1\n---\nbase: &b {p: 1, q: 2}\nc:\n  <<: *b\n  q: 3\nd: {<<: [*b], r: 4}\n';
+    expect(parse('yaml', body)).toEqual({ base: { p: 1, q: 2 }, c: { p: 1, q: 3 }, d: { p: 1, q: 2, r: 4 } });
+  });
+
+  it('counts anchors and aliases: 1000 of each pass, one more is refused', () => {
+    const anchors = (n: number): string =>
+      `[${Array.from({ length: n }, (_, i) => `&a${i} ${i}`).join(', ')}]`;
+    expect(parse('yaml', anchors(1000))).toHaveLength(1000);
+    expect(malformed('yaml', anchors(1001)).message).toContain('more than 1000 anchors');
+    const aliases = (n: number): string =>
+      `[${Array.from({ length: n }, (_, i) => `&a${i % 10} x, *a${i % 10}`).join(', ')}]`;
+    expect(parse('yaml', `a: ${aliases(100)}`)).toMatchObject({ a: expect.any(Array) });
+    // Each alias resolution scans every anchor and alias before it: 20,000 took 7 s before.
+    const { message, ms } = timedMalformed('yaml', `[${Array<string>(20_000).fill('&a 0, *a').join(', ')}]`);
+    expect(message).toContain('more than 1000');
+    expect(ms).toBeLessThan(5_000);
+  });
+
+  it('checks 40,000 keys of one mapping for duplicates in linear time', () => {
+    const keys = Array.from({ length: 40_000 }, (_, i) => `k${i}: v`);
+    // yaml's own check compares each key with every earlier one: 15 s.
+    const started = performance.now();
+    expect(Object.keys(parse('yaml', keys.join('\n')) as object)).toHaveLength(40_000);
+    const { line } = malformed('yaml', [...keys, 'k7: again'].join('\n'));
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(line).toBe(40_001);
+    expect(malformed('yaml', `{${keys.slice(0, 1000).join(', ')}, k999: x}`).message).toContain('unique');
+  });
+
+  it('compares keys as yaml does: by scalar value, never collections or NaN', () => {
+    expect(malformed('yaml', '1: a\n"1": b\n0x1: c\n').line).toBe(3);
+    expect(parse('yaml', '1: a\n"1": b\n')).toEqual({ 1: 'b' });
+    expect(parse('yaml', '.nan: a\n.NaN: b\n')).toEqual({ NaN: 'b' });
+    expect(parse('yaml', '? [a]\n: 1\n? [a]\n: 2\n')).toEqual({ '[ a ]': 2 });
+  });
+
+  it('reports many warnings on one line without slowing down', () => {
+    // Unknown tags are warnings; yaml's pretty positions cost a pass over the line each: 12 s.
+    const started = performance.now();
+    expect(parse('yaml', `[${Array<string>(40_000).fill('!t 0').join(',')}]`)).toHaveLength(40_000);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('parses binary, custom and repeated tags without blowing up', () => {
+    const binary = parse('yaml', `a: !!binary ${Buffer.alloc(200_000, 7).toString('base64')}\n`) as {
+      a: Uint8Array;
+    };
+    expect(binary.a).toHaveLength(200_000);
+    expect(parse('yaml', 'a: !custom {b: !other [1, !!str 2]}\n')).toEqual({ a: { b: [1, '2'] } });
+    const directives = `${Array.from({ length: 5000 }, (_, i) => `%TAG !t${i}! tag:x,2000:`).join('\n')}\n---\n!t1!a 1\n`;
+    expect(parse('yaml', directives)).toBe('1');
   });
 });
 
