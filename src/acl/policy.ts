@@ -109,14 +109,15 @@ export class Authority {
 
   /** Whether `permission` on `resource` is granted. */
   decide(resource: Resource, permission: Permission): Decision {
-    if (resource.kind === 'operator' || resource.kind === 'acl') {
+    if (!('name' in resource)) {
       const grants = this.single.get(resource.kind);
       return grants
         ? { allowed: allows(grants, permission), prefix: '' }
         : { allowed: false, prefix: undefined };
     }
+    const { name } = resource;
     for (const { prefix, grant } of this.named.get(resource.kind) ?? []) {
-      if (resource.name.startsWith(prefix)) return { allowed: allows(grant, permission), prefix };
+      if (name.startsWith(prefix)) return { allowed: allows(grant, permission), prefix };
     }
     return { allowed: false, prefix: undefined };
   }
