@@ -3,12 +3,13 @@
  * use `app.inject()`. Domain logic stays in the services; this file wires routes and turns every
  * error into a problem document.
  */
+import type { IncomingMessage, Server } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import type { Services } from './compose.js';
 import { configRoutes } from './config/routes.js';
 import { sharedSchemas } from './config/schemas.js';
 import { ERRORS, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
-import { sendClientProblem, sendProblem } from './http/problem.js';
+import { answerOutsideFastify, sendClientProblem, sendProblem } from './http/problem.js';
 import { resumable } from './http/long-poll.js';
 import { registerOpenApi } from './http/openapi.js';
 import { watchRoutes } from './http/watch.js';
@@ -44,6 +45,28 @@ function fastifyErrorCode(err: FastifyError): ErrorCodeKey | undefined {
   const status = err.statusCode;
   if (status === undefined || status < 400 || status >= 500) return undefined;
   return CLIENT_STATUSES[status] ?? 'ZKG_VALIDATION_FAILED';
+}
+
+/**
+ * What Node's parser lets through but HTTP/1.1 (RFC 9112) does not, refused before any handler:
+ * a Host header missing (HTTP/1.1) or repeated (which one would a proxy have routed by?), a
+ * transfer coding other than chunked (Node would ignore `gzip` and hand over compressed bytes),
+ * and a fragment, which a client never sends and the router would silently cut off with
+ * everything after it (`PUT /v1/config/2#x/a` would publish to `2`).
+ */
+function assertWellFormed(raw: IncomingMessage): void {
+  let hosts = 0;
+  for (let i = 0; i < raw.rawHeaders.length; i += 2) if (raw.rawHeaders[i]?.toLowerCase() === 'host') hosts++;
+  if (hosts > 1 || (hosts === 0 && raw.httpVersion === '1.1')) {
+    throw new ZkgError('ZKG_MALFORMED_REQUEST', 'an HTTP/1.1 request needs exactly one Host header');
+  }
+  const coding = raw.headers['transfer-encoding'];
+  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+    throw new ZkgError('ZKG_MALFORMED_REQUEST', 'the only transfer coding accepted is chunked');
+  }
+  if (raw.url?.includes('#')) {
+    throw new ZkgError('ZKG_VALIDATION_FAILED', 'the request target must not contain "#" (a URL fragment)');
+  }
 }
 
 /** fastify's own failures, mapped into the catalog by their stable `FST_ERR_*` codes. */
@@ -117,19 +140,16 @@ export async function buildApp({ services, logger }: AppOptions) {
     // a deadline of seconds. Only the request is timed: long-polls and watch streams are not.
     requestTimeout: settings.requestTimeoutMs,
     http: {
+      // Checked in onRequest below, to answer with a problem document instead of Node's bare 400.
+      requireHostHeader: false,
       headersTimeout: settings.requestTimeoutMs,
       connectionsCheckingInterval: Math.min(5_000, Math.ceil(settings.requestTimeoutMs / 4)),
     },
     clientErrorHandler: sendClientProblem,
   });
 
-  // A fragment is never sent by a conforming client, and the router would silently drop it and
-  // everything after it (`PUT /v1/config/2#x/a` would publish to `2`).
-  app.addHook('onRequest', async (request) => {
-    if (request.raw.url?.includes('#')) {
-      throw new ZkgError('ZKG_VALIDATION_FAILED', 'the request target must not contain "#" (a URL fragment)');
-    }
-  });
+  answerOutsideFastify(app.server as Server);
+  app.addHook('onRequest', async (request) => assertWellFormed(request.raw));
 
   observeRequests(app, services.metrics);
   app.addSchema({ $id: 'Problem', ...problemSchema });

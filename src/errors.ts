@@ -11,6 +11,7 @@ export const ERRORS = {
   ZKG_MALFORMED_REQUEST: { status: 400, title: 'The request is not valid HTTP' },
   ZKG_REQUEST_TIMEOUT: { status: 408, title: 'The request was not received in time' },
   ZKG_HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
+  ZKG_EXPECTATION_FAILED: { status: 417, title: 'The Expect header cannot be met' },
   ZKG_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   ZKG_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
   ZKG_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },

@@ -106,7 +106,16 @@ function writeResult(reply: FastifyReply, namespace: string, result: PublishResu
     .send({ namespace, version: result.version, index: String(result.index) });
 }
 
-function parseJsonBody(body: unknown): unknown {
+/**
+ * The JSON body of a schema or rollback request. Declared JSON, not merely shaped like it: a
+ * browser sends `text/plain` across origins without a preflight, so a page must not be able to
+ * post a rollback that way.
+ */
+function parseJsonBody(request: FastifyRequest): unknown {
+  if (formatFromContentType(request.headers['content-type']) !== 'json') {
+    throw new ZkgError('ZKG_UNSUPPORTED_MEDIA_TYPE', 'this body must be sent as application/json');
+  }
+  const body = request.body;
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
   try {
     return JSON.parse(text);
@@ -206,7 +215,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
   app.put('/v1/config/*', { schema: schemas.putRoute }, async (request, reply) => {
     const t = only(target(request), request, 'document', 'schema');
     if (t.kind === 'schema') {
-      await config.setSchema(t.namespace, parseJsonBody(request.body));
+      await config.setSchema(t.namespace, parseJsonBody(request));
       return reply.code(204).send();
     }
     const ifNoneMatch = request.headers['if-none-match'];
@@ -226,7 +235,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
 
   app.post('/v1/config/*', { schema: schemas.postRoute }, async (request, reply) => {
     const t = only(target(request), request, 'rollback');
-    const body = parseJsonBody(request.body) as { version?: unknown };
+    const body = parseJsonBody(request) as { version?: unknown };
     if (!Number.isSafeInteger(body?.version) || (body.version as number) < 1) {
       throw new ZkgError('ZKG_VALIDATION_FAILED', 'rollback needs {"version": N} with N a release number');
     }

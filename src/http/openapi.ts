@@ -32,9 +32,30 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
     transform: ({ schema, url }) => ({ schema: url.endsWith('*') ? { ...schema, hide: true } : schema, url }),
     transformObject: (documents) => {
       const document = 'openapiObject' in documents ? documents.openapiObject : documents.swaggerObject;
-      return { ...document, paths: { ...document.paths, ...configPaths } } as unknown as typeof document;
+      const paths = { ...document.paths, ...configPaths } as Record<string, Record<string, Operation>>;
+      for (const operation of Object.values(paths).flatMap((item) => Object.values(item)))
+        optionalNullBody(operation);
+      return { ...document, paths } as unknown as typeof document;
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
+
+interface Operation {
+  requestBody?: {
+    required?: boolean;
+    content?: Record<string, { schema?: { anyOf?: Array<{ type?: string }> } }>;
+  };
+}
+
+/**
+ * @fastify/swagger marks every request body required; a body whose schema admits `null` (a
+ * heartbeat's optional load report) may also be left out, and the document says so.
+ */
+function optionalNullBody(operation: Operation): void {
+  const body = operation.requestBody;
+  const schemas = Object.values(body?.content ?? {}).map((media) => media.schema);
+  if (body && schemas.some((schema) => schema?.anyOf?.some((branch) => branch.type === 'null')))
+    body.required = false;
 }

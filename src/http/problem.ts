@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyReply } from 'fastify';
 import { ERRORS, PROBLEM_TYPE_BASE, ZkgError } from '../errors.js';
@@ -47,6 +47,11 @@ export function sendClientProblem(err: NodeJS.ErrnoException, socket: Socket): v
             'ZKG_MALFORMED_REQUEST',
             `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`,
           );
+  sendSocketProblem(socket, error);
+}
+
+/** A problem document written straight to a socket that is then closed. */
+export function sendSocketProblem(socket: Socket, error: ZkgError): void {
   if (socket.writable) {
     const body = JSON.stringify(problemDocument(error));
     socket.write(
@@ -56,4 +61,31 @@ export function sendClientProblem(err: NodeJS.ErrnoException, socket: Socket): v
     );
   }
   socket.destroy();
+}
+
+/**
+ * Requests Node answers by itself unless the server listens for them: an `Expect` other than
+ * `100-continue` (417 with an empty body) and `CONNECT` (the connection dropped unanswered).
+ * Both get problem documents; zkgate is no proxy.
+ */
+export function answerOutsideFastify(server: Server): void {
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const error = new ZkgError(
+      'ZKG_EXPECTATION_FAILED',
+      `Expect: ${String(request.headers.expect).slice(0, 100)} is not supported; only 100-continue is`,
+    );
+    const body = JSON.stringify(problemDocument(error));
+    response.writeHead(error.status, {
+      'content-type': 'application/problem+json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    response.end(body);
+  });
+  server.on('connect', (_request: IncomingMessage, socket: Socket) => {
+    sendSocketProblem(
+      socket,
+      new ZkgError('ZKG_METHOD_NOT_ALLOWED', 'CONNECT is not allowed: zkgate is no proxy'),
+    );
+  });
 }

@@ -118,6 +118,57 @@ describe('hostile requests', () => {
     expect(answer.headers.connection).toBe('close');
   });
 
+  it.each([
+    ['no Host header', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'],
+    [
+      'two Host headers',
+      'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n',
+    ],
+    [
+      'a transfer coding other than chunked',
+      'PUT /v1/config/te HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n',
+    ],
+  ])('refuses a request with %s', async (_, request) => {
+    expectProblem(await raw(request), 400, 'ZKG_MALFORMED_REQUEST');
+  });
+
+  it('serves HTTP/1.0 without a Host header', async () => {
+    const answer = await raw('GET /healthz HTTP/1.0\r\n\r\n');
+    expect(answer.status).toBe(200);
+  });
+
+  it('answers an Expect it cannot meet with 417 as a problem document', async () => {
+    const answer = await raw(
+      'PUT /v1/config/x HTTP/1.1\r\nHost: x\r\nExpect: garbage\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
+    );
+    expectProblem(answer, 417, 'ZKG_EXPECTATION_FAILED');
+  });
+
+  it('answers CONNECT with 405 as a problem document', async () => {
+    const answer = await raw('CONNECT /v1/config HTTP/1.1\r\nHost: x\r\n\r\n');
+    expectProblem(answer, 405, 'ZKG_METHOD_NOT_ALLOWED');
+  });
+
+  it('refuses a rollback or schema body that is not declared JSON', async () => {
+    await app.inject({
+      method: 'PUT',
+      url: '/v1/config/rb',
+      headers: { 'content-type': 'application/json' },
+      payload: '{}',
+    });
+    for (const url of ['/v1/config/rb:rollback', '/v1/config/rb:schema']) {
+      const res = await app.inject({
+        method: url.endsWith('rollback') ? 'POST' : 'PUT',
+        url,
+        headers: { 'content-type': 'text/plain' },
+        payload: '{"version":1}',
+      });
+      expect(res.statusCode).toBe(415);
+      expect(res.json().code).toBe('ZKG_UNSUPPORTED_MEDIA_TYPE');
+    }
+    expect((await app.inject({ method: 'GET', url: '/v1/config/rb' })).headers['x-zkgate-version']).toBe('1');
+  });
+
   it('answers oversized headers with 431 as a problem document', async () => {
     const answer = await raw(`GET /v1/config HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     expectProblem(answer, 431, 'ZKG_HEADERS_TOO_LARGE');
