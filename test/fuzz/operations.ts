@@ -28,6 +28,8 @@ export interface Operation {
   readonly parameters: readonly Parameter[];
   /** Media type -> schema, when the operation takes a body. */
   readonly body: Readonly<Record<string, JsonSchema>> | undefined;
+  /** Whether the spec says the body may not be left out. */
+  readonly bodyRequired: boolean;
   readonly responses: readonly string[];
 }
 
@@ -46,7 +48,8 @@ export function loadSpec(): { operations: Operation[]; schemas: SchemaSet } {
   const operations: Operation[] = [];
   for (const [path, item] of Object.entries(spec.paths)) {
     for (const [method, op] of Object.entries(item)) {
-      const body = op.requestBody as { content?: Record<string, { schema: JsonSchema }> } | undefined;
+      const body = op.requestBody as
+        { required?: boolean; content?: Record<string, { schema: JsonSchema }> } | undefined;
       operations.push({
         method: method.toUpperCase(),
         path,
@@ -54,6 +57,7 @@ export function loadSpec(): { operations: Operation[]; schemas: SchemaSet } {
         body: body?.content
           ? Object.fromEntries(Object.entries(body.content).map(([type, c]) => [type, c.schema]))
           : undefined,
+        bodyRequired: body?.required === true,
         responses: Object.keys(op.responses),
       });
     }
@@ -448,7 +452,7 @@ const schemaDocuments: fc.Arbitrary<BodyPart> = fc
     ...(invalid ? { invalid } : {}),
   }));
 
-function jsonBody(set: SchemaSet, schema: JsonSchema): fc.Arbitrary<BodyPart> {
+function jsonBody(set: SchemaSet, schema: JsonSchema, required: boolean): fc.Arbitrary<BodyPart> {
   const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value) ?? 'null');
   return fc.oneof(
     {
@@ -494,7 +498,7 @@ function jsonBody(set: SchemaSet, schema: JsonSchema): fc.Arbitrary<BodyPart> {
       arbitrary: fc.constant<BodyPart>({
         headers: [],
         body: undefined,
-        invalid: 'no body where one is required',
+        ...(required ? { invalid: 'no body where one is required' } : {}),
       }),
       weight: 1,
     },
@@ -506,7 +510,7 @@ function bodyPart(set: SchemaSet, op: Operation): fc.Arbitrary<BodyPart> | undef
   if (op.path === '/v1/config/{namespace}') return configDocumentBody();
   if (op.path === '/v1/config/{namespace}:schema') return schemaDocuments;
   const schema = op.body['application/json'];
-  return schema ? jsonBody(set, schema) : undefined;
+  return schema ? jsonBody(set, schema, op.bodyRequired) : undefined;
 }
 
 /** What state an operation should meet: nothing, a namespace (with a schema), an instance. */
