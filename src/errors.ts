@@ -12,6 +12,8 @@ export const ERRORS = {
   ZKG_REQUEST_TIMEOUT: { status: 408, title: 'The request was not received in time' },
   ZKG_HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
   ZKG_EXPECTATION_FAILED: { status: 417, title: 'The Expect header cannot be met' },
+  ZKG_UNAUTHENTICATED: { status: 401, title: 'A valid bearer token is required' },
+  ZKG_FORBIDDEN: { status: 403, title: 'The token lacks a permission this request needs' },
   ZKG_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   ZKG_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
   ZKG_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
