@@ -138,30 +138,45 @@ export class WatchedTree<C extends CacheChange> {
 
   /** Resolves true once the watermark reaches `zxid` (a write this replica made), false after `timeoutMs`. */
   waitFor(zxid: bigint, timeoutMs: number): Promise<boolean> {
-    if (this.mark >= zxid) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        off();
-        resolve(false);
-      }, timeoutMs);
-      const off = this.onChange(() => {
-        if (this.mark >= zxid) {
-          clearTimeout(timer);
-          off();
-          resolve(true);
-        }
-      });
-    });
+    return this.reach(zxid, timeoutMs, false);
   }
 
   /**
    * Answer a write once this replica serves it, so a read after a write sees the write. Gives up
-   * (with a warning) after `timeoutMs`: the write itself succeeded.
+   * (with a warning) after `timeoutMs`, and as soon as the connection is lost: the cache cannot
+   * catch up before it is back, reads here are marked stale meanwhile, and the write itself
+   * succeeded. Waiting on would only hold the answer of a write that is done.
    */
   async acknowledge(zxid: bigint, timeoutMs = ACK_WAIT_MS): Promise<void> {
-    if (!(await this.waitFor(zxid, timeoutMs))) {
-      this.logger.warn({ index: String(zxid) }, 'write acknowledged before the cache caught up');
+    if (!(await this.reach(zxid, timeoutMs, true))) {
+      this.logger.warn(
+        { index: String(zxid), state: this.store.state },
+        'write acknowledged before the cache caught up',
+      );
     }
+  }
+
+  /** True once the watermark reaches `zxid`; false after `timeoutMs`, or (`whileConnected`) on leaving `connected`. */
+  private reach(zxid: bigint, timeoutMs: number, whileConnected: boolean): Promise<boolean> {
+    if (this.mark >= zxid) return Promise.resolve(true);
+    if (whileConnected && this.store.state !== 'connected') return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const settle = (reached: boolean): void => {
+        clearTimeout(timer);
+        off();
+        offState();
+        resolve(reached);
+      };
+      const timer = setTimeout(() => settle(false), timeoutMs);
+      const off = this.onChange(() => {
+        if (this.mark >= zxid) settle(true);
+      });
+      const offState = whileConnected
+        ? this.store.onStateChange((event) => {
+            if (event.state !== 'connected') settle(false);
+          })
+        : () => undefined;
+    });
   }
 
   /** Record the zxids a response carried (see the header: they set the floors of later loads). */

@@ -5,6 +5,12 @@
  * What the library does not do and this adapter adds:
  * - a promise API with {@link StoreError}s carrying ZooKeeper's codes, never a synchronous throw;
  * - a connect deadline (the library retries forever and reports nothing);
+ * - failure detection that does not scale with the session timeout: a connection silent for
+ *   {@link ZooKeeperStoreOptions.livenessTimeoutMs} is dead, one server attempt (TCP connect and
+ *   session handshake) gets {@link ZooKeeperStoreOptions.attemptTimeoutMs}, and a server that let
+ *   either run out is tried last for a while. The library's own figures, 2/3 of the session
+ *   timeout of silence and no deadline at all once TCP connected, cost 10 s (15 s sessions) per
+ *   server that died without a reset, every time the rotation came back to it;
  * - a deadline on every request (a stuck request fails with OPERATION_TIMEOUT instead of hanging);
  * - reads retried across a connection loss (they are idempotent), writes failed fast while
  *   disconnected (their outcome would otherwise be unknown to the caller);
@@ -17,7 +23,8 @@
  *   fails every other pending request with it.
  * The patch adds the rest: unknown error codes no longer throw inside the socket handler, the
  * int32 request id wraps instead of crashing, a read timeout fails over from a frozen server to
- * the next one while keeping the session, and version 0 in a transaction is no longer "any".
+ * the next one while keeping the session, the attempt deadline covers the handshake, servers that
+ * timed out are avoided, and version 0 in a transaction is no longer "any".
  */
 import { createRequire } from 'node:module';
 import library from 'node-zookeeper-client';
@@ -52,6 +59,17 @@ export interface ZooKeeperStoreOptions {
   readonly requestTimeoutMs?: number;
   /** Wait between server list passes while reconnecting (the library's spinDelay). Default 200 ms. */
   readonly spinDelayMs?: number;
+  /**
+   * How long one server attempt (TCP connect plus session handshake) may take before the next
+   * server is tried. Default 2 s, and never more than the session timeout over the server count.
+   */
+  readonly attemptTimeoutMs?: number;
+  /**
+   * How long a connection may stay silent before it counts as dead and the next server is tried,
+   * keeping the session; pings go out every third of it. Default 3 s, and never more than 2/3
+   * of the session timeout (the Java client's read timeout).
+   */
+  readonly livenessTimeoutMs?: number;
   readonly logger?: StoreLogger;
 }
 
@@ -69,7 +87,15 @@ export interface SessionCredentials {
 interface RawModule {
   createClient(
     connectString: string,
-    options: { sessionTimeout: number; spinDelay: number; retries: number },
+    options: {
+      sessionTimeout: number;
+      spinDelay: number;
+      retries: number;
+      /** Patched: deadline of one attempt (connect and handshake). */
+      connectTimeout: number;
+      /** Patched: silence after which a connection is dead. */
+      readTimeout: number;
+    },
   ): RawClient;
   ACL: { OPEN_ACL_UNSAFE: unknown };
   State: Record<'SYNC_CONNECTED' | 'DISCONNECTED' | 'EXPIRED', RawState>;
@@ -139,7 +165,10 @@ function assertPatched(): void {
   const manager = createRequire(import.meta.url)('node-zookeeper-client/lib/ConnectionManager.js') as {
     prototype: Record<string, unknown>;
   };
-  if (typeof manager.prototype.startLivenessWatchdog !== 'function') {
+  if (
+    typeof manager.prototype.startLivenessWatchdog !== 'function' ||
+    typeof manager.prototype.pickServerIndex !== 'function'
+  ) {
     throw new Error(
       'node-zookeeper-client is not patched (patches/node-zookeeper-client+1.1.3.patch); reinstall with `npm ci`',
     );
@@ -147,6 +176,10 @@ function assertPatched(): void {
 }
 
 const NOOP_LOGGER: StoreLogger = { info: () => undefined, warn: () => undefined };
+
+/** Defaults of {@link ZooKeeperStoreOptions.attemptTimeoutMs} and `livenessTimeoutMs`. */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 2_000;
+export const DEFAULT_LIVENESS_TIMEOUT_MS = 3_000;
 
 /** ZooKeeper's Java client de-duplicates watchers across these three tables; so do we. */
 type WatchTable = Map<string, Set<Watcher>>;
@@ -379,6 +412,8 @@ export class ZooKeeperStore implements CoordinationStore {
       sessionTimeout: this.sessionTimeoutMs,
       spinDelay: this.options.spinDelayMs ?? 200,
       retries: 0,
+      connectTimeout: this.options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS,
+      readTimeout: this.options.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS,
     });
     if (lastZxid) client.connectionManager.zxid = Buffer.from(lastZxid);
     client.on('state', (state) => this.onClientState(client, state));

@@ -1,6 +1,10 @@
 /**
  * A loopback TCP proxy for fault injection, after the one etcd3's tests use: `suspend()` cuts
  * every connection and refuses new ones (a partition as the client sees it), `resume()` heals it.
+ * `blackhole()` is the harder fault: a host that died or vanished without a word (power loss, a
+ * killed VM or container, a cable pulled). Nothing is reset: open connections go silent, new ones
+ * are accepted (as the sandbox's network does for any address) and never answered, so only the
+ * client's own deadlines can notice.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -9,17 +13,35 @@ export interface TcpProxy {
   /** `127.0.0.1:port` of the proxy. */
   readonly address: string;
   suspend(): void;
+  /** Every byte in either direction is dropped from now on, on open and new connections alike; nothing is closed. */
+  blackhole(): void;
+  /** Forward again: ends a suspend, and closes the connections a black hole swallowed. */
   resume(): void;
   close(): Promise<void>;
 }
 
 export async function startProxy(targetPort: number): Promise<TcpProxy> {
   let suspended = false;
+  let swallowing = false;
   const sockets = new Set<Socket>();
+  /** Connections a black hole holds open without forwarding, to close on resume. */
+  const swallowed = new Set<Socket>();
   const track = (socket: Socket): void => {
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      swallowed.delete(socket);
+    });
     socket.on('error', () => socket.destroy());
+  };
+  const swallow = (socket: Socket): void => {
+    socket.unpipe();
+    // Read and drop: a paused socket would fill its buffers and push back on the sender,
+    // which a dead host does not do either.
+    socket.removeAllListeners('data');
+    socket.on('data', () => undefined);
+    socket.resume();
+    swallowed.add(socket);
   };
   const server: Server = createServer((client) => {
     track(client);
@@ -27,12 +49,21 @@ export async function startProxy(targetPort: number): Promise<TcpProxy> {
       client.destroy();
       return;
     }
+    if (swallowing) {
+      swallow(client);
+      return;
+    }
     const upstream = connect(targetPort, '127.0.0.1');
     track(upstream);
     client.pipe(upstream);
     upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    // A black hole swallows silently: only a proxy that still forwards passes a close on.
+    client.on('close', () => {
+      if (!swallowed.has(client)) upstream.destroy();
+    });
+    upstream.on('close', () => {
+      if (!swallowed.has(upstream)) client.destroy();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
@@ -43,8 +74,14 @@ export async function startProxy(targetPort: number): Promise<TcpProxy> {
       suspended = true;
       for (const socket of sockets) socket.destroy();
     },
+    blackhole() {
+      swallowing = true;
+      for (const socket of sockets) swallow(socket);
+    },
     resume() {
       suspended = false;
+      swallowing = false;
+      for (const socket of swallowed) socket.destroy();
     },
     close() {
       for (const socket of sockets) socket.destroy();
