@@ -19,6 +19,9 @@ export interface Ack {
 
 export interface Attempt {
   readonly replica: number;
+  readonly namespace: string;
+  /** What was sent: a write applied without an answer must be one of these, whole. */
+  readonly content: string;
   readonly started: number;
   /** When the answer came; undefined when none came within the request deadline. */
   readonly answered: number | undefined;
@@ -146,7 +149,7 @@ export class PublisherFleet {
         // A refused or reset connection is an answer too (the replica is down); only a timeout is not.
         if ((err as Error).name !== 'TimeoutError') answered = Date.now();
       }
-      this.attempts.push({ replica: spec.replica, started, answered, status });
+      this.attempts.push({ replica: spec.replica, namespace, content, started, answered, status });
       if (status >= 200 && status < 300 && version !== undefined && answered !== undefined) {
         this.acks.push({ publisher, replica: spec.replica, namespace, version, content, started, answered });
       }
