@@ -7,7 +7,7 @@ import library from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, StoreError } from '../../src/coordination/errors.js';
 import { MAX_REQUEST_BYTES, type SessionEvent } from '../../src/coordination/store.js';
-import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
+import { DEFAULT_LIVENESS_TIMEOUT_MS, ZooKeeperStore } from '../../src/coordination/zookeeper.js';
 import { failure } from '../contract/contract.js';
 import { freePorts } from '../support/processes.js';
 import { startProxy } from '../support/proxy.js';
@@ -126,6 +126,27 @@ describe('zookeeper adapter: failure modes of node-zookeeper-client', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  it('gives a server that accepts connections but never answers one attempt deadline, not the read timeout', async () => {
+    // Three silent servers and one that serves: the first attempt most likely lands on a silent
+    // one. The library used to clear its connect timer once TCP connected, leaving a silent
+    // handshake to the read timeout (2/3 of the session timeout, 10 s here) per silent server.
+    const silent = await Promise.all([1, 2, 3].map(() => startProxy(zk.port)));
+    for (const proxy of silent) proxy.blackhole();
+    const started = Date.now();
+    try {
+      const store = await ZooKeeperStore.connect({
+        connectString: [...silent.map((p) => p.address), zk.connectString].join(','),
+        sessionTimeoutMs: 15_000,
+        attemptTimeoutMs: 500,
+      });
+      expect(Date.now() - started).toBeLessThan(3 * 500 + 1_000);
+      expect(store.connectedServer).toBe(zk.connectString);
+      await store.close();
+    } finally {
+      await Promise.all(silent.map((p) => p.close()));
+    }
+  });
+
   it('fails requests to a frozen server at the deadline instead of hanging, then recovers', async () => {
     const frozen = await ZooKeeperStore.connect({
       connectString: zk.connectString,
@@ -183,14 +204,14 @@ describe('zookeeper adapter: a frozen ensemble member', () => {
     await ensemble?.stop();
   });
 
-  it('fails over to another server within the session timeout, keeping the session', async () => {
+  it('fails over to another server within the liveness timeout, whatever the session timeout, keeping the session', async () => {
     // Two followers only: freezing the leader would add an election to what is measured.
     const leader = await ensemble.leader();
     const followers = ensemble.nodes.filter((n) => n !== leader);
+    // The default session timeout (10 s granted at this tick): the library alone waited 2/3 of it.
     const store = await ZooKeeperStore.connect({
       connectString: followers.map((n) => n.connectString).join(','),
-      sessionTimeoutMs: SESSION_MS,
-      requestTimeoutMs: 3 * SESSION_MS,
+      sessionTimeoutMs: 15_000,
     });
     try {
       const path = `/failover-${Date.now()}`;
@@ -205,7 +226,7 @@ describe('zookeeper adapter: a frozen ensemble member', () => {
         const started = Date.now();
         const { data } = await store.getData(path);
         expect(data.toString()).toBe('kept');
-        expect(Date.now() - started).toBeLessThan(SESSION_MS);
+        expect(Date.now() - started).toBeLessThan(DEFAULT_LIVENESS_TIMEOUT_MS + 1_500);
         expect(store.sessionId).toBe(session);
         expect(store.connectedServer).not.toBe(server);
       } finally {
