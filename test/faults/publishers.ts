@@ -52,6 +52,8 @@ export class PublisherFleet {
   private loops: Promise<void>[] = [];
   private waiters: Array<{ check: () => boolean; resolve: () => void }> = [];
   private sequence = 0;
+  /** The last refusal, for error messages: status and the start of the body. */
+  private lastFailure = '';
 
   constructor(
     private urls: readonly string[],
@@ -87,7 +89,9 @@ export class PublisherFleet {
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+        reject(
+          new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last failure: ${this.lastFailure}`),
+        );
       }, timeoutMs);
       this.waiters.push(waiter);
     });
@@ -142,12 +146,14 @@ export class PublisherFleet {
           signal: AbortSignal.timeout(timeoutMs),
         });
         status = res.status;
-        const body = (await res.json().catch(() => ({}))) as { version?: number };
+        const text = await res.text();
         answered = Date.now();
-        version = body.version;
+        if (status >= 200 && status < 300) version = (JSON.parse(text) as { version?: number }).version;
+        else this.lastFailure = `${status} ${text.slice(0, 200)}`;
       } catch (err) {
         // A refused or reset connection is an answer too (the replica is down); only a timeout is not.
         if ((err as Error).name !== 'TimeoutError') answered = Date.now();
+        this.lastFailure = String(err);
       }
       this.attempts.push({ replica: spec.replica, namespace, content, started, answered, status });
       if (status >= 200 && status < 300 && version !== undefined && answered !== undefined) {
