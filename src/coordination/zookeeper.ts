@@ -8,9 +8,11 @@
  * - failure detection that does not scale with the session timeout: a connection silent for
  *   {@link ZooKeeperStoreOptions.livenessTimeoutMs} is dead, one server attempt (TCP connect and
  *   session handshake) gets {@link ZooKeeperStoreOptions.attemptTimeoutMs}, and a server that let
- *   either run out is tried last for a while. The library's own figures, 2/3 of the session
- *   timeout of silence and no deadline at all once TCP connected, cost 10 s (15 s sessions) per
- *   server that died without a reset, every time the rotation came back to it;
+ *   either run out is tried last for a while (when all have, an attempt waits as long as the
+ *   library always did, so an ensemble too loaded for the short deadline still gives a session).
+ *   The library's own figures, 2/3 of the session timeout of silence and no deadline at all once
+ *   TCP connected, cost 10 s (15 s sessions) per server that died without a reset, every time
+ *   the rotation came back to it;
  * - a deadline on every request (a stuck request fails with OPERATION_TIMEOUT instead of hanging);
  * - reads retried across a connection loss (they are idempotent), writes failed fast while
  *   disconnected (their outcome would otherwise be unknown to the caller);

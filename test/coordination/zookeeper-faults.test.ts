@@ -147,6 +147,27 @@ describe('zookeeper adapter: failure modes of node-zookeeper-client', () => {
     }
   });
 
+  it('still gets a session from servers slower than the attempt deadline: once all timed out, it waits longer', async () => {
+    // 800 ms each way: every handshake takes 1.6 s, past the 1 s attempt deadline. The first
+    // attempt times out; the next one, with every server timed out lately, waits the library's
+    // own deadline (the session timeout over the server count) instead of failing forever.
+    const slow = await startProxy(zk.port);
+    slow.latency(800);
+    try {
+      const started = Date.now();
+      const store = await ZooKeeperStore.connect({
+        connectString: slow.address,
+        sessionTimeoutMs: 15_000,
+        attemptTimeoutMs: 1_000,
+      });
+      expect(Date.now() - started).toBeLessThan(6_000);
+      expect(await store.exists('/')).not.toBeNull();
+      await store.close();
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('fails requests to a frozen server at the deadline instead of hanging, then recovers', async () => {
     const frozen = await ZooKeeperStore.connect({
       connectString: zk.connectString,
