@@ -56,15 +56,10 @@ export class PublisherFleet {
   private lastFailure = '';
 
   constructor(
-    private urls: readonly string[],
+    private readonly urls: readonly string[],
     private readonly specs: readonly PublisherSpec[],
     private readonly options: FleetOptions = {},
   ) {}
-
-  /** Point replica `index` at another URL (a replica replaced) or stop using it (undefined). */
-  retarget(urls: readonly string[]): void {
-    this.urls = urls;
-  }
 
   start(): void {
     this.running = true;
