@@ -8,18 +8,7 @@ import {
   type ConfigFormat,
 } from '../../src/config/formats.js';
 import { MAX_DOCUMENT_DEPTH } from '../../src/config/limits.js';
-import { ZkgError } from '../../src/errors.js';
-
-/** The error `fn` throws, asserted to be a ZkgError. */
-function thrown(fn: () => unknown): ZkgError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ZkgError);
-    return err as ZkgError;
-  }
-  throw new Error('expected a ZkgError, nothing was thrown');
-}
+import { thrown } from '../support/thrown.js';
 
 /** Parse a document given as text (UTF-8) or raw bytes. */
 function parse(format: ConfigFormat, body: string | Buffer): unknown {

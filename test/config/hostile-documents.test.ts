@@ -3,23 +3,15 @@
  * time, and the gateway keeps serving. Before the bounds, the first request below aborted the
  * process (`FATAL ERROR: RegExpCompiler Allocation failed`), which would kill this test worker.
  */
-import { rm } from 'node:fs/promises';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { createServices, type Services } from '../../src/compose.js';
+import type { Services } from '../../src/compose.js';
 import { ConfigLayout } from '../../src/config/namespace.js';
-import { loadSettings } from '../../src/settings.js';
-import { makeTempDir } from '../support/processes.js';
-
-type App = Awaited<ReturnType<typeof buildApp>>;
-
-const logger = pino({ level: 'silent' });
+import { startEmbeddedApp, type App, type EmbeddedApp } from '../support/embedded-app.js';
 
 describe('hostile documents and schemas over HTTP (embedded)', () => {
+  let gateway: EmbeddedApp;
   let services: Services;
   let app: App;
-  let dataDir: string;
   let n = 0;
   const fresh = (): string => `hostile/ns${++n}`;
 
@@ -34,17 +26,13 @@ describe('hostile documents and schemas over HTTP (embedded)', () => {
     });
 
   beforeAll(async () => {
-    dataDir = await makeTempDir('zkgate-hostile-');
     // Default limits: a 400 KB document is accepted, so the bounds below are what refuses.
-    services = await createServices(loadSettings({ ZKGATE_DATA_DIR: dataDir }), logger);
-    app = await buildApp({ services, logger });
-    await app.ready();
+    gateway = await startEmbeddedApp();
+    ({ app, services } = gateway);
   });
 
   afterAll(async () => {
-    await app?.close();
-    await services?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await gateway?.close();
   });
 
   it('refuses 100,000 nested YAML flow sequences with a located 400, every time', async () => {

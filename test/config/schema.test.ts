@@ -8,17 +8,7 @@ import { MAX_SCHEMA_DEPTH } from '../../src/config/limits.js';
 import { schemaGraph } from '../../src/config/schema-graph.js';
 import { SchemaValidator, type JsonSchema } from '../../src/config/schema.js';
 import { ZkgError } from '../../src/errors.js';
-
-/** The error `fn` throws, asserted to be a ZkgError. */
-function thrown(fn: () => unknown): ZkgError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ZkgError);
-    return err as ZkgError;
-  }
-  throw new Error('expected a ZkgError, nothing was thrown');
-}
+import { thrown } from '../support/thrown.js';
 
 /** The detail of the ZKG_SCHEMA_INVALID error compiling `schema` throws. */
 function refused(schema: unknown): string {

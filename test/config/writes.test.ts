@@ -3,17 +3,14 @@
  * writers race (on one replica and across two), conditional ones fail only on their condition,
  * and a refused request leaves no znode behind.
  */
-import { rm } from 'node:fs/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
-import { makeTempDir } from '../support/processes.js';
+import { startEmbeddedApp, type App, type EmbeddedApp } from '../support/embedded-app.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 import { listZnodes } from '../support/znodes.js';
-
-type App = Awaited<ReturnType<typeof buildApp>>;
 
 const logger = pino({ level: 'silent' });
 const WRITERS = 8;
@@ -54,20 +51,17 @@ async function race(apps: App[], ns: string): Promise<Array<{ status: number; co
 }
 
 describe('config writes (embedded, one replica)', () => {
+  let gateway: EmbeddedApp;
   let services: Services;
   let app: App;
-  let dataDir: string;
 
   beforeAll(async () => {
-    dataDir = await makeTempDir('zkgate-writes-');
-    services = await createServices(loadSettings({ ZKGATE_DATA_DIR: dataDir }), logger);
-    app = await replica(services);
+    gateway = await startEmbeddedApp();
+    ({ app, services } = gateway);
   });
 
   afterAll(async () => {
-    await app?.close();
-    await services?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await gateway?.close();
   });
 
   it('accepts every unconditional publish of writers racing on one namespace', async () => {

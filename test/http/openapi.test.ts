@@ -3,38 +3,27 @@
  * generates from its route schemas, every route is documented, and every documented operation is
  * served. Regenerate with `npm run openapi`.
  */
-import { readFile, rm } from 'node:fs/promises';
-import { pino } from 'pino';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { createServices, type Services } from '../../src/compose.js';
 import { ERRORS } from '../../src/errors.js';
-import { loadSettings } from '../../src/settings.js';
-import { makeTempDir } from '../support/processes.js';
+import { startEmbeddedApp, type App, type EmbeddedApp } from '../support/embedded-app.js';
 
-type App = Awaited<ReturnType<typeof buildApp>>;
 type Document = {
   paths: Record<string, Record<string, unknown>>;
   components: { schemas: Record<string, unknown> };
 };
 
 describe('OpenAPI document', () => {
-  const logger = pino({ level: 'silent' });
-  let dataDir: string;
-  let services: Services;
+  let gateway: EmbeddedApp;
   let app: App;
 
   beforeAll(async () => {
-    dataDir = await makeTempDir('zkgate-openapi-');
-    services = await createServices(loadSettings({ ZKGATE_DATA_DIR: dataDir }), logger);
-    app = await buildApp({ services, logger });
-    await app.ready();
+    gateway = await startEmbeddedApp();
+    app = gateway.app;
   });
 
   afterAll(async () => {
-    await app?.close();
-    await services?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await gateway?.close();
   });
 
   it('is committed exactly as the gateway generates it', async () => {
