@@ -241,6 +241,7 @@ export async function buildApp({ services, logger }: AppOptions) {
     servicesPath: settings.servicesPath,
     longPollMaxWaitMs: settings.longPollMaxWaitMs,
     resumable: resumeFrom,
+    checkTargets: services.checkTargets,
   });
   await app.register(watchRoutes, {
     tree: services.tree,

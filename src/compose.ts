@@ -22,6 +22,7 @@ import { clusterView, type ClusterView } from './monitor/cluster.js';
 import { instrumentStore } from './monitor/instrumented-store.js';
 import { Metrics } from './monitor/metrics.js';
 import { Scanner } from './scanner/scanner.js';
+import { CheckTargets } from './scanner/targets.js';
 import { VERSION } from './version.js';
 
 /** How long one cluster view is served to every request. */
@@ -45,6 +46,8 @@ export interface Services {
   readonly registry: RegistryService;
   readonly reaper: LeaseReaper;
   readonly scanner: Scanner;
+  /** Which addresses health checks may probe. */
+  readonly checkTargets: CheckTargets;
   /** The gateways group: live replicas, each an ephemeral znode under `<root>/gateways`. */
   readonly membership: GroupMembership;
   /** Who runs the singleton jobs (lease reaping). */
@@ -169,9 +172,14 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   election.onChange((leading) =>
     clusterLogger.info({ leading }, leading ? 'leading singleton jobs' : 'not leading'),
   );
+  const checkTargets = new CheckTargets({
+    deny: settings.checkDenyCidrs ?? [],
+    allow: settings.checkAllowCidrs ?? [],
+  });
   const scanner = new Scanner(registry, hot, membership, {
     replicaId,
     concurrency: settings.checkConcurrency,
+    targets: checkTargets,
     logger: logger.child({ component: 'scanner' }),
     metrics,
   });
@@ -232,6 +240,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     registry,
     reaper,
     scanner,
+    checkTargets,
     membership,
     election,
     metrics,

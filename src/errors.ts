@@ -33,6 +33,10 @@ export const ERRORS = {
     status: 409,
     title: 'The instance belongs to a client session and has no lease',
   },
+  ZKG_CHECK_TARGET_DENIED: {
+    status: 400,
+    title: 'Health checks may not probe this address',
+  },
   ZKG_NO_INSTANCE_AVAILABLE: { status: 503, title: 'No instance of the service is eligible' },
   ZKG_HOTSTORE_UNAVAILABLE: { status: 503, title: 'The hot store is unreachable' },
   ZKG_WATCH_LIMIT: { status: 503, title: 'Too many watch connections' },

@@ -3,6 +3,7 @@
  * `process.env`.
  */
 import { Ajv, type JSONSchemaType } from 'ajv';
+import { parseCidr } from './scanner/targets.js';
 
 export interface Settings {
   /** HTTP port. */
@@ -61,6 +62,10 @@ export interface Settings {
   readonly zoneMinHealthyShare: number;
   /** Health-check probes one replica runs at once. */
   readonly checkConcurrency: number;
+  /** CIDR ranges health checks may not probe, on top of link-local, unspecified and multicast. */
+  readonly checkDenyCidrs: readonly string[] | undefined;
+  /** CIDR ranges health checks may probe even inside a refused range. */
+  readonly checkAllowCidrs: readonly string[] | undefined;
   /** How long `/readyz` keeps answering ready while the store is disconnected (reads are served stale). */
   readonly readinessGraceMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -96,9 +101,14 @@ export const SETTINGS_ENV = {
   protectThreshold: 'ZKGATE_PROTECT_THRESHOLD',
   zoneMinHealthyShare: 'ZKGATE_ZONE_MIN_HEALTHY_SHARE',
   checkConcurrency: 'ZKGATE_CHECK_CONCURRENCY',
+  checkDenyCidrs: 'ZKGATE_CHECK_DENY_CIDRS',
+  checkAllowCidrs: 'ZKGATE_CHECK_ALLOW_CIDRS',
   readinessGraceMs: 'ZKGATE_READINESS_GRACE_MS',
   logLevel: 'LOG_LEVEL',
 } as const satisfies Record<keyof Settings, string>;
+
+/** A comma-separated list of CIDR ranges, checked range by range after the schema. */
+const CIDR_LIST = { type: 'array', items: { type: 'string' }, nullable: true } as const;
 
 const ZNODE_PATH = '^/(?:[A-Za-z0-9][A-Za-z0-9._-]*)(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*$';
 
@@ -169,6 +179,8 @@ const schema: JSONSchemaType<Settings> = {
     reaperIntervalMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 1_000 },
     leaseRefreshMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1_000 },
     checkConcurrency: { type: 'integer', minimum: 1, maximum: 10_000, default: 256 },
+    checkDenyCidrs: CIDR_LIST,
+    checkAllowCidrs: CIDR_LIST,
     readinessGraceMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
     protectThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     zoneMinHealthyShare: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
@@ -182,6 +194,12 @@ const schema: JSONSchemaType<Settings> = {
 
 const validate = new Ajv({ useDefaults: true, coerceTypes: true, allErrors: true }).compile(schema);
 
+/** Settings given as comma-separated lists of CIDR ranges. */
+const LIST_SETTINGS: ReadonlySet<'checkDenyCidrs' | 'checkAllowCidrs'> = new Set([
+  'checkDenyCidrs',
+  'checkAllowCidrs',
+] as const);
+
 /** A setting that failed validation; the message names every bad variable. */
 export class SettingsError extends Error {
   override readonly name = 'SettingsError';
@@ -192,7 +210,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Set
   const raw: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(SETTINGS_ENV)) {
     const value = env[name];
-    if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
+    if (value === undefined || value.trim() === '') continue;
+    raw[key] = (LIST_SETTINGS as ReadonlySet<string>).has(key)
+      ? value.split(',').map((item) => item.trim())
+      : value.trim();
   }
   if (!validate(raw)) {
     const envName = (path: string): string => SETTINGS_ENV[path.replace(/^\//, '') as keyof Settings] ?? path;
@@ -201,5 +222,15 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Set
     );
     throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
   }
-  return Object.freeze(raw as unknown as Settings);
+  const settings = raw as unknown as Settings;
+  for (const key of LIST_SETTINGS) {
+    for (const cidr of settings[key] ?? []) {
+      try {
+        parseCidr(cidr);
+      } catch (err) {
+        throw new SettingsError(`invalid settings: ${SETTINGS_ENV[key]} ${(err as Error).message}`);
+      }
+    }
+  }
+  return Object.freeze(settings);
 }

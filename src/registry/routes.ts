@@ -25,6 +25,7 @@ import {
   serviceParams,
 } from './schemas.js';
 import type { InstanceView, RegistryService } from './service.js';
+import type { CheckTargets } from '../scanner/targets.js';
 
 export interface RegistryRoutesOptions {
   readonly registry: RegistryService;
@@ -32,6 +33,8 @@ export interface RegistryRoutesOptions {
   readonly longPollMaxWaitMs: number;
   /** Whether a long-poll can wait for changes past an index (see `resumable` in long-poll.ts). */
   readonly resumable: (index: bigint) => Promise<boolean>;
+  /** Which addresses health checks may probe: a check aimed elsewhere is refused at registration. */
+  readonly checkTargets: CheckTargets;
 }
 
 /** RFC 1123 host names: labels of letters, digits and hyphens, 253 characters at most. */
@@ -289,6 +292,12 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       const body = request.body as RegistrationBody;
       const ttlMs = ttlOf(body);
       const check = checkOf(body);
+      const refusal = check === undefined ? undefined : options.checkTargets.refusal(body.address);
+      if (refusal !== undefined) {
+        throw new ZkgError('ZKG_CHECK_TARGET_DENIED', refusal, {
+          extensions: { errors: [{ field: 'body.address', message: 'may not be probed by a health check' }] },
+        });
+      }
       const { view, created } = await registry.register(service, id, {
         address: body.address,
         port: body.port,

@@ -7,9 +7,10 @@
  * (a check every few seconds to thousands of instances must not keep thousands of idle sockets)
  * and read at most a few KiB of the body before discarding it.
  */
-import { connect } from 'node:net';
+import { connect, isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import type { HealthCheck } from '../registry/instance.js';
+import { CheckTargets } from './targets.js';
 
 /** What one probe saw. */
 export interface ProbeResult {
@@ -30,23 +31,42 @@ export interface ProbeTarget {
 /** Bytes of a response body read before it is thrown away; a health page is small. */
 const MAX_BODY_BYTES = 4096;
 
+/** What may be probed when the caller says nothing: the defaults of {@link CheckTargets}. */
+const DEFAULT_TARGETS = new CheckTargets();
+
 /**
- * One agent for every HTTP probe. TLS certificates are not verified: a health check asks whether
- * the instance answers, not who it is, and instances often serve internal certificates.
+ * One agent for every HTTP probe under one target policy, resolving names through it. TLS
+ * certificates are not verified: a health check asks whether the instance answers, not who it
+ * is, and instances often serve internal certificates.
  */
-const agent = new Agent({ connect: { rejectUnauthorized: false } });
+const agents = new WeakMap<CheckTargets, Agent>();
+
+function agentFor(targets: CheckTargets): Agent {
+  let agent = agents.get(targets);
+  if (!agent) {
+    agent = new Agent({ connect: { rejectUnauthorized: false, lookup: targets.lookup } });
+    agents.set(targets, agent);
+  }
+  return agent;
+}
 
 /**
  * Run the check's probe once against `target`; HTTP probes name the replica that sent them
- * (`from`). `cancel` cuts it short (the scanner closing).
+ * (`from`). `cancel` cuts it short (the scanner closing). An address `targets` refuses, given or
+ * resolved, fails the probe with `EZKGATE_TARGET_DENIED` and is never connected to.
  */
 export async function probe(
   check: HealthCheck,
   target: ProbeTarget,
   from: string,
   cancel?: AbortSignal,
+  targets: CheckTargets = DEFAULT_TARGETS,
 ): Promise<ProbeResult> {
   const started = performance.now();
+  // A literal address is connected to without a lookup: judge it here.
+  if (isIP(target.address) !== 0 && !targets.permits(target.address)) {
+    return { ok: false, detail: 'EZKGATE_TARGET_DENIED', latencyMs: 0 };
+  }
   const controller = new AbortController();
   let guard: NodeJS.Timeout | undefined;
   let stop: (() => void) | undefined;
@@ -61,8 +81,8 @@ export async function probe(
     else cancel?.addEventListener('abort', stop, { once: true });
   });
   const run = check.http
-    ? httpProbe(check.http, target, from, controller.signal)
-    : tcpProbe(target, controller.signal);
+    ? httpProbe(check.http, target, from, agentFor(targets), controller.signal)
+    : tcpProbe(target, targets, controller.signal);
   try {
     const outcome = await Promise.race([run, deadline.then((detail) => ({ ok: false, detail }))]);
     return { ...outcome, latencyMs: Math.round((performance.now() - started) * 1000) / 1000 };
@@ -78,6 +98,7 @@ async function httpProbe(
   http: NonNullable<HealthCheck['http']>,
   target: ProbeTarget,
   from: string,
+  agent: Agent,
   signal: AbortSignal,
 ): Promise<{ ok: boolean; detail: string }> {
   const host = target.address.includes(':') ? `[${target.address}]` : target.address;
@@ -102,9 +123,13 @@ async function httpProbe(
   }
 }
 
-function tcpProbe(target: ProbeTarget, signal: AbortSignal): Promise<{ ok: boolean; detail: string }> {
+function tcpProbe(
+  target: ProbeTarget,
+  targets: CheckTargets,
+  signal: AbortSignal,
+): Promise<{ ok: boolean; detail: string }> {
   return new Promise((resolve) => {
-    const socket = connect({ host: target.address, port: target.port, signal });
+    const socket = connect({ host: target.address, port: target.port, signal, lookup: targets.lookup });
     socket.once('connect', () => {
       socket.destroy();
       resolve({ ok: true, detail: 'connected' });

@@ -25,6 +25,7 @@ import type { InstanceEntry } from '../registry/cache.js';
 import type { CheckStatus, HealthCheck } from '../registry/instance.js';
 import type { RegistryService } from '../registry/service.js';
 import { probe, type ProbeResult, type ProbeTarget } from './probes.js';
+import type { CheckTargets } from './targets.js';
 import { rendezvousOwner } from './rendezvous.js';
 
 export interface ScannerOptions {
@@ -32,6 +33,8 @@ export interface ScannerOptions {
   readonly replicaId: string;
   /** Probes in flight at most, across all instances. */
   readonly concurrency: number;
+  /** Which addresses may be probed. */
+  readonly targets: CheckTargets;
   readonly logger: StoreLogger;
   readonly metrics: Metrics;
 }
@@ -238,7 +241,13 @@ export class Scanner {
     target.lastStart = now;
     let result: ProbeResult;
     try {
-      result = await probe(target.check, target.where, this.options.replicaId, this.shutdown.signal);
+      result = await probe(
+        target.check,
+        target.where,
+        this.options.replicaId,
+        this.shutdown.signal,
+        this.options.targets,
+      );
     } finally {
       this.running--;
       let next = this.queue.shift();
