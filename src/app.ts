@@ -146,6 +146,9 @@ export async function buildApp({ services, logger }: AppOptions) {
       connectionsCheckingInterval: Math.min(5_000, Math.ceil(settings.requestTimeoutMs / 4)),
     },
     clientErrorHandler: sendClientProblem,
+    // X-Forwarded-For is anyone's to write: believed only from the proxies named, so a client
+    // cannot pick the address its per-client limits (SSE connections) are counted under.
+    trustProxy: settings.trustProxy === undefined ? false : [...settings.trustProxy],
   });
 
   answerOutsideFastify(app.server as Server);

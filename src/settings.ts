@@ -66,6 +66,8 @@ export interface Settings {
   readonly checkDenyCidrs: readonly string[] | undefined;
   /** CIDR ranges health checks may probe even inside a refused range. */
   readonly checkAllowCidrs: readonly string[] | undefined;
+  /** Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client; unset trusts none. */
+  readonly trustProxy: readonly string[] | undefined;
   /** How long `/readyz` keeps answering ready while the store is disconnected (reads are served stale). */
   readonly readinessGraceMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -104,6 +106,7 @@ export const SETTINGS_ENV = {
   checkDenyCidrs: 'ZKGATE_CHECK_DENY_CIDRS',
   checkAllowCidrs: 'ZKGATE_CHECK_ALLOW_CIDRS',
   readinessGraceMs: 'ZKGATE_READINESS_GRACE_MS',
+  trustProxy: 'ZKGATE_TRUST_PROXY',
   logLevel: 'LOG_LEVEL',
 } as const satisfies Record<keyof Settings, string>;
 
@@ -181,6 +184,7 @@ const schema: JSONSchemaType<Settings> = {
     checkConcurrency: { type: 'integer', minimum: 1, maximum: 10_000, default: 256 },
     checkDenyCidrs: CIDR_LIST,
     checkAllowCidrs: CIDR_LIST,
+    trustProxy: CIDR_LIST,
     readinessGraceMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
     protectThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     zoneMinHealthyShare: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
@@ -195,9 +199,10 @@ const schema: JSONSchemaType<Settings> = {
 const validate = new Ajv({ useDefaults: true, coerceTypes: true, allErrors: true }).compile(schema);
 
 /** Settings given as comma-separated lists of CIDR ranges. */
-const LIST_SETTINGS: ReadonlySet<'checkDenyCidrs' | 'checkAllowCidrs'> = new Set([
+const LIST_SETTINGS: ReadonlySet<'checkDenyCidrs' | 'checkAllowCidrs' | 'trustProxy'> = new Set([
   'checkDenyCidrs',
   'checkAllowCidrs',
+  'trustProxy',
 ] as const);
 
 /** A setting that failed validation; the message names every bad variable. */
