@@ -4,6 +4,7 @@
  * error into a problem document.
  */
 import type { IncomingMessage, Server } from 'node:http';
+import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import type { Services } from './compose.js';
 import { configRoutes } from './config/routes.js';
@@ -154,6 +155,14 @@ export async function buildApp({ services, logger }: AppOptions) {
   answerOutsideFastify(app.server as Server);
   app.addHook('onRequest', async (request) => assertWellFormed(request.raw));
 
+  // Off unless origins are listed: no page on another origin may call the API from a browser.
+  if (settings.corsOrigins !== undefined) {
+    await app.register(cors, {
+      origin: [...settings.corsOrigins],
+      methods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
+      exposedHeaders: ['etag', 'x-zkgate-version', 'x-zkgate-index', 'x-zkgate-stale', 'retry-after'],
+    });
+  }
   observeRequests(app, services.metrics);
   app.addSchema({ $id: 'Problem', ...problemSchema });
   for (const schema of [...sharedSchemas, ...registrySchemas]) app.addSchema(schema);

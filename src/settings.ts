@@ -66,6 +66,8 @@ export interface Settings {
   readonly checkDenyCidrs: readonly string[] | undefined;
   /** CIDR ranges health checks may probe even inside a refused range. */
   readonly checkAllowCidrs: readonly string[] | undefined;
+  /** Browser origins allowed to call the API cross-origin (CORS); unset allows none. */
+  readonly corsOrigins: readonly string[] | undefined;
   /** Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client; unset trusts none. */
   readonly trustProxy: readonly string[] | undefined;
   /** How long `/readyz` keeps answering ready while the store is disconnected (reads are served stale). */
@@ -107,6 +109,7 @@ export const SETTINGS_ENV = {
   checkAllowCidrs: 'ZKGATE_CHECK_ALLOW_CIDRS',
   readinessGraceMs: 'ZKGATE_READINESS_GRACE_MS',
   trustProxy: 'ZKGATE_TRUST_PROXY',
+  corsOrigins: 'ZKGATE_CORS_ORIGINS',
   logLevel: 'LOG_LEVEL',
 } as const satisfies Record<keyof Settings, string>;
 
@@ -185,6 +188,12 @@ const schema: JSONSchemaType<Settings> = {
     checkDenyCidrs: CIDR_LIST,
     checkAllowCidrs: CIDR_LIST,
     trustProxy: CIDR_LIST,
+    corsOrigins: {
+      type: 'array',
+      nullable: true,
+      // An origin is scheme://host[:port], exactly as browsers send it; no wildcards.
+      items: { type: 'string', pattern: '^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$' },
+    },
     readinessGraceMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
     protectThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     zoneMinHealthyShare: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
@@ -198,12 +207,13 @@ const schema: JSONSchemaType<Settings> = {
 
 const validate = new Ajv({ useDefaults: true, coerceTypes: true, allErrors: true }).compile(schema);
 
-/** Settings given as comma-separated lists of CIDR ranges. */
-const LIST_SETTINGS: ReadonlySet<'checkDenyCidrs' | 'checkAllowCidrs' | 'trustProxy'> = new Set([
+/** Settings given as comma-separated lists; the CIDR ones are checked range by range. */
+const CIDR_SETTINGS: ReadonlySet<'checkDenyCidrs' | 'checkAllowCidrs' | 'trustProxy'> = new Set([
   'checkDenyCidrs',
   'checkAllowCidrs',
   'trustProxy',
 ] as const);
+const LIST_SETTINGS: ReadonlySet<string> = new Set([...CIDR_SETTINGS, 'corsOrigins']);
 
 /** A setting that failed validation; the message names every bad variable. */
 export class SettingsError extends Error {
@@ -216,19 +226,22 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Set
   for (const [key, name] of Object.entries(SETTINGS_ENV)) {
     const value = env[name];
     if (value === undefined || value.trim() === '') continue;
-    raw[key] = (LIST_SETTINGS as ReadonlySet<string>).has(key)
-      ? value.split(',').map((item) => item.trim())
-      : value.trim();
+    raw[key] = LIST_SETTINGS.has(key) ? value.split(',').map((item) => item.trim()) : value.trim();
   }
   if (!validate(raw)) {
-    const envName = (path: string): string => SETTINGS_ENV[path.replace(/^\//, '') as keyof Settings] ?? path;
+    // `/corsOrigins/0` names the variable and the item.
+    const envName = (path: string): string => {
+      const [key = '', ...rest] = path.replace(/^\//, '').split('/');
+      const name = SETTINGS_ENV[key as keyof Settings] ?? key;
+      return rest.length > 0 ? `${name} item ${Number(rest[0]) + 1}` : name;
+    };
     const problems = (validate.errors ?? []).map((e) =>
       e.instancePath ? `${envName(e.instancePath)} ${e.message}` : String(e.message),
     );
     throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
   }
   const settings = raw as unknown as Settings;
-  for (const key of LIST_SETTINGS) {
+  for (const key of CIDR_SETTINGS) {
     for (const cidr of settings[key] ?? []) {
       try {
         parseCidr(cidr);
