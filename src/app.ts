@@ -3,7 +3,9 @@
  * use `app.inject()`. Domain logic stays in the services; this file wires routes and turns every
  * error into a problem document.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerOptions } from 'node:http';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import type { Services } from './compose.js';
@@ -117,6 +119,27 @@ function validationErrors(err: FastifyError): Array<{ field: string; message: st
   });
 }
 
+/**
+ * The listener: plain HTTP, or HTTPS with the certificate and key files the settings name (read
+ * once, at boot). Typed as fastify's default server either way: what the app touches of it
+ * (`on`, timeouts) both have.
+ */
+function listenerOptions(settings: Services['settings']): { http: ServerOptions } {
+  const server: ServerOptions = {
+    // Checked in onRequest, to answer with a problem document instead of Node's bare 400.
+    requireHostHeader: false,
+    headersTimeout: settings.requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(5_000, Math.ceil(settings.requestTimeoutMs / 4)),
+  };
+  if (settings.tlsCertFile === undefined || settings.tlsKeyFile === undefined) return { http: server };
+  const https: HttpsServerOptions = {
+    ...server,
+    cert: readFileSync(settings.tlsCertFile),
+    key: readFileSync(settings.tlsKeyFile),
+  };
+  return { https } as unknown as { http: ServerOptions };
+}
+
 export async function buildApp({ services, logger }: AppOptions) {
   const { settings } = services;
   const app = Fastify({
@@ -140,12 +163,7 @@ export async function buildApp({ services, logger }: AppOptions) {
     // Node checks deadlines every connectionsCheckingInterval (30 s by default), too coarse for
     // a deadline of seconds. Only the request is timed: long-polls and watch streams are not.
     requestTimeout: settings.requestTimeoutMs,
-    http: {
-      // Checked in onRequest below, to answer with a problem document instead of Node's bare 400.
-      requireHostHeader: false,
-      headersTimeout: settings.requestTimeoutMs,
-      connectionsCheckingInterval: Math.min(5_000, Math.ceil(settings.requestTimeoutMs / 4)),
-    },
+    ...listenerOptions(settings),
     clientErrorHandler: sendClientProblem,
     // X-Forwarded-For is anyone's to write: believed only from the proxies named, so a client
     // cannot pick the address its per-client limits (SSE connections) are counted under.

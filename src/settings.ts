@@ -66,6 +66,10 @@ export interface Settings {
   readonly checkDenyCidrs: readonly string[] | undefined;
   /** CIDR ranges health checks may probe even inside a refused range. */
   readonly checkAllowCidrs: readonly string[] | undefined;
+  /** PEM certificate (chain) of the gateway's own HTTPS listener; with the key, HTTPS instead of HTTP. */
+  readonly tlsCertFile: string | undefined;
+  /** PEM private key of that certificate. */
+  readonly tlsKeyFile: string | undefined;
   /** Browser origins allowed to call the API cross-origin (CORS); unset allows none. */
   readonly corsOrigins: readonly string[] | undefined;
   /** Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client; unset trusts none. */
@@ -110,6 +114,8 @@ export const SETTINGS_ENV = {
   readinessGraceMs: 'ZKGATE_READINESS_GRACE_MS',
   trustProxy: 'ZKGATE_TRUST_PROXY',
   corsOrigins: 'ZKGATE_CORS_ORIGINS',
+  tlsCertFile: 'ZKGATE_TLS_CERT_FILE',
+  tlsKeyFile: 'ZKGATE_TLS_KEY_FILE',
   logLevel: 'LOG_LEVEL',
 } as const satisfies Record<keyof Settings, string>;
 
@@ -188,6 +194,8 @@ const schema: JSONSchemaType<Settings> = {
     checkDenyCidrs: CIDR_LIST,
     checkAllowCidrs: CIDR_LIST,
     trustProxy: CIDR_LIST,
+    tlsCertFile: { type: 'string', nullable: true, minLength: 1 },
+    tlsKeyFile: { type: 'string', nullable: true, minLength: 1 },
     corsOrigins: {
       type: 'array',
       nullable: true,
@@ -249,6 +257,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Set
         throw new SettingsError(`invalid settings: ${SETTINGS_ENV[key]} ${(err as Error).message}`);
       }
     }
+  }
+  if ((settings.tlsCertFile === undefined) !== (settings.tlsKeyFile === undefined)) {
+    throw new SettingsError('invalid settings: ZKGATE_TLS_CERT_FILE and ZKGATE_TLS_KEY_FILE go together');
   }
   return Object.freeze(settings);
 }
