@@ -8,6 +8,7 @@ import type { IncomingMessage, Server, ServerOptions } from 'node:http';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
+import { PERMISSION_KEY, requireDeclaredPermission } from './acl/permissions.js';
 import type { Services } from './compose.js';
 import { configRoutes } from './config/routes.js';
 import { sharedSchemas } from './config/schemas.js';
@@ -170,6 +171,17 @@ export async function buildApp({ services, logger }: AppOptions) {
     trustProxy: settings.trustProxy === undefined ? false : [...settings.trustProxy],
   });
 
+  // Before any route: what plugins add for the protocol itself is public (Swagger UI's static
+  // files, CORS preflights, which browsers send without credentials), and every other route must
+  // say what it requires.
+  app.addHook('onRoute', (route) => {
+    const preflight = route.method === 'OPTIONS' && route.url === '*';
+    if (preflight || route.url === '/docs' || route.url.startsWith('/docs/')) {
+      const declared: Record<string, unknown> = { ...route.schema, [PERMISSION_KEY]: 'public' };
+      route.schema = declared;
+    }
+  });
+  app.addHook('onRoute', requireDeclaredPermission);
   answerOutsideFastify(app.server as Server);
   app.addHook('onRequest', async (request) => assertWellFormed(request.raw));
 
@@ -216,6 +228,7 @@ export async function buildApp({ services, logger }: AppOptions) {
       schema: {
         summary: 'Liveness: the process serves HTTP and can recover by itself',
         tags: ['ops'],
+        [PERMISSION_KEY]: 'public',
         response: {
           200: { type: 'object', properties: { status: { type: 'string' } } },
           503: { $ref: 'Problem#' },
@@ -235,6 +248,7 @@ export async function buildApp({ services, logger }: AppOptions) {
       schema: {
         summary: 'Readiness: the coordination store is connected and the gateway accepts traffic',
         tags: ['ops'],
+        [PERMISSION_KEY]: 'public',
         response: {
           200: {
             type: 'object',

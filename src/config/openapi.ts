@@ -3,6 +3,7 @@
  * (a namespace spans several path segments, which no router parameter can), so they are described
  * here, from the same schema objects the routes use, and merged into the generated document.
  */
+import { PERMISSION_KEY } from '../acl/permissions.js';
 import { CONFIG_FORMATS, contentTypeOf } from './formats.js';
 
 const problem = (status: number, description: string) => ({
@@ -61,6 +62,7 @@ export const configPaths = {
     get: {
       tags: ['config'],
       summary: 'Read a document (or long-poll for its next change)',
+      [PERMISSION_KEY]: 'config:read',
       parameters: [
         namespace,
         { name: 'If-None-Match', in: 'header', schema: { type: 'string' } },
@@ -91,6 +93,7 @@ export const configPaths = {
     put: {
       tags: ['config'],
       summary: 'Publish a document as the next version',
+      [PERMISSION_KEY]: 'config:create|write',
       parameters: [
         namespace,
         ifMatch,
@@ -117,6 +120,7 @@ export const configPaths = {
     delete: {
       tags: ['config'],
       summary: 'Delete a namespace',
+      [PERMISSION_KEY]: 'config:delete',
       parameters: [namespace, ifMatch],
       responses: {
         ...writeResult(200, 'Deleted; the version and index of the deletion'),
@@ -130,6 +134,7 @@ export const configPaths = {
     get: {
       tags: ['config'],
       summary: 'Releases, newest first',
+      [PERMISSION_KEY]: 'config:read',
       parameters: [
         namespace,
         { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, default: 20 } },
@@ -151,6 +156,7 @@ export const configPaths = {
     get: {
       tags: ['config'],
       summary: 'One release, byte for byte',
+      [PERMISSION_KEY]: 'config:read',
       parameters: [
         namespace,
         { name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } },
@@ -165,6 +171,7 @@ export const configPaths = {
     post: {
       tags: ['config'],
       summary: 'Publish an earlier release again as a new version',
+      [PERMISSION_KEY]: 'config:write',
       parameters: [namespace, ifMatch, ...authorHeaders],
       requestBody: {
         required: true,
@@ -181,6 +188,7 @@ export const configPaths = {
     get: {
       tags: ['config'],
       summary: 'The namespace JSON Schema (draft 2020-12)',
+      [PERMISSION_KEY]: 'config:read',
       parameters: [namespace],
       responses: {
         200: {
@@ -193,6 +201,7 @@ export const configPaths = {
     put: {
       tags: ['config'],
       summary: 'Set the namespace JSON Schema; the current document must satisfy it',
+      [PERMISSION_KEY]: 'config:admin',
       parameters: [namespace],
       requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
       responses: {

@@ -2,6 +2,7 @@
  * JSON Schemas of the config routes: one declaration drives request validation, response
  * serialization and the OpenAPI document (`src/http/openapi.ts`).
  */
+import { PERMISSION_KEY } from '../acl/permissions.js';
 import { CONFIG_FORMATS } from './formats.js';
 
 const zxid = {
@@ -73,6 +74,7 @@ export const schemas = {
   listRoute: {
     summary: 'List namespaces',
     tags: ['config'],
+    [PERMISSION_KEY]: 'config:read',
     querystring: {
       type: 'object',
       additionalProperties: false,
@@ -82,7 +84,10 @@ export const schemas = {
     },
     response: { 200: { type: 'array', items: { $ref: 'ConfigSummary#' } }, 400: problem },
   },
+  // The wildcard routes serve every sub-resource; each documented operation (openapi.ts) says
+  // exactly which permission it needs.
   getRoute: {
+    [PERMISSION_KEY]: 'config:read',
     querystring: {
       type: 'object',
       additionalProperties: false,
@@ -95,10 +100,17 @@ export const schemas = {
     response: { 400: problem, 404: problem, 503: problem },
   },
   putRoute: {
+    [PERMISSION_KEY]: 'config:create|write|admin',
     response: { 200: { $ref: 'ConfigWriteResult#' }, 201: { $ref: 'ConfigWriteResult#' }, ...errors },
   },
-  postRoute: { response: { 200: { $ref: 'ConfigWriteResult#' }, ...errors } },
-  deleteRoute: { response: { 200: { $ref: 'ConfigWriteResult#' }, ...errors } },
+  postRoute: {
+    [PERMISSION_KEY]: 'config:write',
+    response: { 200: { $ref: 'ConfigWriteResult#' }, ...errors },
+  },
+  deleteRoute: {
+    [PERMISSION_KEY]: 'config:delete',
+    response: { 200: { $ref: 'ConfigWriteResult#' }, ...errors },
+  },
 } as const;
 
 /** Shared schemas the routes refer to by `$id`. */

@@ -7,6 +7,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
+import { PERMISSION_KEY } from '../acl/permissions.js';
 import { configPaths } from '../config/openapi.js';
 
 const DESCRIPTION = `zkgate: a config center and service registry, a stateless HTTP gateway over Apache ZooKeeper.
@@ -39,7 +40,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true, [PERMISSION_KEY]: 'public' } }, async () => app.swagger());
 }
 
 interface Operation {

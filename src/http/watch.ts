@@ -6,6 +6,7 @@
  * resume on any replica, whatever mix of namespaces and services it watches: both caches are
  * views of one {@link WatchedTree}, which explains why every id is a safe resume point.
  */
+import { PERMISSION_KEY } from '../acl/permissions.js';
 import type { FastifyInstance } from 'fastify';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import { isConfigChange, type ConfigChange } from '../config/cache.js';
@@ -131,6 +132,7 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
     {
       schema: {
         summary: 'Watch namespaces over Server-Sent Events',
+        [PERMISSION_KEY]: 'config:read, service:read',
         tags: ['watch'],
         querystring: watchQuery,
         response: { 400: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },

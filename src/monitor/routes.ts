@@ -3,6 +3,7 @@
  * counts every request by route pattern (never the raw URL: ids in paths would make a series per
  * instance) and status.
  */
+import { PERMISSION_KEY } from '../acl/permissions.js';
 import type { FastifyInstance } from 'fastify';
 import type { ClusterView } from './cluster.js';
 import type { Metrics } from './metrics.js';
@@ -116,6 +117,7 @@ export async function monitorRoutes(app: FastifyInstance, options: MonitorRoutes
     {
       schema: {
         summary: 'Prometheus metrics (text exposition format)',
+        [PERMISSION_KEY]: 'operator:read',
         tags: ['ops'],
         response: { 200: { type: 'string' } },
       },
@@ -131,6 +133,7 @@ export async function monitorRoutes(app: FastifyInstance, options: MonitorRoutes
     {
       schema: {
         summary: 'The ZooKeeper servers (mode, latency, znodes), gateway replicas and leader, hot store',
+        [PERMISSION_KEY]: 'operator:read',
         description:
           "Each ZooKeeper server is asked with its `mntr` four-letter word (`srvr` when mntr is not in the server's " +
           '`4lw.commands.whitelist`); an unreachable one is listed with the reason.',

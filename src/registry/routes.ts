@@ -6,6 +6,7 @@
  * wrong type (`"port": "8080"`) is a 400 naming the field, never silently dropped or coerced, so
  * a typo cannot register an instance with default values.
  */
+import { PERMISSION_KEY } from '../acl/permissions.js';
 import { isIP } from 'node:net';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -154,6 +155,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     {
       schema: {
         summary: 'Services with their instance counts',
+        [PERMISSION_KEY]: 'service:read',
         tags: ['registry'],
         response: { 200: { type: 'array', items: { $ref: 'ServiceSummary#' } } },
       },
@@ -169,6 +171,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     {
       schema: {
         summary: "Set a service's dispatch policy (protection threshold, default strategy)",
+        [PERMISSION_KEY]: 'operator:write',
         tags: ['registry'],
         params: serviceParams,
         body: { $ref: 'ServicePolicy#' },
@@ -189,6 +192,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     {
       schema: {
         summary: "A service's instances (ETag; long-poll with index and wait)",
+        [PERMISSION_KEY]: 'service:read',
         tags: ['registry'],
         params: serviceParams,
         querystring: instancesQuery,
@@ -246,6 +250,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     {
       schema: {
         summary: "The health checks of a service's instances and their latest results",
+        [PERMISSION_KEY]: 'service:read',
         description:
           'Each probe result comes from the hot store (written by the replica that checks the instance); the ' +
           'verdict (checkStatus) is what the rise and fall counts wrote to the instance.',
@@ -270,6 +275,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     {
       schema: {
         summary: 'Register an instance, or update its registration',
+        [PERMISSION_KEY]: 'service:create|write',
         description:
           'Creates a persistent znode in the Curator / Spring Cloud Zookeeper layout and a lease in the hot store; ' +
           'heartbeats keep the lease alive. 201 when created, 200 when updated.',
@@ -318,6 +324,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     {
       schema: {
         summary: "Renew an instance's lease, optionally with a load report",
+        [PERMISSION_KEY]: 'service:write',
         description:
           'Writes only the hot store, never ZooKeeper. 404 when the instance is unknown: register it again.',
         tags: ['registry'],
@@ -350,6 +357,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     {
       schema: {
         summary: "Set an instance's status by hand (UP, DOWN or DRAINING)",
+        [PERMISSION_KEY]: 'operator:write',
         description:
           'Written to the instance znode, so every replica and Curator reader sees it. Health checks keep running ' +
           'but do not change the status until it is cleared with DELETE.',
@@ -376,6 +384,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     {
       schema: {
         summary: "Clear an instance's manual status: its health check decides again",
+        [PERMISSION_KEY]: 'operator:write',
         tags: ['registry'],
         params: instanceParams,
         response: {
@@ -397,6 +406,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     {
       schema: {
         summary: 'Deregister an instance (any instance, Curator and Spring ones included)',
+        [PERMISSION_KEY]: 'service:delete',
         tags: ['registry'],
         params: instanceParams,
         response: { 204: { type: 'null' }, 404: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
@@ -414,6 +424,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     {
       schema: {
         summary: 'Pick one healthy instance (soft load balancing)',
+        [PERMISSION_KEY]: 'service:read',
         description:
           'DOWN and DRAINING instances are never picked. Below the protection threshold, the pick spreads over ' +
           'every UP instance and the reply says so in X-Zkgate-Protected.',
