@@ -74,10 +74,12 @@ function textHeader(request: FastifyRequest, name: string): string | undefined {
   }
 }
 
-/** Reads are the hot path: a document's response headers are built once, not per request. */
-const headerCache = new WeakMap<ConfigEntry, Record<string, string>>();
+type DocumentHeaders = Record<string, string> & { readonly etag: string };
 
-function documentHeaders(entry: ConfigEntry): Record<string, string> {
+/** Reads are the hot path: a document's response headers are built once, not per request. */
+const headerCache = new WeakMap<ConfigEntry, DocumentHeaders>();
+
+function documentHeaders(entry: ConfigEntry): DocumentHeaders {
   let headers = headerCache.get(entry);
   if (!headers) {
     headers = {
@@ -142,7 +144,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
   };
 
   const notModified = (reply: FastifyReply, entry: ConfigEntry) => {
-    versionHeaders(reply, documentHeaders(entry).etag as string, entry.version, entry.index);
+    versionHeaders(reply, documentHeaders(entry).etag, entry.version, entry.index);
     if (config.stale) void reply.header('x-zkgate-stale', 'true');
     return reply.code(304).send();
   };
@@ -206,7 +208,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     }
     const entry = config.get(t.namespace);
     const noneMatch = request.headers['if-none-match'];
-    if (noneMatch !== undefined && noneMatchHits(noneMatch, documentHeaders(entry).etag as string)) {
+    if (noneMatch !== undefined && noneMatchHits(noneMatch, documentHeaders(entry).etag)) {
       return notModified(reply, entry);
     }
     return serve(reply, entry);

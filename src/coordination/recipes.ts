@@ -40,13 +40,6 @@ const RACE_BUDGET_MS = 10_000;
 const BACKOFF_BASE_MS = 5;
 const BACKOFF_CAP_MS = 250;
 
-export interface RetryOnRaceOptions {
-  /** Give up (rethrowing the last race) once this much time has passed; 10 s by default. */
-  readonly budgetMs?: number;
-  /** Uniform in [0, 1); injected so tests can pin the back-off. */
-  readonly random?: () => number;
-}
-
 /** Whether `err` says a concurrent writer changed what an optimistic write had read. */
 export function isRace(err: unknown): boolean {
   return (
@@ -64,11 +57,8 @@ export function isRace(err: unknown): boolean {
  * Jitter"): immediate retries among N writers on one znode let only one in N through per round,
  * and a fixed attempt count then fails writers that nothing but bad luck kept out.
  */
-export async function retryOnRace<T>(
-  attempt: () => Promise<T>,
-  { budgetMs = RACE_BUDGET_MS, random = Math.random }: RetryOnRaceOptions = {},
-): Promise<T> {
-  const deadline = Date.now() + budgetMs;
+export async function retryOnRace<T>(attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + RACE_BUDGET_MS;
   for (let losses = 0; ; losses++) {
     try {
       return await attempt();
@@ -78,7 +68,7 @@ export async function retryOnRace<T>(
     // The first loss retries at once: one concurrent writer is the common case.
     if (losses > 0) {
       const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (losses - 1));
-      await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * ceiling)));
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * ceiling)));
     }
   }
 }

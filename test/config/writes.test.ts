@@ -141,10 +141,14 @@ describe('config writes (ZooKeeper, two replicas)', () => {
     expect(answers.filter((a) => a.status !== 200 && a.status !== 201)).toEqual([]);
     // A replica acknowledges its own writes once it serves them; the other one follows its watch.
     for (const app of apps) {
-      await vi.waitFor(async () => {
-        const latest = await app.inject({ method: 'GET', url: '/v1/config/race/two' });
-        expect(latest.headers['x-zkgate-version']).toBe(String(WRITERS * PUBLISHES_EACH));
-      });
+      await vi.waitFor(
+        async () => {
+          const latest = await app.inject({ method: 'GET', url: '/v1/config/race/two' });
+          expect(latest.headers['x-zkgate-version']).toBe(String(WRITERS * PUBLISHES_EACH));
+          // vitest's default of 1 s is short for a replica catching up on 320 writes on a busy machine.
+        },
+        { timeout: 10_000 },
+      );
     }
   });
 });
