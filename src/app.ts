@@ -8,7 +8,8 @@ import type { IncomingMessage, Server, ServerOptions } from 'node:http';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
-import { PERMISSION_KEY, requireDeclaredPermission } from './acl/permissions.js';
+import { PERMISSION_KEY } from './acl/permissions.js';
+import { aclRoutes, aclSchemas } from './acl/routes.js';
 import type { Services } from './compose.js';
 import { configRoutes } from './config/routes.js';
 import { sharedSchemas } from './config/schemas.js';
@@ -181,9 +182,12 @@ export async function buildApp({ services, logger }: AppOptions) {
       route.schema = declared;
     }
   });
-  app.addHook('onRoute', requireDeclaredPermission);
+  app.addHook('onRoute', (route) => services.access.plan(route));
   answerOutsideFastify(app.server as Server);
-  app.addHook('onRequest', async (request) => assertWellFormed(request.raw));
+  app.addHook('onRequest', async (request, reply) => {
+    assertWellFormed(request.raw);
+    services.access.guard(request, reply);
+  });
 
   // Off unless origins are listed: no page on another origin may call the API from a browser.
   if (settings.corsOrigins !== undefined) {
@@ -195,7 +199,7 @@ export async function buildApp({ services, logger }: AppOptions) {
   }
   observeRequests(app, services.metrics);
   app.addSchema({ $id: 'Problem', ...problemSchema });
-  for (const schema of [...sharedSchemas, ...registrySchemas]) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...registrySchemas, ...aclSchemas]) app.addSchema(schema);
   // Before any route: it collects them as they are added.
   await registerOpenApi(app, VERSION);
 
@@ -298,9 +302,15 @@ export async function buildApp({ services, logger }: AppOptions) {
     },
     limits: { perClient: settings.sseMaxClientCnxns, total: settings.sseMaxConnections },
     metrics: services.metrics,
+    access: services.access,
     resumable: resumeFrom,
   });
-  await app.register(monitorRoutes, { metrics: services.metrics, cluster: () => services.cluster() });
+  await app.register(aclRoutes, { acl: services.acl });
+  await app.register(monitorRoutes, {
+    metrics: services.metrics,
+    metricsPublic: settings.metricsPublic,
+    cluster: () => services.cluster(),
+  });
 
   return app;
 }

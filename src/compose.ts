@@ -5,6 +5,9 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { AccessControl } from './acl/access.js';
+import { bootstrapManagementToken } from './acl/bootstrap.js';
+import { AclService } from './acl/store.js';
 import { LeaderElection } from './coordination/election.js';
 import { MemoryHotStore } from './hotstore/memory.js';
 import { RedisHotStore } from './hotstore/redis.js';
@@ -53,6 +56,10 @@ export interface Services {
   /** Who runs the singleton jobs (lease reaping). */
   readonly election: LeaderElection;
   readonly metrics: Metrics;
+  /** Tokens and policies. */
+  readonly acl: AclService;
+  /** Who each request is and what it may do. */
+  readonly access: AccessControl;
   /** This replica's id (host, pid and a random suffix): its name in the gateways group and the election. */
   readonly replicaId: string;
   /** What this replica sees of the deployment, for `GET /v1/cluster`. */
@@ -135,6 +142,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     logger: logger.child({ component: 'config' }),
     metrics,
   });
+  const acl = new AclService(tree, settings.root);
   const registryLogger = logger.child({ component: 'registry' });
   const registry = new RegistryService(store, hot, {
     tree,
@@ -204,7 +212,16 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     hotStoreState: () => hot.state,
     probes: () => scanner.status(),
   });
+  const accessLogger = logger.child({ component: 'access' });
+  const access = new AccessControl(acl.cache, { enabled: settings.auth === 'on', logger: accessLogger });
+  if (settings.auth === 'off') {
+    accessLogger.warn(
+      {},
+      'ZKGATE_AUTH=off: every request is served without a token; never expose this gateway',
+    );
+  }
   const stop = async (): Promise<void> => {
+    access.close();
     await scanner.close();
     await reaper.close();
     await election.close().catch(() => undefined);
@@ -218,7 +235,9 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   try {
     await config.start();
     await registry.start();
+    await acl.start();
     await tree.start(Math.max(30_000, 2 * settings.sessionTimeoutMs));
+    await bootstrapManagementToken(acl, settings, accessLogger);
     reaper.start();
     await election.start();
     await membership.start();
@@ -244,6 +263,8 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     membership,
     election,
     metrics,
+    acl,
+    access,
     replicaId,
     cluster() {
       // Every view asks each ZooKeeper server over a new connection: a burst of requests (or a

@@ -72,6 +72,14 @@ export interface Settings {
   readonly tlsKeyFile: string | undefined;
   /** Browser origins allowed to call the API cross-origin (CORS); unset allows none. */
   readonly corsOrigins: readonly string[] | undefined;
+  /** `off` serves every request without a token (a warning at start and a header on every answer). */
+  readonly auth: 'on' | 'off';
+  /** The secret of the management token created when the ACL tree is empty at start. */
+  readonly bootstrapToken: string | undefined;
+  /** A file holding that secret (a mounted Kubernetes secret); exclusive with the variable. */
+  readonly bootstrapTokenFile: string | undefined;
+  /** Serve `/metrics` without a token (else it needs `operator:read`). */
+  readonly metricsPublic: boolean;
   /** Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client; unset trusts none. */
   readonly trustProxy: readonly string[] | undefined;
   /** How long `/readyz` keeps answering ready while the store is disconnected (reads are served stale). */
@@ -114,6 +122,10 @@ export const SETTINGS_ENV = {
   readinessGraceMs: 'ZKGATE_READINESS_GRACE_MS',
   trustProxy: 'ZKGATE_TRUST_PROXY',
   corsOrigins: 'ZKGATE_CORS_ORIGINS',
+  auth: 'ZKGATE_AUTH',
+  bootstrapToken: 'ZKGATE_BOOTSTRAP_TOKEN',
+  bootstrapTokenFile: 'ZKGATE_BOOTSTRAP_TOKEN_FILE',
+  metricsPublic: 'ZKGATE_METRICS_PUBLIC',
   tlsCertFile: 'ZKGATE_TLS_CERT_FILE',
   tlsKeyFile: 'ZKGATE_TLS_KEY_FILE',
   logLevel: 'LOG_LEVEL',
@@ -155,6 +167,8 @@ const schema: JSONSchemaType<Settings> = {
     'readinessGraceMs',
     'protectThreshold',
     'zoneMinHealthyShare',
+    'auth',
+    'metricsPublic',
     'logLevel',
   ],
   properties: {
@@ -202,6 +216,11 @@ const schema: JSONSchemaType<Settings> = {
       // An origin is scheme://host[:port], exactly as browsers send it; no wildcards.
       items: { type: 'string', pattern: '^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$' },
     },
+    auth: { type: 'string', enum: ['on', 'off'], default: 'on' },
+    // zkgate's own shape, so a typo or a weak password never becomes the management secret.
+    bootstrapToken: { type: 'string', nullable: true, pattern: '^zkg_[A-Za-z0-9_-]{43}$' },
+    bootstrapTokenFile: { type: 'string', nullable: true, minLength: 1 },
+    metricsPublic: { type: 'boolean', default: false },
     readinessGraceMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
     protectThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     zoneMinHealthyShare: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
@@ -260,6 +279,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Set
   }
   if ((settings.tlsCertFile === undefined) !== (settings.tlsKeyFile === undefined)) {
     throw new SettingsError('invalid settings: ZKGATE_TLS_CERT_FILE and ZKGATE_TLS_KEY_FILE go together');
+  }
+  if (settings.bootstrapToken !== undefined && settings.bootstrapTokenFile !== undefined) {
+    throw new SettingsError(
+      'invalid settings: set ZKGATE_BOOTSTRAP_TOKEN or ZKGATE_BOOTSTRAP_TOKEN_FILE, not both',
+    );
   }
   return Object.freeze(settings);
 }

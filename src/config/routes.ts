@@ -4,6 +4,7 @@
  * path under `/v1/config/` is one wildcard route per method, dispatched here.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Need } from '../acl/access.js';
 import { ZkgError } from '../errors.js';
 import type { ConfigEntry } from './cache.js';
 import { contentTypeOf, formatFromContentType } from './formats.js';
@@ -54,6 +55,30 @@ function only<K extends Target['kind']>(
     throw new ZkgError('ZKG_METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${request.url}`);
   }
   return t as Extract<Target, { kind: K }>;
+}
+
+/**
+ * What a request on a namespace needs, from the same parse the handler makes: a publish creates
+ * a namespace this replica does not know and writes one it does (were the view behind, the
+ * publish's own preconditions still decide; the permission only decides who may try).
+ */
+function needsOf(request: FastifyRequest, config: ConfigService): Need[] {
+  const t = target(request);
+  const on = (permission: Need['permission']): Need[] => [
+    { resource: { kind: 'config', name: t.namespace }, permission },
+  ];
+  switch (request.method) {
+    case 'GET':
+    case 'HEAD':
+      return on('read');
+    case 'PUT':
+      if (t.kind === 'schema') return on('admin');
+      return on(config.cache.get(t.namespace) ? 'write' : 'create');
+    case 'POST':
+      return on('write');
+    default:
+      return on('delete');
+  }
 }
 
 /** The If-Match header as the service takes it: `*` means "must exist". */
@@ -149,19 +174,34 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     return reply.code(304).send();
   };
 
-  app.get('/v1/config', { schema: schemas.listRoute }, async (request, reply) => {
-    const { prefix = '' } = request.query as { prefix?: string };
-    if (config.stale) void reply.header('x-zkgate-stale', 'true');
-    return config.list(prefix).map((e) => ({
-      namespace: e.namespace,
-      version: e.version,
-      index: String(e.index),
-      format: e.format,
-      modified: new Date(e.modified).toISOString(),
-    }));
-  });
+  const access = (request: FastifyRequest) => needsOf(request, config);
+  const listing = (request: FastifyRequest): Need[] => [
+    { kind: 'config', under: (request.query as { prefix?: string }).prefix ?? '', permission: 'read' },
+  ];
 
-  app.get('/v1/config/*', { schema: schemas.getRoute }, async (request, reply) => {
+  app.get(
+    '/v1/config',
+    { schema: schemas.listRoute, config: { access: listing } },
+    async (request, reply) => {
+      const { prefix = '' } = request.query as { prefix?: string };
+      if (config.stale) void reply.header('x-zkgate-stale', 'true');
+      const { authority } = request.identity;
+      const readable = (namespace: string) =>
+        authority.decide({ kind: 'config', name: namespace }, 'read').allowed;
+      return config
+        .list(prefix)
+        .filter((e) => readable(e.namespace))
+        .map((e) => ({
+          namespace: e.namespace,
+          version: e.version,
+          index: String(e.index),
+          format: e.format,
+          modified: new Date(e.modified).toISOString(),
+        }));
+    },
+  );
+
+  app.get('/v1/config/*', { schema: schemas.getRoute, config: { access } }, async (request, reply) => {
     const t = only(target(request), request, 'document', 'history', 'release', 'schema');
     if (t.kind === 'history') {
       const { limit } = request.query as { limit?: number };
@@ -214,7 +254,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     return serve(reply, entry);
   });
 
-  app.put('/v1/config/*', { schema: schemas.putRoute }, async (request, reply) => {
+  app.put('/v1/config/*', { schema: schemas.putRoute, config: { access } }, async (request, reply) => {
     const t = only(target(request), request, 'document', 'schema');
     if (t.kind === 'schema') {
       await config.setSchema(t.namespace, parseJsonBody(request));
@@ -235,7 +275,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     return writeResult(reply, t.namespace, result);
   });
 
-  app.post('/v1/config/*', { schema: schemas.postRoute }, async (request, reply) => {
+  app.post('/v1/config/*', { schema: schemas.postRoute, config: { access } }, async (request, reply) => {
     const t = only(target(request), request, 'rollback');
     const body = parseJsonBody(request) as { version?: unknown };
     if (!Number.isSafeInteger(body?.version) || (body.version as number) < 1) {
@@ -250,7 +290,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     return writeResult(reply, t.namespace, result);
   });
 
-  app.delete('/v1/config/*', { schema: schemas.deleteRoute }, async (request, reply) => {
+  app.delete('/v1/config/*', { schema: schemas.deleteRoute, config: { access } }, async (request, reply) => {
     const t = only(target(request), request, 'document');
     const { ifMatch } = ifMatchOf(request);
     const result = await config.delete(t.namespace, ifMatch);

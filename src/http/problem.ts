@@ -23,6 +23,8 @@ export function sendProblem(
   extra: Record<string, unknown> = {},
 ): FastifyReply {
   if (error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
+  // RFC 6750: how to authenticate, on every 401.
+  if (error.status === 401) void reply.header('www-authenticate', 'Bearer realm="zkgate"');
   return reply
     .code(error.status)
     .type('application/problem+json; charset=utf-8')

@@ -7,7 +7,8 @@
  * views of one {@link WatchedTree}, which explains why every id is a safe resume point.
  */
 import { PERMISSION_KEY } from '../acl/permissions.js';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AccessControl, Need } from '../acl/access.js';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import { isConfigChange, type ConfigChange } from '../config/cache.js';
 import { parseNamespace } from '../config/namespace.js';
@@ -28,6 +29,7 @@ export interface WatchRoutesOptions {
   readonly sse: SseOptions;
   readonly limits: { readonly perClient: number; readonly total: number };
   readonly metrics: Metrics;
+  readonly access: AccessControl;
   /** Whether a client can resume from an event id here (see `resumable` in long-poll.ts). */
   readonly resumable: (index: bigint) => Promise<boolean>;
 }
@@ -108,6 +110,28 @@ function subjectOf(change: CacheChange): string {
   return `ns:${config.kind === 'config' ? config.entry.namespace : config.namespace}`;
 }
 
+interface WatchQuery {
+  ns?: string | string[];
+  prefix?: string | string[];
+  service?: string | string[];
+}
+
+/**
+ * Every named subject must be readable; a prefix must cover something readable, and then
+ * delivers only what is (each event is checked, see the handler).
+ */
+function watchNeeds(request: FastifyRequest): Need[] {
+  const query = request.query as WatchQuery;
+  return [
+    ...list(query.ns).map((name): Need => ({
+      resource: { kind: 'config', name: parseNamespace(name) },
+      permission: 'read',
+    })),
+    ...list(query.prefix).map((under): Need => ({ kind: 'config', under, permission: 'read' })),
+    ...list(query.service).map((name): Need => ({ resource: { kind: 'service', name }, permission: 'read' })),
+  ];
+}
+
 export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOptions): Promise<void> {
   const { config, registry, tree } = options;
   const encode = (change: CacheChange): EncodedSseEvent => {
@@ -130,6 +154,7 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
   app.get(
     '/v1/watch',
     {
+      config: { access: watchNeeds },
       schema: {
         summary: 'Watch namespaces over Server-Sent Events',
         [PERMISSION_KEY]: 'config:read, service:read',
@@ -139,11 +164,7 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       },
     },
     async (request, reply) => {
-      const query = request.query as {
-        ns?: string | string[];
-        prefix?: string | string[];
-        service?: string | string[];
-      };
+      const query = request.query as WatchQuery;
       const names = new Set(list(query.ns).map(parseNamespace));
       const services = new Set(list(query.service));
       for (const service of services) {
@@ -164,8 +185,13 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       }
       const since = resumeFrom === undefined ? undefined : BigInt(resumeFrom);
       const unknownId = since !== undefined && !(await options.resumable(since));
-      const matchNs = (name: string): boolean => names.has(name) || prefixes.some((p) => name.startsWith(p));
-      const matchService = (name: string): boolean => services.has(name);
+      // The token's rules as they are now: a policy changed meanwhile applies to the next event.
+      let identity = request.identity;
+      const readable = (kind: 'config' | 'service', name: string): boolean =>
+        identity.authority.decide({ kind, name }, 'read').allowed;
+      const matchNs = (name: string): boolean =>
+        (names.has(name) || prefixes.some((p) => name.startsWith(p))) && readable('config', name);
+      const matchService = (name: string): boolean => services.has(name) && readable('service', name);
       const matches = (change: CacheChange): boolean =>
         isInstancesChange(change)
           ? matchService(change.service)
@@ -241,9 +267,18 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       options.metrics.sseConnections.inc();
       for (const event of initial) stream.send(event);
       const unsubscribe = tree.onChange((changes) => {
+        identity = options.access.current(identity) ?? identity;
         for (const change of changes) if (fresh(change)) stream.send(encode(change));
       });
+      const stopRevocation = options.access.onRevoked(identity, () => {
+        stream.send({
+          event: 'revoked',
+          data: JSON.stringify({ reason: 'the token was revoked or has expired' }),
+        });
+        stream.close();
+      });
       stream.onClose(() => {
+        stopRevocation();
         unsubscribe();
         release();
         options.metrics.sseConnections.dec();

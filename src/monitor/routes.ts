@@ -10,6 +10,8 @@ import type { Metrics } from './metrics.js';
 
 export interface MonitorRoutesOptions {
   readonly metrics: Metrics;
+  /** Serve `/metrics` without a token (`ZKGATE_METRICS_PUBLIC`). */
+  readonly metricsPublic: boolean;
   readonly cluster: () => Promise<ClusterView>;
 }
 
@@ -117,7 +119,7 @@ export async function monitorRoutes(app: FastifyInstance, options: MonitorRoutes
     {
       schema: {
         summary: 'Prometheus metrics (text exposition format)',
-        [PERMISSION_KEY]: 'operator:read',
+        [PERMISSION_KEY]: options.metricsPublic ? 'public' : 'operator:read',
         tags: ['ops'],
         response: { 200: { type: 'string' } },
       },

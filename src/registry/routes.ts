@@ -8,12 +8,12 @@
  */
 import { PERMISSION_KEY } from '../acl/permissions.js';
 import { isIP } from 'node:net';
-import { Ajv } from 'ajv';
-import addFormats from 'ajv-formats';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Need } from '../acl/access.js';
 import { isZnodeName } from '../coordination/paths.js';
 import type { StrategyName } from '../dispatcher/types.js';
 import { ZkgError } from '../errors.js';
+import { validateStrictly } from '../http/strict-validation.js';
 import { DURATION_UNITS_MS, LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
 import type { LoadReport } from '../hotstore/store.js';
 import { CHECK_LIMITS, type HealthCheck, type InstanceStatus } from './instance.js';
@@ -139,20 +139,31 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
   const longPolls = new LongPolls();
   app.addHook('preClose', async () => longPolls.releaseAll());
 
-  const ajv = new Ajv({ allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: false });
-  addFormats.default(ajv);
-  ajv.addKeyword('example');
+  const ajv = validateStrictly(app);
   ajv.addFormat('host', (value: string) => isIP(value) !== 0 || HOSTNAME.test(value));
   for (const schema of registrySchemas) ajv.addSchema(schema);
-  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
 
   const stale = (reply: FastifyReply): void => {
     if (registry.stale) void reply.header('x-zkgate-stale', 'true');
   };
 
+  // What a request needs, from the same path parameters the handler reads.
+  const on =
+    (permission: Need['permission']) =>
+    (request: FastifyRequest): Need[] => [
+      { resource: { kind: 'service', name: (request.params as { service: string }).service }, permission },
+    ];
+  // Registering an instance this replica knows is an update of it.
+  const registration = (request: FastifyRequest): Need[] => {
+    const { service, id } = request.params as { service: string; id: string };
+    const known = registry.cache.service(service)?.instances.has(id) ?? false;
+    return on(known ? 'write' : 'create')(request);
+  };
+
   app.get(
     '/v1/services',
     {
+      config: { access: () => [{ kind: 'service', under: '', permission: 'read' }] },
       schema: {
         summary: 'Services with their instance counts',
         [PERMISSION_KEY]: 'service:read',
@@ -160,9 +171,12 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         response: { 200: { type: 'array', items: { $ref: 'ServiceSummary#' } } },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       stale(reply);
-      return registry.services();
+      const { authority } = request.identity;
+      return (await registry.services()).filter(
+        (summary) => authority.decide({ kind: 'service', name: summary.service }, 'read').allowed,
+      );
     },
   );
 
@@ -190,6 +204,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
   app.get(
     '/v1/services/:service/instances',
     {
+      config: { access: on('read') },
       schema: {
         summary: "A service's instances (ETag; long-poll with index and wait)",
         [PERMISSION_KEY]: 'service:read',
@@ -248,6 +263,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
   app.get(
     '/v1/services/:service/checks',
     {
+      config: { access: on('read') },
       schema: {
         summary: "The health checks of a service's instances and their latest results",
         [PERMISSION_KEY]: 'service:read',
@@ -273,6 +289,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
   app.put(
     '/v1/services/:service/instances/:id',
     {
+      config: { access: registration },
       schema: {
         summary: 'Register an instance, or update its registration',
         [PERMISSION_KEY]: 'service:create|write',
@@ -322,6 +339,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
   app.put(
     '/v1/services/:service/instances/:id/heartbeat',
     {
+      config: { access: on('write') },
       schema: {
         summary: "Renew an instance's lease, optionally with a load report",
         [PERMISSION_KEY]: 'service:write',
@@ -404,6 +422,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
   app.delete(
     '/v1/services/:service/instances/:id',
     {
+      config: { access: on('delete') },
       schema: {
         summary: 'Deregister an instance (any instance, Curator and Spring ones included)',
         [PERMISSION_KEY]: 'service:delete',
@@ -422,6 +441,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
   app.get(
     '/v1/dispatch/:service',
     {
+      config: { access: on('read') },
       schema: {
         summary: 'Pick one healthy instance (soft load balancing)',
         [PERMISSION_KEY]: 'service:read',
