@@ -8,11 +8,16 @@ import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
 import { makeTempDir } from './processes.js';
+import { BOOTSTRAP_ENV, MANAGEMENT } from './tokens.js';
 
 export type App = Awaited<ReturnType<typeof buildApp>>;
 
+import type { InjectOptions, LightMyRequestResponse as Response } from 'fastify';
+
 export interface EmbeddedApp {
   readonly app: App;
+  /** `app.inject` as the operator (the management token), unless the request names its own authorization. */
+  inject(options: InjectOptions): Promise<Response>;
   readonly services: Services;
   close(): Promise<void>;
 }
@@ -22,12 +27,16 @@ export async function startEmbeddedApp(
   logger: Logger = pino({ level: 'silent' }),
 ): Promise<EmbeddedApp> {
   const dataDir = await makeTempDir('zkgate-app-');
-  const services = await createServices(loadSettings({ ZKGATE_DATA_DIR: dataDir, ...env }), logger);
+  const services = await createServices(
+    loadSettings({ ZKGATE_DATA_DIR: dataDir, ...BOOTSTRAP_ENV, ...env }),
+    logger,
+  );
   const app = await buildApp({ services, logger });
   await app.ready();
   return {
     app,
     services,
+    inject: (options) => app.inject({ ...options, headers: { ...MANAGEMENT, ...options.headers } }),
     async close() {
       await app.close();
       await services.close();

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePorts, pollUntil } from './processes.js';
+import { BOOTSTRAP_ENV } from './tokens.js';
 
 export interface GatewayProcess {
   child: ChildProcess;
@@ -18,7 +19,7 @@ const SERVER = new URL('../../src/server.ts', import.meta.url).pathname;
 export async function startGateway(env: Record<string, string>): Promise<GatewayProcess> {
   const [port] = await freePorts(1);
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...BOOTSTRAP_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

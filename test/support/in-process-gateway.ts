@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
+import { BOOTSTRAP_ENV } from './tokens.js';
 
 export interface InProcessGateway {
   /** `http://127.0.0.1:port` */
@@ -16,7 +17,7 @@ export interface InProcessGateway {
 
 export async function startInProcessGateway(env: Record<string, string>): Promise<InProcessGateway> {
   const logger = pino({ level: 'silent' });
-  const services = await createServices(loadSettings(env), logger);
+  const services = await createServices(loadSettings({ ...BOOTSTRAP_ENV, ...env }), logger);
   const app = await buildApp({ services, logger });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
