@@ -9,7 +9,9 @@ import { createServices, type Services } from '../../src/compose.js';
 import type { CoordinationStore } from '../../src/coordination/store.js';
 import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
 import { loadSettings } from '../../src/settings.js';
+import { asOperator, type OperatorInject } from '../support/embedded-app.js';
 import { makeTempDir } from '../support/processes.js';
+import { BOOTSTRAP_ENV } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
@@ -28,7 +30,7 @@ const modes: Mode[] = [
     async start() {
       const dataDir = await makeTempDir('zkgate-config-');
       const services = await createServices(
-        loadSettings({ ZKGATE_DATA_DIR: dataDir, ...SMALL_LIMITS }),
+        loadSettings({ ZKGATE_DATA_DIR: dataDir, ...BOOTSTRAP_ENV, ...SMALL_LIMITS }),
         logger,
       );
       return {
@@ -47,7 +49,7 @@ const modes: Mode[] = [
     async start() {
       const zk: ZkStandalone = await startZooKeeper();
       const services = await createServices(
-        loadSettings({ ZKGATE_ZK: zk.connectString, ...SMALL_LIMITS }),
+        loadSettings({ ZKGATE_ZK: zk.connectString, ...BOOTSTRAP_ENV, ...SMALL_LIMITS }),
         logger,
       );
       const plain = await ZooKeeperStore.connect({ connectString: zk.connectString });
@@ -67,24 +69,27 @@ const modes: Mode[] = [
 for (const mode of modes) {
   describe(`config API (${mode.name})`, () => {
     let app: App;
+    // Requests act as the operator: these tests are about the API, not access control.
+    let inject: OperatorInject;
     let env: Awaited<ReturnType<Mode['start']>>;
     let n = 0;
     const fresh = (): string => `test/ns${++n}`;
 
     const put = (ns: string, body: string, type = 'application/json', headers: Record<string, string> = {}) =>
-      app.inject({
+      inject({
         method: 'PUT',
         url: `/v1/config/${ns}`,
         payload: body,
         headers: { 'content-type': type, ...headers },
       });
     const get = (url: string, headers: Record<string, string> = {}) =>
-      app.inject({ method: 'GET', url, headers });
+      inject({ method: 'GET', url, headers });
 
     beforeAll(async () => {
       env = await mode.start();
       app = await buildApp({ services: env.services, logger });
       await app.ready();
+      inject = asOperator(app);
     });
 
     afterAll(async () => {
@@ -161,7 +166,7 @@ for (const mode of modes) {
         required: ['port'],
         properties: { port: { type: 'integer', maximum: 65535 } },
       };
-      const set = await app.inject({ method: 'PUT', url: `/v1/config/${ns}:schema`, payload: schema });
+      const set = await inject({ method: 'PUT', url: `/v1/config/${ns}:schema`, payload: schema });
       expect(set.statusCode).toBe(204);
       expect((await get(`/v1/config/${ns}:schema`)).json()).toEqual(schema);
       const bad = await put(ns, '{"port": 70000}');
@@ -173,7 +178,7 @@ for (const mode of modes) {
       const badYaml = await put(ns, 'port: nope\n', 'application/yaml');
       expect(badYaml.statusCode).toBe(422);
       expect((await put(ns, 'port: 8080\n', 'application/yaml')).statusCode).toBe(201);
-      const broken = await app.inject({
+      const broken = await inject({
         method: 'PUT',
         url: `/v1/config/${ns}:schema`,
         payload: { type: 'object', properties: { port: { type: 'no-such-type' } } },
@@ -181,7 +186,7 @@ for (const mode of modes) {
       expect(broken.statusCode).toBe(400);
       expect(broken.json().code).toBe('ZKG_SCHEMA_INVALID');
       // The live document must satisfy a new schema.
-      const violated = await app.inject({
+      const violated = await inject({
         method: 'PUT',
         url: `/v1/config/${ns}:schema`,
         payload: { type: 'object', required: ['host'] },
@@ -228,7 +233,7 @@ for (const mode of modes) {
       expect(first.body).toBe('{"v":1}');
       expect(first.headers['x-zkgate-version']).toBe('1');
       expect((await get(`/v1/config/${ns}:history/9`)).json().code).toBe('ZKG_RELEASE_NOT_FOUND');
-      const rollback = await app.inject({
+      const rollback = await inject({
         method: 'POST',
         url: `/v1/config/${ns}:rollback`,
         payload: { version: 1 },
@@ -255,17 +260,17 @@ for (const mode of modes) {
       const ns = fresh();
       await put(ns, '{"v":1}');
       await put(ns, '{"v":2}');
-      const stale = await app.inject({
+      const stale = await inject({
         method: 'DELETE',
         url: `/v1/config/${ns}`,
         headers: { 'if-match': '"1"' },
       });
       expect(stale.statusCode).toBe(412);
-      const deleted = await app.inject({ method: 'DELETE', url: `/v1/config/${ns}` });
+      const deleted = await inject({ method: 'DELETE', url: `/v1/config/${ns}` });
       expect(deleted.statusCode).toBe(200);
       expect(deleted.json()).toMatchObject({ namespace: ns, version: 2 });
       expect((await get(`/v1/config/${ns}`)).statusCode).toBe(404);
-      expect((await app.inject({ method: 'DELETE', url: `/v1/config/${ns}` })).statusCode).toBe(404);
+      expect((await inject({ method: 'DELETE', url: `/v1/config/${ns}` })).statusCode).toBe(404);
       const again = await put(ns, '{"v":3}');
       expect(again.statusCode).toBe(201);
       expect(again.json().version).toBe(3);

@@ -16,6 +16,7 @@ import { Metrics } from '../../src/monitor/metrics.js';
 import { ConfigService } from '../../src/config/service.js';
 import { loadSettings } from '../../src/settings.js';
 import { makeTempDir } from '../support/processes.js';
+import { BOOTSTRAP_ENV, MANAGEMENT } from '../support/tokens.js';
 
 const logger = pino({ level: 'silent' });
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -159,7 +160,7 @@ describe('shutdown with a long-poll in flight', () => {
 
   beforeAll(async () => {
     dataDir = await makeTempDir('zkgate-shutdown-');
-    services = await createServices(loadSettings({ ZKGATE_DATA_DIR: dataDir }), logger);
+    services = await createServices(loadSettings({ ZKGATE_DATA_DIR: dataDir, ...BOOTSTRAP_ENV }), logger);
   });
 
   afterAll(async () => {
@@ -172,7 +173,7 @@ describe('shutdown with a long-poll in flight', () => {
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const { index } = await services.config.publish('poll/ns', { body: json({}), format: 'json' });
     const listening = services.tree.listening;
-    const poll = fetch(`${url}/v1/config/poll/ns?index=${index}&wait=60s`);
+    const poll = fetch(`${url}/v1/config/poll/ns?index=${index}&wait=60s`, { headers: MANAGEMENT });
     await expect.poll(() => services.tree.listening).toBeGreaterThan(listening);
     const started = Date.now();
     await app.close();

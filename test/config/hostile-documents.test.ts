@@ -6,19 +6,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../src/compose.js';
 import { ConfigLayout } from '../../src/config/namespace.js';
-import { startEmbeddedApp, type App, type EmbeddedApp } from '../support/embedded-app.js';
+import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
 
 describe('hostile documents and schemas over HTTP (embedded)', () => {
   let gateway: EmbeddedApp;
   let services: Services;
-  let app: App;
   let n = 0;
   const fresh = (): string => `hostile/ns${++n}`;
 
   const put = (ns: string, body: string, type = 'application/json') =>
-    app.inject({ method: 'PUT', url: `/v1/config/${ns}`, payload: body, headers: { 'content-type': type } });
+    gateway.inject({
+      method: 'PUT',
+      url: `/v1/config/${ns}`,
+      payload: body,
+      headers: { 'content-type': type },
+    });
   const putSchema = (ns: string, schema: unknown) =>
-    app.inject({
+    gateway.inject({
       method: 'PUT',
       url: `/v1/config/${ns}:schema`,
       payload: typeof schema === 'string' ? schema : JSON.stringify(schema),
@@ -28,7 +32,7 @@ describe('hostile documents and schemas over HTTP (embedded)', () => {
   beforeAll(async () => {
     // Default limits: a 400 KB document is accepted, so the bounds below are what refuses.
     gateway = await startEmbeddedApp();
-    ({ app, services } = gateway);
+    ({ services } = gateway);
   });
 
   afterAll(async () => {
@@ -110,7 +114,7 @@ describe('hostile documents and schemas over HTTP (embedded)', () => {
 
   it('keeps serving after all of them', async () => {
     expect((await put(fresh(), 'a: [1, {b: 2}]\n', 'application/yaml')).statusCode).toBe(201);
-    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect((await gateway.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
 
   it('answers a ReDoS pattern quickly: ^(a+)+$ against 30 characters and a mismatch', async () => {

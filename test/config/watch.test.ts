@@ -9,6 +9,7 @@ import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
 import { makeTempDir } from '../support/processes.js';
 import { openSse, type ReceivedEvent, type SseClient } from '../support/sse-client.js';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
+import { MANAGEMENT } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 type Gateway = InProcessGateway;
@@ -18,7 +19,7 @@ async function publish(g: Gateway, ns: string, body: string): Promise<{ version:
   const res = await fetch(`${g.url}/v1/config/${ns}`, {
     method: 'PUT',
     body,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...MANAGEMENT },
   });
   expect(res.status).toBeLessThan(300);
   return (await res.json()) as { version: number; index: string };
@@ -32,7 +33,7 @@ describe('watch over SSE, two gateway replicas on one ZooKeeper', () => {
   let b: Gateway;
   const clients: SseClient[] = [];
   const watch = async (g: Gateway, query: string, headers: Record<string, string> = {}) => {
-    const client = await openSse(`${g.url}/v1/watch?${query}`, headers);
+    const client = await openSse(`${g.url}/v1/watch?${query}`, { ...MANAGEMENT, ...headers });
     clients.push(client);
     return client;
   };
@@ -85,7 +86,10 @@ describe('watch over SSE, two gateway replicas on one ZooKeeper', () => {
     first.close();
 
     for (let v = 2; v <= 4; v++) await publish(a, 'resume/changed', `{"v":${v}}`);
-    const deleted = await fetch(`${a.url}/v1/config/resume/deleted`, { method: 'DELETE' });
+    const deleted = await fetch(`${a.url}/v1/config/resume/deleted`, {
+      method: 'DELETE',
+      headers: MANAGEMENT,
+    });
     expect(deleted.status).toBe(200);
     // Something outside the subscription changes too, and must not be sent.
     await publish(a, 'other/ns', '{}');
@@ -117,10 +121,12 @@ describe('watch over SSE, two gateway replicas on one ZooKeeper', () => {
   });
 
   it('refuses watches without a subject or with a malformed Last-Event-ID', async () => {
-    const res = await fetch(`${a.url}/v1/watch`);
+    const res = await fetch(`${a.url}/v1/watch`, { headers: MANAGEMENT });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { code: string }).code).toBe('ZKG_VALIDATION_FAILED');
-    const bad = await fetch(`${a.url}/v1/watch?ns=a/b`, { headers: { 'last-event-id': 'yesterday' } });
+    const bad = await fetch(`${a.url}/v1/watch?ns=a/b`, {
+      headers: { ...MANAGEMENT, 'last-event-id': 'yesterday' },
+    });
     expect(bad.status).toBe(400);
   });
 });
@@ -145,9 +151,9 @@ describe('watch limits and a reset after the tombstone horizon (embedded)', () =
 
   it('answers 503 beyond the per-client limit', async () => {
     await publish(g, 'limit/ns', '{}');
-    const one = await openSse(`${g.url}/v1/watch?ns=limit/ns`);
-    const two = await openSse(`${g.url}/v1/watch?ns=limit/ns`);
-    const three = await fetch(`${g.url}/v1/watch?ns=limit/ns`);
+    const one = await openSse(`${g.url}/v1/watch?ns=limit/ns`, MANAGEMENT);
+    const two = await openSse(`${g.url}/v1/watch?ns=limit/ns`, MANAGEMENT);
+    const three = await fetch(`${g.url}/v1/watch?ns=limit/ns`, { headers: MANAGEMENT });
     expect(three.status).toBe(503);
     expect(three.headers.get('retry-after')).toBe('5');
     expect(((await three.json()) as { code: string }).code).toBe('ZKG_WATCH_LIMIT');
@@ -156,7 +162,7 @@ describe('watch limits and a reset after the tombstone horizon (embedded)', () =
     // The slot comes back once the server has seen the disconnect.
     await expect
       .poll(async () => {
-        const res = await fetch(`${g.url}/v1/watch?ns=limit/ns`);
+        const res = await fetch(`${g.url}/v1/watch?ns=limit/ns`, { headers: MANAGEMENT });
         const ok = res.status === 200;
         await res.body?.cancel();
         return ok;
@@ -168,18 +174,24 @@ describe('watch limits and a reset after the tombstone horizon (embedded)', () =
   it('sends a reset with the full state to a client resuming from before forgotten deletions', async () => {
     await publish(g, 'reset/kept', '{"v":1}');
     const { index } = await publish(g, 'reset/gone', '{}');
-    await fetch(`${g.url}/v1/config/reset/gone`, { method: 'DELETE' });
+    await fetch(`${g.url}/v1/config/reset/gone`, { method: 'DELETE', headers: MANAGEMENT });
     // Forget the deletion: pruning with a clock past the retention.
     expect(await g.services.config.pruneTombstones(Date.now() + 10_000)).toBeGreaterThanOrEqual(1);
     await expect.poll(() => g.services.config.cache.horizon > BigInt(index)).toBe(true);
-    const client = await openSse(`${g.url}/v1/watch?prefix=reset/`, { 'last-event-id': index });
+    const client = await openSse(`${g.url}/v1/watch?prefix=reset/`, {
+      ...MANAGEMENT,
+      'last-event-id': index,
+    });
     expect(payload(await client.next())).toMatchObject({ namespace: 'reset/kept', version: 1 });
     const reset = await client.next();
     expect(reset.event).toBe('reset');
     expect(payload(reset)).toEqual({ namespaces: ['reset/kept'] });
     // Resuming from the reset's id needs no second reset.
     expect(BigInt(reset.id!) >= g.services.config.cache.horizon).toBe(true);
-    const again = await openSse(`${g.url}/v1/watch?prefix=reset/`, { 'last-event-id': reset.id! });
+    const again = await openSse(`${g.url}/v1/watch?prefix=reset/`, {
+      ...MANAGEMENT,
+      'last-event-id': reset.id!,
+    });
     await publish(g, 'reset/kept', '{"v":2}');
     const next = await again.next();
     expect(next.event).toBe('config');
@@ -208,7 +220,10 @@ describe('resuming from an id this store never reached (embedded)', () => {
     try {
       const { index } = await publish(g, 'future/a', '{"v":1}');
       const ahead = String(BigInt(index) + 1_000_000n);
-      const client = await openSse(`${g.url}/v1/watch?prefix=future/`, { 'last-event-id': ahead });
+      const client = await openSse(`${g.url}/v1/watch?prefix=future/`, {
+        ...MANAGEMENT,
+        'last-event-id': ahead,
+      });
       expect(payload(await client.next())).toMatchObject({ namespace: 'future/a', version: 1 });
       const reset = await client.next();
       expect(reset.event).toBe('reset');
@@ -229,13 +244,15 @@ describe('resuming from an id this store never reached (embedded)', () => {
     await cp(dataDir, backup, { recursive: true });
 
     g = await gateway({ ZKGATE_DATA_DIR: dataDir });
-    const watcher = await openSse(`${g.url}/v1/watch?ns=restore/a`);
+    const watcher = await openSse(`${g.url}/v1/watch?ns=restore/a`, MANAGEMENT);
     await watcher.next();
     await publish(g, 'restore/a', '{"v":"lost 2"}');
     await publish(g, 'restore/a', '{"v":"lost 3"}');
     const seen = (await watcher.next(), await watcher.next());
     expect(payload(seen)).toMatchObject({ version: 3 });
-    const oldTag = (await fetch(`${g.url}/v1/config/restore/a`)).headers.get('etag')!;
+    const oldTag = (await fetch(`${g.url}/v1/config/restore/a`, { headers: MANAGEMENT })).headers.get(
+      'etag',
+    )!;
     watcher.close();
     await g.close();
 
@@ -250,7 +267,10 @@ describe('resuming from an id this store never reached (embedded)', () => {
       // The restored store passes the watcher's id before it comes back: ids alone look fine.
       for (let i = 0; i < 5; i++) await publish(g, 'restore/other', `{"i":${i}}`);
       expect(g.services.tree.watermark).toBeGreaterThan(BigInt(seen.id!));
-      const resumed = await openSse(`${g.url}/v1/watch?ns=restore/a`, { 'last-event-id': seen.id! });
+      const resumed = await openSse(`${g.url}/v1/watch?ns=restore/a`, {
+        ...MANAGEMENT,
+        'last-event-id': seen.id!,
+      });
       expect(payload(await resumed.next())).toMatchObject({ version: 1, content: '{"v":"backed up"}' });
       expect((await resumed.next()).event).toBe('reset');
       await publish(g, 'restore/a', '{"v":"new 2"}');
@@ -259,7 +279,9 @@ describe('resuming from an id this store never reached (embedded)', () => {
       expect(payload(await resumed.next())).toMatchObject({ version: 3, content: '{"v":"new 3"}' });
       resumed.close();
       // Version 3 again, with other content: the ETag from before the restore must not match it.
-      const read = await fetch(`${g.url}/v1/config/restore/a`, { headers: { 'if-none-match': oldTag } });
+      const read = await fetch(`${g.url}/v1/config/restore/a`, {
+        headers: { ...MANAGEMENT, 'if-none-match': oldTag },
+      });
       expect(read.status).toBe(200);
       expect(await read.text()).toBe('{"v":"new 3"}');
     } finally {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
-import { startEmbeddedApp, type App, type EmbeddedApp } from '../support/embedded-app.js';
+import { asOperator, startEmbeddedApp, type App, type EmbeddedApp } from '../support/embedded-app.js';
+import { BOOTSTRAP_ENV } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 import { listZnodes } from '../support/znodes.js';
 
@@ -22,8 +23,9 @@ async function replica(services: Services): Promise<App> {
   return app;
 }
 
+/** A publish as the operator: these tests are about writes, not access control. */
 function publish(app: App, ns: string, body: string, headers: Record<string, string> = {}) {
-  return app.inject({
+  return asOperator(app)({
     method: 'PUT',
     url: `/v1/config/${ns}`,
     payload: body,
@@ -67,7 +69,7 @@ describe('config writes (embedded, one replica)', () => {
   it('accepts every unconditional publish of writers racing on one namespace', async () => {
     const answers = await race([app], 'race/one');
     expect(answers.filter((a) => a.status !== 200 && a.status !== 201)).toEqual([]);
-    const latest = await app.inject({ method: 'GET', url: '/v1/config/race/one' });
+    const latest = await gateway.inject({ method: 'GET', url: '/v1/config/race/one' });
     // Every publish made a version: none was lost or merged.
     expect(latest.headers['x-zkgate-version']).toBe(String(WRITERS * PUBLISHES_EACH));
   });
@@ -100,7 +102,7 @@ describe('config writes (embedded, one replica)', () => {
   });
 
   it('writes no znode for a publish refused by the schema declared ahead of it', async () => {
-    const schema = await app.inject({
+    const schema = await gateway.inject({
       method: 'PUT',
       url: '/v1/config/gz/n2/y:schema',
       payload: { type: 'object', required: ['limit'] },
@@ -112,7 +114,7 @@ describe('config writes (embedded, one replica)', () => {
     expect(await listZnodes(services.store, '/zkgate')).toEqual(before);
     // The accepted publish creates the parents it needs in the same transaction.
     expect((await publish(app, 'gz/n2/y', '{"limit":1}')).statusCode).toBe(201);
-    expect((await app.inject({ method: 'GET', url: '/v1/config/gz/n2/y' })).body).toBe('{"limit":1}');
+    expect((await gateway.inject({ method: 'GET', url: '/v1/config/gz/n2/y' })).body).toBe('{"limit":1}');
   });
 });
 
@@ -124,8 +126,8 @@ describe('config writes (ZooKeeper, two replicas)', () => {
   beforeAll(async () => {
     zk = await startZooKeeper();
     replicas = [
-      await createServices(loadSettings({ ZKGATE_ZK: zk.connectString }), logger),
-      await createServices(loadSettings({ ZKGATE_ZK: zk.connectString }), logger),
+      await createServices(loadSettings({ ZKGATE_ZK: zk.connectString, ...BOOTSTRAP_ENV }), logger),
+      await createServices(loadSettings({ ZKGATE_ZK: zk.connectString, ...BOOTSTRAP_ENV }), logger),
     ];
     apps = await Promise.all(replicas.map(replica));
   });
@@ -143,7 +145,7 @@ describe('config writes (ZooKeeper, two replicas)', () => {
     for (const app of apps) {
       await vi.waitFor(
         async () => {
-          const latest = await app.inject({ method: 'GET', url: '/v1/config/race/two' });
+          const latest = await asOperator(app)({ method: 'GET', url: '/v1/config/race/two' });
           expect(latest.headers['x-zkgate-version']).toBe(String(WRITERS * PUBLISHES_EACH));
           // vitest's default of 1 s is short for a replica catching up on 320 writes on a busy machine.
         },

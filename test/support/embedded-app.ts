@@ -3,6 +3,7 @@
  * for tests that talk to it with `app.inject()`.
  */
 import { rm } from 'node:fs/promises';
+import type { InjectOptions, LightMyRequestResponse as Response } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
@@ -12,7 +13,13 @@ import { BOOTSTRAP_ENV, MANAGEMENT } from './tokens.js';
 
 export type App = Awaited<ReturnType<typeof buildApp>>;
 
-import type { InjectOptions, LightMyRequestResponse as Response } from 'fastify';
+/** `app.inject` as the operator (the management token), unless the request names its own authorization. */
+export type OperatorInject = (options: InjectOptions) => Promise<Response>;
+
+/** `app.inject` of an app built by the test itself, as the operator (see {@link EmbeddedApp.inject}). */
+export function asOperator(app: App): OperatorInject {
+  return (options) => app.inject({ ...options, headers: { ...MANAGEMENT, ...options.headers } });
+}
 
 export interface EmbeddedApp {
   readonly app: App;
@@ -36,7 +43,7 @@ export async function startEmbeddedApp(
   return {
     app,
     services,
-    inject: (options) => app.inject({ ...options, headers: { ...MANAGEMENT, ...options.headers } }),
+    inject: asOperator(app),
     async close() {
       await app.close();
       await services.close();
