@@ -154,7 +154,11 @@ export class AccessControl {
       const needs: Need[] = requirement.flatMap(({ kind, anyOf }) =>
         anyOf.map((permission) => ({ resource: { kind } as Resource, permission })),
       );
-      if (needs.length === 0) continue; // `authenticated`: any identity
+      // `authenticated`: any identity but the anonymous one.
+      if (needs.length === 0) {
+        if (identity.accessor === 'anonymous') this.deny(request, identity, []);
+        continue;
+      }
       if (!needs.some((need) => this.allows(identity, need))) this.deny(request, identity, needs);
     }
   }
@@ -210,7 +214,7 @@ export class AccessControl {
   }
 
   private deny(request: FastifyRequest, identity: Identity, needs: readonly Need[]): never {
-    const wanted = needs.map(describe).join(' or ');
+    const wanted = needs.length === 0 ? 'a token' : needs.map(describe).join(' or ');
     this.options.logger.warn(
       {
         accessor: identity.accessor,
