@@ -197,6 +197,9 @@ export async function buildApp({ services, logger }: AppOptions) {
       exposedHeaders: ['etag', 'x-zkgate-version', 'x-zkgate-index', 'x-zkgate-stale', 'retry-after'],
     });
   }
+  // Every body outside the config routes (which take documents as bytes) is JSON: a text/plain
+  // one is what a page on any origin can post without a preflight, so it is refused (415).
+  app.removeContentTypeParser('text/plain');
   observeRequests(app, services.metrics);
   app.addSchema({ $id: 'Problem', ...problemSchema });
   for (const schema of [...sharedSchemas, ...registrySchemas, ...aclSchemas]) app.addSchema(schema);
