@@ -11,8 +11,10 @@ import { createServices, type Services } from '../../src/compose.js';
 import type { CoordinationStore } from '../../src/coordination/store.js';
 import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
 import { loadSettings } from '../../src/settings.js';
+import { asOperator, type OperatorInject } from '../support/embedded-app.js';
 import { makeTempDir } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
+import { BOOTSTRAP_ENV } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
@@ -58,6 +60,8 @@ const instance = (overrides: Record<string, unknown> = {}) => ({
 describe.each(MODES)('registry over HTTP: $name', (mode) => {
   let services: Services;
   let app: App;
+  // Requests act as the operator: these tests are about the registry, not access control.
+  let inject: OperatorInject;
   let plain: CoordinationStore;
   let dataDir: string | undefined;
   let prefix: string;
@@ -68,6 +72,7 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     dataDir = mode.store === 'embedded' ? await makeTempDir('zkgate-registry-') : undefined;
     const env: Record<string, string> = {
       ...FAST_LEASES,
+      ...BOOTSTRAP_ENV,
       ZKGATE_ROOT: `/zkgate-${prefix}`,
       ZKGATE_SERVICES_PATH: `/services-${prefix}`,
       ...(dataDir ? { ZKGATE_DATA_DIR: dataDir } : { ZKGATE_ZK: zk.connectString }),
@@ -75,6 +80,7 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     };
     services = await createServices(loadSettings(env), logger);
     app = await buildApp({ services, logger });
+    inject = asOperator(app);
     plain =
       mode.store === 'embedded'
         ? services.store
@@ -89,7 +95,7 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
   });
 
   const put = (path: string, body: unknown) =>
-    app.inject({ method: 'PUT', url: path, payload: body as Record<string, unknown> });
+    inject({ method: 'PUT', url: path, payload: body as Record<string, unknown> });
 
   it('registers, lists, heartbeats and deregisters', async () => {
     const created = await put(
@@ -125,15 +131,15 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     expect(updated.json().registeredAt).toBe(created.json().registeredAt);
 
     expect((await put('/v1/services/orders/instances/i-2', instance({ zone: 'b' }))).statusCode).toBe(201);
-    const list = await app.inject('/v1/services/orders/instances');
+    const list = await inject('/v1/services/orders/instances');
     expect(list.statusCode).toBe(200);
     expect((list.json() as Array<{ id: string }>).map((i) => i.id)).toEqual(['i-1', 'i-2']);
-    const zoneB = await app.inject('/v1/services/orders/instances?zone=b');
+    const zoneB = await inject('/v1/services/orders/instances?zone=b');
     expect((zoneB.json() as Array<{ id: string }>).map((i) => i.id)).toEqual(['i-2']);
-    const down = await app.inject('/v1/services/orders/instances?status=DOWN');
+    const down = await inject('/v1/services/orders/instances?status=DOWN');
     expect(down.json()).toEqual([]);
 
-    const services = await app.inject('/v1/services');
+    const services = await inject('/v1/services');
     expect(services.json()).toContainEqual(
       expect.objectContaining({
         service: 'orders',
@@ -160,19 +166,19 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     ]);
     expect(second!.czxid - first!.czxid).toBe(1n);
 
-    expect(
-      (await app.inject({ method: 'DELETE', url: '/v1/services/orders/instances/i-1' })).statusCode,
-    ).toBe(204);
-    const after = await app.inject('/v1/services/orders/instances');
+    expect((await inject({ method: 'DELETE', url: '/v1/services/orders/instances/i-1' })).statusCode).toBe(
+      204,
+    );
+    const after = await inject('/v1/services/orders/instances');
     expect((after.json() as Array<{ id: string }>).map((i) => i.id)).toEqual(['i-2']);
     expect(await leaseOf('orders', 'i-1')).toBeUndefined();
 
     const gone = await put('/v1/services/orders/instances/i-1/heartbeat', {});
     expect(gone.statusCode).toBe(404);
     expect(gone.json().code).toBe('ZKG_INSTANCE_NOT_FOUND');
-    const again = await app.inject({ method: 'DELETE', url: '/v1/services/orders/instances/i-1' });
+    const again = await inject({ method: 'DELETE', url: '/v1/services/orders/instances/i-1' });
     expect(again.statusCode).toBe(404);
-    expect((await app.inject('/v1/services/nope/instances')).json().code).toBe('ZKG_SERVICE_NOT_FOUND');
+    expect((await inject('/v1/services/nope/instances')).json().code).toBe('ZKG_SERVICE_NOT_FOUND');
   });
 
   const leaseOf = (service: string, id: string) => services.hot.getLease(service, id);
@@ -219,7 +225,7 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     expect(badId.json().errors[0].field).toBe('id');
     const badService = await put('/v1/services/a%20b/instances/x', instance());
     expect(badService.json().errors[0].field).toBe('service');
-    const notJson = await app.inject({
+    const notJson = await inject({
       method: 'PUT',
       url: '/v1/services/orders/instances/x',
       payload: '{"address":',
@@ -232,9 +238,9 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
   it('takes ids up to 255 characters and answers a problem for longer or malformed URLs', async () => {
     const long = `i-${'x'.repeat(250)}`;
     expect((await put(`/v1/services/long/instances/${long}`, instance())).statusCode).toBe(201);
-    expect((await app.inject(`/v1/services/long/instances`)).json()[0].id).toBe(long);
+    expect((await inject(`/v1/services/long/instances`)).json()[0].id).toBe(long);
     for (const url of [`/v1/services/${'x'.repeat(2000)}/instances`, '/v1/services/%E0%A4%A/instances']) {
-      const res = await app.inject(url);
+      const res = await inject(url);
       expect(res.statusCode).toBe(400);
       expect(res.headers['content-type']).toContain('application/problem+json');
       expect(res.json().code).toBe('ZKG_VALIDATION_FAILED');
@@ -253,30 +259,28 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
       payload,
     };
     await plain.create(`/services-${prefix}/odd/o-1`, Buffer.from(JSON.stringify(data)));
-    await expect.poll(async () => (await app.inject('/v1/services/odd/instances')).statusCode).toBe(200);
-    expect((await app.inject('/v1/services')).statusCode).toBe(200);
-    const [listed] = (await app.inject('/v1/services/odd/instances')).json() as Array<
-      Record<string, unknown>
-    >;
+    await expect.poll(async () => (await inject('/v1/services/odd/instances')).statusCode).toBe(200);
+    expect((await inject('/v1/services')).statusCode).toBe(200);
+    const [listed] = (await inject('/v1/services/odd/instances')).json() as Array<Record<string, unknown>>;
     expect(listed).toMatchObject({ id: 'o-1', registeredAt: new Date(0).toISOString(), liveness: 'session' });
     expect((await put('/v1/services/odd/instances/o-1/heartbeat', {})).statusCode).toBe(409);
   });
 
   it('answers 304 to a matching ETag and holds a long-poll until the list changes', async () => {
     await put('/v1/services/poll/instances/a', instance());
-    const first = await app.inject('/v1/services/poll/instances');
+    const first = await inject('/v1/services/poll/instances');
     const etag = first.headers.etag as string;
     const index = first.headers['x-zkgate-index'] as string;
-    const cached = await app.inject({
+    const cached = await inject({
       url: '/v1/services/poll/instances',
       headers: { 'if-none-match': etag },
     });
     expect(cached.statusCode).toBe(304);
 
-    const quiet = await app.inject(`/v1/services/poll/instances?index=${index}&wait=200ms`);
+    const quiet = await inject(`/v1/services/poll/instances?index=${index}&wait=200ms`);
     expect(quiet.statusCode).toBe(304);
 
-    const poll = app.inject(`/v1/services/poll/instances?index=${index}&wait=20s`);
+    const poll = inject(`/v1/services/poll/instances?index=${index}&wait=20s`);
     await expect.poll(() => services.tree.listening).toBeGreaterThan(0);
     await put('/v1/services/poll/instances/b', instance());
     const changed = await poll;
@@ -295,7 +299,7 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     }
     const counts = new Map<string, number>();
     for (let i = 0; i < 60; i++) {
-      const res = await app.inject('/v1/dispatch/pay?strategy=weighted_round_robin');
+      const res = await inject('/v1/dispatch/pay?strategy=weighted_round_robin');
       expect(res.statusCode).toBe(200);
       expect(res.headers['x-zkgate-protected']).toBe('false');
       const id = (res.json() as { id: string }).id;
@@ -303,12 +307,12 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     }
     expect(Object.fromEntries(counts)).toEqual({ w1: 10, w2: 20, w3: 30 });
 
-    const keyed = await app.inject('/v1/dispatch/pay?strategy=consistent_hash&key=user-42');
-    const again = await app.inject('/v1/dispatch/pay?strategy=consistent_hash&key=user-42');
+    const keyed = await inject('/v1/dispatch/pay?strategy=consistent_hash&key=user-42');
+    const again = await inject('/v1/dispatch/pay?strategy=consistent_hash&key=user-42');
     expect(again.json().id).toBe(keyed.json().id);
-    const noKey = await app.inject('/v1/dispatch/pay?strategy=consistent_hash');
+    const noKey = await inject('/v1/dispatch/pay?strategy=consistent_hash');
     expect(noKey.statusCode).toBe(400);
-    const unknown = await app.inject('/v1/dispatch/pay?strategy=fastest');
+    const unknown = await inject('/v1/dispatch/pay?strategy=fastest');
     expect(unknown.statusCode).toBe(400);
 
     // Taken out by hand.
@@ -318,10 +322,10 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
       });
       expect(res.statusCode).toBe(200);
     }
-    await expect.poll(async () => (await app.inject('/v1/dispatch/pay')).statusCode).toBe(503);
-    const none = await app.inject('/v1/dispatch/pay');
+    await expect.poll(async () => (await inject('/v1/dispatch/pay')).statusCode).toBe(503);
+    const none = await inject('/v1/dispatch/pay');
     expect(none.json().code).toBe('ZKG_NO_INSTANCE_AVAILABLE');
-    expect((await app.inject('/v1/dispatch/nope')).statusCode).toBe(404);
+    expect((await inject('/v1/dispatch/nope')).statusCode).toBe(404);
   });
 
   it('takes a manual status that checks and re-registrations keep until it is cleared', async () => {
@@ -337,9 +341,9 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
       healthy: false,
     });
     // Still listed, as draining; never dispatched.
-    const listed = await app.inject('/v1/services/manual/instances?status=DRAINING');
+    const listed = await inject('/v1/services/manual/instances?status=DRAINING');
     expect((listed.json() as Array<{ id: string }>).map((i) => i.id)).toEqual(['m-1']);
-    for (let i = 0; i < 6; i++) expect((await app.inject('/v1/dispatch/manual')).json().id).toBe('m-2');
+    for (let i = 0; i < 6; i++) expect((await inject('/v1/dispatch/manual')).json().id).toBe('m-2');
 
     // Spring readers see it out of service; zkgate's verdict fields are in the znode.
     const node = await plain.getData(`/services-${prefix}/manual/m-1`);
@@ -367,27 +371,27 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     expect(
       await services.registry.setCheckStatus('manual', 'm-1', 'DOWN', { verdict: undefined, owned }),
     ).toBe(true);
-    expect((await app.inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
+    expect((await inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
       status: 'DRAINING',
       checkStatus: 'DOWN',
     });
 
     // Cleared: the check decides again.
-    const cleared = await app.inject({ method: 'DELETE', url: '/v1/services/manual/instances/m-1/status' });
+    const cleared = await inject({ method: 'DELETE', url: '/v1/services/manual/instances/m-1/status' });
     expect(cleared.statusCode).toBe(200);
     expect(cleared.json()).toMatchObject({ status: 'DOWN', checkStatus: 'DOWN' });
     expect(cleared.json().manualStatus).toBeUndefined();
     expect(await services.registry.setCheckStatus('manual', 'm-1', 'UP', { verdict: 'DOWN', owned })).toBe(
       true,
     );
-    expect((await app.inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
+    expect((await inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
       status: 'UP',
       healthy: true,
     });
 
     // Clearing what was never set writes nothing.
     const untouched = await plain.getData(`/services-${prefix}/manual/m-2`);
-    const noop = await app.inject({ method: 'DELETE', url: '/v1/services/manual/instances/m-2/status' });
+    const noop = await inject({ method: 'DELETE', url: '/v1/services/manual/instances/m-2/status' });
     expect(noop.statusCode).toBe(200);
     expect(noop.json()).toMatchObject({ id: 'm-2', status: 'UP' });
     expect((await plain.getData(`/services-${prefix}/manual/m-2`)).stat.version).toBe(untouched.stat.version);
@@ -405,14 +409,14 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     await put('/v1/services/zoned/instances/za', instance({ zone: 'a' }));
     await put('/v1/services/zoned/instances/zb', instance({ zone: 'b' }));
     for (let i = 0; i < 4; i++) {
-      const local = await app.inject('/v1/dispatch/zoned?zone=a&strategy=round_robin');
+      const local = await inject('/v1/dispatch/zoned?zone=a&strategy=round_robin');
       expect(local.json().id).toBe('za');
       expect(local.headers['x-zkgate-zone']).toBe('local');
     }
-    const spilled = await app.inject('/v1/dispatch/zoned?zone=c');
+    const spilled = await inject('/v1/dispatch/zoned?zone=c');
     expect(spilled.headers['x-zkgate-zone']).toBe('spilled');
     expect(['za', 'zb']).toContain(spilled.json().id);
-    expect((await app.inject('/v1/dispatch/zoned')).headers['x-zkgate-zone']).toBe('none');
+    expect((await inject('/v1/dispatch/zoned')).headers['x-zkgate-zone']).toBe('none');
   });
 
   it('spreads over every UP instance below the protection threshold, and says so', async () => {
@@ -425,13 +429,12 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     await expect
       .poll(
         async () =>
-          (await app.inject('/v1/services/prot/instances'))
-            .json()
-            .filter((i: { healthy: boolean }) => i.healthy).length,
+          (await inject('/v1/services/prot/instances')).json().filter((i: { healthy: boolean }) => i.healthy)
+            .length,
         { timeout: 5_000 },
       )
       .toBe(1);
-    const normal = await app.inject('/v1/dispatch/prot');
+    const normal = await inject('/v1/dispatch/prot');
     expect(normal.json().id).toBe('alive');
     expect(normal.headers['x-zkgate-protected']).toBe('false');
 
@@ -440,7 +443,7 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     expect(policy.json()).toMatchObject({ protectThreshold: 0.5, strategy: 'round_robin' });
     const picked = new Set<string>();
     for (let i = 0; i < 8; i++) {
-      const res = await app.inject('/v1/dispatch/prot');
+      const res = await inject('/v1/dispatch/prot');
       expect(res.headers['x-zkgate-protected']).toBe('true');
       expect(res.headers['x-zkgate-strategy']).toBe('round_robin');
       picked.add(res.json().id);
@@ -457,8 +460,7 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     try {
       await expect
         .poll(
-          async () =>
-            (await app.inject('/v1/services/ttl/instances')).json().map((i: { id: string }) => i.id),
+          async () => (await inject('/v1/services/ttl/instances')).json().map((i: { id: string }) => i.id),
           {
             timeout: 10_000,
             interval: 100,

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCuratorProbe, type CuratorProbe } from '../support/curator.js';
 import { openSse, type ReceivedEvent, type SseClient } from '../support/sse-client.js';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
+import { MANAGEMENT } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 const SPRING_CLASS = 'org.springframework.cloud.zookeeper.discovery.ZookeeperInstance';
@@ -36,7 +37,7 @@ interface InstancesEvent {
 const gateway = (zk: ZkStandalone) => startInProcessGateway({ ZKGATE_ZK: zk.connectString });
 
 async function list(g: Gateway, service: string): Promise<ListedInstance[]> {
-  const res = await fetch(`${g.url}/v1/services/${service}/instances`);
+  const res = await fetch(`${g.url}/v1/services/${service}/instances`, { headers: MANAGEMENT });
   if (res.status === 404) return [];
   expect(res.status).toBe(200);
   return (await res.json()) as ListedInstance[];
@@ -98,18 +99,19 @@ describe('Curator and HTTP clients on one registry', () => {
       zone: 'eu-1a',
       metadata: { build: '77' },
     });
-    const picked = await fetch(`${a.url}/v1/dispatch/inventory`);
+    const picked = await fetch(`${a.url}/v1/dispatch/inventory`, { headers: MANAGEMENT });
     expect(((await picked.json()) as ListedInstance).id).toBe('spring-1');
     // Its liveness is its session: there is no lease to renew.
     const beat = await fetch(`${a.url}/v1/services/inventory/instances/spring-1/heartbeat`, {
       method: 'PUT',
+      headers: MANAGEMENT,
     });
     expect(beat.status).toBe(409);
     expect(((await beat.json()) as { code: string }).code).toBe('ZKG_INSTANCE_SESSION_BOUND');
     // Nor can an HTTP registration take over its id.
     const takeOver = await fetch(`${a.url}/v1/services/inventory/instances/spring-1`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...MANAGEMENT },
       body: JSON.stringify({ address: '10.9.9.9', port: 1 }),
     });
     expect(takeOver.status).toBe(409);
@@ -157,7 +159,7 @@ describe('Curator and HTTP clients on one registry', () => {
   it("returns an HTTP registration from Curator's queryForInstances with its metadata", async () => {
     const res = await fetch(`${a.url}/v1/services/billing/instances/http-1`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...MANAGEMENT },
       body: JSON.stringify({
         address: '10.2.0.9',
         port: 7070,
@@ -198,14 +200,17 @@ describe('Curator and HTTP clients on one registry', () => {
 
   it('pushes instance lists over SSE and resumes on the other replica without missing a change', async () => {
     const watch = async (g: Gateway, headers: Record<string, string> = {}) => {
-      const client = await openSse(`${g.url}/v1/watch?service=catalog&ns=catalog/settings`, headers);
+      const client = await openSse(`${g.url}/v1/watch?service=catalog&ns=catalog/settings`, {
+        ...MANAGEMENT,
+        ...headers,
+      });
       clients.push(client);
       return client;
     };
     const register = (g: Gateway, id: string) =>
       fetch(`${g.url}/v1/services/catalog/instances/${id}`, {
         method: 'PUT',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...MANAGEMENT },
         body: JSON.stringify({ address: '10.3.0.1', port: 8000 }),
       });
 
@@ -239,7 +244,7 @@ describe('Curator and HTTP clients on one registry', () => {
     // Missed while disconnected: a config publish, a registration, a deregistration.
     await fetch(`${a.url}/v1/config/catalog/settings`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...MANAGEMENT },
       body: '{"pageSize":50}',
     });
     expect((await register(a, 'c-2')).status).toBe(201);

@@ -10,8 +10,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
+import { asOperator } from '../support/embedded-app.js';
 import { makeTempDir, pollUntil } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
+import { BOOTSTRAP_ENV } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
@@ -34,13 +36,15 @@ interface Gateway {
 }
 
 async function gateway(env: Record<string, string>): Promise<Gateway> {
-  const services = await createServices(loadSettings({ ...FAST_LEASES, ...env }), logger);
+  const services = await createServices(loadSettings({ ...FAST_LEASES, ...BOOTSTRAP_ENV, ...env }), logger);
   const app = await buildApp({ services, logger });
+  // As the operator: these tests are about reaping, not access control.
+  const inject = asOperator(app);
   return {
     services,
     app,
     async register(service, id) {
-      const res = await app.inject({
+      const res = await inject({
         method: 'PUT',
         url: `/v1/services/${service}/instances/${id}`,
         payload: { address: '10.0.0.1', port: 8080, ttl: '1s' },
@@ -48,11 +52,11 @@ async function gateway(env: Record<string, string>): Promise<Gateway> {
       return res.statusCode;
     },
     async heartbeat(service, id) {
-      return (await app.inject({ method: 'PUT', url: `/v1/services/${service}/instances/${id}/heartbeat` }))
+      return (await inject({ method: 'PUT', url: `/v1/services/${service}/instances/${id}/heartbeat` }))
         .statusCode;
     },
     async ids(service) {
-      const res = await app.inject(`/v1/services/${service}/instances`);
+      const res = await inject(`/v1/services/${service}/instances`);
       return res.statusCode === 404 ? [] : (res.json() as Array<{ id: string }>).map((i) => i.id);
     },
     async close() {

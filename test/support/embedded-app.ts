@@ -14,17 +14,20 @@ import { BOOTSTRAP_ENV, MANAGEMENT } from './tokens.js';
 export type App = Awaited<ReturnType<typeof buildApp>>;
 
 /** `app.inject` as the operator (the management token), unless the request names its own authorization. */
-export type OperatorInject = (options: InjectOptions) => Promise<Response>;
+export type OperatorInject = (options: InjectOptions | string) => Promise<Response>;
 
 /** `app.inject` of an app built by the test itself, as the operator (see {@link EmbeddedApp.inject}). */
 export function asOperator(app: App): OperatorInject {
-  return (options) => app.inject({ ...options, headers: { ...MANAGEMENT, ...options.headers } });
+  return (options) => {
+    const request = typeof options === 'string' ? { url: options } : options;
+    return app.inject({ ...request, headers: { ...MANAGEMENT, ...request.headers } });
+  };
 }
 
 export interface EmbeddedApp {
   readonly app: App;
   /** `app.inject` as the operator (the management token), unless the request names its own authorization. */
-  inject(options: InjectOptions): Promise<Response>;
+  inject(options: InjectOptions | string): Promise<Response>;
   readonly services: Services;
   close(): Promise<void>;
 }
