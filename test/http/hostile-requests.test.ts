@@ -12,9 +12,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
+import { asOperator, type OperatorInject } from '../support/embedded-app.js';
 import { makeTempDir } from '../support/processes.js';
+import { BOOTSTRAP_ENV, MANAGEMENT_SECRET } from '../support/tokens.js';
 
 const REQUEST_TIMEOUT_MS = 1_000;
+const AUTHORIZATION = `Authorization: Bearer ${MANAGEMENT_SECRET}\r\n`;
 
 /** What a raw exchange produced: the status line's code, headers and body, once the socket closed or the answer was complete. */
 interface RawAnswer {
@@ -28,6 +31,8 @@ describe('hostile requests', () => {
   let dataDir: string;
   let services: Services;
   let app: Awaited<ReturnType<typeof buildApp>>;
+  // Requests act as the operator: these tests are about HTTP, not access control.
+  let inject: OperatorInject;
   let port: number;
   const logLines: Array<{ level: number; msg: string }> = [];
 
@@ -42,10 +47,15 @@ describe('hostile requests', () => {
     });
     const logger = pino({ level: 'debug' }, sink);
     services = await createServices(
-      loadSettings({ ZKGATE_DATA_DIR: dataDir, ZKGATE_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) }),
+      loadSettings({
+        ZKGATE_DATA_DIR: dataDir,
+        ZKGATE_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+        ...BOOTSTRAP_ENV,
+      }),
       logger,
     );
     app = await buildApp({ services, logger });
+    inject = asOperator(app);
     await app.listen({ port: 0, host: '127.0.0.1' });
     port = (app.server.address() as { port: number }).port;
   });
@@ -56,10 +66,19 @@ describe('hostile requests', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  /** Send raw bytes (all at once) and read the answer until the server closes or it is complete. */
-  async function raw(request: string | Buffer, { end = false } = {}): Promise<RawAnswer> {
+  /**
+   * `request` as the operator: the management token's Authorization header right after the
+   * request line (whatever else the request holds, or lacks).
+   */
+  const asOperatorRaw = (request: string): string => request.replace('\r\n', `\r\n${AUTHORIZATION}`);
+
+  /**
+   * Send raw bytes (all at once), as the operator, and read the answer until the server closes or
+   * it is complete.
+   */
+  async function raw(request: string, { end = false } = {}): Promise<RawAnswer> {
     const socket = createConnection({ host: '127.0.0.1', port });
-    socket.write(request);
+    socket.write(asOperatorRaw(request));
     if (end) socket.end();
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -150,14 +169,14 @@ describe('hostile requests', () => {
   });
 
   it('refuses a rollback or schema body that is not declared JSON', async () => {
-    await app.inject({
+    await inject({
       method: 'PUT',
       url: '/v1/config/rb',
       headers: { 'content-type': 'application/json' },
       payload: '{}',
     });
     for (const url of ['/v1/config/rb:rollback', '/v1/config/rb:schema']) {
-      const res = await app.inject({
+      const res = await inject({
         method: url.endsWith('rollback') ? 'POST' : 'PUT',
         url,
         headers: { 'content-type': 'text/plain' },
@@ -166,7 +185,7 @@ describe('hostile requests', () => {
       expect(res.statusCode).toBe(415);
       expect(res.json().code).toBe('ZKG_UNSUPPORTED_MEDIA_TYPE');
     }
-    expect((await app.inject({ method: 'GET', url: '/v1/config/rb' })).headers['x-zkgate-version']).toBe('1');
+    expect((await inject({ method: 'GET', url: '/v1/config/rb' })).headers['x-zkgate-version']).toBe('1');
   });
 
   it('answers oversized headers with 431 as a problem document', async () => {
@@ -178,7 +197,7 @@ describe('hostile requests', () => {
     'answers method %s with a client error, not a 500',
     async (method) => {
       for (const headers of [{}, { 'content-type': 'application/json' }]) {
-        const res = await app.inject({ method: method as 'GET', url: '/v1/config', headers, payload: '{}' });
+        const res = await inject({ method: method as 'GET', url: '/v1/config', headers, payload: '{}' });
         expect(res.statusCode).toBeGreaterThanOrEqual(400);
         expect(res.statusCode).toBeLessThan(500);
         expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -200,13 +219,15 @@ describe('hostile requests', () => {
       `PUT /v1/config/2#x/a HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
     );
     expectProblem(answer, 400, 'ZKG_VALIDATION_FAILED');
-    expect((await app.inject({ method: 'GET', url: '/v1/config/2' })).statusCode).toBe(404);
+    expect((await inject({ method: 'GET', url: '/v1/config/2' })).statusCode).toBe(404);
   });
 
   it('cuts off a body that trickles in, with 408, and keeps serving', async () => {
     const socket = createConnection({ host: '127.0.0.1', port });
     socket.write(
-      'PUT /v1/config/slow HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n',
+      asOperatorRaw(
+        'PUT /v1/config/slow HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n',
+      ),
     );
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -221,11 +242,11 @@ describe('hostile requests', () => {
     // Cut by the request deadline (checked every quarter of it), far before 100 bytes arrived.
     expect(Date.now() - started).toBeLessThan(REQUEST_TIMEOUT_MS * 3);
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/v1/config/slow' })).statusCode).toBe(404);
+    expect((await inject({ method: 'GET', url: '/v1/config/slow' })).statusCode).toBe(404);
   });
 
   it('does not time out a long-poll that waits longer than the request deadline', async () => {
-    const put = await app.inject({
+    const put = await inject({
       method: 'PUT',
       url: '/v1/config/lp',
       headers: { 'content-type': 'text/plain' },
@@ -251,7 +272,9 @@ describe('hostile requests', () => {
     const before = logLines.length;
     const socket = createConnection({ host: '127.0.0.1', port });
     socket.write(
-      'PUT /v1/config/gone HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nhalf',
+      asOperatorRaw(
+        'PUT /v1/config/gone HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nhalf',
+      ),
     );
     await vi.waitFor(() =>
       expect(logLines.slice(before).some((l) => l.msg === 'incoming request')).toBe(true),

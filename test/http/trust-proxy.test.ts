@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { makeTempDir } from '../support/processes.js';
 import { openSse, type SseClient } from '../support/sse-client.js';
+import { MANAGEMENT } from '../support/tokens.js';
 
 async function watchStatus(g: InProcessGateway, forwardedFor: string, open: SseClient[]): Promise<number> {
-  const client = await openSse(`${g.url}/v1/watch?ns=a`, { 'x-forwarded-for': forwardedFor });
+  const client = await openSse(`${g.url}/v1/watch?ns=a`, { ...MANAGEMENT, 'x-forwarded-for': forwardedFor });
   open.push(client);
   return client.status;
 }
