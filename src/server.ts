@@ -7,6 +7,7 @@ import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { createServices } from './compose.js';
+import { loggerOptions } from './logging.js';
 import { loadSettings, SettingsError } from './settings.js';
 
 async function main(): Promise<void> {
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
     console.error(err.message);
     process.exit(2);
   }
-  const logger = pino({ level: settings.logLevel, base: { service: 'zkgate' } });
+  const logger = pino(loggerOptions(settings));
   const services = await createServices(settings, logger);
   const app = await buildApp({ services, logger });
 

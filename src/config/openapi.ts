@@ -40,8 +40,8 @@ const writeResult = (status: number, description: string) => ({
   },
 });
 
+// The author of a release is the description of the token that published it, never a header.
 const authorHeaders = [
-  { name: 'X-Zkgate-Author', in: 'header', schema: { type: 'string' }, description: 'Percent-encoded UTF-8' },
   {
     name: 'X-Zkgate-Comment',
     in: 'header',

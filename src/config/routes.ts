@@ -269,7 +269,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
       format: formatFromContentType(request.headers['content-type']),
       ...ifMatchOf(request),
       createOnly: ifNoneMatch !== undefined,
-      author: textHeader(request, 'x-zkgate-author'),
+      author: request.identity.description,
       comment: textHeader(request, 'x-zkgate-comment'),
     });
     return writeResult(reply, t.namespace, result);
@@ -283,7 +283,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     }
     const { ifMatch } = ifMatchOf(request);
     const result = await config.rollback(t.namespace, body.version as number, {
-      author: textHeader(request, 'x-zkgate-author'),
+      author: request.identity.description,
       comment: textHeader(request, 'x-zkgate-comment'),
       ...(ifMatch === undefined ? {} : { ifMatch }),
     });

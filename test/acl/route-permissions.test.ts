@@ -54,14 +54,29 @@ describe('route permissions', () => {
 
   it('parse into resource kinds and alternatives', () => {
     expect(parseRequirements('public')).toEqual([]);
+    expect(parseRequirements('authenticated')).toEqual([[]]);
     expect(parseRequirements('config:create|write')).toEqual([
-      { kind: 'config', anyOf: ['create', 'write'] },
+      [{ kind: 'config', anyOf: ['create', 'write'] }],
     ]);
     expect(parseRequirements('config:read, service:read')).toEqual([
-      { kind: 'config', anyOf: ['read'] },
-      { kind: 'service', anyOf: ['read'] },
+      [{ kind: 'config', anyOf: ['read'] }],
+      [{ kind: 'service', anyOf: ['read'] }],
     ]);
-    for (const bad of [undefined, '', 'config', 'config:', 'cluster:read', 'config:read,service:read']) {
+    expect(parseRequirements('operator:read or acl:read')).toEqual([
+      [
+        { kind: 'operator', anyOf: ['read'] },
+        { kind: 'acl', anyOf: ['read'] },
+      ],
+    ]);
+    for (const bad of [
+      undefined,
+      '',
+      'config',
+      'config:',
+      'cluster:read',
+      'config:read,service:read',
+      'operator:read or',
+    ]) {
       expect(() => parseRequirements(bad), String(bad)).toThrow(TypeError);
     }
   });
