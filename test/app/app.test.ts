@@ -7,6 +7,7 @@ import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
 import { makeTempDir } from '../support/processes.js';
 import { startProxy, type TcpProxy } from '../support/proxy.js';
+import { BOOTSTRAP_ENV } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 const logger = pino({ level: 'silent' });
@@ -36,7 +37,7 @@ describe('app on the embedded store', () => {
 
   beforeAll(async () => {
     dataDir = await makeTempDir('zkgate-app-');
-    services = await createServices(loadSettings({ ZKGATE_DATA_DIR: dataDir }), logger);
+    services = await createServices(loadSettings({ ZKGATE_DATA_DIR: dataDir, ...BOOTSTRAP_ENV }), logger);
   });
 
   afterAll(async () => {
@@ -72,7 +73,7 @@ describe('app on the embedded store', () => {
 
   it('fails liveness when the embedded store loses its lock (so an orchestrator restarts it)', async () => {
     const dir = await makeTempDir('zkgate-app-');
-    const doomed = await createServices(loadSettings({ ZKGATE_DATA_DIR: dir }), logger);
+    const doomed = await createServices(loadSettings({ ZKGATE_DATA_DIR: dir, ...BOOTSTRAP_ENV }), logger);
     const app = await appFor(doomed);
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     // Another process "took" the directory: the lease can no longer be refreshed.
@@ -96,7 +97,7 @@ describe('app on the embedded store', () => {
 
   it('fails readiness once shutdown begins', async () => {
     const dir = await makeTempDir('zkgate-app-');
-    const draining = await createServices(loadSettings({ ZKGATE_DATA_DIR: dir }), logger);
+    const draining = await createServices(loadSettings({ ZKGATE_DATA_DIR: dir, ...BOOTSTRAP_ENV }), logger);
     const app = await appFor(draining);
     draining.beginShutdown();
     const res = await app.inject({ method: 'GET', url: '/readyz' });
@@ -122,6 +123,8 @@ describe('app on ZooKeeper', () => {
         ZKGATE_ZK: proxy.address,
         ZKGATE_SESSION_TIMEOUT_MS: '4000',
         ZKGATE_READINESS_GRACE_MS: '500',
+        // Given, not generated: a generated secret would be written to ./data.
+        ...BOOTSTRAP_ENV,
       }),
       logger,
     );
