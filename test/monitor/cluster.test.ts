@@ -7,10 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterView } from '../../src/monitor/cluster.js';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { makeTempDir } from '../support/processes.js';
+import { MANAGEMENT } from '../support/tokens.js';
 import { startEnsemble, type ZkEnsemble } from '../support/zookeeper.js';
 
 const view = async (gateway: InProcessGateway): Promise<ClusterView> => {
-  const res = await fetch(`${gateway.url}/v1/cluster`);
+  const res = await fetch(`${gateway.url}/v1/cluster`, { headers: MANAGEMENT });
   expect(res.status).toBe(200);
   return (await res.json()) as ClusterView;
 };

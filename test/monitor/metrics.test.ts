@@ -10,6 +10,7 @@ import { startInProcessGateway, type InProcessGateway } from '../support/in-proc
 import { freePorts, makeTempDir } from '../support/processes.js';
 import { parsePrometheus, value, type Sample } from '../support/prometheus.js';
 import { openSse } from '../support/sse-client.js';
+import { MANAGEMENT } from '../support/tokens.js';
 
 describe('parsePrometheus (the Python client parser)', () => {
   it('reads samples, labels and non-finite values', async () => {
@@ -51,8 +52,9 @@ describe('/metrics on an in-process gateway (embedded store)', () => {
   /** Instance ids used below: none may appear in a route label. */
   const ids: string[] = [];
 
+  // Scrapes and calls act as the operator: /metrics needs operator:read unless ZKGATE_METRICS_PUBLIC.
   const scrape = async (): Promise<Sample[]> => {
-    const res = await fetch(`${gateway.url}/metrics`);
+    const res = await fetch(`${gateway.url}/metrics`, { headers: MANAGEMENT });
     expect(res.status).toBe(200);
     return parsePrometheus(await res.text());
   };
@@ -61,8 +63,8 @@ describe('/metrics on an in-process gateway (embedded store)', () => {
     const res = await fetch(`${gateway.url}${path}`, {
       method,
       ...(body === undefined
-        ? {}
-        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+        ? { headers: MANAGEMENT }
+        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...MANAGEMENT } }),
     });
     if (expected !== undefined) expect(res.status, `${method} ${path}`).toBe(expected);
     await res.arrayBuffer();
@@ -90,7 +92,11 @@ describe('/metrics on an in-process gateway (embedded store)', () => {
   });
 
   it('is Prometheus text, version 0.0.4, with the gauges of a lone healthy replica', async () => {
-    const res = await fetch(`${gateway.url}/metrics`);
+    // Not without a token: operator:read, unless ZKGATE_METRICS_PUBLIC=true.
+    const anonymous = await fetch(`${gateway.url}/metrics`);
+    expect(anonymous.status).toBe(401);
+    await anonymous.arrayBuffer();
+    const res = await fetch(`${gateway.url}/metrics`, { headers: MANAGEMENT });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const samples = await parsePrometheus(await res.text());
@@ -149,7 +155,7 @@ describe('/metrics on an in-process gateway (embedded store)', () => {
     await call('PUT', `/v1/config/${ns}`, { v: 1 }, 201);
     const sse = () => scrape().then((s) => value(s, 'zkgate_sse_connections'));
     expect(await sse()).toBe(0);
-    const client = await openSse(`${gateway.url}/v1/watch?ns=${encodeURIComponent(ns)}`);
+    const client = await openSse(`${gateway.url}/v1/watch?ns=${encodeURIComponent(ns)}`, MANAGEMENT);
     try {
       expect(client.status).toBe(200);
       expect((await client.next()).event).toBe('config');
