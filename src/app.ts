@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerOptions } from 'node:http';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import type { Identity } from './acl/access.js';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import { PERMISSION_KEY } from './acl/permissions.js';
 import { aclRoutes, aclSchemas } from './acl/routes.js';
@@ -40,6 +42,7 @@ const CLIENT_STATUSES: Readonly<Record<number, ErrorCodeKey>> = {
   408: 'ZKG_REQUEST_TIMEOUT',
   413: 'ZKG_PAYLOAD_TOO_LARGE',
   415: 'ZKG_UNSUPPORTED_MEDIA_TYPE',
+  429: 'ZKG_RATE_LIMITED',
   431: 'ZKG_HEADERS_TOO_LARGE',
 };
 
@@ -184,10 +187,30 @@ export async function buildApp({ services, logger }: AppOptions) {
   });
   app.addHook('onRoute', (route) => services.access.plan(route));
   answerOutsideFastify(app.server as Server);
+  app.decorateRequest('identity', null as unknown as Identity);
   app.addHook('onRequest', async (request, reply) => {
     assertWellFormed(request.raw);
-    services.access.guard(request, reply);
+    services.access.identify(request, reply);
   });
+  if (settings.rateLimit > 0) {
+    // Counted before authorization, so guessing tokens is limited by address too.
+    await app.register(rateLimit, { global: false });
+    app.addHook(
+      'onRequest',
+      app.rateLimit({
+        max: settings.rateLimit,
+        timeWindow: 1_000,
+        keyGenerator: (request) => services.access.rateKey(request),
+        // Health probes and the API document are not anyone's traffic.
+        allowList: (request) => request.identity === null,
+        errorResponseBuilder: (_request, context) =>
+          new ZkgError('ZKG_RATE_LIMITED', `more than ${context.max} requests per second`, {
+            retryAfter: Math.max(1, Math.ceil(context.ttl / 1000)),
+          }),
+      }),
+    );
+  }
+  app.addHook('onRequest', async (request, reply) => services.access.authorize(request, reply));
 
   // Off unless origins are listed: no page on another origin may call the API from a browser.
   if (settings.corsOrigins !== undefined) {

@@ -80,6 +80,8 @@ export interface Settings {
   readonly bootstrapTokenFile: string | undefined;
   /** Serve `/metrics` without a token (else it needs `operator:read`). */
   readonly metricsPublic: boolean;
+  /** Requests per second one token (or one address, without a valid token) may make; 0: no limit. */
+  readonly rateLimit: number;
   /** Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client; unset trusts none. */
   readonly trustProxy: readonly string[] | undefined;
   /** How long `/readyz` keeps answering ready while the store is disconnected (reads are served stale). */
@@ -126,6 +128,7 @@ export const SETTINGS_ENV = {
   bootstrapToken: 'ZKGATE_BOOTSTRAP_TOKEN',
   bootstrapTokenFile: 'ZKGATE_BOOTSTRAP_TOKEN_FILE',
   metricsPublic: 'ZKGATE_METRICS_PUBLIC',
+  rateLimit: 'ZKGATE_RATE_LIMIT',
   tlsCertFile: 'ZKGATE_TLS_CERT_FILE',
   tlsKeyFile: 'ZKGATE_TLS_KEY_FILE',
   logLevel: 'LOG_LEVEL',
@@ -169,6 +172,7 @@ const schema: JSONSchemaType<Settings> = {
     'zoneMinHealthyShare',
     'auth',
     'metricsPublic',
+    'rateLimit',
     'logLevel',
   ],
   properties: {
@@ -221,6 +225,7 @@ const schema: JSONSchemaType<Settings> = {
     bootstrapToken: { type: 'string', nullable: true, pattern: '^zkg_[A-Za-z0-9_-]{43}$' },
     bootstrapTokenFile: { type: 'string', nullable: true, minLength: 1 },
     metricsPublic: { type: 'boolean', default: false },
+    rateLimit: { type: 'integer', minimum: 0, maximum: 10_000_000, default: 1_000 },
     readinessGraceMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
     protectThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     zoneMinHealthyShare: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },

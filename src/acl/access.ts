@@ -41,7 +41,7 @@ export interface Identity {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set for every route that is not public. */
+    /** Who the request is, on every route that is not public (null on public ones). */
     identity: Identity;
   }
   interface FastifyContextConfig {
@@ -89,6 +89,8 @@ export class AccessControl {
     authority: new Authority([]),
   };
   private readonly streams = new Map<() => void, Identity>();
+  /** Why a request's credentials were refused, until {@link authorize} says so. */
+  private readonly failures = new WeakMap<FastifyRequest, ZkgError>();
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly stopListening: () => void;
 
@@ -125,14 +127,31 @@ export class AccessControl {
     route.config = { ...route.config, accessPlan: { requirements, access } };
   }
 
-  /** The `onRequest` step: who the request is and whether it may do what it asks. */
-  guard(request: FastifyRequest, reply: FastifyReply): void {
+  /**
+   * The first `onRequest` step: who the request is. It never throws, so that a rate limit keyed
+   * by identity can count a request before {@link authorize} refuses it: a bad token is charged
+   * to its address, as anonymous.
+   */
+  identify(request: FastifyRequest, reply: FastifyReply): void {
     const plan = request.routeOptions.config.accessPlan;
     if (!this.options.enabled) void reply.header('x-zkgate-auth', 'off');
     // Unknown routes (404) and public ones need nobody.
     if (!plan || (plan.requirements.length === 0 && !plan.access)) return;
-    const identity = this.authenticate(request.headers.authorization);
-    request.identity = identity;
+    try {
+      request.identity = this.authenticate(request.headers.authorization);
+    } catch (err) {
+      request.identity = this.anonymous;
+      this.failures.set(request, err as ZkgError);
+    }
+  }
+
+  /** The last `onRequest` step: whether the request may do what it asks. */
+  authorize(request: FastifyRequest, reply: FastifyReply): void {
+    const plan = request.routeOptions.config.accessPlan;
+    const identity = request.identity as Identity | null;
+    if (!plan || !identity) return;
+    const failure = this.failures.get(request);
+    if (failure) throw failure;
     // An answer for one token must not be served from a shared cache to another.
     if (request.method === 'GET' || request.method === 'HEAD') void reply.header('cache-control', 'private');
     if (plan.access) {
@@ -161,6 +180,12 @@ export class AccessControl {
       }
       if (!needs.some((need) => this.allows(identity, need))) this.deny(request, identity, needs);
     }
+  }
+
+  /** The key a request's rate limit counts under: its token, else its address. */
+  rateKey(request: FastifyRequest): string {
+    const identity = request.identity as Identity | null;
+    return identity?.token ? `token:${identity.accessor}` : `address:${request.ip}`;
   }
 
   /** Whether the request's identity holds `permission` on `resource` (filters of listings and streams). */
