@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ready, startGateway, type GatewayProcess } from '../support/gateway-process.js';
 import { startHealthStub, type HealthStub } from '../support/health-stub.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
+import { MANAGEMENT } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 const SESSION_TIMEOUT_MS = 2_000;
@@ -18,11 +19,11 @@ interface Cluster {
 }
 
 const cluster = async (gateway: GatewayProcess): Promise<Cluster> =>
-  (await fetch(`${gateway.url}/v1/cluster`)).json() as Promise<Cluster>;
+  (await fetch(`${gateway.url}/v1/cluster`, { headers: MANAGEMENT })).json() as Promise<Cluster>;
 
 /** A counter of the gateway's /metrics without labels. */
 async function counter(gateway: GatewayProcess, name: string): Promise<number> {
-  const text = await (await fetch(`${gateway.url}/metrics`)).text();
+  const text = await (await fetch(`${gateway.url}/metrics`, { headers: MANAGEMENT })).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? 0 : Number(line.slice(name.length + 1));
 }
@@ -36,7 +37,7 @@ describe('checks and leadership across two gateway replicas', () => {
   const put = (gateway: GatewayProcess, path: string, body: unknown) =>
     fetch(`${gateway.url}${path}`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...MANAGEMENT },
       body: JSON.stringify(body),
     });
 
@@ -56,7 +57,7 @@ describe('checks and leadership across two gateway replicas', () => {
     await expect
       .poll(
         async () => {
-          const res = await fetch(`${through.url}/v1/services/leased/instances`);
+          const res = await fetch(`${through.url}/v1/services/leased/instances`, { headers: MANAGEMENT });
           const listed = res.status === 200 ? ((await res.json()) as Array<{ id: string }>) : [];
           return listed.filter((i) => ids.includes(i.id)).length;
         },

@@ -10,6 +10,7 @@ import type { InstanceStatus } from '../../src/registry/instance.js';
 import { startHealthStub, type HealthStub } from '../support/health-stub.js';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { freePorts, makeTempDir } from '../support/processes.js';
+import { MANAGEMENT } from '../support/tokens.js';
 
 const INTERVAL_MS = 1000;
 
@@ -38,7 +39,7 @@ describe('health checks', () => {
   const put = (path: string, body: unknown) =>
     fetch(`${gateway.url}${path}`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...MANAGEMENT },
       body: JSON.stringify(body),
     });
   const register = (service: string, id: string, check: Record<string, unknown>, port = stub.port) =>
@@ -75,15 +76,19 @@ describe('health checks', () => {
     // intervals after the instance began failing (plus the probe and the write).
     expect(stub.count('a', { status: 500 })).toBeGreaterThanOrEqual(fall);
     expect(downAt - failedAt).toBeLessThan(fall * INTERVAL_MS + 500);
-    const listed = (await fetch(`${gateway.url}/v1/services/web/instances`).then((r) =>
-      r.json(),
+    const listed = (await fetch(`${gateway.url}/v1/services/web/instances`, { headers: MANAGEMENT }).then(
+      (r) => r.json(),
     )) as unknown[];
     expect(listed[0]).toMatchObject({ id: 'a', status: 'DOWN', checkStatus: 'DOWN', healthy: false });
     for (let i = 0; i < 8; i++) {
-      const picked = (await fetch(`${gateway.url}/v1/dispatch/web`).then((r) => r.json())) as { id: string };
+      const picked = (await fetch(`${gateway.url}/v1/dispatch/web`, { headers: MANAGEMENT }).then((r) =>
+        r.json(),
+      )) as { id: string };
       expect(picked.id).toBe('b');
     }
-    const checks = (await fetch(`${gateway.url}/v1/services/web/checks`).then((r) => r.json())) as unknown[];
+    const checks = (await fetch(`${gateway.url}/v1/services/web/checks`, { headers: MANAGEMENT }).then((r) =>
+      r.json(),
+    )) as unknown[];
     expect(checks).toEqual([
       {
         id: 'a',
@@ -107,7 +112,13 @@ describe('health checks', () => {
     expect(upAt - recoveredAt).toBeLessThan(rise * INTERVAL_MS + 500);
     const picks = new Set<string>();
     for (let i = 0; i < 8; i++)
-      picks.add(((await fetch(`${gateway.url}/v1/dispatch/web`).then((r) => r.json())) as { id: string }).id);
+      picks.add(
+        (
+          (await fetch(`${gateway.url}/v1/dispatch/web`, { headers: MANAGEMENT }).then((r) => r.json())) as {
+            id: string;
+          }
+        ).id,
+      );
     expect(picks).toEqual(new Set(['a', 'b']));
   });
 
@@ -117,7 +128,7 @@ describe('health checks', () => {
     await statusOf(gateway.services, 'tcp', 'gone', 'DOWN');
     const results = await gateway.services.hot.checkResults('tcp');
     expect(results.get('gone')).toMatchObject({ ok: false, detail: 'ECONNREFUSED' });
-    const none = await fetch(`${gateway.url}/v1/dispatch/tcp`);
+    const none = await fetch(`${gateway.url}/v1/dispatch/tcp`, { headers: MANAGEMENT });
     expect(none.status).toBe(503);
   });
 
@@ -133,7 +144,10 @@ describe('health checks', () => {
     const after = Date.now();
     await expect.poll(() => stub.count('m', { after }), { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
     expect(services.registry.cache.service('manual')?.instances.get('m')?.instance.status).toBe('UP');
-    await fetch(`${gateway.url}/v1/services/manual/instances/m/status`, { method: 'DELETE' });
+    await fetch(`${gateway.url}/v1/services/manual/instances/m/status`, {
+      method: 'DELETE',
+      headers: MANAGEMENT,
+    });
     await statusOf(services, 'manual', 'm', 'DOWN');
   });
 
@@ -141,7 +155,10 @@ describe('health checks', () => {
     await register('gone', 'x', { http: { path: '/health/x' } });
     await register('gone', 'y', { http: { path: '/health/y' } });
     await expect.poll(() => stub.count('x'), { timeout: 5_000 }).toBeGreaterThan(0);
-    const res = await fetch(`${gateway.url}/v1/services/gone/instances/x`, { method: 'DELETE' });
+    const res = await fetch(`${gateway.url}/v1/services/gone/instances/x`, {
+      method: 'DELETE',
+      headers: MANAGEMENT,
+    });
     expect(res.status).toBe(204);
     const after = Date.now();
     // Two probes of its sibling later, the deregistered one was probed no more.
@@ -174,7 +191,7 @@ describe('health checks under a concurrency limit', () => {
       stub.setDelay(id, 400);
       const res = await fetch(`${gateway.url}/v1/services/slow/instances/${id}`, {
         method: 'PUT',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...MANAGEMENT },
         body: JSON.stringify({
           address: '127.0.0.1',
           port: stub.port,

@@ -111,7 +111,7 @@ describe('check targets', () => {
     });
 
     const register = (address: string, check?: object) =>
-      gateway.app.inject({
+      gateway.inject({
         method: 'PUT',
         url: `/v1/services/meta/instances/${address.replace(/[^a-z0-9]/gi, '-')}`,
         payload: { address, port: 80, ...(check ? { check } : {}) },
@@ -121,9 +121,9 @@ describe('check targets', () => {
       const refused = await register('169.254.169.254', { http: { path: '/latest/meta-data/' } });
       expect(refused.statusCode).toBe(400);
       expect(refused.json()).toMatchObject({ code: 'ZKG_CHECK_TARGET_DENIED' });
-      expect(
-        (await gateway.app.inject({ method: 'GET', url: '/v1/services/meta/instances' })).statusCode,
-      ).toBe(404);
+      expect((await gateway.inject({ method: 'GET', url: '/v1/services/meta/instances' })).statusCode).toBe(
+        404,
+      );
       // An address is not a probe: without a check the instance is only listed.
       expect((await register('169.254.169.254')).statusCode).toBe(201);
       // A name is judged when it is resolved, at every probe.
