@@ -45,7 +45,7 @@ export class Subscriber {
   open(baseUrl: string, query: string, resume = false): Promise<void> {
     this.events = [];
     this.endedAt = undefined;
-    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    const headers: Record<string, string> = { ...this.swarm.headers, accept: 'text/event-stream' };
     if (resume && this.lastEventId !== undefined) headers['last-event-id'] = this.lastEventId;
     return new Promise((resolve, reject) => {
       let endResolve: () => void = () => undefined;
@@ -152,9 +152,12 @@ export class SseSwarm {
   received = 0;
   /** One agent without a socket limit: every subscriber holds its own connection. */
   readonly agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+  /** Headers of every subscriber's request (`authorization`, say). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(count: number) {
+  constructor(count: number, options: { readonly headers?: Readonly<Record<string, string>> } = {}) {
     this.subscribers = Array.from({ length: count }, (_, i) => new Subscriber(i, this));
+    this.headers = options.headers ?? {};
   }
 
   /** Open every subscriber in `group` on `baseUrl`, a few at a time so no server backlog overflows. */
