@@ -14,15 +14,21 @@
  *
  *   npm run bench -- --only config [--quick] [--cpu-prof]
  */
-import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { startZooKeeper } from '../test/support/zookeeper.js';
 import { base64, etcdPut, startEtcd } from './etcd.js';
 import { connectDirect } from './fixtures/zk-direct.js';
 import { summarizeProfiles } from './profile.js';
-import { closedLoop, compileBench, mean, writeResults, type Figures, type Headline } from './results.js';
+import {
+  closedLoop,
+  compileBench,
+  mean,
+  startFixture,
+  writeResults,
+  type Figures,
+  type Headline,
+} from './results.js';
 
 const quick = process.argv.includes('--quick');
 const cpuProf = process.argv.includes('--cpu-prof');
@@ -55,32 +61,11 @@ interface Servers {
   body: string;
 }
 
-async function startServers(
-  fixture: string,
-  size: number,
-  connectString: string,
-  profile: boolean,
-): Promise<{ servers: Servers; stop: () => Promise<void> }> {
-  const profileFlags = profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
-  const child = spawn(process.execPath, [...profileFlags, fixture, String(size)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ZKGATE_ZK: connectString },
+function startServers(fixture: string, size: number, connectString: string, profile: boolean) {
+  return startFixture<Servers>(fixture, [String(size)], {
+    env: { ZKGATE_ZK: connectString },
+    nodeFlags: profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [],
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    child.kill('SIGTERM');
-    await exited;
-  };
-  try {
-    const line = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).once('line', resolve);
-      child.once('exit', (code) => reject(new Error(`servers exited with ${code}`)));
-    });
-    return { servers: JSON.parse(line) as Servers, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
 }
 
 async function main(): Promise<void> {

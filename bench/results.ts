@@ -1,5 +1,6 @@
 /** What benchmarks share: throughput figures, the compile step, the results file, headlines. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdir, writeFile } from 'node:fs/promises';
 
 /** One load run: requests per second and latency percentiles in ms. */
@@ -98,4 +99,35 @@ export async function closedLoop(
   const seconds = (performance.now() - started) / 1000;
   const sorted = Float64Array.from(latencies).sort();
   return { rps: latencies.length / seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+/**
+ * Start a compiled server fixture in a process of its own (so the load generator does not share
+ * its event loop); resolves with the JSON line it prints once serving, and a stop that sends
+ * SIGTERM and waits for the exit.
+ */
+export async function startFixture<T>(
+  fixture: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; nodeFlags?: readonly string[] } = {},
+): Promise<{ servers: T; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), fixture, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...options.env },
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`${fixture} exited with ${code}`)));
+    });
+    return { servers: JSON.parse(line) as T, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

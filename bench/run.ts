@@ -16,9 +16,10 @@ const SCENARIOS = {
   memory: { file: 'memory.ts', results: 'memory' },
   store: { file: 'coordination-store.ts', results: 'coordination-store' },
   scanner: { file: 'scanner.ts', results: 'scanner' },
+  auth: { file: 'authorization.ts', results: 'authorization' },
 } as const;
 type Name = keyof typeof SCENARIOS;
-const DEFAULT: readonly Name[] = ['config', 'propagation', 'registry', 'memory', 'store'];
+const DEFAULT: readonly Name[] = ['config', 'propagation', 'registry', 'memory', 'store', 'auth'];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

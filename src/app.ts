@@ -194,7 +194,21 @@ export async function buildApp({ services, logger }: AppOptions) {
   });
   if (settings.rateLimit > 0) {
     // Counted before authorization, so guessing tokens is limited by address too.
-    await app.register(rateLimit, { global: false });
+    await app.register(rateLimit, {
+      global: false,
+      // Only a refused request says when to come back: headers on every answer cost every answer.
+      addHeadersOnExceeding: {
+        'x-ratelimit-limit': false,
+        'x-ratelimit-remaining': false,
+        'x-ratelimit-reset': false,
+      },
+      addHeaders: {
+        'x-ratelimit-limit': false,
+        'x-ratelimit-remaining': false,
+        'x-ratelimit-reset': false,
+        'retry-after': true,
+      },
+    });
     app.addHook(
       'onRequest',
       app.rateLimit({

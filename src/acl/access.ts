@@ -63,6 +63,9 @@ const AUTH_OFF: Identity = {
   authority: new Authority([MANAGEMENT]),
 };
 
+/** Accepted Authorization headers remembered at most. */
+const MEMO_LIMIT = 10_000;
+
 /** The policy whose rules apply to requests without a token; empty unless an operator writes it. */
 export const ANONYMOUS_POLICY = 'anonymous';
 
@@ -83,6 +86,8 @@ export interface AccessLogger {
 
 export class AccessControl {
   private byDigest = new Map<string, Identity>();
+  /** Authorization headers already accepted (see {@link authenticate}). */
+  private readonly byHeader = new Map<string, Identity>();
   private anonymous: Identity = {
     accessor: 'anonymous',
     description: 'no token',
@@ -222,6 +227,11 @@ export class AccessControl {
 
   private authenticate(authorization: string | undefined): Identity {
     if (!this.options.enabled) return AUTH_OFF;
+    // Applications send the same header on every request: once it is known good, skip the
+    // parse and the digest. Only accepted headers are remembered, the memo is emptied whenever a
+    // token or policy changes, and bounded against a flood of distinct valid tokens.
+    const known = authorization === undefined ? undefined : this.byHeader.get(authorization);
+    if (known?.token && isLive(known.token, Date.now())) return known;
     const secret = bearerSecret(authorization);
     if (secret === undefined) return this.anonymous;
     const digest = digestOf(secret);
@@ -231,6 +241,8 @@ export class AccessControl {
     }
     if (!isLive(identity.token, Date.now()))
       throw new ZkgError('ZKG_UNAUTHENTICATED', 'the token has expired');
+    if (this.byHeader.size >= MEMO_LIMIT) this.byHeader.clear();
+    this.byHeader.set(authorization as string, identity);
     return identity;
   }
 
@@ -275,6 +287,7 @@ export class AccessControl {
       });
     }
     this.byDigest = byDigest;
+    this.byHeader.clear();
     this.anonymous = {
       accessor: 'anonymous',
       description: 'no token',

@@ -31,8 +31,20 @@ type Target =
   | { kind: 'schema'; namespace: string }
   | { kind: 'rollback'; namespace: string };
 
+/** Parsed once per request: by the authorization step, then by the handler. */
+const targets = new WeakMap<FastifyRequest, Target>();
+
 /** `prod/payments:history/3` -> what it names. Unknown suffixes are unknown routes. */
 function target(request: FastifyRequest): Target {
+  let parsed = targets.get(request);
+  if (!parsed) {
+    parsed = parseTarget(request);
+    targets.set(request, parsed);
+  }
+  return parsed;
+}
+
+function parseTarget(request: FastifyRequest): Target {
   const path = (request.params as { '*': string })['*'];
   const colon = path.indexOf(':');
   const namespace = parseNamespace(colon < 0 ? path : path.slice(0, colon));
