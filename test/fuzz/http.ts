@@ -72,6 +72,39 @@ export interface ExchangeOptions {
  */
 const KEEP_ALIVE_IDLE_MS = 150;
 
+/** An HTTP/1.x request line, the first line of a raw request that has one. */
+const REQUEST_LINE = /^[!-~]+ [^ ]+ HTTP\/1\.[0-9]$/;
+
+/**
+ * `request` with `headers` added (the management token, say), unless it has a header of that name
+ * already: first among its header lines, or, in a raw request, right after its request line. Raw
+ * bytes without an HTTP/1.x request line (garbage, HTTP/2's preface, a TLS hello) are left as they
+ * are.
+ */
+export function withHeaders(request: RawRequest, headers: Readonly<Record<string, string>>): RawRequest {
+  const named = (name: string): boolean =>
+    request.headers.some(([own]) => own.toLowerCase() === name.toLowerCase());
+  if (!request.raw) {
+    const added = Object.entries(headers).filter(([name]) => !named(name));
+    return added.length === 0 ? request : { ...request, headers: [...added, ...request.headers] };
+  }
+  const lineEnd = request.raw.indexOf('\r\n');
+  if (lineEnd < 0 || !REQUEST_LINE.test(request.raw.subarray(0, lineEnd).toString('latin1'))) return request;
+  const headEnd = request.raw.indexOf('\r\n\r\n');
+  const head = request.raw
+    .subarray(0, headEnd < 0 ? request.raw.length : headEnd)
+    .toString('latin1')
+    .toLowerCase();
+  const added = Object.entries(headers).filter(([name]) => !head.includes(`\r\n${name.toLowerCase()}:`));
+  if (added.length === 0) return request;
+  const lines = Buffer.from(added.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1');
+  const at = lineEnd + 2;
+  return {
+    ...request,
+    raw: Buffer.concat([request.raw.subarray(0, at), lines, request.raw.subarray(at)]),
+  };
+}
+
 /** The bytes sent for a request (also what a failure report prints). */
 export function serialize(request: RawRequest): Buffer {
   if (request.raw) return request.raw;

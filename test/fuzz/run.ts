@@ -14,11 +14,11 @@
  * which a request hung): one freeze per family keeps a run's time bounded while the defect lasts.
  */
 import fc from 'fast-check';
-import { exchange, serialize, type Exchange, type RawRequest } from './http.js';
+import { exchange, serialize, withHeaders, type Exchange, type RawRequest } from './http.js';
 import { CORPUS } from './corpus.js';
 import { FuzzGateway, LAYOUT } from './gateway.js';
 import { hostileCases } from './hostile.js';
-import { namesFor, resolveRequest, type FuzzCase, type Step } from './model.js';
+import { namesFor, resolveRequest, type FuzzCase, type Names, type Step } from './model.js';
 import { loadSpec, operationCases } from './operations.js';
 import { checkExchange, checkWrites, problemCode, type Finding } from './property.js';
 
@@ -43,6 +43,11 @@ export interface FuzzOptions {
   readonly log?: (line: string) => void;
   /** Log every case: its kind and the statuses it got. */
   readonly verbose?: boolean;
+  /**
+   * Headers every request carries (none by default): the management token, so that requests
+   * reach their handlers instead of a 401. Raw requests get them after their request line.
+   */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** One failing step. */
@@ -149,6 +154,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   let restarts = 0;
   let unrun = 0;
   const count = (map: Map<string, number>, key: string): void => void map.set(key, (map.get(key) ?? 0) + 1);
+  const headers = options.headers ?? {};
+  const resolve = (request: RawRequest, names: Names): RawRequest =>
+    withHeaders(resolveRequest(request, names), headers);
 
   let gateway = await FuzzGateway.start();
   const indexes = options.only ?? Array.from({ length: options.count }, (_, i) => i);
@@ -207,7 +215,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         if (Array.isArray(entry)) {
           // Concurrent steps: each answer is checked, writes are not attributed.
           const group = entry as readonly Step[];
-          const resolved = group.map((s) => resolveRequest(s.request, names));
+          const resolved = group.map((s) => resolve(s.request, names));
           const results = await Promise.all(
             resolved.map((r) => exchange(r, { port: gateway.port, deadlineMs, sseWindowMs: SSE_WINDOW_MS })),
           );
@@ -225,7 +233,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
           continue;
         }
         const step = entry as Step;
-        const request = resolveRequest(step.request, names);
+        const request = resolve(step.request, names);
         lastRequest = request;
         // Late writes of the previous step show up here; they are not this step's.
         await gateway.tail.poll();
@@ -310,6 +318,19 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     failures,
     distinct: [...groups].map(([key, g]) => ({ key, first: g.first, count: g.count })),
   };
+}
+
+/**
+ * Answers that refused a request for its token (401, 403): none in a run acting as the operator,
+ * whose requests must reach their handlers.
+ */
+export function tokenRefusals(report: FuzzReport): number {
+  return (report.codes.get('ZKG_UNAUTHENTICATED') ?? 0) + (report.codes.get('ZKG_FORBIDDEN') ?? 0);
+}
+
+/** 2xx answers: how much of the run got past validation into the handlers' work. */
+export function successes(report: FuzzReport): number {
+  return [...report.statuses].filter(([status]) => /^2[0-9]{2}$/.test(status)).reduce((n, [, c]) => n + c, 0);
 }
 
 /** The request as a JS string literal of its bytes (latin-1), shortened when it is large. */
