@@ -240,12 +240,7 @@ export class AclService {
   async deleteToken(_actor: Actor, accessor: string): Promise<TokenRecord> {
     const token = this.cache.token(accessor);
     if (!token) throw new ZkgError('ZKG_TOKEN_NOT_FOUND', `no token ${accessor}`);
-    try {
-      await this.store.multi([{ op: 'delete', path: this.layout.of('tokens', accessor) }]);
-    } catch (err) {
-      if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
-    }
-    await this.settle(this.layout.tokens);
+    await this.remove('tokens', accessor);
     return token;
   }
 
@@ -280,13 +275,18 @@ export class AclService {
     }
     const policy = this.cache.policy(name);
     if (!policy) throw new ZkgError('ZKG_POLICY_NOT_FOUND', `no policy ${name}`);
+    await this.remove('policies', name);
+    return policy;
+  }
+
+  /** Delete a token or policy; one deleted meanwhile elsewhere is just as gone. */
+  private async remove(directory: Directory, name: string): Promise<void> {
     try {
-      await this.store.multi([{ op: 'delete', path: this.layout.of('policies', name) }]);
+      await this.store.multi([{ op: 'delete', path: this.layout.of(directory, name) }]);
     } catch (err) {
       if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
     }
-    await this.settle(this.layout.policies);
-    return policy;
+    await this.settle(this.layout[directory]);
   }
 
   private tokenOp(token: TokenRecord): Op {
