@@ -185,6 +185,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   });
   const reaper = new LeaseReaper(store, hot, registry.cache, election, registry.leases.grace, {
     servicesPath: settings.servicesPath,
+    root: settings.root,
     intervalMs: settings.reaperIntervalMs,
     evictionGraceMs: settings.evictionGraceMs,
     selfPreservationRatio: settings.selfPreservationRatio,
