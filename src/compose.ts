@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { AuditTrail } from './acl/audit-trail.js';
 import { LeaderElection } from './coordination/election.js';
 import { MemoryHotStore } from './hotstore/memory.js';
 import { RedisHotStore } from './hotstore/redis.js';
@@ -15,7 +16,7 @@ import type { CoordinationStore } from './coordination/store.js';
 import { ConfigService } from './config/service.js';
 import { EmbeddedServer } from './coordination/embedded/index.js';
 import { ZooKeeperStore } from './coordination/zookeeper.js';
-import type { Settings } from './settings.js';
+import { parseAuditRetention, type Settings } from './settings.js';
 import { WatchedTree, type CacheChange } from './coordination/watched-cache.js';
 import { GroupMembership } from './coordination/membership.js';
 import { clusterView, type ClusterView } from './monitor/cluster.js';
@@ -55,6 +56,8 @@ export interface Services {
   readonly metrics: Metrics;
   /** This replica's id (host, pid and a random suffix): its name in the gateways group and the election. */
   readonly replicaId: string;
+  /** Every change's record: queries, and the retention (on the leader). */
+  readonly audit: AuditTrail;
   /** What this replica sees of the deployment, for `GET /v1/cluster`. */
   cluster(): Promise<ClusterView>;
   readiness(): Readiness;
@@ -192,6 +195,11 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     logger: registryLogger,
     metrics,
   });
+  const audit = new AuditTrail(store, election, {
+    root: settings.root,
+    retention: parseAuditRetention(settings.auditRetention),
+    logger: logger.child({ component: 'audit' }),
+  });
   metrics.bind({
     storeState: () => store.state,
     watches: () => tree.watches,
@@ -208,6 +216,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   const stop = async (): Promise<void> => {
     await scanner.close();
     await reaper.close();
+    await audit.close();
     await election.close().catch(() => undefined);
     await membership.close().catch(() => undefined);
     registry.close();
@@ -221,6 +230,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     await registry.start();
     await tree.start(Math.max(30_000, 2 * settings.sessionTimeoutMs));
     reaper.start();
+    audit.start();
     await election.start();
     await membership.start();
     scanner.start();
@@ -246,6 +256,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     election,
     metrics,
     replicaId,
+    audit,
     cluster() {
       // Every view asks each ZooKeeper server over a new connection: a burst of requests (or a
       // dashboard per operator) shares one round per second.
