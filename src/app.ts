@@ -8,6 +8,7 @@ import type { IncomingMessage, Server, ServerOptions } from 'node:http';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
+import { auditRoutes, auditSchemas } from './acl/audit-routes.js';
 import { PERMISSION_KEY, requireDeclaredPermission } from './acl/permissions.js';
 import type { Services } from './compose.js';
 import { configRoutes } from './config/routes.js';
@@ -195,7 +196,7 @@ export async function buildApp({ services, logger }: AppOptions) {
   }
   observeRequests(app, services.metrics);
   app.addSchema({ $id: 'Problem', ...problemSchema });
-  for (const schema of [...sharedSchemas, ...registrySchemas]) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...registrySchemas, ...auditSchemas]) app.addSchema(schema);
   // Before any route: it collects them as they are added.
   await registerOpenApi(app, VERSION);
 
@@ -301,6 +302,7 @@ export async function buildApp({ services, logger }: AppOptions) {
     resumable: resumeFrom,
   });
   await app.register(monitorRoutes, { metrics: services.metrics, cluster: () => services.cluster() });
+  await app.register(auditRoutes, { audit: services.audit });
 
   return app;
 }
