@@ -12,6 +12,7 @@ import type { Identity } from './acl/access.js';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import { PERMISSION_KEY } from './acl/permissions.js';
 import { aclRoutes, aclSchemas } from './acl/routes.js';
+import { auditRoutes, auditSchemas } from './acl/audit-routes.js';
 import type { Services } from './compose.js';
 import { configRoutes } from './config/routes.js';
 import { sharedSchemas } from './config/schemas.js';
@@ -239,7 +240,8 @@ export async function buildApp({ services, logger }: AppOptions) {
   app.removeContentTypeParser('text/plain');
   observeRequests(app, services.metrics);
   app.addSchema({ $id: 'Problem', ...problemSchema });
-  for (const schema of [...sharedSchemas, ...registrySchemas, ...aclSchemas]) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...registrySchemas, ...aclSchemas, ...auditSchemas])
+    app.addSchema(schema);
   // Before any route: it collects them as they are added.
   await registerOpenApi(app, VERSION);
 
@@ -351,6 +353,7 @@ export async function buildApp({ services, logger }: AppOptions) {
     metricsPublic: settings.metricsPublic,
     cluster: () => services.cluster(),
   });
+  await app.register(auditRoutes, { audit: services.audit });
 
   return app;
 }

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { AccessControl } from './acl/access.js';
 import { bootstrapManagementToken } from './acl/bootstrap.js';
 import { AclService } from './acl/store.js';
+import { AuditTrail } from './acl/audit-trail.js';
 import { LeaderElection } from './coordination/election.js';
 import { MemoryHotStore } from './hotstore/memory.js';
 import { RedisHotStore } from './hotstore/redis.js';
@@ -18,7 +19,7 @@ import type { CoordinationStore } from './coordination/store.js';
 import { ConfigService } from './config/service.js';
 import { EmbeddedServer } from './coordination/embedded/index.js';
 import { ZooKeeperStore } from './coordination/zookeeper.js';
-import type { Settings } from './settings.js';
+import { parseAuditRetention, type Settings } from './settings.js';
 import { WatchedTree, type CacheChange } from './coordination/watched-cache.js';
 import { GroupMembership } from './coordination/membership.js';
 import { clusterView, type ClusterView } from './monitor/cluster.js';
@@ -62,6 +63,8 @@ export interface Services {
   readonly access: AccessControl;
   /** This replica's id (host, pid and a random suffix): its name in the gateways group and the election. */
   readonly replicaId: string;
+  /** Every change's record: queries, and the retention (on the leader). */
+  readonly audit: AuditTrail;
   /** What this replica sees of the deployment, for `GET /v1/cluster`. */
   cluster(): Promise<ClusterView>;
   readiness(): Readiness;
@@ -193,11 +196,17 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   });
   const reaper = new LeaseReaper(store, hot, registry.cache, election, registry.leases.grace, {
     servicesPath: settings.servicesPath,
+    root: settings.root,
     intervalMs: settings.reaperIntervalMs,
     evictionGraceMs: settings.evictionGraceMs,
     selfPreservationRatio: settings.selfPreservationRatio,
     logger: registryLogger,
     metrics,
+  });
+  const audit = new AuditTrail(store, election, {
+    root: settings.root,
+    retention: parseAuditRetention(settings.auditRetention),
+    logger: logger.child({ component: 'audit' }),
   });
   metrics.bind({
     storeState: () => store.state,
@@ -224,6 +233,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     access.close();
     await scanner.close();
     await reaper.close();
+    await audit.close();
     await election.close().catch(() => undefined);
     await membership.close().catch(() => undefined);
     registry.close();
@@ -239,6 +249,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     await tree.start(Math.max(30_000, 2 * settings.sessionTimeoutMs));
     await bootstrapManagementToken(acl, settings, accessLogger);
     reaper.start();
+    audit.start();
     await election.start();
     await membership.start();
     scanner.start();
@@ -266,6 +277,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     acl,
     access,
     replicaId,
+    audit,
     cluster() {
       // Every view asks each ZooKeeper server over a new connection: a burst of requests (or a
       // dashboard per operator) shares one round per second.

@@ -87,6 +87,8 @@ export interface Settings {
   /** How long `/readyz` keeps answering ready while the store is disconnected (reads are served stale). */
   readonly readinessGraceMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How much of the audit trail is kept: `COUNT,AGE` (see {@link parseAuditRetention}). */
+  readonly auditRetention: string;
 }
 
 /** One row per environment variable: the README's settings table is checked against this list. */
@@ -132,10 +134,32 @@ export const SETTINGS_ENV = {
   tlsCertFile: 'ZKGATE_TLS_CERT_FILE',
   tlsKeyFile: 'ZKGATE_TLS_KEY_FILE',
   logLevel: 'LOG_LEVEL',
+  auditRetention: 'ZKGATE_AUDIT_RETENTION',
 } as const satisfies Record<keyof Settings, string>;
 
 /** A comma-separated list of CIDR ranges, checked range by range after the schema. */
 const CIDR_LIST = { type: 'array', items: { type: 'string' }, nullable: true } as const;
+
+/**
+ * `COUNT,AGE`: at most COUNT records, none older than AGE (a number of s, m, h or d), whichever
+ * bound is reached first.
+ */
+const AUDIT_RETENTION = /^([1-9][0-9]{0,6}),([1-9][0-9]{0,4})(s|m|h|d)$/;
+const AGE_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+export interface AuditRetention {
+  readonly count: number;
+  readonly maxAgeMs: number;
+}
+
+/** The bounds of a validated `ZKGATE_AUDIT_RETENTION`. */
+export function parseAuditRetention(value: string): AuditRetention {
+  const [, count, age, unit] = AUDIT_RETENTION.exec(value) ?? [];
+  if (count === undefined || age === undefined || unit === undefined) {
+    throw new SettingsError(`invalid settings: ${SETTINGS_ENV.auditRetention} must look like 50000,90d`);
+  }
+  return { count: Number(count), maxAgeMs: Number(age) * AGE_UNITS_MS[unit as keyof typeof AGE_UNITS_MS] };
+}
 
 const ZNODE_PATH = '^/(?:[A-Za-z0-9][A-Za-z0-9._-]*)(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*$';
 
@@ -174,6 +198,7 @@ const schema: JSONSchemaType<Settings> = {
     'metricsPublic',
     'rateLimit',
     'logLevel',
+    'auditRetention',
   ],
   properties: {
     port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
@@ -234,6 +259,7 @@ const schema: JSONSchemaType<Settings> = {
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       default: 'info',
     },
+    auditRetention: { type: 'string', pattern: AUDIT_RETENTION.source, default: '50000,90d' },
   },
 };
 

@@ -10,11 +10,12 @@
  * deleting every token afterwards does not mint a new one at the next start.
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
-import { mkdirs } from '../coordination/recipes.js';
+import { isRace, mkdirs } from '../coordination/recipes.js';
 import type { Op } from '../coordination/store.js';
 import { CacheView, type CacheChange, type WatchedTree } from '../coordination/watched-cache.js';
 import { ZkgError } from '../errors.js';
-import type { Actor } from './actor.js';
+import { systemActor, type Actor } from './actor.js';
+import { auditDirectory, auditOp, auditResource, type AuditAction } from './audit.js';
 import { BUILT_IN_POLICIES, type Policy } from './policy.js';
 import { newAccessor, newSecret, digestOf, type TokenRecord } from './tokens.js';
 
@@ -174,7 +175,7 @@ export class AclService {
 
   constructor(
     private readonly tree: WatchedTree<CacheChange>,
-    root: string,
+    private readonly root: string,
   ) {
     this.layout = new AclLayout(root);
     this.cache = new AclCache(tree, this.layout);
@@ -187,6 +188,7 @@ export class AclService {
   async start(): Promise<void> {
     await mkdirs(this.store, this.layout.tokens);
     await mkdirs(this.store, this.layout.policies);
+    await mkdirs(this.store, auditDirectory(this.root));
   }
 
   /**
@@ -207,6 +209,13 @@ export class AclService {
       await this.store.multi([
         { op: 'create', path: this.layout.bootstrapped, data: Buffer.from(token.accessor) },
         this.tokenOp(token),
+        this.audited(
+          systemActor('bootstrap'),
+          'acl.token.create',
+          auditResource.token(token.accessor),
+          null,
+          0,
+        ),
       ]);
     } catch (err) {
       if (isStoreError(err, ErrorCode.NODE_EXISTS)) return undefined;
@@ -232,32 +241,47 @@ export class AclService {
       createdBy: actor.accessor,
       createdAt: Date.now(),
     };
-    await this.store.multi([this.tokenOp(token)]);
+    await this.store.multi([
+      this.tokenOp(token),
+      this.audited(actor, 'acl.token.create', auditResource.token(token.accessor), null, 0),
+    ]);
     await this.settle(this.layout.tokens);
     return { token, secret };
   }
 
-  async deleteToken(_actor: Actor, accessor: string): Promise<TokenRecord> {
+  async deleteToken(actor: Actor, accessor: string): Promise<TokenRecord> {
     const token = this.cache.token(accessor);
     if (!token) throw new ZkgError('ZKG_TOKEN_NOT_FOUND', `no token ${accessor}`);
-    await this.remove('tokens', accessor);
+    await this.remove(actor, 'tokens', accessor);
     return token;
   }
 
   /** Create or replace a stored policy; resolves true when it was created. */
-  async putPolicy(_actor: Actor, policy: Policy): Promise<boolean> {
+  async putPolicy(actor: Actor, policy: Policy): Promise<boolean> {
     if (BUILT_IN_POLICIES.has(policy.name)) {
       throw new ZkgError('ZKG_POLICY_BUILT_IN', `${policy.name} is a built-in policy and cannot change`);
     }
     const path = this.layout.of('policies', policy.name);
     const data = Buffer.from(JSON.stringify(policy));
-    const created = this.cache.policy(policy.name) === undefined;
-    const op: Op = created ? { op: 'create', path, data } : { op: 'setData', path, data };
+    const before = await this.store.exists(path);
+    const op: Op = before
+      ? { op: 'setData', path, data, version: before.version }
+      : { op: 'create', path, data };
+    const resource = auditResource.policy(policy.name);
     try {
-      await this.store.multi([op]);
+      await this.store.multi([
+        op,
+        this.audited(
+          actor,
+          'acl.policy.put',
+          resource,
+          before?.version ?? null,
+          before ? before.version + 1 : 0,
+        ),
+      ]);
     } catch (err) {
-      // Created or removed elsewhere since this replica's view: the caller retries with the news.
-      if (isStoreError(err, ErrorCode.NODE_EXISTS) || isStoreError(err, ErrorCode.NO_NODE)) {
+      // Written elsewhere meanwhile: the versions in the record would be wrong; the caller retries.
+      if (isRace(err)) {
         throw new ZkgError('ZKG_WRITE_CONTENDED', `policy ${policy.name} changed meanwhile`, {
           retryAfter: 1,
         });
@@ -266,27 +290,49 @@ export class AclService {
     }
     const stat = await this.store.exists(path);
     await this.tree.acknowledge(stat?.mzxid ?? 0n);
-    return created;
+    return before === null;
   }
 
-  async deletePolicy(_actor: Actor, name: string): Promise<Policy> {
+  async deletePolicy(actor: Actor, name: string): Promise<Policy> {
     if (BUILT_IN_POLICIES.has(name)) {
       throw new ZkgError('ZKG_POLICY_BUILT_IN', `${name} is a built-in policy and cannot be deleted`);
     }
     const policy = this.cache.policy(name);
     if (!policy) throw new ZkgError('ZKG_POLICY_NOT_FOUND', `no policy ${name}`);
-    await this.remove('policies', name);
+    await this.remove(actor, 'policies', name);
     return policy;
   }
 
-  /** Delete a token or policy; one deleted meanwhile elsewhere is just as gone. */
-  private async remove(directory: Directory, name: string): Promise<void> {
-    try {
-      await this.store.multi([{ op: 'delete', path: this.layout.of(directory, name) }]);
-    } catch (err) {
-      if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
+  /** Delete a token or policy; one deleted meanwhile elsewhere is just as gone (and not recorded twice). */
+  private async remove(actor: Actor, directory: Directory, name: string): Promise<void> {
+    const path = this.layout.of(directory, name);
+    const [action, resource]: [AuditAction, string] =
+      directory === 'tokens'
+        ? ['acl.token.delete', auditResource.token(name)]
+        : ['acl.policy.delete', auditResource.policy(name)];
+    const stat = await this.store.exists(path);
+    if (stat) {
+      try {
+        await this.store.multi([
+          { op: 'delete', path, version: stat.version },
+          this.audited(actor, action, resource, stat.version, null),
+        ]);
+      } catch (err) {
+        if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
+      }
     }
     await this.settle(this.layout[directory]);
+  }
+
+  /** The record of a change, in the change's own transaction. */
+  private audited(
+    actor: Actor,
+    action: AuditAction,
+    resource: string,
+    before: number | null,
+    after: number | null,
+  ): Op {
+    return auditOp(this.root, actor, { action, resource, versionBefore: before, versionAfter: after });
   }
 
   private tokenOp(token: TokenRecord): Op {

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Need } from '../acl/access.js';
+import { actorOf } from '../acl/actor.js';
 import { ZkgError } from '../errors.js';
 import type { ConfigEntry } from './cache.js';
 import { contentTypeOf, formatFromContentType } from './formats.js';
@@ -100,7 +101,7 @@ function ifMatchOf(request: FastifyRequest): { ifMatch?: VersionMatch; mustExist
   return precondition === '*' ? { mustExist: true } : { ifMatch: precondition, mustExist: false };
 }
 
-/** Headers are latin-1; authors and comments may be percent-encoded UTF-8. */
+/** Headers are latin-1; comments may be percent-encoded UTF-8. */
 function textHeader(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   if (typeof value !== 'string' || value === '') return undefined;
@@ -269,19 +270,18 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
   app.put('/v1/config/*', { schema: schemas.putRoute, config: { access } }, async (request, reply) => {
     const t = only(target(request), request, 'document', 'schema');
     if (t.kind === 'schema') {
-      await config.setSchema(t.namespace, parseJsonBody(request));
+      await config.setSchema(actorOf(request), t.namespace, parseJsonBody(request));
       return reply.code(204).send();
     }
     const ifNoneMatch = request.headers['if-none-match'];
     if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
       throw new ZkgError('ZKG_VALIDATION_FAILED', 'on a publish, If-None-Match can only be *');
     }
-    const result = await config.publish(t.namespace, {
+    const result = await config.publish(actorOf(request), t.namespace, {
       body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
       format: formatFromContentType(request.headers['content-type']),
       ...ifMatchOf(request),
       createOnly: ifNoneMatch !== undefined,
-      author: request.identity.description,
       comment: textHeader(request, 'x-zkgate-comment'),
     });
     return writeResult(reply, t.namespace, result);
@@ -294,8 +294,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
       throw new ZkgError('ZKG_VALIDATION_FAILED', 'rollback needs {"version": N} with N a release number');
     }
     const { ifMatch } = ifMatchOf(request);
-    const result = await config.rollback(t.namespace, body.version as number, {
-      author: request.identity.description,
+    const result = await config.rollback(actorOf(request), t.namespace, body.version as number, {
       comment: textHeader(request, 'x-zkgate-comment'),
       ...(ifMatch === undefined ? {} : { ifMatch }),
     });
@@ -305,7 +304,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
   app.delete('/v1/config/*', { schema: schemas.deleteRoute, config: { access } }, async (request, reply) => {
     const t = only(target(request), request, 'document');
     const { ifMatch } = ifMatchOf(request);
-    const result = await config.delete(t.namespace, ifMatch);
+    const result = await config.delete(actorOf(request), t.namespace, ifMatch);
     void reply
       .header('x-zkgate-version', String(result.version))
       .header('x-zkgate-index', String(result.index));

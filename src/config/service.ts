@@ -1,9 +1,15 @@
 /**
  * The config center's domain service: publish, read, delete, history, rollback and schemas of
  * configuration namespaces. Reads come from the watch-backed {@link ConfigCache}; every write is
- * one version-checked `multi` (document, metadata, release, tombstone together), retried when a
- * concurrent writer got there first, and acknowledged only once this replica's cache shows it.
+ * one version-checked `multi` (document, metadata, release, tombstone and audit record together),
+ * retried when a concurrent writer got there first, and acknowledged only once this replica's
+ * cache shows it.
+ *
+ * The author of a release is the description of the token that published it (who it was issued
+ * to, as people read a history); the audit record of the publish names the token's accessor too.
  */
+import type { Actor } from '../acl/actor.js';
+import { auditDirectory, auditOp, auditResource, type AuditChange } from '../acl/audit.js';
 import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
 import { isRace, KeyedQueue, missingDirs, mkdirs, retryOnRace } from '../coordination/recipes.js';
@@ -45,7 +51,6 @@ export interface PublishRequest {
   readonly createOnly?: boolean;
   /** Publish only if the namespace exists (`If-Match: *`). */
   readonly mustExist?: boolean;
-  readonly author?: string;
   readonly comment?: string;
 }
 
@@ -84,11 +89,14 @@ export class ConfigService {
   }
 
   /**
-   * Create the znode layout if missing and start pruning old tombstones. The cache loads when
-   * its tree starts, after every view is attached.
+   * Create the znode layout (and the audit directory every write records into) if missing, and
+   * start pruning old tombstones. The cache loads when its tree starts, after every view is
+   * attached.
    */
   async start(): Promise<void> {
-    for (const dir of this.layout.directories()) await mkdirs(this.store, dir);
+    for (const dir of [...this.layout.directories(), auditDirectory(this.options.root)]) {
+      await mkdirs(this.store, dir);
+    }
     const every = Math.min(Math.max(this.options.tombstoneRetentionMs / 4, 1_000), 600_000);
     this.pruneTimer = setInterval(() => {
       this.pruneTombstones(Date.now()).catch((err: unknown) =>
@@ -118,13 +126,18 @@ export class ConfigService {
   }
 
   /** Validate and publish a document as the namespace's next version. */
-  async publish(namespace: string, request: PublishRequest): Promise<PublishResult> {
-    const result = await this.write(namespace, request);
+  async publish(actor: Actor, namespace: string, request: PublishRequest): Promise<PublishResult> {
+    const result = await this.write(actor, 'config.publish', namespace, request);
     this.options.metrics.configPublishes.inc({ kind: 'publish' });
     return result;
   }
 
-  private async write(namespace: string, request: PublishRequest): Promise<PublishResult> {
+  private async write(
+    actor: Actor,
+    action: 'config.publish' | 'config.rollback',
+    namespace: string,
+    request: PublishRequest,
+  ): Promise<PublishResult> {
     parseNamespace(namespace);
     this.assertWritable();
     const { body, format } = request;
@@ -193,7 +206,13 @@ export class ConfigService {
           op: 'create',
           path: this.layout.release(namespace, version),
           data: envelope(
-            { version, format, author: request.author, comment: request.comment, time: Date.now() },
+            {
+              version,
+              format,
+              author: actor.description || actor.accessor,
+              comment: request.comment,
+              time: Date.now(),
+            },
             body,
           ),
         },
@@ -204,6 +223,9 @@ export class ConfigService {
       if (tombstone) {
         ops.push({ op: 'delete', path: this.layout.tombstoneOf(namespace), version: tombstone.stat.version });
       }
+      ops.push(
+        this.record(actor, namespace, { action, versionBefore: current ?? null, versionAfter: version }),
+      );
       const results = await this.store.multi(ops).catch((err: unknown) => {
         // Only the request size is refused up front: document, release and metadata together.
         if (isStoreError(err, ErrorCode.BAD_ARGUMENTS)) {
@@ -224,7 +246,11 @@ export class ConfigService {
   }
 
   /** Delete a namespace, remembering the deletion (a tombstone) for resuming watchers. */
-  async delete(namespace: string, ifMatch?: VersionMatch): Promise<{ version: number; index: bigint }> {
+  async delete(
+    actor: Actor,
+    namespace: string,
+    ifMatch?: VersionMatch,
+  ): Promise<{ version: number; index: bigint }> {
     parseNamespace(namespace);
     this.assertWritable();
     return this.serialized(namespace, async () => {
@@ -244,6 +270,13 @@ export class ConfigService {
       // The tombstone's czxid is the deletion's zxid, so an old one is replaced, not updated.
       if (await this.store.exists(tombstone)) ops.push({ op: 'delete', path: tombstone });
       ops.push({ op: 'create', path: tombstone, data: json({ version }) });
+      ops.push(
+        this.record(actor, namespace, {
+          action: 'config.delete',
+          versionBefore: version,
+          versionAfter: null,
+        }),
+      );
       await this.store.multi(ops);
       const index = (await this.store.exists(tombstone))?.czxid ?? 0n;
       await this.options.tree.acknowledge(index);
@@ -277,15 +310,15 @@ export class ConfigService {
 
   /** Publish release `version` again, as a new version. */
   async rollback(
+    actor: Actor,
     namespace: string,
     version: number,
-    request: { author?: string; comment?: string; ifMatch?: VersionMatch },
+    request: { comment?: string; ifMatch?: VersionMatch },
   ): Promise<PublishResult> {
     const { release, data } = await this.release(namespace, version);
-    const result = await this.write(namespace, {
+    const result = await this.write(actor, 'config.rollback', namespace, {
       body: data,
       format: release.format,
-      author: request.author,
       comment: request.comment ?? `rollback to version ${version}`,
       ...(request.ifMatch === undefined ? {} : { ifMatch: request.ifMatch }),
     });
@@ -306,7 +339,7 @@ export class ConfigService {
    * Set the namespace's JSON Schema. The current document (json or yaml) must satisfy it: a
    * schema that the live configuration already violates would only surface at the next publish.
    */
-  async setSchema(namespace: string, schema: unknown): Promise<void> {
+  async setSchema(actor: Actor, namespace: string, schema: unknown): Promise<void> {
     parseNamespace(namespace);
     this.assertWritable();
     this.schemas.compile(schema);
@@ -320,17 +353,33 @@ export class ConfigService {
         );
       }
       const path = this.layout.metaOf(namespace);
-      if (meta) {
-        await this.store.setData(
-          path,
-          json({ ...meta.meta, schema: schema as JsonSchema }),
-          meta.stat.version,
-        );
-      } else {
-        // Declared ahead of the first publish, which keeps it; not a namespace until then.
-        const declared: ConfigMeta = { format: 'json', base: 0, live: false, schema: schema as JsonSchema };
-        await this.store.create(path, json(declared));
-      }
+      // The namespace's version stays as it is: a schema is not a release.
+      const version = doc && meta?.meta.live ? versionOf(meta.meta, doc.stat) : null;
+      await this.store.multi([
+        meta
+          ? {
+              op: 'setData',
+              path,
+              data: json({ ...meta.meta, schema: schema as JsonSchema }),
+              version: meta.stat.version,
+            }
+          : // Declared ahead of the first publish, which keeps it; not a namespace until then.
+            {
+              op: 'create',
+              path,
+              data: json({
+                format: 'json',
+                base: 0,
+                live: false,
+                schema: schema as JsonSchema,
+              } satisfies ConfigMeta),
+            },
+        this.record(actor, namespace, {
+          action: 'config.schema',
+          versionBefore: version,
+          versionAfter: version,
+        }),
+      ]);
     });
   }
 
@@ -363,6 +412,11 @@ export class ConfigService {
       }
     }
     return pruned;
+  }
+
+  /** The audit record of a change to `namespace`, for the change's own `multi`. */
+  private record(actor: Actor, namespace: string, change: Omit<AuditChange, 'resource'>): Op {
+    return auditOp(this.options.root, actor, { ...change, resource: auditResource.namespace(namespace) });
   }
 
   /**

@@ -25,6 +25,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'dispatch', description: 'Soft load balancing over a service' },
         { name: 'watch', description: 'Push over Server-Sent Events' },
         { name: 'ops', description: 'Health and readiness' },
+        { name: 'audit', description: 'The audit trail: every change and who made it' },
       ],
     },
     // Keep the schemas' own names ($id) in components instead of def-0, def-1, ...

@@ -2,8 +2,9 @@
  * Deregisters instances whose lease ran out, on one elected replica (ZooKeeper leader election:
  * every replica runs a reaper, only the leader sweeps).
  *
- * An eviction is a version-checked delete: an instance re-registered or updated since the sweep
- * read it keeps its znode. Evictions stop altogether (*self-preservation*, as Eureka calls it)
+ * An eviction is a version-checked delete, in one `multi` with its audit record (`service.evict`
+ * by the `system` actor): an instance re-registered or updated since the sweep read it keeps its
+ * znode. Evictions stop altogether (*self-preservation*, as Eureka calls it)
  * when the evidence is more likely about zkgate than about the instances:
  * - the HotStore is unreachable: every lease looks expired because none can be read;
  * - more than `selfPreservationRatio` of a service's leases (and more than one) are past their
@@ -14,6 +15,8 @@
  * grace ({@link leaseDeadline}). The state is reported by {@link LeaseReaper.status} and logged
  * when it changes.
  */
+import { systemActor } from '../acl/actor.js';
+import { auditOp, auditResource } from '../acl/audit.js';
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import type { LeaderElection } from '../coordination/election.js';
 import type { CoordinationStore, StoreLogger } from '../coordination/store.js';
@@ -24,6 +27,8 @@ import { isLeased, leaseDeadline, type LeaseGrace } from './leases.js';
 
 export interface ReaperOptions {
   readonly servicesPath: string;
+  /** zkgate's root znode: evictions are recorded in its audit trail. */
+  readonly root: string;
   readonly intervalMs: number;
   readonly evictionGraceMs: number;
   readonly selfPreservationRatio: number;
@@ -51,6 +56,7 @@ export interface ReaperStatus {
 
 /** Orphan leases (their instance is gone) removed per sweep at most. */
 const ORPHANS_PER_SWEEP = 100;
+const REAPER = systemActor('lease reaper');
 
 export class LeaseReaper {
   private timer: NodeJS.Timeout | undefined;
@@ -175,7 +181,15 @@ export class LeaseReaper {
   private async evict(entry: InstanceEntry): Promise<boolean> {
     const { service, id } = entry.instance;
     try {
-      await this.store.delete(`${this.options.servicesPath}/${service}/${id}`, entry.version);
+      await this.store.multi([
+        { op: 'delete', path: `${this.options.servicesPath}/${service}/${id}`, version: entry.version },
+        auditOp(this.options.root, REAPER, {
+          action: 'service.evict',
+          resource: auditResource.instance(service, id),
+          versionBefore: entry.version,
+          versionAfter: null,
+        }),
+      ]);
     } catch (err) {
       // Re-registered or updated since it was read, or already gone: not ours to delete.
       if (isStoreError(err, ErrorCode.BAD_VERSION) || isStoreError(err, ErrorCode.NO_NODE)) return false;

@@ -6,6 +6,7 @@
  * wrong type (`"port": "8080"`) is a 400 naming the field, never silently dropped or coerced, so
  * a typo cannot register an instance with default values.
  */
+import { actorOf } from '../acl/actor.js';
 import { PERMISSION_KEY } from '../acl/permissions.js';
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -196,7 +197,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       const { service } = request.params as { service: string };
       znodeName(service, 'service');
       const policy = request.body as { protectThreshold?: number; strategy?: StrategyName };
-      await registry.setPolicy(service, policy);
+      await registry.setPolicy(actorOf(request), service, policy);
       return registry.policy(service);
     },
   );
@@ -321,7 +322,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
           extensions: { errors: [{ field: 'body.address', message: 'may not be probed by a health check' }] },
         });
       }
-      const { view, created } = await registry.register(service, id, {
+      const { view, created } = await registry.register(actorOf(request), service, id, {
         address: body.address,
         port: body.port,
         ...(body.sslPort === undefined ? {} : { sslPort: body.sslPort }),
@@ -393,7 +394,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     async (request) => {
       const { service, id } = request.params as { service: string; id: string };
       const { status } = request.body as { status: InstanceStatus };
-      return registry.setStatus(znodeName(service, 'service'), znodeName(id, 'id'), status);
+      return registry.setStatus(actorOf(request), znodeName(service, 'service'), znodeName(id, 'id'), status);
     },
   );
 
@@ -415,7 +416,12 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     },
     async (request) => {
       const { service, id } = request.params as { service: string; id: string };
-      return registry.setStatus(znodeName(service, 'service'), znodeName(id, 'id'), undefined);
+      return registry.setStatus(
+        actorOf(request),
+        znodeName(service, 'service'),
+        znodeName(id, 'id'),
+        undefined,
+      );
     },
   );
 
@@ -433,7 +439,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     },
     async (request, reply) => {
       const { service, id } = request.params as { service: string; id: string };
-      await registry.deregister(znodeName(service, 'service'), znodeName(id, 'id'));
+      await registry.deregister(actorOf(request), znodeName(service, 'service'), znodeName(id, 'id'));
       return reply.code(204).send();
     },
   );

@@ -6,11 +6,19 @@
  * An HTTP registration is a persistent znode with a lease: it outlives the gateway replica that
  * wrote it, and heartbeats (HotStore only) keep it alive. A Curator or Spring registration is an
  * ephemeral znode: its client's ZooKeeper session is its liveness, and zkgate never touches it
- * except to deregister it on request.
+ * except to deregister it on request (or an operator sets its status).
+ *
+ * Every write to ZooKeeper is one `multi` with its audit record. A health check's verdict is
+ * recorded too (`service.check`, by the replica's `system` actor): it changes the instance's
+ * status, which dispatch and Curator readers follow, so it is a change like an operator's.
+ * Heartbeats write only the HotStore and are not recorded.
  */
+import type { Actor } from '../acl/actor.js';
+import { auditDirectory, auditOp, auditResource, type AuditAction, type AuditChange } from '../acl/audit.js';
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
-import { mkdirs, retryOnRace } from '../coordination/recipes.js';
-import type { CoordinationStore, NodeData, StoreLogger } from '../coordination/store.js';
+import { parentOf } from '../coordination/paths.js';
+import { missingDirs, mkdirs, retryOnRace } from '../coordination/recipes.js';
+import type { CoordinationStore, NodeData, Op, OpResult, Stat, StoreLogger } from '../coordination/store.js';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import {
   createStrategy,
@@ -22,7 +30,7 @@ import {
   type StrategyName,
   type ZoneOutcome,
 } from '../dispatcher/index.js';
-import { storeUnavailable, ZkgError } from '../errors.js';
+import { fromStoreError, storeUnavailable, ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
 import { HotStoreError } from '../hotstore/errors.js';
 import type { HotStore, Lease, LoadReport } from '../hotstore/store.js';
@@ -175,6 +183,7 @@ export class RegistryService {
   async start(): Promise<void> {
     await mkdirs(this.store, this.options.servicesPath);
     await mkdirs(this.store, this.policiesPath);
+    await mkdirs(this.store, auditDirectory(this.options.root));
   }
 
   close(): void {
@@ -192,6 +201,7 @@ export class RegistryService {
    * at worst a lease without an instance, which the reaper removes.
    */
   async register(
+    actor: Actor,
     service: string,
     id: string,
     registration: Registration,
@@ -225,11 +235,23 @@ export class RegistryService {
         enabled: true,
       };
       const data = encodeInstance(instance);
+      const change = {
+        action: 'service.register',
+        versionBefore: existing?.version ?? null,
+        versionAfter: existing ? existing.version + 1 : 0,
+      } as const;
       if (existing) {
-        const stat = await this.store.setData(path, data, existing.version);
-        return { index: stat.mzxid, created: false, instance };
+        const [set] = await this.audited(actor, service, id, change, [
+          { op: 'setData', path, data, version: existing.version },
+        ]);
+        return { index: setDataStat(set).mzxid, created: false, instance };
       }
-      await this.createInstance(path, data);
+      // Curator makes service znodes containers, which ZooKeeper removes once empty: a parent
+      // gone since it was looked at fails the multi with NO_NODE, and the retry creates it again.
+      await this.audited(actor, service, id, change, [
+        ...(await missingDirs(this.store, parentOf(path))),
+        { op: 'create', path, data },
+      ]);
       const stat = await this.store.exists(path);
       return { index: stat?.mzxid ?? 0n, created: true, instance };
     });
@@ -245,14 +267,26 @@ export class RegistryService {
   }
 
   /** Remove an instance, whoever registered it, and its lease. */
-  async deregister(service: string, id: string): Promise<void> {
+  async deregister(actor: Actor, service: string, id: string): Promise<void> {
     this.assertWritable();
-    try {
-      await this.store.delete(this.instancePath(service, id));
-    } catch (err) {
-      if (isStoreError(err, ErrorCode.NO_NODE)) throw instanceNotFound(service, id);
-      throw err;
-    }
+    const path = this.instancePath(service, id);
+    // Version-checked, so the record names the version that was removed.
+    await retryOnRace(async () => {
+      const stat = await this.store.exists(path);
+      if (!stat) throw instanceNotFound(service, id);
+      const change = {
+        action: 'service.deregister',
+        versionBefore: stat.version,
+        versionAfter: null,
+      } as const;
+      await this.audited(actor, service, id, change, [{ op: 'delete', path, version: stat.version }]).catch(
+        (err: unknown) => {
+          // A znode with children stays: that is no race to retry.
+          if (isStoreError(err, ErrorCode.NOT_EMPTY)) throw fromStoreError(err);
+          throw err;
+        },
+      );
+    });
     // A delete returns no zxid; the parent's pzxid, read after it, is at least the delete's.
     const parent = await this.store.exists(`${this.options.servicesPath}/${service}`);
     if (parent) await this.options.tree.acknowledge(parent.pzxid);
@@ -289,9 +323,14 @@ export class RegistryService {
    * on Curator and Spring instances too, though their client writes its own data again when it
    * re-registers (after a new session).
    */
-  async setStatus(service: string, id: string, status: InstanceStatus | undefined): Promise<InstanceView> {
+  async setStatus(
+    actor: Actor,
+    service: string,
+    id: string,
+    status: InstanceStatus | undefined,
+  ): Promise<InstanceView> {
     this.assertWritable();
-    const entry = await this.rewrite(service, id, (instance) => {
+    const entry = await this.rewrite(actor, 'service.status', service, id, (instance) => {
       // Nothing to clear: leave the instance as its writer made it (a Spring app's own
       // OUT_OF_SERVICE must not turn UP because an operator cleared nothing).
       if (status === undefined && instance.manualStatus === undefined) return undefined;
@@ -312,6 +351,7 @@ export class RegistryService {
    * gone, has no check any more, holds another verdict than `from.verdict`, or is no longer owned.
    */
   async setCheckStatus(
+    actor: Actor,
     service: string,
     id: string,
     verdict: CheckStatus,
@@ -319,7 +359,7 @@ export class RegistryService {
   ): Promise<boolean> {
     this.assertWritable();
     let written = false;
-    await this.rewrite(service, id, (instance) => {
+    await this.rewrite(actor, 'service.check', service, id, (instance) => {
       written = false;
       // Only over the verdict the scanner judged from, and only while it still owns the check: a
       // replica that lost the instance (and whose write waited out a reconnect) must not
@@ -333,15 +373,24 @@ export class RegistryService {
   }
 
   /** Set how a service is dispatched; stored in ZooKeeper, so every replica applies it. */
-  async setPolicy(service: string, policy: ServicePolicy): Promise<void> {
+  async setPolicy(actor: Actor, service: string, policy: ServicePolicy): Promise<void> {
     this.assertWritable();
     const path = `${this.policiesPath}/${service}`;
     const data = Buffer.from(JSON.stringify(policy), 'utf8');
-    // Set it, or create it; two first writers race on the create, and the loser sets it.
+    // Set it, or create it; two first writers race on the create, and the loser sets it. The
+    // set is version-checked so that the record names the version it replaced.
     const index = await retryOnRace(async () => {
-      if (await this.store.exists(path)) return (await this.store.setData(path, data)).mzxid;
-      await this.store.create(path, data);
-      return (await this.store.exists(path))?.mzxid ?? 0n;
+      const stat = await this.store.exists(path);
+      const [set] = await this.store.multi([
+        stat ? { op: 'setData', path, data, version: stat.version } : { op: 'create', path, data },
+        auditOp(this.options.root, actor, {
+          action: 'service.policy',
+          resource: auditResource.service(service),
+          versionBefore: stat?.version ?? null,
+          versionAfter: stat ? stat.version + 1 : 0,
+        }),
+      ]);
+      return set?.op === 'setData' ? set.stat.mzxid : ((await this.store.exists(path))?.mzxid ?? 0n);
     });
     await this.options.tree.acknowledge(index);
   }
@@ -535,6 +584,8 @@ export class RegistryService {
    * there is no readable instance.
    */
   private async rewrite(
+    actor: Actor,
+    action: AuditAction,
     service: string,
     id: string,
     change: (instance: Instance) => Instance | undefined,
@@ -546,9 +597,15 @@ export class RegistryService {
       const { node, instance } = read;
       const next = change(instance) ?? instance;
       const data = next === instance ? node.data : encodeInstance(next);
-      const stat = data.equals(node.data)
-        ? node.stat
-        : await this.store.setData(path, data, node.stat.version);
+      let stat = node.stat;
+      if (!data.equals(node.data)) {
+        const { version } = node.stat;
+        const change = { action, versionBefore: version, versionAfter: version + 1 };
+        const [set] = await this.audited(actor, service, id, change, [
+          { op: 'setData', path, data, version },
+        ]);
+        stat = setDataStat(set);
+      }
       return {
         instance: next,
         index: stat.mzxid,
@@ -599,22 +656,18 @@ export class RegistryService {
     }
   }
 
-  /**
-   * Create the instance znode. Curator makes service znodes containers, which ZooKeeper removes
-   * once empty: the parent can vanish between creating it and creating the instance, so a
-   * missing parent is created again.
-   */
-  private async createInstance(path: string, data: Buffer): Promise<void> {
-    const parent = path.slice(0, path.lastIndexOf('/'));
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.store.create(path, data);
-        return;
-      } catch (err) {
-        if (!isStoreError(err, ErrorCode.NO_NODE) || attempt >= 3) throw err;
-        await mkdirs(this.store, parent);
-      }
-    }
+  /** `ops` changing an instance, in one `multi` with the change's audit record. */
+  private audited(
+    actor: Actor,
+    service: string,
+    id: string,
+    change: Omit<AuditChange, 'resource'>,
+    ops: readonly Op[],
+  ): Promise<OpResult[]> {
+    return this.store.multi([
+      ...ops,
+      auditOp(this.options.root, actor, { ...change, resource: auditResource.instance(service, id) }),
+    ]);
   }
 
   private assertWritable(): void {
@@ -635,6 +688,12 @@ export class RegistryService {
       throw err;
     }
   }
+}
+
+/** The Stat a `setData` in a multi answered with. */
+function setDataStat(result: OpResult | undefined): Stat {
+  if (result?.op !== 'setData') throw new Error(`expected a setData result, got ${result?.op}`);
+  return result.stat;
 }
 
 function countStatuses(items: Iterable<{ readonly status: InstanceStatus }>): Record<InstanceStatus, number> {

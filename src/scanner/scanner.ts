@@ -17,6 +17,7 @@
  * come first served: a replica past its capacity checks every instance a little late rather than
  * some not at all, and counts the late starts (`zkgate_checks_late_total`).
  */
+import { systemActor, type Actor } from '../acl/actor.js';
 import type { GroupMembership, GroupView } from '../coordination/membership.js';
 import type { StoreLogger } from '../coordination/store.js';
 import type { HotStore } from '../hotstore/store.js';
@@ -85,6 +86,8 @@ export class Scanner {
   private readonly inflight = new Set<Promise<void>>();
   /** Cuts every probe short on close: a probe's timeout may be as long as an hour. */
   private readonly shutdown = new AbortController();
+  /** Who the audit trail names for a verdict: this replica's health checks. */
+  private readonly actor: Actor;
 
   constructor(
     private readonly registry: RegistryService,
@@ -93,6 +96,7 @@ export class Scanner {
     private readonly options: ScannerOptions,
   ) {
     this.view = membership.current;
+    this.actor = systemActor(`health check on ${options.replicaId}`);
   }
 
   /** Follow the registry and the gateways group; probes start as instances are owned. */
@@ -288,7 +292,7 @@ export class Scanner {
     if (verdict === undefined) return;
     try {
       const from = { verdict: target.verdict, owned: () => !target.dropped };
-      if (await this.registry.setCheckStatus(target.service, target.id, verdict, from)) {
+      if (await this.registry.setCheckStatus(this.actor, target.service, target.id, verdict, from)) {
         target.verdict = verdict;
         this.options.metrics.checkTransitions.inc({ to: verdict });
         this.options.logger.info(

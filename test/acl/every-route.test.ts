@@ -386,6 +386,22 @@ describe('every operation of the API', () => {
         status: 200,
       },
     ],
+    'GET /v1/audit': [
+      {
+        label: 'operator',
+        kind: 'operator',
+        permission: 'read',
+        call: () => ({ method: 'GET', path: '/v1/audit' }),
+        status: 200,
+      },
+      {
+        label: 'acl',
+        kind: 'acl',
+        permission: 'read',
+        call: () => ({ method: 'GET', path: '/v1/audit' }),
+        status: 200,
+      },
+    ],
     'GET /metrics': [
       {
         kind: 'operator',

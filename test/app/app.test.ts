@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemActor } from '../../src/acl/actor.js';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
@@ -85,10 +86,12 @@ describe('app on the embedded store', () => {
       .toBe(503);
     const res = await app.inject({ method: 'GET', url: '/healthz' });
     expect(res.json()).toMatchObject({ code: 'ZKG_NOT_ALIVE' });
-    const write = await doomed.config.publish('after/loss', { body: Buffer.from('{}'), format: 'json' }).then(
-      () => 'written',
-      (err: { code?: string }) => err.code,
-    );
+    const write = await doomed.config
+      .publish(systemActor('test'), 'after/loss', { body: Buffer.from('{}'), format: 'json' })
+      .then(
+        () => 'written',
+        (err: { code?: string }) => err.code,
+      );
     expect(write).not.toBe('written');
     await app.close();
     await doomed.close();

@@ -4,6 +4,7 @@
 import { rm } from 'node:fs/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemActor } from '../../src/acl/actor.js';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import type { CoordinationStore } from '../../src/coordination/store.js';
@@ -207,7 +208,7 @@ for (const mode of modes) {
       // reach the service only from other callers; it refuses them too.
       for (const bad of ['a/../b', 'a/./b', '..']) {
         await expect(
-          env.services.config.publish(bad, { body: Buffer.from('{}'), format: 'json' }),
+          env.services.config.publish(systemActor('test'), bad, { body: Buffer.from('{}'), format: 'json' }),
         ).rejects.toMatchObject({ code: 'ZKG_NAMESPACE_INVALID' });
       }
     });
@@ -223,8 +224,9 @@ for (const mode of modes) {
       const history = await get(`/v1/config/${ns}:history`);
       expect(history.statusCode).toBe(200);
       expect(history.json().map((r: { version: number }) => r.version)).toEqual([3, 2, 1]);
+      // The author is the publishing token's description (the operator's here), never a header.
       expect(history.json()[0]).toMatchObject({
-        author: 'ana',
+        author: 'bootstrap management token',
         comment: 'release 3',
         format: 'json',
         size: 7,

@@ -6,6 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemActor } from '../../src/acl/actor.js';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { EmbeddedServer } from '../../src/coordination/embedded/index.js';
@@ -20,6 +21,7 @@ import { BOOTSTRAP_ENV, MANAGEMENT } from '../support/tokens.js';
 
 const logger = pino({ level: 'silent' });
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+const actor = systemActor('test');
 
 describe('config cache', () => {
   let dataDir: string;
@@ -62,7 +64,7 @@ describe('config cache', () => {
     await plain.create('/zkgate/meta/config/stray');
     await plain.create('/zkgate/meta/config/bad::name', json({ format: 'json', base: 0 }));
     await plain.create('/zkgate/tombstones/config/junk', Buffer.from('not json'));
-    await a.publish('poison/after', { body: json({ v: 1 }), format: 'json' });
+    await a.publish(actor, 'poison/after', { body: json({ v: 1 }), format: 'json' });
     // Read-your-write holds only if batches still flush.
     expect(a.get('poison/after').version).toBe(1);
     // A replica starting now loads past them.
@@ -73,10 +75,14 @@ describe('config cache', () => {
 
   it('does not turn a schema on a parent znode into a namespace', async () => {
     const a = await replica();
-    await a.publish('parent/child', { body: json({}), format: 'json' });
-    await a.setSchema('parent', { type: 'object' });
+    await a.publish(actor, 'parent/child', { body: json({}), format: 'json' });
+    await a.setSchema(actor, 'parent', { type: 'object' });
     expect(a.cache.get('parent')).toBeUndefined();
-    const created = await a.publish('parent', { body: json({ x: 1 }), format: 'json', createOnly: true });
+    const created = await a.publish(actor, 'parent', {
+      body: json({ x: 1 }),
+      format: 'json',
+      createOnly: true,
+    });
     expect(created).toMatchObject({ created: true, version: 1 });
     expect(a.get('parent').data.toString()).toBe('{"x":1}');
   });
@@ -84,10 +90,10 @@ describe('config cache', () => {
   it('remembers the newest deletion after delete, re-create, delete', async () => {
     const a = await replica();
     const b = await replica();
-    await a.publish('flap/x', { body: json({ v: 1 }), format: 'json' });
-    await a.delete('flap/x');
-    const again = await a.publish('flap/x', { body: json({ v: 2 }), format: 'json' });
-    const gone = await a.delete('flap/x');
+    await a.publish(actor, 'flap/x', { body: json({ v: 1 }), format: 'json' });
+    await a.delete(actor, 'flap/x');
+    const again = await a.publish(actor, 'flap/x', { body: json({ v: 2 }), format: 'json' });
+    const gone = await a.delete(actor, 'flap/x');
     await b.cache.waitFor(gone.index, 5_000);
     const missed = b.cache.changesSince(again.index, (ns) => ns === 'flap/x');
     expect(missed).toEqual([{ kind: 'deleted', id: gone.index, namespace: 'flap/x', version: gone.version }]);
@@ -95,7 +101,7 @@ describe('config cache', () => {
 
   it('reports a deletion by a plain client with an id above what was sent', async () => {
     const a = await replica();
-    const published = await a.publish('oob/doc', { body: json({}), format: 'json' });
+    const published = await a.publish(actor, 'oob/doc', { body: json({}), format: 'json' });
     const seen: ConfigChange[] = [];
     const off = a.cache.onChange((changes) => seen.push(...changes));
     await plain.delete('/zkgate/config/oob/doc');
@@ -117,16 +123,16 @@ describe('config cache', () => {
     const session = server.connect();
     const a = await replica(session);
     const writer = await replica();
-    await writer.publish('expiry/kept', { body: json({ v: 1 }), format: 'json' });
-    await writer.publish('expiry/gone', { body: json({ v: 1 }), format: 'json' });
+    await writer.publish(actor, 'expiry/kept', { body: json({ v: 1 }), format: 'json' });
+    await writer.publish(actor, 'expiry/gone', { body: json({ v: 1 }), format: 'json' });
     await expect.poll(() => a.cache.get('expiry/gone')?.version).toBe(1);
     const renewed = new Promise<void>((resolve) =>
       session.onStateChange((e) => e.state === 'connected' && e.newSession && resolve()),
     );
     const expiring = server.expireSession(session.sessionId);
     // While the session is gone, the world moves on.
-    await writer.delete('expiry/gone');
-    await writer.publish('expiry/kept', { body: json({ v: 2 }), format: 'json' });
+    await writer.delete(actor, 'expiry/gone');
+    await writer.publish(actor, 'expiry/kept', { body: json({ v: 2 }), format: 'json' });
     await expiring;
     await renewed;
     await expect.poll(() => a.cache.ready && a.cache.get('expiry/kept')?.version).toBe(2);
@@ -135,7 +141,7 @@ describe('config cache', () => {
 
   it('keeps publishing batches under sustained writes', async () => {
     const a = await replica();
-    for (let i = 0; i < 10; i++) await a.publish(`busy/ns${i}`, { body: json({ i }), format: 'json' });
+    for (let i = 0; i < 10; i++) await a.publish(actor, `busy/ns${i}`, { body: json({ i }), format: 'json' });
     let batches = 0;
     const off = a.cache.onChange((changes) => {
       if (changes.length > 0) batches++;
@@ -146,7 +152,7 @@ describe('config cache', () => {
     });
     await expect.poll(() => batches, { timeout: 5_000 }).toBeGreaterThan(20);
     // A publish in the middle of it reads its own write.
-    await a.publish('busy/mine', { body: json({ mine: true }), format: 'json' });
+    await a.publish(actor, 'busy/mine', { body: json({ mine: true }), format: 'json' });
     expect(a.get('busy/mine').version).toBe(1);
     writing = false;
     await Promise.all(writers);
@@ -171,7 +177,7 @@ describe('shutdown with a long-poll in flight', () => {
   it('answers the poll and closes without waiting out its wait', async () => {
     const app = await buildApp({ services, logger });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
-    const { index } = await services.config.publish('poll/ns', { body: json({}), format: 'json' });
+    const { index } = await services.config.publish(actor, 'poll/ns', { body: json({}), format: 'json' });
     const listening = services.tree.listening;
     const poll = fetch(`${url}/v1/config/poll/ns?index=${index}&wait=60s`, { headers: MANAGEMENT });
     await expect.poll(() => services.tree.listening).toBeGreaterThan(listening);

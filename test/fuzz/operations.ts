@@ -205,6 +205,23 @@ const PARAMETER_VALUES: Readonly<
       fc.constantFrom('%E0%A4%A', '%ED%A0%80', 'x'.repeat(5000)),
     ),
   },
+  since: {
+    valid: fc.constantFrom(
+      '0',
+      '1',
+      '99999999999999999999',
+      '1970-01-01T00:00:00Z',
+      '2025-06-01T12:30:00.123+02:00',
+    ),
+    invalid: fc.constantFrom(
+      'yesterday',
+      '-1',
+      '1.5',
+      '2025-06-01',
+      '2025-13-01T00:00:00Z',
+      '123456789012345678901',
+    ),
+  },
   limit: {
     valid: fc.constantFrom('1', '2', '20', '1000', '9007199254740991'),
     invalid: fc.constantFrom('0', '-1', 'abc', '1.5'),

@@ -6,6 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemActor } from '../../src/acl/actor.js';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import type { CoordinationStore } from '../../src/coordination/store.js';
@@ -356,20 +357,21 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     });
 
     // A check's verdict does not override it; a re-registration keeps it.
+    const checker = systemActor('health check');
     const owned = () => true;
-    expect(await services.registry.setCheckStatus('manual', 'm-1', 'UP', { verdict: undefined, owned })).toBe(
-      false,
-    );
+    expect(
+      await services.registry.setCheckStatus(checker, 'manual', 'm-1', 'UP', { verdict: undefined, owned }),
+    ).toBe(false);
     const reregistered = await put('/v1/services/manual/instances/m-1', instance({ check: { tcp: true } }));
     expect(reregistered.json()).toMatchObject({ status: 'DRAINING', manualStatus: 'DRAINING' });
     // Only over the verdict judged from, and only while owned.
-    expect(await services.registry.setCheckStatus('manual', 'm-1', 'DOWN', { verdict: 'UP', owned })).toBe(
-      false,
-    );
-    const lost = { verdict: undefined, owned: () => false };
-    expect(await services.registry.setCheckStatus('manual', 'm-1', 'DOWN', lost)).toBe(false);
     expect(
-      await services.registry.setCheckStatus('manual', 'm-1', 'DOWN', { verdict: undefined, owned }),
+      await services.registry.setCheckStatus(checker, 'manual', 'm-1', 'DOWN', { verdict: 'UP', owned }),
+    ).toBe(false);
+    const lost = { verdict: undefined, owned: () => false };
+    expect(await services.registry.setCheckStatus(checker, 'manual', 'm-1', 'DOWN', lost)).toBe(false);
+    expect(
+      await services.registry.setCheckStatus(checker, 'manual', 'm-1', 'DOWN', { verdict: undefined, owned }),
     ).toBe(true);
     expect((await inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
       status: 'DRAINING',
@@ -381,9 +383,9 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     expect(cleared.statusCode).toBe(200);
     expect(cleared.json()).toMatchObject({ status: 'DOWN', checkStatus: 'DOWN' });
     expect(cleared.json().manualStatus).toBeUndefined();
-    expect(await services.registry.setCheckStatus('manual', 'm-1', 'UP', { verdict: 'DOWN', owned })).toBe(
-      true,
-    );
+    expect(
+      await services.registry.setCheckStatus(checker, 'manual', 'm-1', 'UP', { verdict: 'DOWN', owned }),
+    ).toBe(true);
     expect((await inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
       status: 'UP',
       healthy: true,
