@@ -15,6 +15,7 @@ import type { CoordinationStore } from './coordination/store.js';
 import { ConfigService } from './config/service.js';
 import { EmbeddedServer } from './coordination/embedded/index.js';
 import { ZooKeeperStore } from './coordination/zookeeper.js';
+import { protectTree } from './coordination/tree-acl.js';
 import type { Settings } from './settings.js';
 import { WatchedTree, type CacheChange } from './coordination/watched-cache.js';
 import { GroupMembership } from './coordination/membership.js';
@@ -98,7 +99,14 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
       await server.close();
     };
   }
-  const store = instrumentStore(raw, metrics.storeOperations);
+  let guarded: CoordinationStore;
+  try {
+    guarded = await protectTree(raw, settings, storeLogger);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  const store = instrumentStore(guarded, metrics.storeOperations);
   const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   let hot: HotStore;
   try {

@@ -3,6 +3,7 @@
  * `process.env`.
  */
 import { Ajv, type JSONSchemaType } from 'ajv';
+import { parseAcl } from './coordination/acl.js';
 import { parseCidr } from './scanner/targets.js';
 
 export interface Settings {
@@ -77,6 +78,10 @@ export interface Settings {
   /** How long `/readyz` keeps answering ready while the store is disconnected (reads are served stale). */
   readonly readinessGraceMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** `digest:user:password`: zkgate's ZooKeeper identity; its tree is then readable and writable by it alone. */
+  readonly zkAuth: string | undefined;
+  /** ACL of the znodes zkgate creates under the services path, zkCli notation; unset: open to all. */
+  readonly servicesAcl: string | undefined;
 }
 
 /** One row per environment variable: the README's settings table is checked against this list. */
@@ -117,6 +122,8 @@ export const SETTINGS_ENV = {
   tlsCertFile: 'ZKGATE_TLS_CERT_FILE',
   tlsKeyFile: 'ZKGATE_TLS_KEY_FILE',
   logLevel: 'LOG_LEVEL',
+  zkAuth: 'ZKGATE_ZK_AUTH',
+  servicesAcl: 'ZKGATE_SERVICES_ACL',
 } as const satisfies Record<keyof Settings, string>;
 
 /** A comma-separated list of CIDR ranges, checked range by range after the schema. */
@@ -210,6 +217,9 @@ const schema: JSONSchemaType<Settings> = {
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       default: 'info',
     },
+    // The user ends at the first colon, as ZooKeeper's digest provider splits it.
+    zkAuth: { type: 'string', nullable: true, pattern: '^digest:[^:]+:.+$' },
+    servicesAcl: { type: 'string', nullable: true, minLength: 1 },
   },
 };
 
@@ -260,6 +270,17 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Set
   }
   if ((settings.tlsCertFile === undefined) !== (settings.tlsKeyFile === undefined)) {
     throw new SettingsError('invalid settings: ZKGATE_TLS_CERT_FILE and ZKGATE_TLS_KEY_FILE go together');
+  }
+  if (settings.servicesAcl !== undefined) {
+    let acl;
+    try {
+      acl = parseAcl(settings.servicesAcl);
+    } catch (err) {
+      throw new SettingsError(`invalid settings: ZKGATE_SERVICES_ACL ${(err as Error).message}`);
+    }
+    if (settings.zkAuth === undefined && acl.some((entry) => entry.scheme === 'auth')) {
+      throw new SettingsError('invalid settings: ZKGATE_SERVICES_ACL names auth, which needs ZKGATE_ZK_AUTH');
+    }
   }
   return Object.freeze(settings);
 }
