@@ -20,6 +20,7 @@ import { ConfigService } from './config/service.js';
 import { EmbeddedServer } from './coordination/embedded/index.js';
 import { ZooKeeperStore } from './coordination/zookeeper.js';
 import { parseAuditRetention, type Settings } from './settings.js';
+import { protectTree } from './coordination/tree-acl.js';
 import { WatchedTree, type CacheChange } from './coordination/watched-cache.js';
 import { GroupMembership } from './coordination/membership.js';
 import { clusterView, type ClusterView } from './monitor/cluster.js';
@@ -108,7 +109,14 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
       await server.close();
     };
   }
-  const store = instrumentStore(raw, metrics.storeOperations);
+  let guarded: CoordinationStore;
+  try {
+    guarded = await protectTree(raw, settings, storeLogger);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  const store = instrumentStore(guarded, metrics.storeOperations);
   const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   let hot: HotStore;
   try {

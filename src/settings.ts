@@ -3,6 +3,7 @@
  * `process.env`.
  */
 import { Ajv, type JSONSchemaType } from 'ajv';
+import { parseAcl } from './coordination/acl.js';
 import { parseCidr } from './scanner/targets.js';
 
 export interface Settings {
@@ -89,6 +90,10 @@ export interface Settings {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** How much of the audit trail is kept: `COUNT,AGE` (see {@link parseAuditRetention}). */
   readonly auditRetention: string;
+  /** `digest:user:password`: zkgate's ZooKeeper identity; its tree is then readable and writable by it alone. */
+  readonly zkAuth: string | undefined;
+  /** ACL of the znodes zkgate creates under the services path, zkCli notation; unset: open to all. */
+  readonly servicesAcl: string | undefined;
 }
 
 /** One row per environment variable: the README's settings table is checked against this list. */
@@ -135,6 +140,8 @@ export const SETTINGS_ENV = {
   tlsKeyFile: 'ZKGATE_TLS_KEY_FILE',
   logLevel: 'LOG_LEVEL',
   auditRetention: 'ZKGATE_AUDIT_RETENTION',
+  zkAuth: 'ZKGATE_ZK_AUTH',
+  servicesAcl: 'ZKGATE_SERVICES_ACL',
 } as const satisfies Record<keyof Settings, string>;
 
 /** A comma-separated list of CIDR ranges, checked range by range after the schema. */
@@ -260,6 +267,9 @@ const schema: JSONSchemaType<Settings> = {
       default: 'info',
     },
     auditRetention: { type: 'string', pattern: AUDIT_RETENTION.source, default: '50000,90d' },
+    // The user ends at the first colon, as ZooKeeper's digest provider splits it.
+    zkAuth: { type: 'string', nullable: true, pattern: '^digest:[^:]+:.+$' },
+    servicesAcl: { type: 'string', nullable: true, minLength: 1 },
   },
 };
 
@@ -315,6 +325,17 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Set
     throw new SettingsError(
       'invalid settings: set ZKGATE_BOOTSTRAP_TOKEN or ZKGATE_BOOTSTRAP_TOKEN_FILE, not both',
     );
+  }
+  if (settings.servicesAcl !== undefined) {
+    let acl;
+    try {
+      acl = parseAcl(settings.servicesAcl);
+    } catch (err) {
+      throw new SettingsError(`invalid settings: ZKGATE_SERVICES_ACL ${(err as Error).message}`);
+    }
+    if (settings.zkAuth === undefined && acl.some((entry) => entry.scheme === 'auth')) {
+      throw new SettingsError('invalid settings: ZKGATE_SERVICES_ACL names auth, which needs ZKGATE_ZK_AUTH');
+    }
   }
   return Object.freeze(settings);
 }

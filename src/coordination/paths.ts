@@ -42,14 +42,17 @@ function invalid(path: string, why: string): never {
 
 /**
  * Refuse a request ZooKeeper would answer by dropping the connection (failing every other pending
- * request with it): the paths and data of all its operations, with a fixed allowance per
- * operation for headers and the ACL, must fit in {@link MAX_REQUEST_BYTES}.
+ * request with it): the paths, data and named ACLs of all its operations, with a fixed allowance
+ * per operation for headers (and the open ACL of a create that names none), must fit in
+ * {@link MAX_REQUEST_BYTES}.
  */
 export function validateOps(ops: readonly Op[]): void {
   let bytes = 0;
   for (const op of ops) {
     const data = op.op === 'create' || op.op === 'setData' ? op.data : undefined;
+    const acl = op.op === 'create' ? (op.acl ?? []) : [];
     bytes += OP_OVERHEAD_BYTES + Buffer.byteLength(op.path) + (data?.length ?? 0);
+    for (const entry of acl) bytes += 12 + Buffer.byteLength(entry.scheme) + Buffer.byteLength(entry.id);
   }
   if (bytes > MAX_REQUEST_BYTES) {
     const path = ops.length === 1 ? ops[0]?.path : undefined;

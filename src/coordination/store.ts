@@ -44,13 +44,57 @@ export interface Stat {
   readonly version: number;
   /** Number of child changes (creates and deletes of children). */
   readonly cversion: number;
-  /** Number of ACL changes; always 0 here (ACLs are open). */
+  /** Number of ACL changes (each setACL adds one). */
   readonly aversion: number;
   /** Session id of the owner for an ephemeral znode, 0n otherwise. */
   readonly ephemeralOwner: bigint;
   readonly dataLength: number;
   readonly numChildren: number;
 }
+
+/** Permission bits of an {@link Acl}; the numbers are ZooKeeper's `ZooDefs.Perms` values. */
+export const Perms = {
+  READ: 1,
+  WRITE: 2,
+  CREATE: 4,
+  DELETE: 8,
+  ADMIN: 16,
+  ALL: 31,
+} as const;
+
+/**
+ * One entry of a znode's access control list, ZooKeeper's `ACL`: who (`scheme:id`) may do what
+ * (`perms`, a bitmask of {@link Perms}). Schemes, as a ZooKeeper server with its default
+ * providers knows them:
+ * - `world`, id `anyone`: everybody;
+ * - `digest`, id `user:base64(sha1("user:password"))` (`digestId` in `acl.ts`): a session that
+ *   called `addAuth('digest', "user:password")`;
+ * - `ip`, id `a.b.c.d` or `a.b.c.d/bits`: clients connecting from that IPv4 address or range;
+ * - `auth`, id `''`: only on create and setACL, where it stands for every identity the session
+ *   authenticated with `addAuth` (INVALID_ACL when it has none); the stored ACL lists those.
+ *
+ * Who can do what: create needs CREATE on the parent, delete DELETE on the parent, getData,
+ * getChildren and a multi's check READ, setData WRITE, setACL ADMIN, getACL READ or ADMIN (without
+ * ADMIN the digests it returns are masked, `user:x`); exists needs nothing. Failing that: NO_AUTH.
+ */
+export interface Acl {
+  readonly perms: number;
+  readonly scheme: string;
+  readonly id: string;
+}
+
+/** Everybody may do everything: what a znode gets when its creator names no ACL. */
+export const OPEN_ACL_UNSAFE: readonly Acl[] = Object.freeze([
+  Object.freeze({ perms: Perms.ALL, scheme: 'world', id: 'anyone' }),
+]);
+/** Everything, for the identities of the session that creates the znode. */
+export const CREATOR_ALL_ACL: readonly Acl[] = Object.freeze([
+  Object.freeze({ perms: Perms.ALL, scheme: 'auth', id: '' }),
+]);
+/** Everybody may read, nobody may change it (ZooKeeper's `/zookeeper/config`). */
+export const READ_ACL_UNSAFE: readonly Acl[] = Object.freeze([
+  Object.freeze({ perms: Perms.READ, scheme: 'world', id: 'anyone' }),
+]);
 
 /** Watch event types; the numbers are ZooKeeper's `Watcher.Event.EventType` values. */
 export const EventType = {
@@ -93,7 +137,14 @@ export interface SessionEvent {
 }
 
 export type Op =
-  | { readonly op: 'create'; readonly path: string; readonly data?: Buffer; readonly mode?: CreateMode }
+  | {
+      readonly op: 'create';
+      readonly path: string;
+      readonly data?: Buffer;
+      readonly mode?: CreateMode;
+      /** Default {@link OPEN_ACL_UNSAFE}. */
+      readonly acl?: readonly Acl[];
+    }
   | { readonly op: 'setData'; readonly path: string; readonly data: Buffer; readonly version?: number }
   | { readonly op: 'delete'; readonly path: string; readonly version?: number }
   | { readonly op: 'check'; readonly path: string; readonly version: number };
@@ -106,6 +157,11 @@ export type OpResult =
 
 export interface NodeData {
   readonly data: Buffer;
+  readonly stat: Stat;
+}
+
+export interface NodeAcl {
+  readonly acl: Acl[];
   readonly stat: Stat;
 }
 
@@ -150,8 +206,11 @@ export interface CoordinationStore {
   /** Subscribe to connection-state changes; returns the unsubscribe function. */
   onStateChange(listener: (event: SessionEvent) => void): () => void;
 
-  /** Create a znode; resolves with its path (with the sequence suffix for sequential modes). */
-  create(path: string, data?: Buffer, mode?: CreateMode): Promise<string>;
+  /**
+   * Create a znode with `acl` (default {@link OPEN_ACL_UNSAFE}); resolves with its path (with the
+   * sequence suffix for sequential modes). An empty or malformed ACL fails with INVALID_ACL.
+   */
+  create(path: string, data?: Buffer, mode?: CreateMode, acl?: readonly Acl[]): Promise<string>;
   /** Data and Stat; NO_NODE when missing (and then no watch is set). */
   getData(path: string, watcher?: Watcher): Promise<NodeData>;
   /** Stat or null; the watch is set either way (it then fires on creation). */
@@ -161,6 +220,21 @@ export interface CoordinationStore {
   setData(path: string, data: Buffer, version?: number): Promise<Stat>;
   /** Delete when the version matches (or is -1); NOT_EMPTY when it has children. */
   delete(path: string, version?: number): Promise<void>;
+  /** The znode's ACL, in the order it was set, and its Stat; NO_NODE when missing. */
+  getACL(path: string): Promise<NodeAcl>;
+  /**
+   * Replace the ACL when the ACL version (`aversion`) matches (or is -1); BAD_VERSION otherwise.
+   * Resolves with the new Stat, `aversion` one up. Fires no watch.
+   */
+  setACL(path: string, acl: readonly Acl[], version?: number): Promise<Stat>;
+  /**
+   * Authenticate this store's sessions, ZooKeeper's `addAuthInfo`: `digest` with
+   * `user:password` (any such pair is accepted; the identity is `digest:user:<digest>`), or `ip`
+   * (the client's address, which every session holds anyway). It holds for every later request
+   * and every session this store opens after a reconnect or an expiry. Other schemes fail with
+   * AUTH_FAILED before anything is sent: ZooKeeper would close the connection for good.
+   */
+  addAuth(scheme: string, auth: Buffer): Promise<void>;
   /**
    * All operations or none, in one transaction with one zxid. Rejects with {@link MultiError}
    * (a {@link StoreError}) naming the first failing operation.

@@ -22,7 +22,11 @@
  * - Java-client watch semantics: one watcher function fires once per event even when it was set
  *   through several calls (`ZKWatchManager` de-duplicates across data, exist and child watches);
  * - size checks before sending: an oversize packet makes the server drop the connection, which
- *   fails every other pending request with it.
+ *   fails every other pending request with it;
+ * - auth that outlives the session: the library re-sends `addAuthInfo` credentials on a
+ *   reconnect, and this adapter gives them to the client of every new session;
+ * - ACLs with any permission bits, read without crashing: the library's `ACL` class throws on
+ *   perms outside 1..31, inside the socket handler when a getACL answer holds one.
  * The patch adds the rest: unknown error codes no longer throw inside the socket handler, the
  * int32 request id wraps instead of crashing, a read timeout fails over from a frozen server to
  * the next one while keeping the session, the attempt deadline covers the handshake, servers that
@@ -30,6 +34,7 @@
  */
 import { createRequire } from 'node:module';
 import library from 'node-zookeeper-client';
+import { validateAcl, validateAuth } from './acl.js';
 import { ErrorCode, MultiError, StoreError } from './errors.js';
 import { validateOps, validatePath } from './paths.js';
 import {
@@ -37,9 +42,12 @@ import {
   CreateMode,
   EventType,
   isSequential,
+  OPEN_ACL_UNSAFE,
+  type Acl,
   type Children,
   type ConnectionState,
   type CoordinationStore,
+  type NodeAcl,
   type NodeData,
   type Op,
   type OpResult,
@@ -99,8 +107,31 @@ interface RawModule {
       readTimeout: number;
     },
   ): RawClient;
-  ACL: { OPEN_ACL_UNSAFE: unknown };
   State: Record<'SYNC_CONNECTED' | 'DISCONNECTED' | 'EXPIRED', RawState>;
+}
+
+/** The library's wire records, for ACLs its own classes would refuse and for a raw getACL. */
+interface RawJute {
+  data: {
+    ACL: new (perms: number, id: unknown) => unknown;
+    Id: new (scheme: string, id: string) => unknown;
+  };
+  protocol: {
+    RequestHeader: new () => { type: number };
+    GetACLRequest: new () => { path: string };
+  };
+  Request: new (header: unknown, payload: unknown) => unknown;
+  OP_CODES: { GET_ACL: number };
+}
+
+/** What the library serializes an ACL entry from. */
+interface RawAcl {
+  toRecord(): unknown;
+}
+
+interface RawAclRecord {
+  perms: number;
+  id: { scheme: string; id: string };
 }
 
 interface RawState {
@@ -130,7 +161,7 @@ interface RawStat {
 }
 
 interface RawTransaction {
-  create(path: string, data: Buffer | null, acls: unknown, mode: number): RawTransaction;
+  create(path: string, data: Buffer | null, acls: RawAcl[], mode: number): RawTransaction;
   setData(path: string, data: Buffer, version: number): RawTransaction;
   remove(path: string, version: number): RawTransaction;
   check(path: string, version: number): RawTransaction;
@@ -146,17 +177,25 @@ interface RawClient {
   getSessionId(): Buffer;
   getSessionPassword(): Buffer;
   getSessionTimeout(): number;
-  create(path: string, data: Buffer | null, acls: unknown, mode: number, cb: RawCallback<[string]>): void;
+  addAuthInfo(scheme: string, auth: Buffer): void;
+  create(path: string, data: Buffer | null, acls: RawAcl[], mode: number, cb: RawCallback<[string]>): void;
   getData(path: string, watcher: RawWatcher | undefined, cb: RawCallback<[Buffer | null, RawStat]>): void;
   exists(path: string, watcher: RawWatcher | undefined, cb: RawCallback<[RawStat | null]>): void;
   getChildren(path: string, watcher: RawWatcher | undefined, cb: RawCallback<[string[], RawStat]>): void;
   setData(path: string, data: Buffer, version: number, cb: RawCallback<[RawStat]>): void;
   remove(path: string, version: number, cb: RawCallback<[]>): void;
+  setACL(path: string, acls: RawAcl[], version: number, cb: RawCallback<[RawStat]>): void;
   transaction(): RawTransaction;
-  connectionManager: { socket?: { remoteAddress?: string; remotePort?: number }; zxid: Buffer };
+  connectionManager: {
+    socket?: { remoteAddress?: string; remotePort?: number };
+    zxid: Buffer;
+    queue(request: unknown, cb: (err: Error | null, response?: { payload: unknown }) => void): void;
+  };
 }
 
 const zookeeper = library as unknown as RawModule;
+const requireCjs = createRequire(import.meta.url);
+const jute = requireCjs('node-zookeeper-client/lib/jute/index.js') as RawJute;
 
 /**
  * The guards above rely on `patches/node-zookeeper-client+1.1.3.patch`, applied by patch-package
@@ -164,7 +203,7 @@ const zookeeper = library as unknown as RawModule;
  * so refuse to run rather than run unguarded.
  */
 function assertPatched(): void {
-  const manager = createRequire(import.meta.url)('node-zookeeper-client/lib/ConnectionManager.js') as {
+  const manager = requireCjs('node-zookeeper-client/lib/ConnectionManager.js') as {
     prototype: Record<string, unknown>;
   };
   if (
@@ -200,6 +239,8 @@ export class ZooKeeperStore implements CoordinationStore {
   private readonly dataWatches: WatchTable = new Map();
   private readonly existWatches: WatchTable = new Map();
   private readonly childWatches: WatchTable = new Map();
+  /** What {@link addAuth} was given, for the client of each new session. */
+  private readonly credentials: { readonly scheme: string; readonly auth: Buffer }[] = [];
   private readonly sessionTimeoutMs: number;
   private readonly requestTimeoutMs: number;
   private readonly logger: StoreLogger;
@@ -271,13 +312,17 @@ export class ZooKeeperStore implements CoordinationStore {
     return () => this.listeners.delete(listener);
   }
 
-  async create(path: string, data?: Buffer, mode: CreateMode = CreateMode.PERSISTENT): Promise<string> {
+  async create(
+    path: string,
+    data?: Buffer,
+    mode: CreateMode = CreateMode.PERSISTENT,
+    acl: readonly Acl[] = OPEN_ACL_UNSAFE,
+  ): Promise<string> {
     validatePath(path, isSequential(mode));
-    validateOps([{ op: 'create', path, data, mode }]);
+    validateAcl(path, acl);
+    validateOps([{ op: 'create', path, data, mode, acl }]);
     return this.write<string>(path, (client, done) =>
-      client.create(path, data ?? null, zookeeper.ACL.OPEN_ACL_UNSAFE, mode, (err, created) =>
-        done(err, created),
-      ),
+      client.create(path, data ?? null, toRawAcl(acl), mode, (err, created) => done(err, created)),
     );
   }
 
@@ -327,8 +372,49 @@ export class ZooKeeperStore implements CoordinationStore {
     await this.write<void>(path, (client, done) => client.remove(path, version, (err) => done(err)));
   }
 
+  async getACL(path: string): Promise<NodeAcl> {
+    validatePath(path);
+    // Not the library's getACL: it builds its ACL objects inside the socket handler, and they
+    // throw there on permission bits outside 1..31, which another client may well have set.
+    const { acl, stat } = await this.read<{ acl: RawAclRecord[]; stat: RawStat }>(path, (client, done) => {
+      const header = new jute.protocol.RequestHeader();
+      header.type = jute.OP_CODES.GET_ACL;
+      const request = new jute.protocol.GetACLRequest();
+      request.path = path;
+      client.connectionManager.queue(new jute.Request(header, request), (err, response) =>
+        done(err, response?.payload as { acl: RawAclRecord[]; stat: RawStat }),
+      );
+    });
+    return {
+      acl: acl.map((r) => ({ perms: r.perms, scheme: r.id.scheme, id: r.id.id })),
+      stat: toStat(stat),
+    };
+  }
+
+  async setACL(path: string, acl: readonly Acl[], version: number = ANY_VERSION): Promise<Stat> {
+    validatePath(path);
+    validateAcl(path, acl);
+    const stat = await this.write<RawStat>(path, (client, done) =>
+      client.setACL(path, toRawAcl(acl), version, (err, s) => done(err, s)),
+    );
+    return toStat(stat);
+  }
+
+  async addAuth(scheme: string, auth: Buffer): Promise<void> {
+    validateAuth(scheme, auth);
+    const credential = { scheme, auth: Buffer.from(auth) };
+    this.credentials.push(credential);
+    this.client.addAuthInfo(credential.scheme, credential.auth);
+    // ZooKeeper answers an auth packet with nothing the library passes on, but it handles a
+    // connection's packets in order: once a request sent after it is answered, it holds.
+    await this.exists('/');
+  }
+
   async multi(ops: readonly Op[]): Promise<OpResult[]> {
-    for (const op of ops) validatePath(op.path, op.op === 'create' && isSequential(op.mode ?? 0));
+    for (const op of ops) {
+      validatePath(op.path, op.op === 'create' && isSequential(op.mode ?? 0));
+      if (op.op === 'create' && op.acl) validateAcl(op.path, op.acl);
+    }
     validateOps(ops);
     const results = await this.write<RawOpResult[]>(undefined, (client, done) => {
       const tx = client.transaction();
@@ -338,7 +424,7 @@ export class ZooKeeperStore implements CoordinationStore {
             tx.create(
               op.path,
               op.data ?? null,
-              zookeeper.ACL.OPEN_ACL_UNSAFE,
+              toRawAcl(op.acl ?? OPEN_ACL_UNSAFE),
               op.mode ?? CreateMode.PERSISTENT,
             );
             break;
@@ -418,6 +504,8 @@ export class ZooKeeperStore implements CoordinationStore {
       readTimeout: this.options.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS,
     });
     if (lastZxid) client.connectionManager.zxid = Buffer.from(lastZxid);
+    // Sent right after the session handshake, before anything else.
+    for (const { scheme, auth } of this.credentials) client.addAuthInfo(scheme, auth);
     client.on('state', (state) => this.onClientState(client, state));
     client.connect();
     return client;
@@ -645,6 +733,13 @@ function toStoreError(err: unknown, path: string | undefined): StoreError {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'number') return new StoreError(code, path);
   return new StoreError(ErrorCode.BAD_ARGUMENTS, path, (err as Error).message ?? String(err));
+}
+
+/** ACL entries as the library serializes them, built from its wire records directly (see getACL). */
+function toRawAcl(acl: readonly Acl[]): RawAcl[] {
+  return acl.map(({ perms, scheme, id }) => ({
+    toRecord: () => new jute.data.ACL(perms, new jute.data.Id(scheme, id)),
+  }));
 }
 
 /** The library hands 64-bit fields over as 8-byte buffers. */

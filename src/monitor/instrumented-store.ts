@@ -7,7 +7,17 @@ import type { Histogram } from 'prom-client';
 import { isStoreError } from '../coordination/errors.js';
 import type { CoordinationStore } from '../coordination/store.js';
 
-const OPERATIONS = ['create', 'getData', 'exists', 'getChildren', 'setData', 'delete', 'multi'] as const;
+const OPERATIONS = [
+  'create',
+  'getData',
+  'exists',
+  'getChildren',
+  'setData',
+  'delete',
+  'multi',
+  'getACL',
+  'setACL',
+] as const;
 type Operation = (typeof OPERATIONS)[number];
 
 export function instrumentStore(

@@ -68,4 +68,29 @@ describe('settings', () => {
       expect(documented, env).toBe(actual === undefined ? 'unset' : `\`${String(actual)}\``);
     }
   });
+
+  it('checks ZKGATE_ZK_AUTH and ZKGATE_SERVICES_ACL, auth entries only with an identity', () => {
+    for (const zkAuth of ['user:password', 'digest:user', 'digest::password', 'ip:127.0.0.1']) {
+      expect(() => loadSettings({ ZKGATE_ZK_AUTH: zkAuth })).toThrow('ZKGATE_ZK_AUTH');
+    }
+    for (const acl of [
+      'world:anyone',
+      'world:anyone:x',
+      'world:everyone:r',
+      'digest:app:cdrwa',
+      'ip:::1:r',
+      'auth:me:r',
+    ]) {
+      expect(() => loadSettings({ ZKGATE_SERVICES_ACL: acl })).toThrow('ZKGATE_SERVICES_ACL');
+    }
+    expect(() => loadSettings({ ZKGATE_SERVICES_ACL: 'world:anyone:r,auth::cdrwa' })).toThrow(
+      'ZKGATE_ZK_AUTH',
+    );
+    const settings = loadSettings({
+      ZKGATE_ZK_AUTH: 'digest:zkgate:pass:word',
+      ZKGATE_SERVICES_ACL:
+        'world:anyone:r, auth::cdrwa,ip:10.0.0.0/8:cdrw,digest:app:uDdfb0PRRxN3xz5Gs7eIdAKprMI=:a',
+    });
+    expect(settings).toMatchObject({ zkAuth: 'digest:zkgate:pass:word' });
+  });
 });

@@ -4,11 +4,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digestId } from '../../src/coordination/acl.js';
 import { ErrorCode, MultiError, StoreError } from '../../src/coordination/errors.js';
 import {
+  CREATOR_ALL_ACL,
   CreateMode,
   EventType,
   MAX_REQUEST_BYTES,
+  OPEN_ACL_UNSAFE,
+  Perms,
+  READ_ACL_UNSAFE,
+  type Acl,
   type CoordinationStore,
   type SessionEvent,
   type WatchEvent,
@@ -73,6 +79,13 @@ async function barrier(observer: CoordinationStore, writer: CoordinationStore, b
 }
 
 const data = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+const ALICE = digestId('alice:secret');
+const BOB = digestId('bob:secret');
+const alice = (perms: number = Perms.ALL): Acl => ({ perms, scheme: 'digest', id: ALICE });
+const anyone = (perms: number): Acl => ({ perms, scheme: 'world', id: 'anyone' });
+const login = (session: CoordinationStore, user: 'alice' | 'bob'): Promise<void> =>
+  session.addAuth('digest', Buffer.from(`${user}:secret`));
 
 export function describeStoreContract(name: string, start: () => Promise<StoreBackend>): void {
   describe(`CoordinationStore contract: ${name}`, () => {
@@ -375,6 +388,198 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
         await store.getData(path, w.fn);
         await store.setData(path, data('x'));
         expect(w.events).toEqual([{ type: EventType.NODE_DATA_CHANGED, path }]);
+      });
+    });
+
+    describe('ACLs', () => {
+      /** A fresh session, so that identities added in one test stay out of the others. */
+      const session = async (user?: 'alice' | 'bob'): Promise<CoordinationStore> => {
+        const s = await backend.connect();
+        if (user) await login(s, user);
+        return s;
+      };
+
+      it('computes digest identities as ZooKeeper does', () => {
+        // The value ZooKeeper's DigestAuthenticationProvider prints for super:test.
+        expect(digestId('super:test')).toBe('super:D/InIHSb7yEEbrWz8b9l71RjZJU=');
+        expect(digestId('user:pa:ss')).toMatch(/^user:/);
+      });
+
+      it('creates open znodes by default and keeps the ACL it was given, in order', async () => {
+        const open = fresh();
+        await store.create(open);
+        expect((await store.getACL(open)).acl).toEqual([...OPEN_ACL_UNSAFE]);
+        const owned = await session('alice');
+        const path = fresh();
+        const acl = [anyone(Perms.READ), alice(), { perms: Perms.ALL, scheme: 'ip', id: '127.0.0.0/8' }];
+        await owned.create(path, data('x'), CreateMode.PERSISTENT, acl);
+        const read = await owned.getACL(path);
+        expect(read.acl).toEqual(acl);
+        expect(read.stat).toMatchObject({ aversion: 0, version: 0, dataLength: 1 });
+        await owned.close();
+      });
+
+      it('refuses what needs a permission the session lacks with NO_AUTH, and exists needs none', async () => {
+        const owner = await session('alice');
+        const stranger = await session('bob');
+        const path = fresh();
+        await owner.create(path, data('secret'), CreateMode.PERSISTENT, [alice()]);
+        await owner.create(`${path}/child`, undefined, CreateMode.PERSISTENT, [alice()]);
+        const refused = [
+          () => stranger.getData(path),
+          () => stranger.getChildren(path),
+          () => stranger.getACL(path),
+          () => stranger.setData(path, data('forged')),
+          () => stranger.create(`${path}/forged`),
+          () => stranger.delete(`${path}/child`),
+          () => stranger.setACL(path, [...OPEN_ACL_UNSAFE]),
+          () => stranger.multi([{ op: 'check', path, version: 0 }]),
+        ];
+        for (const attempt of refused) expect((await failure(attempt())).code).toBe(ErrorCode.NO_AUTH);
+        expect(await stranger.exists(path)).toMatchObject({ numChildren: 1, dataLength: 6 });
+        expect((await owner.getData(path)).data.toString()).toBe('secret');
+        await owner.delete(`${path}/child`);
+        await Promise.all([owner.close(), stranger.close()]);
+      });
+
+      it('checks each permission on its own: create and delete on the parent, write on the node', async () => {
+        const path = fresh();
+        await store.create(path, undefined, CreateMode.PERSISTENT, [anyone(Perms.ALL & ~Perms.DELETE)]);
+        await store.create(`${path}/kept`, undefined, CreateMode.PERSISTENT, [anyone(Perms.READ)]);
+        expect((await failure(store.delete(`${path}/kept`))).code).toBe(ErrorCode.NO_AUTH);
+        expect((await failure(store.setData(`${path}/kept`, data('x')))).code).toBe(ErrorCode.NO_AUTH);
+        expect((await failure(store.create(`${path}/kept/c`))).code).toBe(ErrorCode.NO_AUTH);
+        expect((await store.getData(`${path}/kept`)).data.length).toBe(0);
+        // The parent's ACL is checked before the child is looked for, as ZooKeeper orders it.
+        expect((await failure(store.delete(`${path}/missing`))).code).toBe(ErrorCode.NO_AUTH);
+      });
+
+      it('expands auth to the session identities, and refuses it without one', async () => {
+        const path = fresh();
+        expect(
+          (await failure(store.create(path, undefined, CreateMode.PERSISTENT, CREATOR_ALL_ACL))).code,
+        ).toBe(ErrorCode.INVALID_ACL);
+        const owner = await session('alice');
+        await owner.create(path, undefined, CreateMode.PERSISTENT, [anyone(Perms.READ), ...CREATOR_ALL_ACL]);
+        expect((await owner.getACL(path)).acl).toEqual([anyone(Perms.READ), alice()]);
+        await owner.close();
+      });
+
+      it('refuses empty and invalid ACLs with INVALID_ACL', async () => {
+        const path = fresh();
+        await store.create(path);
+        for (const acl of [
+          [],
+          [{ perms: Perms.ALL, scheme: 'world', id: 'nobody' }],
+          [{ perms: Perms.ALL, scheme: 'digest', id: 'no-digest' }],
+          [{ perms: Perms.ALL, scheme: 'ip', id: '10.0.0.0/33' }],
+          [{ perms: Perms.ALL, scheme: 'sasl', id: 'someone' }],
+        ]) {
+          expect((await failure(store.create(`${path}/c`, undefined, undefined, acl))).code).toBe(
+            ErrorCode.INVALID_ACL,
+          );
+          expect((await failure(store.setACL(path, acl))).code).toBe(ErrorCode.INVALID_ACL);
+        }
+        expect((await store.getACL(path)).stat.aversion).toBe(0);
+      });
+
+      it('sets ACLs at the expected ACL version, counting aversion without touching data or zxids', async () => {
+        const path = fresh();
+        await store.create(path, data('x'));
+        const before = (await store.getACL(path)).stat;
+        const stat = await store.setACL(path, [...READ_ACL_UNSAFE, anyone(Perms.ADMIN)], 0);
+        expect(stat).toMatchObject({ aversion: 1, version: 0, mzxid: before.mzxid, pzxid: before.pzxid });
+        expect((await failure(store.setACL(path, [...OPEN_ACL_UNSAFE], 0))).code).toBe(ErrorCode.BAD_VERSION);
+        expect((await failure(store.setData(path, data('y')))).code).toBe(ErrorCode.NO_AUTH);
+        expect((await store.setACL(path, [...OPEN_ACL_UNSAFE])).aversion).toBe(2);
+        expect((await store.setData(path, data('y'))).aversion).toBe(2);
+        expect((await failure(store.setACL(fresh(), [...OPEN_ACL_UNSAFE]))).code).toBe(ErrorCode.NO_NODE);
+      });
+
+      it('fires no watch on setACL and sets none when a read is refused', async () => {
+        const path = fresh();
+        await store.create(path, undefined, CreateMode.PERSISTENT, [
+          alice(Perms.READ),
+          anyone(Perms.ALL & ~Perms.READ),
+        ]);
+        const w = recorder();
+        expect((await failure(store.getData(path, w.fn))).code).toBe(ErrorCode.NO_AUTH);
+        const seen = recorder();
+        const owner = await session('alice');
+        await owner.getData(path, seen.fn);
+        await other.setACL(path, [...OPEN_ACL_UNSAFE]);
+        await barrier(owner, other, base);
+        expect(seen.events).toEqual([]);
+        const fired = seen.next();
+        await other.setData(path, data('x'));
+        expect(await fired).toEqual({ type: EventType.NODE_DATA_CHANGED, path });
+        await barrier(store, other, base);
+        expect(w.events).toEqual([]);
+        await owner.close();
+      });
+
+      it('masks digests in getACL for a reader without ADMIN', async () => {
+        const path = fresh();
+        const owner = await session('alice');
+        await owner.create(path, undefined, CreateMode.PERSISTENT, [alice(), anyone(Perms.READ)]);
+        expect((await store.getACL(path)).acl).toEqual([
+          { perms: Perms.ALL, scheme: 'digest', id: 'alice:x' },
+          anyone(Perms.READ),
+        ]);
+        await owner.close();
+      });
+
+      it('checks every operation of a multi against the ACLs as the earlier ones left them', async () => {
+        const path = fresh();
+        await store.create(path);
+        const err = await failure(
+          store.multi([
+            { op: 'create', path: `${path}/locked`, acl: [...READ_ACL_UNSAFE] },
+            { op: 'create', path: `${path}/locked/child` },
+          ]),
+        );
+        expect(err).toBeInstanceOf(MultiError);
+        expect((err as MultiError).results).toEqual([0, ErrorCode.NO_AUTH]);
+        expect(await store.exists(`${path}/locked`)).toBeNull();
+      });
+
+      it('grants ip ACLs by the client address, CIDR ranges included', async () => {
+        const path = fresh();
+        await store.create(path, undefined, CreateMode.PERSISTENT, [
+          { perms: Perms.ALL, scheme: 'ip', id: '127.0.0.1/8' },
+          { perms: Perms.READ, scheme: 'ip', id: '10.0.0.0/8' },
+        ]);
+        await store.create(`${path}/far`, data('x'), CreateMode.PERSISTENT, [
+          { perms: Perms.ALL, scheme: 'ip', id: '10.1.2.3' },
+        ]);
+        expect((await failure(store.getData(`${path}/far`))).code).toBe(ErrorCode.NO_AUTH);
+        await store.delete(`${path}/far`);
+      });
+
+      it('keeps permission bits ZooKeeper does not name', async () => {
+        const path = fresh();
+        await store.create(path, undefined, CreateMode.PERSISTENT, [anyone(Perms.ALL | 0x40)]);
+        expect((await store.getACL(path)).acl).toEqual([anyone(Perms.ALL | 0x40)]);
+      });
+
+      it('refuses auth schemes that would cost the session, and keeps the session', async () => {
+        const s = await session();
+        expect((await failure(s.addAuth('world', Buffer.from('anyone')))).code).toBe(ErrorCode.AUTH_FAILED);
+        expect(await s.exists('/')).not.toBeNull();
+        await s.addAuth('ip', Buffer.alloc(0));
+        await s.close();
+      });
+
+      it('keeps its identities across a session expiry', async () => {
+        const owner = await session('alice');
+        const path = fresh();
+        await owner.create(path, data('mine'), CreateMode.PERSISTENT, [alice()]);
+        const renewed = statesUntil(owner, (e) => e.state === 'connected' && e.newSession);
+        await backend.expire(owner);
+        await renewed;
+        expect((await owner.getData(path)).data.toString()).toBe('mine');
+        await owner.setACL(path, [alice(), { perms: Perms.READ, scheme: 'digest', id: BOB }]);
+        await owner.close();
       });
     });
 

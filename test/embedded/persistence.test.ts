@@ -3,11 +3,22 @@
  * reopened data directory holds after clean shutdowns, torn and damaged log records, snapshots
  * with purge, and a lock left by a dead process.
  */
-import { cp, mkdir, open, readFile, rm, stat, truncate, unlink, utimes } from 'node:fs/promises';
+import { cp, mkdir, open, readFile, rm, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { digestId } from '../../src/coordination/acl.js';
+import { BinaryWriter } from '../../src/coordination/embedded/codec.js';
 import { ErrorCode } from '../../src/coordination/errors.js';
-import { CreateMode } from '../../src/coordination/store.js';
+import {
+  CREATOR_ALL_ACL,
+  CreateMode,
+  OPEN_ACL_UNSAFE,
+  Perms,
+  READ_ACL_UNSAFE,
+  type Acl,
+} from '../../src/coordination/store.js';
+import { failure } from '../contract/contract.js';
 import {
   dumpTree,
   listVersionDir,
@@ -280,3 +291,103 @@ describe('embedded store: persistence', () => {
     expect(await server.connect().exists('/zookeeper')).not.toBeNull();
   });
 });
+
+describe('embedded store: ACLs on disk', () => {
+  const alice = { perms: Perms.ALL, scheme: 'digest', id: digestId('alice:secret') };
+  const readers = { perms: Perms.READ, scheme: 'world', id: 'anyone' };
+
+  async function aclsOf(dataDir: string): Promise<Record<string, { acl: Acl[]; aversion: number }>> {
+    const server = await openServer(dataDir);
+    const store = server.connect();
+    await store.addAuth('digest', Buffer.from('alice:secret'));
+    const acls: Record<string, { acl: Acl[]; aversion: number }> = {};
+    for (const path of ['/owned', '/owned/child', '/reset', '/zookeeper/config']) {
+      const { acl, stat } = await store.getACL(path);
+      acls[path] = { acl, aversion: stat.aversion };
+    }
+    await server.close();
+    return acls;
+  }
+
+  it('keeps ACLs and ACL versions, replayed from the log and read from a snapshot', async () => {
+    const dataDir = await useDataDir();
+    const server = await openServer(dataDir);
+    const store = server.connect();
+    await store.addAuth('digest', Buffer.from('alice:secret'));
+    await store.create('/owned', undefined, CreateMode.PERSISTENT, [readers, ...CREATOR_ALL_ACL]);
+    await store.multi([{ op: 'create', path: '/owned/child', acl: [alice] }]);
+    await store.create('/reset', undefined, CreateMode.PERSISTENT, [alice]);
+    await store.setACL('/reset', [...OPEN_ACL_UNSAFE], 0);
+    await server.close();
+    const expected = {
+      '/owned': { acl: [readers, alice], aversion: 0 },
+      '/owned/child': { acl: [alice], aversion: 0 },
+      '/reset': { acl: [...OPEN_ACL_UNSAFE], aversion: 1 },
+      '/zookeeper/config': { acl: [...READ_ACL_UNSAFE], aversion: -1 },
+    };
+    // The first reopen replays the log (and then takes a snapshot), the second reads that snapshot.
+    expect(await aclsOf(dataDir)).toEqual(expected);
+    expect((await listVersionDir(dataDir)).snapshots.length).toBeGreaterThan(0);
+    expect(await aclsOf(dataDir)).toEqual(expected);
+  });
+
+  it('opens a data directory written before ACLs, its znodes open to everybody', async () => {
+    const dataDir = await useDataDir();
+    const dir = join(dataDir, 'version-2');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'snapshot.1'), legacySnapshot());
+    await writeFile(join(dir, 'log.2'), legacyLog());
+    const server = await openServer(dataDir);
+    const store = server.connect();
+    for (const path of ['/from-snapshot', '/from-log']) {
+      expect(await store.getACL(path)).toMatchObject({ acl: [...OPEN_ACL_UNSAFE], stat: { aversion: 0 } });
+    }
+    expect((await store.getData('/from-log')).data.toString()).toBe('log');
+    expect((await store.getACL('/zookeeper/config')).acl).toEqual([...READ_ACL_UNSAFE]);
+    expect((await failure(store.setData('/zookeeper/config', Buffer.from('x')))).code).toBe(
+      ErrorCode.NO_AUTH,
+    );
+  });
+});
+
+/** A version 1 snapshot (before ACLs) as of zxid 1: a fresh tree plus `/from-snapshot`. */
+function legacySnapshot(): Buffer {
+  const w = new BinaryWriter();
+  w.u32(0x5a4b534e).u32(1).i64(1n).u32(0);
+  const nodes: [string, number, bigint, number][] = [
+    // path, stored cversion, czxid, aversion
+    ['/', 1, 0n, 0],
+    ['/zookeeper', 0, 0n, 0],
+    ['/zookeeper/quota', 0, 0n, 0],
+    ['/zookeeper/config', 0, 0n, -1],
+    ['/from-snapshot', 0, 1n, 0],
+  ];
+  w.u32(nodes.length);
+  for (const [path, cversion, czxid, aversion] of nodes) {
+    w.string(path).bytes(Buffer.alloc(0));
+    w.i64(czxid)
+      .i64(czxid)
+      .i64(path === '/' ? 1n : czxid)
+      .time(0)
+      .time(0);
+    w.i32(0).i32(cversion).i32(aversion).i64(0n);
+  }
+  const body = Buffer.from(w.finish());
+  const sum = Buffer.alloc(4);
+  sum.writeUInt32BE(crc32(body));
+  return Buffer.concat([body, sum]);
+}
+
+/** A log in the format before ACLs (header version 2): one create at zxid 2, with no ACL. */
+function legacyLog(): Buffer {
+  const w = new BinaryWriter();
+  w.i64(2n).i64(1n).time(Date.now()).i32(1);
+  w.string('/from-log').bytes(Buffer.from('log')).u32(0).i32(2);
+  const payload = Buffer.from(w.finish());
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(payload.length);
+  const sum = Buffer.alloc(4);
+  sum.writeUInt32BE(crc32(payload, crc32(length)));
+  const header = Buffer.from([0x5a, 0x4b, 0x4c, 0x47, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
+  return Buffer.concat([header, length, sum, payload]);
+}

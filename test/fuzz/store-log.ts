@@ -12,7 +12,7 @@
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { decodeTxn, TxnType, type SubTxn, type Txn } from '../../src/coordination/embedded/txn.js';
+import { decodeTxn, TxnType, type SingleTxn, type Txn } from '../../src/coordination/embedded/txn.js';
 
 const HEADER_BYTES = 16;
 const FRAME_BYTES = 8;
@@ -128,7 +128,7 @@ export class StoreLogTail {
     return this.applySub(txn.zxid, body);
   }
 
-  private applySub(zxid: bigint, sub: SubTxn): ZnodeWrite[] {
+  private applySub(zxid: bigint, sub: SingleTxn): ZnodeWrite[] {
     switch (sub.type) {
       case TxnType.CREATE:
         if (this.keep(sub.path)) this.data.set(sub.path, sub.data);

@@ -3,8 +3,20 @@
  * transactions, in zxid order, so replaying the log over a snapshot rebuilds it exactly.
  */
 import { basename, parentOf } from '../paths.js';
-import { EventType, type OpResult, type Stat, type WatchEvent } from '../store.js';
-import { TxnType, type SubTxn, type Txn } from './txn.js';
+import {
+  EventType,
+  OPEN_ACL_UNSAFE,
+  READ_ACL_UNSAFE,
+  type Acl,
+  type OpResult,
+  type Stat,
+  type WatchEvent,
+} from '../store.js';
+import { canonicalAcl } from './auth.js';
+import { TxnType, type SingleTxn, type Txn } from './txn.js';
+
+/** What applying a transaction answers: a multi's results, or setACL's new Stat. */
+export type TxnResult = OpResult | { readonly op: 'setACL'; readonly stat: Stat };
 
 /** One znode as the tree stores it (ZooKeeper's `DataNode` with its `StatPersisted`). */
 export interface ZNode {
@@ -20,8 +32,9 @@ export interface ZNode {
    * cversion clients see is derived from it (see {@link DataTree.stat}).
    */
   cversion: number;
-  readonly aversion: number;
+  aversion: number;
   readonly ephemeralOwner: bigint;
+  acl: readonly Acl[];
   readonly children: Set<string>;
 }
 
@@ -36,9 +49,17 @@ export const SPECIAL_PATHS: ReadonlySet<string> = new Set([
   CONFIG_NODE,
 ]);
 
+/**
+ * The ACL ZooKeeper gives the znodes it starts with, and so what they hold in a data directory
+ * written before the embedded store kept ACLs (every other znode of one is open).
+ */
+export function initialAcl(path: string): readonly Acl[] {
+  return path === CONFIG_NODE ? READ_ACL_UNSAFE : OPEN_ACL_UNSAFE;
+}
+
 /** A znode with no children yet. */
 export function newZNode(fields: Omit<ZNode, 'children'>): ZNode {
-  return { ...fields, children: new Set() };
+  return { ...fields, acl: canonicalAcl(fields.acl), children: new Set() };
 }
 
 /** The znodes by path, the live sessions and their ephemerals, as of {@link DataTree.lastZxid}. */
@@ -72,6 +93,7 @@ export class DataTree {
           // ZooKeeper sets the config node's ACL with version -1 when it builds the tree.
           aversion: path === CONFIG_NODE ? -1 : 0,
           ephemeralOwner: 0n,
+          acl: initialAcl(path),
         }),
       );
     }
@@ -123,13 +145,13 @@ export class DataTree {
    * tree disagree (a bug or a damaged data directory), never for an ordinary failed request: those
    * are error transactions and change nothing.
    */
-  apply(txn: Txn, events: WatchEvent[] = []): OpResult[] {
+  apply(txn: Txn, events: WatchEvent[] = []): TxnResult[] {
     const { body } = txn;
-    let results: OpResult[] = [];
+    let results: TxnResult[] = [];
     switch (body.type) {
       case TxnType.MULTI:
         if (!body.txns.some((sub) => sub.type === TxnType.ERROR)) {
-          results = body.txns.map((sub) => this.applySub(txn, sub, events) as OpResult);
+          results = body.txns.map((sub) => this.applySub(txn, sub, events) as TxnResult);
         }
         break;
       case TxnType.CREATE_SESSION:
@@ -149,12 +171,19 @@ export class DataTree {
     return results;
   }
 
-  private applySub(txn: Txn, sub: SubTxn, events: WatchEvent[]): OpResult | undefined {
+  private applySub(txn: Txn, sub: SingleTxn, events: WatchEvent[]): TxnResult | undefined {
     switch (sub.type) {
       case TxnType.CREATE: {
         const owner = sub.ephemeral ? txn.sessionId : 0n;
-        this.createNode(sub.path, sub.data, owner, sub.parentCVersion, txn, events);
+        this.createNode(sub.path, sub.data, sub.acl, owner, sub.parentCVersion, txn, events);
         return { op: 'create', path: sub.path };
+      }
+      case TxnType.SET_ACL: {
+        // No watch fires and neither mzxid nor pzxid moves: only the ACL and its version change.
+        const node = this.existing(sub.path);
+        node.acl = canonicalAcl(sub.acl);
+        node.aversion = sub.version;
+        return { op: 'setACL', stat: this.stat(node) };
       }
       case TxnType.DELETE:
         this.deleteNode(sub.path, txn.zxid, events);
@@ -178,6 +207,7 @@ export class DataTree {
   private createNode(
     path: string,
     data: Buffer,
+    acl: readonly Acl[],
     ephemeralOwner: bigint,
     parentCVersion: number,
     txn: Txn,
@@ -204,6 +234,7 @@ export class DataTree {
         cversion: 0,
         aversion: 0,
         ephemeralOwner,
+        acl,
       }),
     );
     events.push(

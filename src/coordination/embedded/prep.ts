@@ -6,23 +6,45 @@
  */
 import { ErrorCode, MultiError, StoreError } from '../errors.js';
 import { parentOf, sequenceSuffix } from '../paths.js';
-import { ANY_VERSION, CreateMode, isEphemeral, isSequential, type Op } from '../store.js';
-import { CONFIG_NODE, SPECIAL_PATHS, type DataTree } from './datatree.js';
-import { TxnType, type SubTxn, type TxnBody } from './txn.js';
+import {
+  ANY_VERSION,
+  CreateMode,
+  isEphemeral,
+  isSequential,
+  OPEN_ACL_UNSAFE,
+  Perms,
+  type Acl,
+  type Op,
+} from '../store.js';
+import { checkAcl, fixupAcl, type AuthId } from './auth.js';
+import { SPECIAL_PATHS, type DataTree } from './datatree.js';
+import { TxnType, type SingleTxn, type SubTxn, type TxnBody } from './txn.js';
 
 /** What preparation needs to know of a znode (ZooKeeper's `ChangeRecord`). */
 export interface NodeRecord {
   readonly version: number;
   /** The stored child-create counter (the sequential suffix), not the client-visible cversion. */
   readonly cversion: number;
+  readonly aversion: number;
   readonly ephemeralOwner: bigint;
   readonly childCount: number;
+  readonly acl: readonly Acl[];
 }
 
-/** A write as a session submits it. */
+/**
+ * A write as a session submits it. `auth` is the session's identities when it was made, as
+ * ZooKeeper takes them from the connection when the request arrives.
+ */
 export type TxnRequest =
-  | { readonly kind: 'op'; readonly op: Op }
-  | { readonly kind: 'multi'; readonly ops: readonly Op[] }
+  | { readonly kind: 'op'; readonly op: Op; readonly auth: readonly AuthId[] }
+  | { readonly kind: 'multi'; readonly ops: readonly Op[]; readonly auth: readonly AuthId[] }
+  | {
+      readonly kind: 'setACL';
+      readonly path: string;
+      readonly acl: readonly Acl[];
+      readonly version: number;
+      readonly auth: readonly AuthId[];
+    }
   | { readonly kind: 'createSession' }
   | { readonly kind: 'closeSession' };
 
@@ -46,8 +68,10 @@ export class PendingChanges {
       ? {
           version: node.version,
           cversion: node.cversion,
+          aversion: node.aversion,
           ephemeralOwner: node.ephemeralOwner,
           childCount: node.children.size,
+          acl: node.acl,
         }
       : null;
   }
@@ -91,14 +115,11 @@ export class ChangeView {
 export function prepare(view: ChangeView, sessionId: bigint, request: TxnRequest): Prepared {
   switch (request.kind) {
     case 'op':
-      try {
-        return { body: prepareOp(view, sessionId, request.op) };
-      } catch (err) {
-        if (!(err instanceof StoreError)) throw err;
-        return { body: { type: TxnType.ERROR, code: err.code }, error: err };
-      }
+      return single(() => prepareOp(view, sessionId, request.op, request.auth));
+    case 'setACL':
+      return single(() => prepareSetAcl(view, request));
     case 'multi':
-      return prepareMulti(view, sessionId, request.ops);
+      return prepareMulti(view, sessionId, request.ops, request.auth);
     case 'createSession':
       return { body: { type: TxnType.CREATE_SESSION } };
     case 'closeSession':
@@ -106,11 +127,26 @@ export function prepare(view: ChangeView, sessionId: bigint, request: TxnRequest
   }
 }
 
+/** A request that is one transaction: a failure becomes an error transaction. */
+function single(prepareTxn: () => SingleTxn): Prepared {
+  try {
+    return { body: prepareTxn() };
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    return { body: { type: TxnType.ERROR, code: err.code }, error: err };
+  }
+}
+
 /**
  * ZooKeeper's multi: every op sees the earlier ops' changes; after the first failure the rest are
  * not tried and are reported as RUNTIME_INCONSISTENCY, the ones before it as 0.
  */
-function prepareMulti(view: ChangeView, sessionId: bigint, ops: readonly Op[]): Prepared {
+function prepareMulti(
+  view: ChangeView,
+  sessionId: bigint,
+  ops: readonly Op[],
+  auth: readonly AuthId[],
+): Prepared {
   const txns: SubTxn[] = [];
   let failure: { index: number; error: StoreError } | undefined;
   for (const [index, op] of ops.entries()) {
@@ -119,7 +155,7 @@ function prepareMulti(view: ChangeView, sessionId: bigint, ops: readonly Op[]): 
       continue;
     }
     try {
-      txns.push(prepareOp(view, sessionId, op));
+      txns.push(prepareOp(view, sessionId, op, auth));
     } catch (err) {
       if (!(err instanceof StoreError)) throw err;
       failure = { index, error: err };
@@ -132,66 +168,82 @@ function prepareMulti(view: ChangeView, sessionId: bigint, ops: readonly Op[]): 
   return { body, error: new MultiError(failure.index, codes, ops[failure.index]?.path) };
 }
 
-function prepareOp(view: ChangeView, sessionId: bigint, op: Op): SubTxn {
+function prepareOp(view: ChangeView, sessionId: bigint, op: Op, auth: readonly AuthId[]): SubTxn {
   switch (op.op) {
     case 'create':
-      return prepareCreate(
-        view,
-        sessionId,
-        op.path,
-        op.data ?? Buffer.alloc(0),
-        op.mode ?? CreateMode.PERSISTENT,
-      );
+      return prepareCreate(view, sessionId, op, auth);
     case 'delete':
-      return prepareDelete(view, op.path, op.version ?? ANY_VERSION);
+      return prepareDelete(view, op.path, op.version ?? ANY_VERSION, auth);
     case 'setData': {
       const node = existing(view, op.path, op.path);
-      checkWritable(op.path, op.path);
-      const version = nextVersion(node, op.version ?? ANY_VERSION, op.path);
+      checkAcl(node.acl, Perms.WRITE, auth, op.path);
+      const version = nextVersion(node.version, op.version ?? ANY_VERSION, op.path);
       view.set(op.path, { ...node, version });
       return { type: TxnType.SET_DATA, path: op.path, data: op.data, version };
     }
     case 'check': {
       const node = existing(view, op.path, op.path);
-      nextVersion(node, op.version, op.path);
+      checkAcl(node.acl, Perms.READ, auth, op.path);
+      nextVersion(node.version, op.version, op.path);
       return { type: TxnType.CHECK, path: op.path, version: op.version };
     }
   }
 }
 
+/** ZooKeeper's order: the ACL is fixed up before the parent is even looked for. */
 function prepareCreate(
   view: ChangeView,
   sessionId: bigint,
-  requested: string,
-  data: Buffer,
-  mode: CreateMode,
+  op: Extract<Op, { op: 'create' }>,
+  auth: readonly AuthId[],
 ): SubTxn {
+  const requested = op.path;
+  const mode = op.mode ?? CreateMode.PERSISTENT;
+  const acl = fixupAcl(requested, auth, op.acl ?? OPEN_ACL_UNSAFE);
   const parentPath = parentOf(requested);
   const parent = existing(view, parentPath, requested);
-  checkWritable(parentPath, requested);
+  checkAcl(parent.acl, Perms.CREATE, auth, requested);
   const path = isSequential(mode) ? requested + sequenceSuffix(parent.cversion) : requested;
   if (view.get(path)) throw new StoreError(ErrorCode.NODE_EXISTS, requested);
   if (parent.ephemeralOwner !== 0n) throw new StoreError(ErrorCode.NO_CHILDREN_FOR_EPHEMERALS, requested);
   const parentCVersion = (parent.cversion + 1) | 0;
   const ephemeral = isEphemeral(mode);
   view.set(parentPath, { ...parent, cversion: parentCVersion, childCount: parent.childCount + 1 });
-  view.set(path, { version: 0, cversion: 0, ephemeralOwner: ephemeral ? sessionId : 0n, childCount: 0 });
-  return { type: TxnType.CREATE, path, data, ephemeral, parentCVersion };
+  view.set(path, {
+    version: 0,
+    cversion: 0,
+    aversion: 0,
+    ephemeralOwner: ephemeral ? sessionId : 0n,
+    childCount: 0,
+    acl,
+  });
+  return { type: TxnType.CREATE, path, data: op.data ?? Buffer.alloc(0), acl, ephemeral, parentCVersion };
 }
 
-function prepareDelete(view: ChangeView, path: string, version: number): SubTxn {
+function prepareDelete(view: ChangeView, path: string, version: number, auth: readonly AuthId[]): SubTxn {
   if (SPECIAL_PATHS.has(path)) {
     throw new StoreError(ErrorCode.BAD_ARGUMENTS, path, `BAD_ARGUMENTS: ${path} cannot be deleted`);
   }
   const parentPath = parentOf(path);
   const parent = existing(view, parentPath, path);
-  checkWritable(parentPath, path);
+  checkAcl(parent.acl, Perms.DELETE, auth, path);
   const node = existing(view, path, path);
-  nextVersion(node, version, path);
+  nextVersion(node.version, version, path);
   if (node.childCount > 0) throw new StoreError(ErrorCode.NOT_EMPTY, path);
   view.set(parentPath, { ...parent, childCount: parent.childCount - 1 });
   view.set(path, null);
   return { type: TxnType.DELETE, path };
+}
+
+/** ZooKeeper's order: the ACL is fixed up first, then the node, ADMIN and the ACL version. */
+function prepareSetAcl(view: ChangeView, request: Extract<TxnRequest, { kind: 'setACL' }>): SingleTxn {
+  const { path, auth } = request;
+  const acl = fixupAcl(path, auth, request.acl);
+  const node = existing(view, path, path);
+  checkAcl(node.acl, Perms.ADMIN, auth, path);
+  const version = nextVersion(node.aversion, request.version, path);
+  view.set(path, { ...node, aversion: version, acl });
+  return { type: TxnType.SET_ACL, path, acl, version };
 }
 
 function prepareCloseSession(view: ChangeView, sessionId: bigint): TxnBody {
@@ -212,13 +264,8 @@ function existing(view: ChangeView, path: string, requested: string): NodeRecord
   return record;
 }
 
-function checkWritable(path: string, requested: string): void {
-  if (path === CONFIG_NODE) throw new StoreError(ErrorCode.NO_AUTH, requested);
-}
-
 /** ZooKeeper's `checkAndIncVersion`: the version after a write, which wraps like Java's int. */
-function nextVersion(node: NodeRecord, expected: number, path: string): number {
-  if (expected !== ANY_VERSION && expected !== node.version)
-    throw new StoreError(ErrorCode.BAD_VERSION, path);
-  return (node.version + 1) | 0;
+function nextVersion(current: number, expected: number, path: string): number {
+  if (expected !== ANY_VERSION && expected !== current) throw new StoreError(ErrorCode.BAD_VERSION, path);
+  return (current + 1) | 0;
 }

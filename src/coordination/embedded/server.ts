@@ -8,14 +8,14 @@
  * Reads are answered from the committed tree at once.
  */
 import { ErrorCode, StoreError } from '../errors.js';
-import type { OpResult, WatchEvent } from '../store.js';
+import type { WatchEvent } from '../store.js';
 import { DataDir } from './datadir.js';
-import { DataTree } from './datatree.js';
+import { DataTree, type TxnResult } from './datatree.js';
 import { Fifo } from './fifo.js';
 import { ChangeView, PendingChanges, prepare, type TxnRequest } from './prep.js';
 import { EmbeddedSession, type SessionHost } from './session.js';
 import { readSnapshot, serializeSnapshot } from './snapshot.js';
-import { TxnType, decodeTxn, encodeTxn, type Txn } from './txn.js';
+import { TxnType, decodeTxn, encodeTxn, type Txn, type TxnFormat } from './txn.js';
 import { TxnLogWriter, readLog } from './txnlog.js';
 import { WatchManager } from './watches.js';
 import type { StoreLogger } from '../store.js';
@@ -80,7 +80,7 @@ interface InflightTxn {
   readonly txn: Txn;
   readonly error: StoreError | undefined;
   readonly size: number;
-  readonly done: (outcome: OpResult[] | StoreError) => void;
+  readonly done: (outcome: TxnResult[] | StoreError) => void;
 }
 
 const DEFAULTS = {
@@ -285,7 +285,7 @@ export class EmbeddedServer {
   private commit(lastZxid: bigint): void {
     for (let next = this.inflight.peek(); next && next.txn.zxid <= lastZxid; next = this.inflight.peek()) {
       const events: WatchEvent[] = [];
-      let results: OpResult[];
+      let results: TxnResult[];
       // A closing session's watches go first, so that deleting its ephemerals does not fire them.
       if (next.txn.body.type === TxnType.CLOSE_SESSION) this.watches.removeSession(next.txn.sessionId);
       try {
@@ -416,8 +416,9 @@ async function recover(
   );
   for (let i = first; i < logs.length; i++) {
     const log = logs[i] as (typeof logs)[number];
-    for (const payload of await readLog(log, i === logs.length - 1, warn)) {
-      const txn = decodeOrThrow(payload, log.path);
+    const { format, payloads } = await readLog(log, i === logs.length - 1, warn);
+    for (const payload of payloads) {
+      const txn = decodeOrThrow(payload, format, log.path);
       if (txn.zxid <= tree.lastZxid) continue;
       // The next transaction, or the first of a later epoch (the store was opened again).
       const next =
@@ -442,9 +443,9 @@ async function recover(
   return { tree, snapshotZxid };
 }
 
-function decodeOrThrow(payload: Buffer, path: string): Txn {
+function decodeOrThrow(payload: Buffer, format: TxnFormat, path: string): Txn {
   try {
-    return decodeTxn(payload);
+    return decodeTxn(payload, format);
   } catch (err) {
     throw new Error(`transaction log ${path} holds an unreadable record: ${(err as Error).message}`, {
       cause: err,

@@ -1,15 +1,20 @@
 /**
  * A client session of the embedded store: the {@link CoordinationStore} that domain code holds.
  */
+import { validateAcl, validateAuth } from '../acl.js';
 import { ErrorCode, StoreError } from '../errors.js';
 import { validateOps, validatePath } from '../paths.js';
 import {
   ANY_VERSION,
   CreateMode,
   isSequential,
+  OPEN_ACL_UNSAFE,
+  Perms,
+  type Acl,
   type Children,
   type ConnectionState,
   type CoordinationStore,
+  type NodeAcl,
   type NodeData,
   type Op,
   type OpResult,
@@ -17,7 +22,8 @@ import {
   type Stat,
   type Watcher,
 } from '../store.js';
-import type { DataTree } from './datatree.js';
+import { AuthInfo, authenticate, checkAcl, maskDigests, permits, type AuthId } from './auth.js';
+import type { DataTree, TxnResult } from './datatree.js';
 import { Fifo } from './fifo.js';
 import type { TxnRequest } from './prep.js';
 import type { WatchManager, WatchOwner } from './watches.js';
@@ -30,7 +36,7 @@ export interface SessionHost {
    * Prepares and logs a write; `done` runs inside the commit, right after the transaction is
    * applied and its watch events are queued, so it must not call user code synchronously.
    */
-  submit(sessionId: bigint, request: TxnRequest, done: (outcome: OpResult[] | StoreError) => void): void;
+  submit(sessionId: bigint, request: TxnRequest, done: (outcome: TxnResult[] | StoreError) => void): void;
   newSessionId(): bigint;
   knowsZxid(zxid: bigint): boolean;
   /** Reports a throwing watcher or state listener. */
@@ -50,6 +56,9 @@ const WRITE = Symbol('write');
  * Like ZooKeeper's, it answers its own requests in order, and delivers watch events in zxid order
  * and before the response to the write that caused them. Watchers and listeners run on a
  * microtask, never inside the store; one that throws is reported and does not disturb the store.
+ *
+ * Its client address, for `ip` ACLs, is 127.0.0.1. Identities added with {@link addAuth} belong to
+ * this object and so outlive an expiry, as the `zookeeper` adapter re-adds them to a new session.
  *
  * After {@link close} (or the server's), every call rejects with SESSION_EXPIRED, as the Java
  * client does once closed. {@link EmbeddedServer.expireSession} ends the ZooKeeper session
@@ -73,6 +82,7 @@ export class EmbeddedSession implements CoordinationStore {
   private zk: WatchOwner;
   private closing: Promise<void> | undefined;
   private readonly listeners = new Set<(event: SessionEvent) => void>();
+  private readonly auth = new AuthInfo();
   /**
    * A write is answered after its fsync; a read issued while this session has writes in flight
    * waits here and runs right after the last of them commits, so that it sees them (ZooKeeper
@@ -110,19 +120,26 @@ export class EmbeddedSession implements CoordinationStore {
     };
   }
 
-  async create(path: string, data?: Buffer, mode: CreateMode = CreateMode.PERSISTENT): Promise<string> {
+  async create(
+    path: string,
+    data?: Buffer,
+    mode: CreateMode = CreateMode.PERSISTENT,
+    acl: readonly Acl[] = OPEN_ACL_UNSAFE,
+  ): Promise<string> {
     validatePath(path, isSequential(mode));
-    const op = { op: 'create', path, data: copy(data), mode } as const;
+    validateAcl(path, acl);
+    const op = { op: 'create', path, data: copy(data), mode, acl } as const;
     validateOps([op]);
-    const [result] = await this.write({ kind: 'op', op });
+    const [result] = await this.write({ kind: 'op', op, auth: this.auth.ids });
     return (result as Extract<OpResult, { op: 'create' }>).path;
   }
 
   async getData(path: string, watcher?: Watcher): Promise<NodeData> {
     validatePath(path);
-    return this.read((zk) => {
+    return this.read((zk, auth) => {
       const node = this.host.tree.get(path);
       if (!node) throw new StoreError(ErrorCode.NO_NODE, path);
+      checkAcl(node.acl, Perms.READ, auth, path);
       if (watcher) this.host.watches.addDataWatch(path, zk, watcher);
       return { data: Buffer.from(node.data), stat: this.host.tree.stat(node) };
     });
@@ -139,9 +156,10 @@ export class EmbeddedSession implements CoordinationStore {
 
   async getChildren(path: string, watcher?: Watcher): Promise<Children> {
     validatePath(path);
-    return this.read((zk) => {
+    return this.read((zk, auth) => {
       const node = this.host.tree.get(path);
       if (!node) throw new StoreError(ErrorCode.NO_NODE, path);
+      checkAcl(node.acl, Perms.READ, auth, path);
       if (watcher) this.host.watches.addChildWatch(path, zk, watcher);
       return { children: [...node.children], stat: this.host.tree.stat(node) };
     });
@@ -151,24 +169,54 @@ export class EmbeddedSession implements CoordinationStore {
     validatePath(path);
     const op = { op: 'setData', path, data: Buffer.from(data), version } as const;
     validateOps([op]);
-    const [result] = await this.write({ kind: 'op', op });
+    const [result] = await this.write({ kind: 'op', op, auth: this.auth.ids });
     return (result as Extract<OpResult, { op: 'setData' }>).stat;
   }
 
   async delete(path: string, version: number = ANY_VERSION): Promise<void> {
     validatePath(path);
-    await this.write({ kind: 'op', op: { op: 'delete', path, version } });
+    await this.write({ kind: 'op', op: { op: 'delete', path, version }, auth: this.auth.ids });
+  }
+
+  async getACL(path: string): Promise<NodeAcl> {
+    validatePath(path);
+    return this.read((_zk, auth) => {
+      const node = this.host.tree.get(path);
+      if (!node) throw new StoreError(ErrorCode.NO_NODE, path);
+      checkAcl(node.acl, Perms.READ | Perms.ADMIN, auth, path);
+      const acl = permits(node.acl, Perms.ADMIN, auth)
+        ? node.acl.map((a) => ({ ...a }))
+        : maskDigests(node.acl);
+      return { acl, stat: this.host.tree.stat(node) };
+    });
+  }
+
+  async setACL(path: string, acl: readonly Acl[], version: number = ANY_VERSION): Promise<Stat> {
+    validatePath(path);
+    validateAcl(path, acl);
+    const [result] = await this.write({ kind: 'setACL', path, acl, version, auth: this.auth.ids });
+    return (result as Extract<TxnResult, { op: 'setACL' }>).stat;
+  }
+
+  /** Resolves at once: requests made from now on carry the identity, earlier ones do not. */
+  async addAuth(scheme: string, auth: Buffer): Promise<void> {
+    validateAuth(scheme, auth);
+    if (this.closing) throw closedError();
+    this.auth.add(authenticate(scheme, auth));
   }
 
   async multi(ops: readonly Op[]): Promise<OpResult[]> {
-    for (const op of ops)
+    for (const op of ops) {
       validatePath(op.path, op.op === 'create' && isSequential(op.mode ?? CreateMode.PERSISTENT));
+      if (op.op === 'create' && op.acl) validateAcl(op.path, op.acl);
+    }
     validateOps(ops);
     const copied = ops.map((op): Op => {
       if (op.op === 'create') return { ...op, data: copy(op.data) };
       return op.op === 'setData' ? { ...op, data: Buffer.from(op.data) } : op;
     });
-    return this.write({ kind: 'multi', ops: copied });
+    // A multi holds no setACL, so its results are the port's.
+    return (await this.write({ kind: 'multi', ops: copied, auth: this.auth.ids })) as OpResult[];
   }
 
   /**
@@ -246,7 +294,7 @@ export class EmbeddedSession implements CoordinationStore {
     };
   }
 
-  private write(request: TxnRequest): Promise<OpResult[]> {
+  private write(request: TxnRequest): Promise<TxnResult[]> {
     return new Promise((resolve, reject) => {
       if (this.closing) return reject(closedError());
       this.sessionTxn(this.zk.sessionId, request, (outcome) =>
@@ -258,7 +306,7 @@ export class EmbeddedSession implements CoordinationStore {
   private sessionTxn(
     sessionId: bigint,
     request: TxnRequest,
-    done: (outcome: OpResult[] | StoreError) => void,
+    done: (outcome: TxnResult[] | StoreError) => void,
   ): void {
     this.queue.push(WRITE);
     this.host.submit(sessionId, request, (outcome) => {
@@ -268,14 +316,18 @@ export class EmbeddedSession implements CoordinationStore {
     });
   }
 
-  /** `run` gets the ZooKeeper session the read was issued in, for the watch it may set. */
-  private read<T>(run: (zk: WatchOwner) => T): Promise<T> {
+  /**
+   * `run` gets the ZooKeeper session the read was issued in, for the watch it may set, and the
+   * identities the session held then.
+   */
+  private read<T>(run: (zk: WatchOwner, auth: readonly AuthId[]) => T): Promise<T> {
     return new Promise((resolve, reject) => {
       if (this.closing) return reject(closedError());
       const { zk } = this;
+      const auth = this.auth.ids;
       const answer = () => {
         try {
-          resolve(run(zk));
+          resolve(run(zk, auth));
         } catch (err) {
           reject(err);
         }

@@ -3,6 +3,7 @@
  * way ZooKeeper's `TxnHeader` + txn records are. A failed write is a transaction too (an error
  * txn), because ZooKeeper assigns the zxid before it checks the request.
  */
+import { OPEN_ACL_UNSAFE, type Acl } from '../store.js';
 import { BinaryReader, BinaryWriter } from './codec.js';
 
 /** Transaction types; the numbers are ZooKeeper's `ZooDefs.OpCode` values. */
@@ -10,6 +11,7 @@ export const TxnType = {
   CREATE: 1,
   DELETE: 2,
   SET_DATA: 5,
+  SET_ACL: 7,
   CHECK: 13,
   MULTI: 14,
   CREATE_SESSION: -10,
@@ -17,11 +19,20 @@ export const TxnType = {
   ERROR: -1,
 } as const;
 
-/** The transaction bodies, field for field ZooKeeper's (less ACLs). */
+/**
+ * How transaction records are encoded, by the version in the log file's header: 2 before ACLs
+ * (a create then carried none, and its znode is open to everybody), 3 since.
+ */
+export const TxnFormat = { NO_ACL: 2, ACL: 3 } as const;
+export type TxnFormat = (typeof TxnFormat)[keyof typeof TxnFormat];
+
+/** The transaction bodies, field for field ZooKeeper's. */
 export type CreateTxn = {
   readonly type: typeof TxnType.CREATE;
   readonly path: string;
   readonly data: Buffer;
+  /** The ACL as stored: `auth` entries already expanded. */
+  readonly acl: readonly Acl[];
   /** The owner is the transaction's session, as in ZooKeeper's `CreateTxn`. */
   readonly ephemeral: boolean;
   /** The parent's child-create counter after this create. */
@@ -35,6 +46,13 @@ export type SetDataTxn = {
   /** The node's version after this write. */
   readonly version: number;
 };
+export type SetAclTxn = {
+  readonly type: typeof TxnType.SET_ACL;
+  readonly path: string;
+  readonly acl: readonly Acl[];
+  /** The node's ACL version after this change. */
+  readonly version: number;
+};
 export type CheckTxn = {
   readonly type: typeof TxnType.CHECK;
   readonly path: string;
@@ -43,6 +61,8 @@ export type CheckTxn = {
 export type ErrorTxn = { readonly type: typeof TxnType.ERROR; readonly code: number };
 /** A `multi` holds one sub-transaction per operation; any error sub-transaction voids them all. */
 export type SubTxn = CreateTxn | DeleteTxn | SetDataTxn | CheckTxn | ErrorTxn;
+/** A request that is a transaction on its own (ZooKeeper has no setACL in a multi). */
+export type SingleTxn = SubTxn | SetAclTxn;
 export type MultiTxn = { readonly type: typeof TxnType.MULTI; readonly txns: readonly SubTxn[] };
 export type CreateSessionTxn = { readonly type: typeof TxnType.CREATE_SESSION };
 /** Lists the session's ephemerals at the time it closed, like ZooKeeper's `CloseSessionTxn`. */
@@ -51,7 +71,7 @@ export type CloseSessionTxn = {
   readonly paths: readonly string[];
 };
 
-export type TxnBody = SubTxn | MultiTxn | CreateSessionTxn | CloseSessionTxn;
+export type TxnBody = SingleTxn | MultiTxn | CreateSessionTxn | CloseSessionTxn;
 
 /** A transaction with ZooKeeper's `TxnHeader` fields (the client id is the session id). */
 export interface Txn {
@@ -70,13 +90,16 @@ export function encodeTxn(txn: Txn): Buffer {
   return w.finish();
 }
 
-/** Throws on malformed input (a record whose checksum matched but which this code cannot read). */
-export function decodeTxn(payload: Buffer): Txn {
+/**
+ * Throws on malformed input (a record whose checksum matched but which this code cannot read).
+ * `format`: the version of the log file the record comes from.
+ */
+export function decodeTxn(payload: Buffer, format: TxnFormat = TxnFormat.ACL): Txn {
   const r = new BinaryReader(payload);
   const zxid = r.i64();
   const sessionId = r.i64();
   const time = r.time();
-  const body = readBody(r);
+  const body = readBody(r, format);
   if (!r.done) throw new RangeError('trailing bytes after the transaction');
   return { zxid, sessionId, time, body };
 }
@@ -85,8 +108,11 @@ export function decodeTxn(payload: Buffer): Txn {
 function bodySize(body: TxnBody): number {
   switch (body.type) {
     case TxnType.CREATE:
+      return body.data.length + body.path.length * 3 + aclSize(body.acl);
     case TxnType.SET_DATA:
       return body.data.length + body.path.length * 3;
+    case TxnType.SET_ACL:
+      return body.path.length * 3 + aclSize(body.acl);
     case TxnType.MULTI:
       return body.txns.reduce((sum, sub) => sum + 16 + bodySize(sub), 0);
     default:
@@ -98,10 +124,14 @@ function writeBody(w: BinaryWriter, body: TxnBody): void {
   w.i32(body.type);
   switch (body.type) {
     case TxnType.CREATE:
-      w.string(body.path)
-        .bytes(body.data)
-        .u32(body.ephemeral ? 1 : 0)
-        .i32(body.parentCVersion);
+      w.string(body.path).bytes(body.data);
+      writeAcl(w, body.acl);
+      w.u32(body.ephemeral ? 1 : 0).i32(body.parentCVersion);
+      break;
+    case TxnType.SET_ACL:
+      w.string(body.path);
+      writeAcl(w, body.acl);
+      w.i32(body.version);
       break;
     case TxnType.DELETE:
       w.string(body.path);
@@ -128,12 +158,16 @@ function writeBody(w: BinaryWriter, body: TxnBody): void {
   }
 }
 
-function readBody(r: BinaryReader): TxnBody {
+function readBody(r: BinaryReader, format: TxnFormat): TxnBody {
   const type = r.i32();
   switch (type) {
     case TxnType.MULTI: {
       const txns: SubTxn[] = [];
-      for (let n = r.u32(); n > 0; n--) txns.push(readSubTxn(r, r.i32()));
+      for (let n = r.u32(); n > 0; n--) {
+        const sub = readSingleTxn(r, r.i32(), format);
+        if (sub.type === TxnType.SET_ACL) throw new RangeError('setACL inside a multi');
+        txns.push(sub);
+      }
       return { type, txns };
     }
     case TxnType.CREATE_SESSION:
@@ -144,14 +178,20 @@ function readBody(r: BinaryReader): TxnBody {
       return { type, paths };
     }
     default:
-      return readSubTxn(r, type);
+      return readSingleTxn(r, type, format);
   }
 }
 
-function readSubTxn(r: BinaryReader, type: number): SubTxn {
+function readSingleTxn(r: BinaryReader, type: number, format: TxnFormat): SingleTxn {
   switch (type) {
-    case TxnType.CREATE:
-      return { type, path: r.string(), data: r.bytes(), ephemeral: r.u32() === 1, parentCVersion: r.i32() };
+    case TxnType.CREATE: {
+      const path = r.string();
+      const data = r.bytes();
+      const acl = format === TxnFormat.NO_ACL ? OPEN_ACL_UNSAFE : readAcl(r);
+      return { type, path, data, acl, ephemeral: r.u32() === 1, parentCVersion: r.i32() };
+    }
+    case TxnType.SET_ACL:
+      return { type, path: r.string(), acl: readAcl(r), version: r.i32() };
     case TxnType.DELETE:
       return { type, path: r.string() };
     case TxnType.SET_DATA:
@@ -163,4 +203,21 @@ function readSubTxn(r: BinaryReader, type: number): SubTxn {
     default:
       throw new RangeError(`unknown transaction type ${type}`);
   }
+}
+
+/** An ACL as ZooKeeper's jute writes one: count, then perms, scheme and id per entry. */
+export function writeAcl(w: BinaryWriter, acl: readonly Acl[]): void {
+  w.u32(acl.length);
+  for (const { perms, scheme, id } of acl) w.i32(perms).string(scheme).string(id);
+}
+
+export function readAcl(r: BinaryReader): Acl[] {
+  const acl: Acl[] = [];
+  for (let n = r.u32(); n > 0; n--) acl.push({ perms: r.i32(), scheme: r.string(), id: r.string() });
+  return acl;
+}
+
+/** Bytes {@link writeAcl} writes, for a capacity hint (UTF-16 lengths times 3 bound the UTF-8). */
+function aclSize(acl: readonly Acl[]): number {
+  return acl.reduce((sum, { scheme, id }) => sum + 12 + 3 * (scheme.length + id.length), 4);
 }

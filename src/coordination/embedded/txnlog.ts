@@ -1,5 +1,5 @@
 /**
- * The transaction log. A file is ZooKeeper's 16-byte header (magic `ZKLG`, version 2, dbid 0)
+ * The transaction log. A file is ZooKeeper's 16-byte header (magic `ZKLG`, a version, dbid 0)
  * followed by records framed as `u32 length | u32 crc32(length, payload) | payload`, one per
  * transaction. Appends are group-committed: everything submitted while one write + fdatasync is
  * in progress goes out together in the next one, and a transaction is reported durable (and only
@@ -8,8 +8,19 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import type { DataDir, DataFile, Warn } from './datadir.js';
+import { TxnFormat } from './txn.js';
 
-const HEADER = Buffer.from([0x5a, 0x4b, 0x4c, 0x47, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
+/** The header of a file whose records are in `format`; ZooKeeper's own logs say version 2. */
+function header(format: TxnFormat): Buffer {
+  const bytes = Buffer.from([0x5a, 0x4b, 0x4c, 0x47, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  bytes.writeInt32BE(format, 4);
+  return bytes;
+}
+
+/** New files are written in the current format; files of earlier ones stay readable. */
+const HEADER = header(TxnFormat.ACL);
+const READABLE: readonly TxnFormat[] = [TxnFormat.NO_ACL, TxnFormat.ACL];
+const HEADER_BYTES = HEADER.length;
 const FRAME_BYTES = 8;
 
 export interface TxnLogHooks {
@@ -116,18 +127,23 @@ function recordProblem(buf: Buffer, offset: number): string | undefined {
 }
 
 /**
- * The payloads of a log file's intact records. At the tail of the newest log, a damaged record
+ * The payloads of a log file's intact records, and the format they are in. At the tail of the newest log, a damaged record
  * with nothing intact after it is a write torn by a crash: it was never acknowledged (its fsync
  * had not returned), so it is dropped and cut off with a warning. Anywhere else damage means
  * lost acknowledged transactions, and this throws an error naming the file and offset.
  */
-export async function readLog(log: DataFile, newest: boolean, warn: Warn): Promise<Buffer[]> {
+export async function readLog(
+  log: DataFile,
+  newest: boolean,
+  warn: Warn,
+): Promise<{ format: TxnFormat; payloads: Buffer[] }> {
   const buf = await readFile(log.path);
-  if (buf.length < HEADER.length || !buf.subarray(0, HEADER.length).equals(HEADER)) {
+  const format = READABLE.find((f) => buf.subarray(0, HEADER_BYTES).equals(header(f)));
+  if (format === undefined) {
     throw new Error(`transaction log ${log.path} has no valid header; the data directory is damaged`);
   }
   const payloads: Buffer[] = [];
-  let offset = HEADER.length;
+  let offset = HEADER_BYTES;
   let end = buf.length;
   while (offset < buf.length) {
     const problem = recordProblem(buf, offset);
@@ -161,7 +177,7 @@ export async function readLog(log: DataFile, newest: boolean, warn: Warn): Promi
       await handle.close();
     }
   }
-  return payloads;
+  return { format, payloads };
 }
 
 /** Whether an intact record starts anywhere from `from` on (framing is lost after damage). */
