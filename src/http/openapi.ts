@@ -12,13 +12,28 @@ import { configPaths } from '../config/openapi.js';
 
 const DESCRIPTION = `zkgate: a config center and service registry, a stateless HTTP gateway over Apache ZooKeeper.
 
-Errors are \`application/problem+json\` documents with a stable \`code\` (see the Problem schema).`;
+Errors are \`application/problem+json\` documents with a stable \`code\` (see the Problem schema).
+
+Every operation but health, readiness and this document needs a bearer token
+(\`Authorization: Bearer zkg_<secret>\`); \`x-zkgate-permission\` on each operation names the
+permission it needs: \`config:read\` is \`read\` on the namespace, \`a|b\` either, \`, \` both, \` or \`
+either requirement, \`authenticated\` any token.`;
 
 export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'zkgate', version, description: DESCRIPTION },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'zkg_<secret>',
+            description: 'A zkgate token',
+          },
+        },
+      },
       tags: [
         { name: 'config', description: 'Configuration namespaces' },
         { name: 'registry', description: 'Service registry: Curator / Spring Cloud Zookeeper compatible' },
@@ -26,6 +41,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'watch', description: 'Push over Server-Sent Events' },
         { name: 'ops', description: 'Health and readiness' },
         { name: 'audit', description: 'The audit trail: every change and who made it' },
+        { name: 'acl', description: 'Access control: tokens and policies' },
       ],
     },
     // Keep the schemas' own names ($id) in components instead of def-0, def-1, ...
@@ -35,8 +51,10 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
     transformObject: (documents) => {
       const document = 'openapiObject' in documents ? documents.openapiObject : documents.swaggerObject;
       const paths = { ...document.paths, ...configPaths } as Record<string, Record<string, Operation>>;
-      for (const operation of Object.values(paths).flatMap((item) => Object.values(item)))
+      for (const operation of Object.values(paths).flatMap((item) => Object.values(item))) {
         optionalNullBody(operation);
+        secured(operation);
+      }
       return { ...document, paths } as unknown as typeof document;
     },
   });
@@ -44,7 +62,14 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
   app.get('/openapi.json', { schema: { hide: true, [PERMISSION_KEY]: 'public' } }, async () => app.swagger());
 }
 
+/** An operation that is not public names the bearer scheme, so clients and Swagger UI send the token. */
+function secured(operation: Operation): void {
+  if (operation[PERMISSION_KEY] !== 'public') operation.security = [{ bearer: [] }];
+}
+
 interface Operation {
+  [PERMISSION_KEY]?: unknown;
+  security?: Array<Record<string, string[]>>;
   requestBody?: {
     required?: boolean;
     content?: Record<string, { schema?: { anyOf?: Array<{ type?: string }> } }>;

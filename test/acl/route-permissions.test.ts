@@ -22,13 +22,19 @@ describe('route permissions', () => {
   it('are declared on every documented operation', async () => {
     const document = (await gateway.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
       paths: Record<string, Record<string, Record<string, unknown>>>;
+      components: { securitySchemes: Record<string, unknown> };
     }>();
+    expect(document.components.securitySchemes).toMatchObject({ bearer: { type: 'http', scheme: 'bearer' } });
     const operations = Object.entries(document.paths).flatMap(([path, item]) =>
       Object.entries(item).map(([method, operation]) => ({ at: `${method} ${path}`, operation })),
     );
     expect(operations.length).toBeGreaterThan(20);
     for (const { at, operation } of operations) {
       expect(() => parseRequirements(operation[PERMISSION_KEY]), at).not.toThrow();
+      // Clients (and Swagger UI) learn from the document which operations need the token.
+      expect(operation['security'], at).toEqual(
+        operation[PERMISSION_KEY] === 'public' ? undefined : [{ bearer: [] }],
+      );
     }
     const declared = (at: string) => operations.find((o) => o.at === at)?.operation[PERMISSION_KEY];
     expect(declared('put /v1/config/{namespace}')).toBe('config:create|write');
