@@ -19,6 +19,7 @@ import autocannon from 'autocannon';
 import { startZooKeeper } from '../test/support/zookeeper.js';
 import { base64, etcdPut, startEtcd } from './etcd.js';
 import { connectDirect } from './fixtures/zk-direct.js';
+import { MANAGEMENT, OPERATOR_ENV } from './operator.js';
 import { summarizeProfiles } from './profile.js';
 import {
   closedLoop,
@@ -63,7 +64,7 @@ interface Servers {
 
 function startServers(fixture: string, size: number, connectString: string, profile: boolean) {
   return startFixture<Servers>(fixture, [String(size)], {
-    env: { ZKGATE_ZK: connectString },
+    env: { ZKGATE_ZK: connectString, ...OPERATOR_ENV },
     nodeFlags: profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [],
   });
 }
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
         };
         if (etcdAnswer.kvs?.[0]?.value !== base64(servers.body)) throw new Error('etcd holds other bytes');
 
-        const etag = (await fetch(servers.zkgate)).headers.get('etag') ?? '';
+        const etag = (await fetch(servers.zkgate, { headers: MANAGEMENT })).headers.get('etag') ?? '';
         const runs: Record<Contender, Figures[]> = {
           bare: [],
           zkgate: [],
@@ -108,12 +109,13 @@ async function main(): Promise<void> {
         };
         const measure: Record<Contender, () => Promise<Figures>> = {
           bare: () => load({ url: servers.bare }),
-          zkgate: () => load({ url: servers.zkgate }),
-          zkgate304: () => load({ url: servers.zkgate, headers: { 'if-none-match': etag } }, 304),
+          zkgate: () => load({ url: servers.zkgate, headers: MANAGEMENT }),
+          zkgate304: () =>
+            load({ url: servers.zkgate, headers: { ...MANAGEMENT, 'if-none-match': etag } }, 304),
           zookeeper: () => closedLoop(CONNECTIONS, DURATION_S * 1000, () => direct.getData(servers.znode)),
           etcd: () => load(etcdRange),
         };
-        await load({ url: servers.zkgate, duration: 1 }); // warm-up, not counted
+        await load({ url: servers.zkgate, headers: MANAGEMENT, duration: 1 }); // warm-up, not counted
         for (let r = 0; r < ROUNDS; r++) {
           for (const contender of Object.keys(runs) as Contender[])
             runs[contender].push(await measure[contender]());
@@ -161,7 +163,7 @@ async function main(): Promise<void> {
       if (cpuProf) {
         // A process of its own, serving only zkgate's load: the measured one serves every contender.
         const profiled = await startServers(fixture, size, zk.connectString, true);
-        await load({ url: profiled.servers.zkgate }).finally(profiled.stop);
+        await load({ url: profiled.servers.zkgate, headers: MANAGEMENT }).finally(profiled.stop);
       }
     }
   } finally {

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { makeTempDir } from '../test/support/processes.js';
 import { firstLine, forgetDir, ownDir, track } from './child-process.js';
+import { OPERATOR_ENV } from './operator.js';
 
 const START_TIMEOUT_MS = 60_000;
 
@@ -21,7 +22,10 @@ export interface GatewayChild {
   stop(): Promise<void>;
 }
 
-/** Starts a gateway with `env` on top of a temp data dir and `LOG_LEVEL=warn`. */
+/**
+ * Starts a gateway with `env` on top of a temp data dir, `LOG_LEVEL=warn` and the operator's
+ * token (requests need `MANAGEMENT` from ./operator.js).
+ */
 export function spawnGateway(name: string, env: Record<string, string>): Promise<GatewayChild> {
   return spawnServer(name, 'gateway-server', env);
 }
@@ -41,7 +45,13 @@ export async function spawnServer(
   const child = spawn(process.execPath, [fixture], {
     // stdin stays open: the gateway shuts down when it closes, i.e. when this process dies.
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { PATH: process.env['PATH'] ?? '', ZKGATE_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      ZKGATE_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ...OPERATOR_ENV,
+      ...env,
+    },
   });
   const stopChild = track(child);
   const stop = async (): Promise<void> => {

@@ -8,6 +8,7 @@
  */
 import { startZooKeeper } from '../test/support/zookeeper.js';
 import { spawnGateway, spawnServer, type GatewayChild } from './gateway-child.js';
+import { MANAGEMENT } from './operator.js';
 import { compileBench, writeResults, type Headline } from './results.js';
 import { SubscriberFleet } from './subscribers.js';
 
@@ -32,7 +33,9 @@ async function withServer<T>(started: Promise<GatewayChild>, use: (server: Gatew
 async function holdStreams(server: GatewayChild, path: string) {
   const idleMb = await server.rssMb();
   const port = Number(new URL(server.url).port);
-  const fleet = await SubscriberFleet.open(STREAMS, { mode: 'sse', port, path }, 4, TIMEOUT_MS);
+  // The bare server gets the operator's header too: the same request bytes as the gateway.
+  const target = { mode: 'sse', port, path, headers: MANAGEMENT } as const;
+  const fleet = await SubscriberFleet.open(STREAMS, target, 4, TIMEOUT_MS);
   try {
     const loadedMb = await server.rssMb();
     return { idleMb, loadedMb, perItemKb: ((loadedMb - idleMb) * 1024) / STREAMS };
@@ -47,7 +50,7 @@ async function publishAll(base: string, count: number): Promise<void> {
   const worker = async (): Promise<void> => {
     while (next < count) {
       const ns = `bench/many/n${next++}`;
-      const response = await fetch(`${base}/v1/config/${ns}`, { method: 'PUT', body });
+      const response = await fetch(`${base}/v1/config/${ns}`, { method: 'PUT', body, headers: MANAGEMENT });
       if (response.status !== 201) throw new Error(`PUT ${ns}: ${response.status} ${await response.text()}`);
     }
   };
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
         const idleMb = await gateway.rssMb();
         await publishAll(gateway.url, NAMESPACES);
         const listed = (await (
-          await fetch(`${gateway.url}/v1/config?prefix=bench/many/`)
+          await fetch(`${gateway.url}/v1/config?prefix=bench/many/`, { headers: MANAGEMENT })
         ).json()) as unknown[];
         if (listed.length !== NAMESPACES)
           throw new Error(`${listed.length} namespaces cached, not ${NAMESPACES}`);

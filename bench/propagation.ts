@@ -22,6 +22,7 @@ import { base64, etcdPut, startEtcd } from './etcd.js';
 import type { SubscriberTarget } from './fixtures/subscribers-protocol.js';
 import { connectDirect } from './fixtures/zk-direct.js';
 import { spawnGateway } from './gateway-child.js';
+import { MANAGEMENT } from './operator.js';
 import { compileBench, percentile, writeResults, type Headline } from './results.js';
 import { SubscriberFleet } from './subscribers.js';
 
@@ -53,7 +54,11 @@ function documentOf(seq: number): string {
 }
 
 async function put(url: string, body: string): Promise<void> {
-  const response = await fetch(url, { method: 'PUT', body, headers: { 'content-type': 'application/json' } });
+  const response = await fetch(url, {
+    method: 'PUT',
+    body,
+    headers: { 'content-type': 'application/json', ...MANAGEMENT },
+  });
   if (!response.ok) throw new Error(`PUT ${url}: ${response.status} ${await response.text()}`);
 }
 
@@ -98,7 +103,7 @@ async function main(): Promise<void> {
     await direct.put(ZNODE, Buffer.from(documentOf(seq)));
     await etcdPut(etcd.url, ETCD_KEY, documentOf(seq));
     const targets: Record<Mode, SubscriberTarget> = {
-      sse: { mode: 'sse', port, path: `/v1/watch?ns=${NAMESPACE}` },
+      sse: { mode: 'sse', port, path: `/v1/watch?ns=${NAMESPACE}`, headers: MANAGEMENT },
       zookeeper: { mode: 'zookeeper', connectString: zk.connectString, path: ZNODE },
       etcd: { mode: 'etcd', port: etcdPort, path: base64(ETCD_KEY) },
     };
@@ -175,7 +180,7 @@ async function main(): Promise<void> {
       await put(`${gateway.url}/v1/config/${ns(i)}`, documentOf(++seq));
     const fleet = await SubscriberFleet.open(
       RESUME_SUBSCRIBERS,
-      { mode: 'sse', port, path: '/v1/watch?prefix=bench/resume/' },
+      { mode: 'sse', port, path: '/v1/watch?prefix=bench/resume/', headers: MANAGEMENT },
       CLIENT_PROCESSES,
       OPEN_TIMEOUT_MS,
     );

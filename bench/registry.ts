@@ -34,6 +34,7 @@ import { RedisHotStore } from '../src/hotstore/redis.js';
 import type { HotStore } from '../src/hotstore/store.js';
 import { connectDirect } from './fixtures/zk-direct.js';
 import { spawnGateway } from './gateway-child.js';
+import { MANAGEMENT } from './operator.js';
 import { closedLoop, compileBench, mean, writeResults, type Figures, type Headline } from './results.js';
 
 const quick = process.argv.includes('--quick');
@@ -54,6 +55,8 @@ const ZK_WRITE_ZNODES = 100;
 const REGISTRATION = JSON.stringify({ address: '10.0.0.1', port: 8080 });
 const LOAD_REPORT = JSON.stringify({ inflight: 1 });
 const JSON_HEADERS = { 'content-type': 'application/json' };
+/** Every request goes as the operator, with the scenario's own headers. */
+const headersOf = (scenario: Scenario): Record<string, string> => ({ ...MANAGEMENT, ...scenario.headers });
 const CONFIG_PATH = '/v1/config/bench/doc';
 const SERVICE = { register: 'bench-register', heartbeat: 'bench-heartbeat', dispatch: 'bench-dispatch' };
 const DISCOVERY_SERVICE = 'bench-discovery';
@@ -88,7 +91,7 @@ async function registerAll(base: string, service: string, count: number, prefix:
       const id = `${prefix}${next++}`;
       const response = await fetch(`${base}/v1/services/${service}/instances/${id}`, {
         method: 'PUT',
-        headers: JSON_HEADERS,
+        headers: { ...JSON_HEADERS, ...MANAGEMENT },
         body: REGISTRATION,
       });
       const text = await response.text();
@@ -126,7 +129,7 @@ function heartbeat(): Scenario {
 }
 
 async function memoryScenarios(base: string): Promise<Scenario[]> {
-  const listing = await fetch(`${base}/v1/services/${DISCOVERY_SERVICE}/instances`);
+  const listing = await fetch(`${base}/v1/services/${DISCOVERY_SERVICE}/instances`, { headers: MANAGEMENT });
   const instances = (await listing.json()) as Array<{ healthy: boolean }>;
   const etag = listing.headers.get('etag');
   if (listing.status !== 200 || etag === null)
@@ -181,7 +184,7 @@ const statusClassOk = (scenario: Scenario, status: number): boolean =>
 async function probe(gateway: Gateway, scenario: Scenario): Promise<void> {
   const response = await fetch(`${gateway.url}${scenario.path(0)}`, {
     method: scenario.method,
-    headers: scenario.headers ?? {},
+    headers: headersOf(scenario),
     ...(scenario.body === undefined ? {} : { body: scenario.body }),
   });
   const body = await response.text();
@@ -206,7 +209,7 @@ async function load(gateway: Gateway, scenario: Scenario, durationS: number): Pr
     requests: [
       {
         method: scenario.method,
-        headers: scenario.headers ?? {},
+        headers: headersOf(scenario),
         ...(scenario.body === undefined ? {} : { body: scenario.body }),
         setupRequest: (request) => {
           request.path = scenario.path(n++);

@@ -47,6 +47,7 @@ import type {
   Reply,
 } from './fixtures/scanner-protocol.js';
 import { firstLine, forgetDir, ownDir, track } from './child-process.js';
+import { MANAGEMENT, OPERATOR_ENV } from './operator.js';
 import { compileBench, writeResults } from './results.js';
 
 const quick = process.argv.includes('--quick');
@@ -161,7 +162,7 @@ interface CheckMetrics {
 
 /** The scanner's counters from `GET /metrics`. */
 async function checkMetrics(base: string): Promise<CheckMetrics> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+  const text = await (await fetch(`${base}/metrics`, { headers: MANAGEMENT })).text();
   const figures: CheckMetrics = { pass: 0, fail: 0, durationSum: 0, durationCount: 0, transitions: 0 };
   for (const line of text.split('\n')) {
     const [name, value] = line.split(' ') as [string, string | undefined];
@@ -185,7 +186,7 @@ async function register(base: string, ports: readonly number[], from: number, to
       const service = `scan-${n % SERVICES}`;
       const response = await fetch(`${base}/v1/services/${service}/instances/i${n}`, {
         method: 'PUT',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...MANAGEMENT },
         body: JSON.stringify({
           address: '127.0.0.1',
           port: ports[n % ports.length],
@@ -343,7 +344,12 @@ async function main(): Promise<void> {
       'gateway',
       'scanner-gateway.js',
       [],
-      { ZKGATE_DATA_DIR: dataDir, ZKGATE_CHECK_CONCURRENCY: String(CONCURRENCY), LOG_LEVEL: 'warn' },
+      {
+        ZKGATE_DATA_DIR: dataDir,
+        ZKGATE_CHECK_CONCURRENCY: String(CONCURRENCY),
+        LOG_LEVEL: 'warn',
+        ...OPERATOR_ENV,
+      },
     );
     const stopGateway = async (): Promise<void> => {
       await gateway.stop();
