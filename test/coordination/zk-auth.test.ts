@@ -14,6 +14,7 @@ import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
 import { loadSettings } from '../../src/settings.js';
 import { failure } from '../contract/contract.js';
 import { startCuratorProbe, type CuratorProbe } from '../support/curator.js';
+import { BOOTSTRAP_ENV } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 const OPERATOR = systemActor('zk-auth test');
@@ -30,7 +31,13 @@ describe('ZKGATE_ZK_AUTH on a real ZooKeeper', () => {
 
   const start = async (env: Record<string, string>): Promise<Services> => {
     const services = await createServices(
-      loadSettings({ ZKGATE_ZK: zk.connectString, ZKGATE_SESSION_TIMEOUT_MS: '6000', ...env }),
+      // The bootstrap secret given, not generated: a generated one would be written to ./data.
+      loadSettings({
+        ZKGATE_ZK: zk.connectString,
+        ZKGATE_SESSION_TIMEOUT_MS: '6000',
+        ...BOOTSTRAP_ENV,
+        ...env,
+      }),
       logger,
     );
     opened.push(services);
