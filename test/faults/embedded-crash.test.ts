@@ -20,6 +20,7 @@ import { describe, expect, it } from 'vitest';
 import { EmbeddedServer } from '../../src/coordination/embedded/index.js';
 import { listVersionDir } from '../embedded/helpers.js';
 import { ready, startGateway } from '../support/gateway-process.js';
+import { MANAGEMENT } from '../support/tokens.js';
 import { PublisherFleet } from './publishers.js';
 
 const WRITER = fileURLToPath(new URL('../embedded/fixtures/writer.ts', import.meta.url));
@@ -108,7 +109,7 @@ describe('the embedded store SIGKILLed in a concurrent write stream', () => {
         const fleet = new PublisherFleet(
           [first.url],
           [0, 1, 2, 3].map((p) => ({ replica: 0, namespaces: [`faults/embedded/ns${p}`, shared] })),
-          { pauseMs: 0, padding: 2048 },
+          { pauseMs: 0, padding: 2048, headers: MANAGEMENT },
         );
         fleet.start();
         await fleet.until(() => fleet.acks.length >= 200, 30_000, '200 acknowledged publishes');
@@ -126,7 +127,9 @@ describe('the embedded store SIGKILLed in a concurrent write stream', () => {
               `serving again ${Date.now() - restartedAt} ms after the restart (lock lease included)`,
           );
           for (const ack of fleet.acks) {
-            const res = await fetch(`${second.url}/v1/config/${ack.namespace}:history/${ack.version}`);
+            const res = await fetch(`${second.url}/v1/config/${ack.namespace}:history/${ack.version}`, {
+              headers: MANAGEMENT,
+            });
             expect(res.status, `${ack.namespace}@${ack.version}`).toBe(200);
             expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(ack.content))).toBe(true);
           }
@@ -136,18 +139,20 @@ describe('the embedded store SIGKILLed in a concurrent write stream', () => {
               ...fleet.acks.filter((a) => a.namespace === namespace).map((a) => a.version),
             );
             const releases = (await (
-              await fetch(`${second.url}/v1/config/${namespace}:history?limit=10000`)
+              await fetch(`${second.url}/v1/config/${namespace}:history?limit=10000`, { headers: MANAGEMENT })
             ).json()) as Array<{ version: number }>;
             const sent = new Set(
               fleet.attempts.filter((a) => a.namespace === namespace).map((a) => a.content),
             );
             for (const { version } of releases.filter((r) => r.version > newestAck)) {
-              const res = await fetch(`${second.url}/v1/config/${namespace}:history/${version}`);
+              const res = await fetch(`${second.url}/v1/config/${namespace}:history/${version}`, {
+                headers: MANAGEMENT,
+              });
               expect(sent.has(await res.text()), `${namespace}@${version} is a publish that was sent`).toBe(
                 true,
               );
             }
-            const current = await fetch(`${second.url}/v1/config/${namespace}`);
+            const current = await fetch(`${second.url}/v1/config/${namespace}`, { headers: MANAGEMENT });
             expect(Number(current.headers.get('x-zkgate-version'))).toBe(releases[0]!.version);
             expect(releases[0]!.version).toBeGreaterThanOrEqual(newestAck);
           }

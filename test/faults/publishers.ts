@@ -43,6 +43,8 @@ export interface FleetOptions {
   readonly requestTimeoutMs?: number;
   /** Bytes of padding per document (multi-byte text, so "byte for byte" means something). */
   readonly padding?: number;
+  /** Headers of every publish (`authorization`, say). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export class PublisherFleet {
@@ -137,7 +139,7 @@ export class PublisherFleet {
         const res = await fetch(`${url}/v1/config/${namespace}`, {
           method: 'PUT',
           body: content,
-          headers: { 'content-type': 'application/json' },
+          headers: { ...this.options.headers, 'content-type': 'application/json' },
           signal: AbortSignal.timeout(timeoutMs),
         });
         status = res.status;

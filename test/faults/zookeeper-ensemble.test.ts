@@ -22,6 +22,7 @@ import { EventType } from '../../src/coordination/store.js';
 import { ready, startGateway, type GatewayProcess } from '../support/gateway-process.js';
 import { startProxy, type TcpProxy } from '../support/proxy.js';
 import { SseSwarm, type Subscriber } from '../support/sse-swarm.js';
+import { MANAGEMENT } from '../support/tokens.js';
 import { startEnsemble, type ZkEnsemble } from '../support/zookeeper.js';
 import { PublisherFleet, type Ack } from './publishers.js';
 
@@ -45,7 +46,8 @@ let replicas: GatewayProcess[];
 /** Started with a short session, for the expiry scenario only. */
 let pausable: GatewayProcess;
 let probe: ZooKeeperStore;
-const swarm = new SseSwarm(2 * SUBSCRIBERS_PER_REPLICA + EXPIRY_SUBSCRIBERS);
+// Subscribers, publishers and reads act as the operator: these tests are about faults.
+const swarm = new SseSwarm(2 * SUBSCRIBERS_PER_REPLICA + EXPIRY_SUBSCRIBERS, { headers: MANAGEMENT });
 const groups = [
   swarm.subscribers.slice(0, SUBSCRIBERS_PER_REPLICA),
   swarm.subscribers.slice(SUBSCRIBERS_PER_REPLICA, 2 * SUBSCRIBERS_PER_REPLICA),
@@ -106,10 +108,12 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 
 /** The newest release of `namespace` as ZooKeeper holds it (history reads go to the store). */
 async function latestRelease(url: string, namespace: string): Promise<{ version: number; content: string }> {
-  const res = await fetch(`${url}/v1/config/${namespace}:history?limit=1`);
+  const res = await fetch(`${url}/v1/config/${namespace}:history?limit=1`, { headers: MANAGEMENT });
   expect(res.status, `history of ${namespace}`).toBe(200);
   const [newest] = (await res.json()) as Array<{ version: number }>;
-  const release = await fetch(`${url}/v1/config/${namespace}:history/${newest!.version}`);
+  const release = await fetch(`${url}/v1/config/${namespace}:history/${newest!.version}`, {
+    headers: MANAGEMENT,
+  });
   expect(release.status).toBe(200);
   return { version: newest!.version, content: await release.text() };
 }
@@ -133,7 +137,7 @@ async function put(
   const res = await fetch(`${url}/v1/config/${namespace}`, {
     method: 'PUT',
     body: content,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...MANAGEMENT },
   });
   expect(res.status, `PUT ${namespace}: ${res.status}`).toBeLessThan(300);
   touched.add(namespace);
@@ -142,7 +146,7 @@ async function put(
 }
 
 async function remove(url: string, namespace: string): Promise<void> {
-  const res = await fetch(`${url}/v1/config/${namespace}`, { method: 'DELETE' });
+  const res = await fetch(`${url}/v1/config/${namespace}`, { method: 'DELETE', headers: MANAGEMENT });
   expect(res.status, `DELETE ${namespace}`).toBe(200);
   deleted.add(namespace);
 }
@@ -157,7 +161,9 @@ async function expectAcksDurable(url: string, acks: readonly Ack[]): Promise<voi
   }
   const missing = (
     await mapLimit(acks, 16, async (ack) => {
-      const res = await fetch(`${url}/v1/config/${ack.namespace}:history/${ack.version}`);
+      const res = await fetch(`${url}/v1/config/${ack.namespace}:history/${ack.version}`, {
+        headers: MANAGEMENT,
+      });
       const body = Buffer.from(await res.arrayBuffer());
       return res.status === 200 && body.equals(Buffer.from(ack.content))
         ? undefined
@@ -178,6 +184,7 @@ describe('faults on a 3-node ensemble with gateway replicas', () => {
         replica: p % 2,
         namespaces: [OWN[2 * p] as string, SHARED, OWN[2 * p + 1] as string],
       })),
+      { headers: MANAGEMENT },
     );
     fleet.start();
     const rounds: Array<{ kind: string; recovery: Map<number, number | undefined> }> = [];
@@ -246,7 +253,7 @@ describe('faults on a 3-node ensemble with gateway replicas', () => {
     // Reads on each replica serve the same, fresh.
     for (const url of urls) {
       for (const [namespace, want] of truth) {
-        const res = await fetch(`${url}/v1/config/${namespace}`);
+        const res = await fetch(`${url}/v1/config/${namespace}`, { headers: MANAGEMENT });
         expect(res.headers.get('x-zkgate-stale')).toBeNull();
         expect({
           namespace,
@@ -358,7 +365,7 @@ describe('faults on a 3-node ensemble with gateway replicas', () => {
       10_000,
     );
     for (const [namespace, want] of final) {
-      const res = await fetch(`${pausable.url}/v1/config/${namespace}`);
+      const res = await fetch(`${pausable.url}/v1/config/${namespace}`, { headers: MANAGEMENT });
       expect(res.status).toBe(want.content === undefined ? 404 : 200);
       if (want.content !== undefined) expect(await res.text()).toBe(want.content);
     }

@@ -10,6 +10,7 @@ import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
 import { openSse } from '../support/sse-client.js';
+import { BOOTSTRAP_ENV, MANAGEMENT } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 describe('ZooKeeper down and back', () => {
@@ -26,6 +27,7 @@ describe('ZooKeeper down and back', () => {
         ZKGATE_ZK: zk.connectString,
         ZKGATE_SESSION_TIMEOUT_MS: '6000',
         ZKGATE_READINESS_GRACE_MS: '0',
+        ...BOOTSTRAP_ENV,
       }),
       logger,
     );
@@ -44,10 +46,10 @@ describe('ZooKeeper down and back', () => {
       fetch(`${url}/v1/config/outage/ns`, {
         method: 'PUT',
         body,
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...MANAGEMENT },
       });
     expect((await put('{"v":1}')).status).toBe(201);
-    const watcher = await openSse(`${url}/v1/watch?ns=outage/ns`);
+    const watcher = await openSse(`${url}/v1/watch?ns=outage/ns`, MANAGEMENT);
     await watcher.next();
 
     const down = new Promise<void>((resolve) => {
@@ -61,7 +63,7 @@ describe('ZooKeeper down and back', () => {
     await zk.kill();
     await down;
 
-    const read = await fetch(`${url}/v1/config/outage/ns`);
+    const read = await fetch(`${url}/v1/config/outage/ns`, { headers: MANAGEMENT });
     expect(read.status).toBe(200);
     expect(read.headers.get('x-zkgate-stale')).toBe('true');
     expect(await read.text()).toBe('{"v":1}');
@@ -81,7 +83,7 @@ describe('ZooKeeper down and back', () => {
     console.log(`[faults] ZooKeeper back: writes resumed ${Date.now() - servingAt} ms after it served again`);
     const pushed = await watcher.next(10_000);
     expect(JSON.parse(pushed.data)).toMatchObject({ version: 2, content: '{"v":2}' });
-    const fresh = await fetch(`${url}/v1/config/outage/ns`);
+    const fresh = await fetch(`${url}/v1/config/outage/ns`, { headers: MANAGEMENT });
     expect(fresh.headers.get('x-zkgate-stale')).toBeNull();
     watcher.close();
   });
