@@ -19,7 +19,14 @@ const SERVER = new URL('../../src/server.ts', import.meta.url).pathname;
 export async function startGateway(env: Record<string, string>): Promise<GatewayProcess> {
   const [port] = await freePorts(1);
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...BOOTSTRAP_ENV, ...env },
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+      ...BOOTSTRAP_ENV,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
