@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
-import { renderTemplate, type GoValue } from './helm-render.js';
+import { renderTemplate, type GoValue, type LiveObject } from './helm-render.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CHART_DIR = `${ROOT}helm/zkgate/`;
@@ -71,10 +71,12 @@ export interface RenderedObject {
   object: { apiVersion: string; kind: string; metadata: { name: string }; [key: string]: unknown };
 }
 
-/** Renders every template like `helm template --namespace zkgate-system zkgate helm/zkgate`. */
-export function renderChart(values: Values = defaultValues()): RenderedObject[] {
+/** NOTES.txt is printed after an install or upgrade, not applied. */
+export const NOTES = 'NOTES.txt';
+
+function templateData(values: Values): Record<string, GoValue> {
   const chart = parse(readFileSync(`${CHART_DIR}Chart.yaml`, 'utf8')) as Record<string, string>;
-  const data = {
+  return {
     Values: values,
     Release: RELEASE,
     Chart: {
@@ -83,9 +85,19 @@ export function renderChart(values: Values = defaultValues()): RenderedObject[] 
       AppVersion: chart['appVersion'] ?? '',
     },
   };
+}
+
+/**
+ * Renders every template like `helm template --namespace zkgate-system zkgate helm/zkgate`, or,
+ * given the objects of an installed release, like `helm upgrade` does against that cluster
+ * (`lookup` finds them).
+ */
+export function renderChart(values: Values = defaultValues(), cluster: LiveObject[] = []): RenderedObject[] {
+  const data = templateData(values);
   const objects: RenderedObject[] = [];
   for (const file of readdirSync(`${CHART_DIR}templates`).sort()) {
-    const text = renderTemplate(readFileSync(`${CHART_DIR}templates/${file}`, 'utf8'), data);
+    if (file === NOTES) continue;
+    const text = renderTemplate(readFileSync(`${CHART_DIR}templates/${file}`, 'utf8'), data, cluster);
     for (const doc of parseAllDocuments(text)) {
       if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
       const object = doc.toJS() as RenderedObject['object'] | null;
@@ -93,6 +105,11 @@ export function renderChart(values: Values = defaultValues()): RenderedObject[] 
     }
   }
   return objects;
+}
+
+/** What Helm prints after installing the chart with `values`. */
+export function renderNotes(values: Values = defaultValues()): string {
+  return renderTemplate(readFileSync(`${CHART_DIR}templates/${NOTES}`, 'utf8'), templateData(values));
 }
 
 /** The rendered object of `kind` named `name`; throws when there is none. */

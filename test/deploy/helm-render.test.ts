@@ -38,6 +38,10 @@ const SAMPLES = [
   '{{ if eq .Values.name "zk" }}same{{ else }}other{{ end }}',
   '{{/* a comment */}}a {{- /* trimmed */ -}} b\n{{- if .Values.on }}\n  {{ .Values.nested.deeper.leaf }}\n{{- end }}',
   'name: {{ .Release.Name }}-zookeeper{{ if eq .Values.name "zk" }}-observer{{ end }}\n',
+  // A variable is in scope until the end of the block that declares it.
+  '{{- $n := .Values.name }}{{ if .Values.on }}{{ $n := "inner" }}{{ $n }}{{ end }} {{ $n }}\n{{- range .Values.list }}{{ $v := . }}<{{ $v }}{{ $n }}>{{ end }}',
+  '{{ $m := .Values.nested.deeper }}{{ $m.leaf }} {{- $e := .Values.empty }}{{ if $e }}set{{ else }}unset{{ end }}',
+  '{{ printf "%s-bootstrap-token" .Release.Name }} {{ printf "zkg_%s" .Values.name }} {{ printf "100%%" }}',
 ];
 
 describe('renderTemplate', () => {
@@ -78,6 +82,41 @@ describe('renderTemplate', () => {
     ).toBe('observer=0;voter=3;');
   });
 
+  it("implements sprig's dig, b64enc and randAlphaNum", () => {
+    const secret = { data: { token: 'dG9r' }, metadata: { name: 's' } };
+    const withSecret = { ...data, Secret: secret, Empty: {} };
+    expect(renderTemplate('{{ dig "data" "token" "none" .Secret }}', withSecret)).toBe('dG9r');
+    expect(renderTemplate('{{ dig "data" "other" "none" .Secret }}', withSecret)).toBe('none');
+    expect(renderTemplate('{{ dig "data" "token" "none" .Empty }}', withSecret)).toBe('none');
+    expect(() => renderTemplate('{{ dig "metadata" "name" "x" "none" .Secret }}', withSecret)).toThrow(
+      /not a map/,
+    );
+    expect(renderTemplate('{{ b64enc "zkg_abc" }} {{ "a:b" | b64enc }}', data)).toBe('emtnX2FiYw== YTpi');
+    const random = renderTemplate('{{ randAlphaNum 43 }}', data);
+    expect(random).toMatch(/^[A-Za-z0-9]{43}$/);
+    expect(renderTemplate('{{ randAlphaNum 43 }}', data)).not.toBe(random);
+    // A number from values is a float64; sprig's randAlphaNum takes an int.
+    expect(() => renderTemplate('{{ randAlphaNum .Values.port }}', data)).toThrow(/wants a count/);
+  });
+
+  it("answers Helm's lookup from the objects given, else with an empty map as helm template does", () => {
+    const template =
+      '{{ $s := lookup "v1" "Secret" "ns" "s" }}{{ if $s }}{{ $s.data.k }}{{ else }}none{{ end }}';
+    expect(renderTemplate(template, data)).toBe('none');
+    const live = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's', namespace: 'ns' },
+      data: { k: 'v' },
+    };
+    expect(renderTemplate(template, data, [live])).toBe('v');
+    expect(renderTemplate(template, data, [{ ...live, metadata: { name: 's', namespace: 'other' } }])).toBe(
+      'none',
+    );
+    expect(renderTemplate(template, data, [{ ...live, kind: 'ConfigMap' }])).toBe('none');
+    expect(() => renderTemplate('{{ lookup "v1" "Secret" "ns" "" }}', data)).toThrow(/list/);
+  });
+
   it('rejects what Helm would reject or what it does not implement, instead of guessing', () => {
     // sprig's until takes a Go int; a number from values is a float64.
     expect(() => renderTemplate('{{ until .Values.port }}', data)).toThrow(TemplateError);
@@ -86,5 +125,8 @@ describe('renderTemplate', () => {
     expect(() => renderTemplate('{{ with .Values.map }}{{ end }}', data)).toThrow(/unsupported action/);
     expect(() => renderTemplate('{{ .Values.map }}', data)).toThrow(/printing a map/);
     expect(() => renderTemplate('{{ if .Values.on }}open', data)).toThrow(/without \{\{ end \}\}/);
+    expect(() => renderTemplate('{{ printf "%d" .Values.port }}', data)).toThrow(/%s of a string only/);
+    expect(() => renderTemplate('{{ printf "%s" }}', data)).toThrow(TemplateError);
+    expect(() => renderTemplate('{{ $.x := 1 }}', data)).toThrow(TemplateError);
   });
 });

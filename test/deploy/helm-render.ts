@@ -6,15 +6,21 @@
  * Faithful, not permissive: anything outside the subset throws instead of rendering something
  * Helm would render differently. The subset:
  * - text with `{{- ` / ` -}}` whitespace trimming and `{{/* comments *\/}}`;
- * - `{{ pipeline }}`, `{{ if }}` / `{{ else if }}` / `{{ else }}` / `{{ end }}`,
+ * - `{{ pipeline }}`, `{{ $x := pipeline }}` (in scope until the `end` of its block, like Go),
+ *   `{{ if }}` / `{{ else if }}` / `{{ else }}` / `{{ end }}`,
  *   `{{ range [$v :=|$k, $v :=] pipeline }}` over lists and maps (keys sorted, like Go);
  * - operands: `.`, `.a.b`, `$`, `$x.a.b`, "strings", integers, true, false, `( pipeline )`;
- * - functions: Go's `eq` and `not`; sprig's `int`, `add`, `until`, `quote` and `dict`.
+ * - functions: Go's `eq`, `not` and `printf` (`%s` of strings only); sprig's `int`, `add`,
+ *   `until`, `quote`, `dict`, `dig`, `b64enc` and `randAlphaNum` (crypto-random, as sprig's);
+ *   Helm's `lookup`, which finds nothing unless the caller passes live objects: `helm template`
+ *   and a client-side `--dry-run` render with no cluster, and `lookup` answers an empty map there.
  *
  * Values keep Go's types: a JS number is a float64 (every number in Helm's values is one, as
  * they pass through JSON), a bigint is an int (what `int`, `add` and `until` return). They print
  * as Go's `%v` does, so `1000000` from values prints `1e+06`, as it does in Helm.
  */
+
+import { randomInt } from 'node:crypto';
 
 type GoValue = string | number | bigint | boolean | null | GoValue[] | { [key: string]: GoValue };
 
@@ -27,6 +33,7 @@ type Pipeline = Command[];
 type Node =
   | { kind: 'text'; text: string }
   | { kind: 'output'; pipeline: Pipeline }
+  | { kind: 'declare'; name: string; pipeline: Pipeline }
   | { kind: 'if'; branches: { cond: Pipeline; body: Node[] }[]; otherwise: Node[] }
   | { kind: 'range'; vars: string[]; over: Pipeline; body: Node[] };
 
@@ -92,7 +99,20 @@ function tokenize(body: string): Token[] {
   return tokens;
 }
 
-const FUNCTIONS = new Set(['eq', 'not', 'int', 'add', 'until', 'quote', 'dict']);
+const FUNCTIONS = new Set([
+  'eq',
+  'not',
+  'printf',
+  'int',
+  'add',
+  'until',
+  'quote',
+  'dict',
+  'dig',
+  'b64enc',
+  'randAlphaNum',
+  'lookup',
+]);
 
 function parsePipeline(tokens: Token[], pos: { i: number }, body: string): Pipeline {
   const commands: Command[] = [];
@@ -191,7 +211,16 @@ function parseNodes(parts: Part[], pos: { i: number }): { nodes: Node[]; stop: s
       throw new TemplateError(`unsupported action {{ ${part.body} }}`);
     } else {
       if (part.body === '') throw new TemplateError('empty action');
-      nodes.push({ kind: 'output', pipeline: parseFullPipeline(tokenize(part.body), part.body) });
+      const tokens = tokenize(part.body);
+      const [first, second] = tokens;
+      if (first?.t === 'var' && second?.t === ':=') {
+        if (first.v === '$' || first.v.includes('.'))
+          throw new TemplateError(`cannot declare ${first.v} in {{ ${part.body} }}`);
+        const pipeline = parseFullPipeline(tokens.slice(2), part.body);
+        nodes.push({ kind: 'declare', name: first.v, pipeline });
+      } else {
+        nodes.push({ kind: 'output', pipeline: parseFullPipeline(tokens, part.body) });
+      }
     }
   }
   return { nodes, stop: undefined };
@@ -256,7 +285,32 @@ function goQuote(s: string): string {
   return `"${escaped}"`;
 }
 
-function call(fn: string, args: GoValue[]): GoValue {
+/** Go's fmt.Sprintf for the one verb the chart uses, `%s` of a string, and `%%`. */
+function sprintf(format: GoValue, args: GoValue[]): string {
+  if (typeof format !== 'string')
+    throw new TemplateError(`printf wants a format string, got ${typeName(format)}`);
+  let next = 0;
+  const out = format.replace(/%(.)?/g, (_, verb: string | undefined) => {
+    if (verb === '%') return '%';
+    const arg = args[next];
+    next += 1;
+    if (verb !== 's' || typeof arg !== 'string')
+      throw new TemplateError(
+        `printf supports %s of a string only, not %${verb ?? ''} of a ${typeName(arg ?? null)}`,
+      );
+    return arg;
+  });
+  if (next !== args.length) throw new TemplateError(`printf: ${args.length} arguments for ${next} verbs`);
+  return out;
+}
+
+const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+function isMap(v: GoValue | undefined): v is { [key: string]: GoValue } {
+  return v !== null && v !== undefined && typeof v === 'object' && !Array.isArray(v);
+}
+
+function call(fn: string, args: GoValue[], cluster: readonly LiveObject[]): GoValue {
   switch (fn) {
     case 'eq': {
       const [a, b] = args;
@@ -294,14 +348,71 @@ function call(fn: string, args: GoValue[]): GoValue {
       for (let i = 0; i < args.length; i += 2) out[print(args[i] as GoValue)] = args[i + 1] as GoValue;
       return out;
     }
+    case 'printf':
+      return sprintf(args[0] ?? null, args.slice(1));
+    case 'dig': {
+      // sprig: dig "k1" "k2" ... default dict; the default when a key is missing on the way.
+      const dict = args.at(-1);
+      const fallback = args.at(-2);
+      const keys = args.slice(0, -2);
+      if (
+        args.length < 3 ||
+        fallback === undefined ||
+        !isMap(dict) ||
+        keys.some((k) => typeof k !== 'string')
+      )
+        throw new TemplateError('dig takes keys, a default and a map');
+      let value: GoValue = dict;
+      for (const [i, key] of keys.entries()) {
+        if (!isMap(value)) throw new TemplateError(`dig: ${keys.slice(0, i).join('.')} is not a map`);
+        if (!Object.hasOwn(value, key as string)) return fallback;
+        value = value[key as string] as GoValue;
+      }
+      return value;
+    }
+    case 'b64enc': {
+      const [s] = args;
+      if (args.length !== 1 || typeof s !== 'string') throw new TemplateError('b64enc takes one string');
+      return Buffer.from(s, 'utf8').toString('base64');
+    }
+    case 'randAlphaNum': {
+      // sprig's is goutils.CryptoRandomAlphaNumeric: crypto/rand, uniform over [A-Za-z0-9].
+      const [n] = args;
+      if (args.length !== 1 || typeof n !== 'bigint' || n < 0n)
+        throw new TemplateError(`randAlphaNum wants a count (an int), got ${typeName(n ?? null)}`);
+      return Array.from({ length: Number(n) }, () => ALPHANUMERIC[randomInt(ALPHANUMERIC.length)]).join('');
+    }
+    case 'lookup': {
+      const [apiVersion, kind, namespace, name] = args;
+      if (args.length !== 4 || ![apiVersion, kind, namespace, name].every((a) => typeof a === 'string'))
+        throw new TemplateError('lookup takes apiVersion, kind, namespace and name, all strings');
+      if (name === '') throw new TemplateError('lookup of a list is not supported');
+      const found = cluster.find(
+        (o) =>
+          o.apiVersion === apiVersion &&
+          o.kind === kind &&
+          o.metadata.name === name &&
+          (o.metadata.namespace ?? '') === namespace,
+      );
+      return found ? (structuredClone(found) as unknown as GoValue) : {};
+    }
     default:
       throw new TemplateError(`unsupported function ${fn}`);
   }
 }
 
+/** An object of the cluster, as `lookup` answers it. */
+export interface LiveObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [key: string]: unknown;
+}
+
 interface Scope {
   dot: GoValue;
   vars: ReadonlyMap<string, GoValue>;
+  cluster: readonly LiveObject[];
 }
 
 function field(scope: Scope, operand: Extract<Operand, { kind: 'field' }>): GoValue {
@@ -331,16 +442,20 @@ function evaluate(scope: Scope, pipeline: Pipeline): GoValue {
     } else {
       const args = command.args.map(operand);
       if (previous !== undefined) args.push(previous);
-      previous = call(command.fn, args);
+      previous = call(command.fn, args, scope.cluster);
     }
   }
   return previous as GoValue;
 }
 
-function execute(nodes: Node[], scope: Scope, out: string[]): void {
+/** Runs a block: variables it declares are in scope until its end, as in Go. */
+function execute(nodes: Node[], outer: Scope, out: string[]): void {
+  const vars = new Map(outer.vars);
+  const scope: Scope = { ...outer, vars };
   for (const node of nodes) {
     if (node.kind === 'text') out.push(node.text);
     else if (node.kind === 'output') out.push(print(evaluate(scope, node.pipeline)));
+    else if (node.kind === 'declare') vars.set(node.name, evaluate(scope, node.pipeline));
     else if (node.kind === 'if') {
       const branch = node.branches.find((b) => truth(evaluate(scope, b.cond)));
       execute(branch ? branch.body : node.otherwise, scope, out);
@@ -354,24 +469,32 @@ function execute(nodes: Node[], scope: Scope, out: string[]): void {
             .sort()
             .map((k) => [k, over[k] as GoValue]);
       for (const [key, value] of entries) {
-        const vars = new Map(scope.vars);
-        if (node.vars.length === 1) vars.set(node.vars[0] as string, value);
+        const iteration = new Map(vars);
+        if (node.vars.length === 1) iteration.set(node.vars[0] as string, value);
         if (node.vars.length === 2) {
-          vars.set(node.vars[0] as string, key);
-          vars.set(node.vars[1] as string, value);
+          iteration.set(node.vars[0] as string, key);
+          iteration.set(node.vars[1] as string, value);
         }
-        execute(node.body, { dot: value, vars }, out);
+        execute(node.body, { dot: value, vars: iteration, cluster: scope.cluster }, out);
       }
     }
   }
 }
 
-/** Renders one template with `data` as both `.` and `$` (Helm passes `.Values`, `.Release`, `.Chart`). */
-export function renderTemplate(source: string, data: Record<string, GoValue>): string {
+/**
+ * Renders one template with `data` as both `.` and `$` (Helm passes `.Values`, `.Release`,
+ * `.Chart`). `cluster` holds what `lookup` finds, as in `helm install`/`upgrade` against a
+ * cluster; by default nothing, as in `helm template`.
+ */
+export function renderTemplate(
+  source: string,
+  data: Record<string, GoValue>,
+  cluster: readonly LiveObject[] = [],
+): string {
   const { nodes, stop } = parseNodes(lex(source), { i: 0 });
   if (stop !== undefined) throw new TemplateError(`{{ ${stop} }} without an opening action`);
   const out: string[] = [];
-  execute(nodes, { dot: data, vars: new Map([['$', data]]) }, out);
+  execute(nodes, { dot: data, vars: new Map([['$', data]]), cluster }, out);
   return out.join('');
 }
 
