@@ -15,6 +15,7 @@ import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { SETTINGS_ENV } from '../../src/settings.js';
@@ -27,9 +28,12 @@ import {
   parseZooCfg,
   readSourceZooCfg,
   renderChart,
+  renderNotes,
   withValues,
   type RenderedObject,
+  type Values,
 } from './deploy-files.js';
+import type { LiveObject } from './helm-render.js';
 
 const VALIDATORS: Record<string, (object: object) => void> = {
   'apps/v1 Deployment': (o) => new Deployment(o as never).validate(),
@@ -37,6 +41,7 @@ const VALIDATORS: Record<string, (object: object) => void> = {
   'autoscaling/v2 HorizontalPodAutoscaler': (o) => new HorizontalPodAutoscaler(o as never).validate(),
   'policy/v1 PodDisruptionBudget': (o) => new PodDisruptionBudget(o as never).validate(),
   'v1 ConfigMap': (o) => new ConfigMap(o as never).validate(),
+  'v1 Secret': (o) => new Secret(o as never).validate(),
   'v1 Service': (o) => new Service(o as never).validate(),
   'monitoring.coreos.com/v1 ServiceMonitor': (o) => new ServiceMonitor(o as never).validate(),
 };
@@ -64,14 +69,36 @@ describe('values.yaml', () => {
     ['a setting zkgate does not have', { settings: { ZKGATE_NO_SUCH: '1' } }],
     ['an external ensemble without a connect string', { zookeeper: { enabled: false } }],
     ['an external Redis without a URL', { redis: { enabled: false } }],
+    ['the bootstrap secret as a setting', { settings: { ZKGATE_BOOTSTRAP_TOKEN: `zkg_${'a'.repeat(43)}` } }],
+    ['auth as a setting', { settings: { ZKGATE_AUTH: 'off' } }],
+    ['auth.enabled as a string', { auth: { enabled: 'off' } }],
+    [
+      'an existing secret that is no Secret name',
+      { auth: { bootstrapToken: { existingSecret: 'My_Token' } } },
+    ],
+    ['a key with a dot', { auth: { bootstrapToken: { key: 'bootstrap.token' } } }],
+    [
+      'a ServiceMonitor without a key',
+      { serviceMonitor: { authorization: { secretName: 'metrics', key: '' } } },
+    ],
   ])('rejects %s', (_, patch) => {
     expect(validateValues(withValues(defaultValues(), patch))).toBe(false);
   });
 
-  it('lets settings name every variable of src/settings.ts except those the chart or image sets', () => {
+  it('lets settings name every variable of src/settings.ts except those the chart or image sets and the secret', () => {
     const settings = (schema as { properties: { settings: { propertyNames: { enum: string[] } } } })
       .properties.settings;
-    const managed = ['ZKGATE_ZK', 'ZKGATE_REDIS_URL', 'PORT', 'HOST', 'ZKGATE_DATA_DIR'];
+    const managed = [
+      'ZKGATE_ZK',
+      'ZKGATE_REDIS_URL',
+      'PORT',
+      'HOST',
+      'ZKGATE_DATA_DIR',
+      'ZKGATE_AUTH',
+      'ZKGATE_BOOTSTRAP_TOKEN_FILE',
+      // A secret: it would sit in the ConfigMap.
+      'ZKGATE_BOOTSTRAP_TOKEN',
+    ];
     const expected = Object.values(SETTINGS_ENV).filter((name) => !managed.includes(name));
     expect([...settings.propertyNames.enum].sort()).toEqual([...expected].sort());
   });
@@ -96,6 +123,7 @@ describe('the chart rendered with its default values', () => {
       'HorizontalPodAutoscaler/zkgate',
       'PodDisruptionBudget/zkgate',
       'PodDisruptionBudget/zkgate-zookeeper',
+      'Secret/zkgate-bootstrap-token',
       'Service/zkgate',
       'Service/zkgate-redis',
       'Service/zkgate-zookeeper',
@@ -117,9 +145,12 @@ describe('the chart rendered with its default values', () => {
     const sts = structuredClone(find(objects, 'StatefulSet', 'zkgate-zookeeper'));
     delete (sts['spec'] as Record<string, unknown>)['selector'];
     expect(() => validateObject(sts)).toThrow(/selector/);
-    expect(() => validateObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x' } })).toThrow(
+    expect(() => validateObject({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' } })).toThrow(
       /no schema/,
     );
+    const secret = structuredClone(find(objects, 'Secret', 'zkgate-bootstrap-token'));
+    secret['data'] = { token: 42 };
+    expect(() => validateObject(secret)).toThrow(/data/);
   });
 
   it('probes the gateway on /readyz and /healthz and runs it as non-root', () => {
@@ -270,6 +301,7 @@ describe('the chart rendered with other values', () => {
       'ConfigMap',
       'Deployment',
       'PodDisruptionBudget',
+      'Secret',
       'Service',
       'ServiceMonitor',
     ]);
@@ -289,5 +321,218 @@ describe('the chart rendered with other values', () => {
       data: Record<string, string>;
     };
     expect(parseZooCfg(cm.data['zoo.cfg'] ?? '').settings['snapCount']).toBe('1000000');
+  });
+});
+
+/** What the gateway accepts as a secret (src/acl/tokens.ts). */
+const ZKGATE_SECRET = /^zkg_[A-Za-z0-9_-]{43}$/;
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: object;
+}
+interface GatewayPod {
+  securityContext: { runAsUser: number; runAsGroup: number; fsGroup?: number };
+  containers: {
+    env?: EnvVar[];
+    envFrom?: object[];
+    volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  }[];
+  volumes?: {
+    name: string;
+    secret?: { secretName: string; defaultMode?: number; items?: { key: string; path: string }[] };
+  }[];
+}
+
+function gatewayPod(objects: RenderedObject[]): GatewayPod {
+  const deployment = find(objects, 'Deployment', 'zkgate') as unknown as {
+    spec: { template: { spec: GatewayPod } };
+  };
+  return deployment.spec.template.spec;
+}
+
+function gatewayEnv(objects: RenderedObject[]): Record<string, string | undefined> {
+  const [container] = gatewayPod(objects).containers;
+  return Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
+}
+
+/** The file the gateway reads the bootstrap secret from: the Secret, its key, mode and mount. */
+function bootstrapFile(objects: RenderedObject[]): {
+  path: string | undefined;
+  secretName: string | undefined;
+  key: string | undefined;
+  mode: number | undefined;
+  readOnly: boolean | undefined;
+} {
+  const pod = gatewayPod(objects);
+  const path = gatewayEnv(objects)['ZKGATE_BOOTSTRAP_TOKEN_FILE'];
+  const mount = pod.containers[0]?.volumeMounts?.find((m) => path?.startsWith(`${m.mountPath}/`));
+  const volume = pod.volumes?.find((v) => v.name === mount?.name);
+  const item = volume?.secret?.items?.find((i) => `${mount?.mountPath}/${i.path}` === path);
+  return {
+    path,
+    secretName: volume?.secret?.secretName,
+    key: item?.key,
+    mode: volume?.secret?.defaultMode,
+    readOnly: mount?.readOnly,
+  };
+}
+
+function secretValue(objects: RenderedObject[], key = 'token'): string {
+  const secret = find(objects, 'Secret', 'zkgate-bootstrap-token') as unknown as {
+    data: Record<string, string>;
+  };
+  return Buffer.from(secret.data[key] ?? '', 'base64').toString('utf8');
+}
+
+function serviceMonitorCredentials(objects: RenderedObject[]): object | undefined {
+  const monitor = find(objects, 'ServiceMonitor', 'zkgate') as unknown as {
+    spec: { endpoints: { path: string; authorization?: object }[] };
+  };
+  return monitor.spec.endpoints.find((e) => e.path === '/metrics')?.authorization;
+}
+
+/** Every string in an object's environment variables and ConfigMap data, with where it is. */
+function exposedStrings(objects: RenderedObject[]): [string, string][] {
+  const found: [string, string][] = [];
+  const walk = (where: string, node: unknown, inEnv: boolean): void => {
+    if (Array.isArray(node)) node.forEach((v, i) => walk(`${where}[${i}]`, v, inEnv));
+    else if (node !== null && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        const env = inEnv || key === 'env' || key === 'envFrom';
+        walk(`${where}.${key}`, value, env);
+      }
+    } else if (inEnv && typeof node === 'string') found.push([where, node]);
+  };
+  for (const { object } of objects) {
+    const name = `${object.kind}/${object.metadata.name}`;
+    if (object.kind === 'ConfigMap') walk(name, { env: object['data'] }, true);
+    else walk(name, object['spec'], false);
+  }
+  return found;
+}
+
+describe('the bootstrap secret in the chart', () => {
+  const objects = renderChart();
+
+  it('is generated into a Secret the chart creates, in the shape the gateway accepts', () => {
+    const secret = find(objects, 'Secret', 'zkgate-bootstrap-token');
+    expect(secret).toMatchObject({
+      type: 'Opaque',
+      metadata: { annotations: { 'helm.sh/resource-policy': 'keep' } },
+    });
+    expect(Object.keys(secret['data'] as object)).toEqual(['token']);
+    expect(secretValue(objects)).toMatch(ZKGATE_SECRET);
+    // randAlphaNum: 43 of 62 characters, 256 bits.
+    expect(secretValue(objects)).toMatch(/^zkg_[A-Za-z0-9]{43}$/);
+  });
+
+  it('is new at each helm template, and kept as installed by an upgrade', () => {
+    const installed = find(objects, 'Secret', 'zkgate-bootstrap-token');
+    expect(secretValue(renderChart())).not.toBe(secretValue(objects));
+    const live = {
+      ...structuredClone(installed),
+      metadata: { name: 'zkgate-bootstrap-token', namespace: RELEASE.Namespace },
+    };
+    const upgraded = renderChart(defaultValues(), [live as LiveObject]);
+    expect(find(upgraded, 'Secret', 'zkgate-bootstrap-token')['data']).toEqual(installed['data']);
+    // Another release's namespace, or a Secret without the key: nothing to keep, a new one.
+    const elsewhere = { ...live, metadata: { ...live.metadata, namespace: 'other' } };
+    expect(secretValue(renderChart(defaultValues(), [elsewhere as LiveObject]))).not.toBe(
+      secretValue(objects),
+    );
+    const otherKey = renderChart(
+      withValues(defaultValues(), { auth: { bootstrapToken: { key: 'secret' } } }),
+      [live as LiveObject],
+    );
+    expect(secretValue(otherKey, 'secret')).toMatch(ZKGATE_SECRET);
+    expect(secretValue(otherKey, 'secret')).not.toBe(secretValue(objects));
+  });
+
+  it('reaches the gateways as a read-only file of mode 0400, its group theirs, and never as a variable', () => {
+    expect(bootstrapFile(objects)).toEqual({
+      path: '/var/run/secrets/zkgate/bootstrap-token',
+      secretName: 'zkgate-bootstrap-token',
+      key: 'token',
+      mode: 0o400,
+      readOnly: true,
+    });
+    // Files of a secret volume are root's: readable by the gateway through fsGroup only.
+    const { securityContext } = gatewayPod(objects);
+    expect(securityContext.fsGroup).toBe(securityContext.runAsGroup);
+    expect(securityContext.runAsUser).not.toBe(0);
+    expect(gatewayEnv(objects)['ZKGATE_AUTH']).toBe('on');
+  });
+
+  it('is in no environment variable and no ConfigMap, by value or by reference', () => {
+    const secret = secretValue(objects);
+    const exposed = exposedStrings(objects);
+    expect(exposed.length).toBeGreaterThan(10);
+    for (const [where, value] of exposed) {
+      expect(value, where).not.toMatch(/zkg_/);
+      expect(value, where).not.toContain(secret);
+    }
+    expect(exposed.filter(([where]) => /secretKeyRef|secretRef/.test(where))).toEqual([]);
+    for (const { object } of objects.filter((o) => o.object.kind !== 'Secret')) {
+      const text = JSON.stringify(object);
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(Buffer.from(secret).toString('base64'));
+    }
+    const names = gatewayPod(objects).containers.flatMap((c) => (c.env ?? []).map((e) => e.name));
+    expect(names).not.toContain('ZKGATE_BOOTSTRAP_TOKEN');
+  });
+
+  it('comes from an existing Secret when one is named, and the chart creates none', () => {
+    const values = withValues(defaultValues(), {
+      auth: { bootstrapToken: { existingSecret: 'zkgate-admin', key: 'bootstrap' } },
+      serviceMonitor: { enabled: true },
+    });
+    expect(validateValues(values)).toBe(true);
+    const rendered = renderChart(values);
+    for (const { object } of rendered) validateObject(object);
+    expect(rendered.filter((o) => o.object.kind === 'Secret')).toEqual([]);
+    expect(bootstrapFile(rendered)).toMatchObject({ secretName: 'zkgate-admin', key: 'bootstrap' });
+    expect(serviceMonitorCredentials(rendered)).toEqual({
+      type: 'Bearer',
+      credentials: { name: 'zkgate-admin', key: 'bootstrap' },
+    });
+    expect(renderNotes(values)).toContain(
+      "kubectl get secret --namespace zkgate-system zkgate-admin \\\n    -o jsonpath='{.data.bootstrap}' | base64 -d",
+    );
+  });
+
+  it('authenticates the ServiceMonitor with it by default, with the Secret named otherwise', () => {
+    const monitor = (patch: Values): object | undefined => {
+      const values = withValues(defaultValues(), { serviceMonitor: { enabled: true, ...patch } });
+      expect(validateValues(values)).toBe(true);
+      const rendered = renderChart(values);
+      for (const { object } of rendered) validateObject(object);
+      return serviceMonitorCredentials(rendered);
+    };
+    expect(monitor({})).toEqual({
+      type: 'Bearer',
+      credentials: { name: 'zkgate-bootstrap-token', key: 'token' },
+    });
+    expect(monitor({ authorization: { secretName: 'zkgate-metrics', key: 'secret' } })).toEqual({
+      type: 'Bearer',
+      credentials: { name: 'zkgate-metrics', key: 'secret' },
+    });
+  });
+
+  it('tells how to read it after an install, and warns when auth is off', () => {
+    const notes = renderNotes();
+    expect(notes).toContain(
+      "kubectl get secret --namespace zkgate-system zkgate-bootstrap-token \\\n    -o jsonpath='{.data.token}' | base64 -d",
+    );
+    expect(notes).toContain('http://zkgate.zkgate-system.svc.cluster.local:80');
+    expect(notes).not.toMatch(/ServiceMonitor|auth.enabled is false/);
+    expect(renderNotes(withValues(defaultValues(), { serviceMonitor: { enabled: true } }))).toMatch(
+      /The ServiceMonitor sends this management token/,
+    );
+    const off = withValues(defaultValues(), { auth: { enabled: false } });
+    expect(renderNotes(off)).toMatch(/auth.enabled is false \(ZKGATE_AUTH=off\)/);
+    expect(renderNotes(off)).not.toContain('kubectl get secret');
+    expect(gatewayEnv(renderChart(off))['ZKGATE_AUTH']).toBe('off');
   });
 });
