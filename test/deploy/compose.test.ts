@@ -1,14 +1,20 @@
 /**
  * docker/docker-compose.yml without a container engine: against the Compose Specification's JSON
  * Schema (the copy dclint 3.1 ships, schemas/compose.schema.json, taken from
- * github.com/compose-spec/compose-spec), and against the one source of the ensemble's zoo.cfg.
+ * github.com/compose-spec/compose-spec), through dclint's rules, against the one source of the
+ * ensemble's zoo.cfg, and the gateways' settings through the gateway's own validation.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { BlockList } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Ajv } from 'ajv';
+import { DCLinter } from 'dclint';
+import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { loadSettings } from '../../src/settings.js';
 import { ROOT, readSourceZooCfg } from './deploy-files.js';
 
 const schemaPath = `${dirname(createRequire(import.meta.url).resolve('dclint/package.json'))}/schemas/compose.schema.json`;
@@ -24,12 +30,33 @@ interface Service {
   environment?: Record<string, string>;
   volumes?: string[];
   image?: string;
+  ports?: string[];
+  networks?: Record<string, { ipv4_address?: string }>;
+  secrets?: ({ source: string; target?: string; uid?: string; gid?: string; mode?: number } | string)[];
 }
+const COMPOSE_PATH = `${ROOT}docker/docker-compose.yml`;
+const COMPOSE_TEXT = readFileSync(COMPOSE_PATH, 'utf8');
 // Compose resolves YAML merge keys (<<), so the file is read as it reads it.
-const compose = parse(readFileSync(`${ROOT}docker/docker-compose.yml`, 'utf8'), { merge: true }) as {
+const compose = parse(COMPOSE_TEXT, { merge: true }) as {
   services: Record<string, Service>;
+  networks: Record<string, { ipam: { config: { subnet: string; ip_range: string }[] } }>;
+  secrets: Record<string, Record<string, string>>;
 };
 const nginx = readFileSync(`${ROOT}docker/nginx.conf`, 'utf8');
+
+/** What dclint reports, as far as used here (its .d.ts files do not resolve under NodeNext). */
+interface DclintResult {
+  messages: { type: 'error' | 'warning'; rule: string; message: string; line: number }[];
+}
+
+/** dclint's errors at its rules' default levels; its warnings (key order, quotes) are style. */
+function dclintErrors(path: string): string[] {
+  const linter = new DCLinter({ rules: {}, quiet: true, debug: false, exclude: [] });
+  return (linter.lintFiles([path], false) as DclintResult[])
+    .flatMap((result) => result.messages)
+    .filter((m) => m.type === 'error')
+    .map((m) => `${m.line}: ${m.rule}: ${m.message}`);
+}
 
 describe('docker/docker-compose.yml', () => {
   it('satisfies the Compose Specification schema', () => {
@@ -45,6 +72,18 @@ describe('docker/docker-compose.yml', () => {
       ),
     ).toBe(false);
     expect(validateCompose({ ...compose, servics: {} })).toBe(false);
+  });
+
+  it("passes dclint's rules, and would not with a port open on every interface", () => {
+    expect(dclintErrors(COMPOSE_PATH)).toEqual([]);
+    const dir = mkdtempSync(join(tmpdir(), 'zkgate-compose-'));
+    try {
+      const broken = join(dir, 'docker-compose.yml');
+      writeFileSync(broken, COMPOSE_TEXT.replace("'127.0.0.1:8080:8080'", "'8080:8080'"));
+      expect(dclintErrors(broken).join('\n')).toMatch(/no-unbound-port-interfaces/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   const source = readSourceZooCfg();
@@ -86,5 +125,99 @@ describe('docker/docker-compose.yml', () => {
     // The default ZKGATE_LONGPOLL_MAX_WAIT_MS is 60 s.
     const rest = /location \/ \{([^}]*)\}/.exec(nginx)?.[1] ?? '';
     expect(Number(/proxy_read_timeout (\d+)s;/.exec(rest)?.[1])).toBeGreaterThan(60);
+  });
+});
+
+describe('the bootstrap secret in docker/docker-compose.yml', () => {
+  const gateways = Object.entries(compose.services).filter(([, s]) => s.image === 'zkgate:local');
+
+  it("comes from the operator's ZKGATE_BOOTSTRAP_TOKEN, required before anything starts", () => {
+    const secret = compose.secrets['zkgate_bootstrap_token'];
+    expect(secret?.['environment']).toBe('ZKGATE_BOOTSTRAP_TOKEN');
+    expect(secret?.['file']).toBeUndefined();
+    // Compose's interpolation: unset or empty stops every command with this message.
+    expect(secret?.['x-required']).toMatch(/^\$\{ZKGATE_BOOTSTRAP_TOKEN:\?[^}]*docs\/deploy\.md[^}]*\}$/);
+    // No secret is in the repository, and docker/.env (where one may be kept) is never committed.
+    expect(COMPOSE_TEXT).not.toMatch(/zkg_[A-Za-z0-9_-]{43}/);
+    expect(readFileSync(`${ROOT}docker/.gitignore`, 'utf8').split('\n')).toContain('.env');
+  });
+
+  it('reaches each gateway as a file of mode 0400 owned by its user, never as a variable', () => {
+    expect(gateways).toHaveLength(2);
+    for (const [name, gateway] of gateways) {
+      const env = gateway.environment ?? {};
+      expect(gateway.secrets, name).toEqual([
+        {
+          source: 'zkgate_bootstrap_token',
+          target: env['ZKGATE_BOOTSTRAP_TOKEN_FILE'],
+          // The image's node user (docker/Dockerfile: USER node, uid and gid 1000).
+          uid: '1000',
+          gid: '1000',
+          mode: 0o400,
+        },
+      ]);
+      expect(env['ZKGATE_BOOTSTRAP_TOKEN_FILE']).toMatch(/^\/run\/secrets\//);
+      expect(Object.keys(env)).not.toContain('ZKGATE_BOOTSTRAP_TOKEN');
+      for (const value of Object.values(env)) expect(value).not.toMatch(/zkg_/);
+    }
+  });
+
+  it("gives the gateways settings the gateway's own validation accepts", () => {
+    for (const [name, gateway] of gateways) {
+      const settings = loadSettings({ ...gateway.environment });
+      expect(settings.bootstrapTokenFile, name).toBe('/run/secrets/zkgate_bootstrap_token');
+      expect(settings.auth).toBe('on');
+      // The per-client SSE limit counts clients again: no longer raised for nginx's sake.
+      expect(settings.sseMaxClientCnxns).toBe(60);
+    }
+  });
+});
+
+describe('the client address behind nginx', () => {
+  const gateways = Object.entries(compose.services).filter(([, s]) => s.image === 'zkgate:local');
+  const lbAddress = compose.services['lb']?.networks?.['default']?.ipv4_address ?? '';
+  const [ipam] = compose.networks['default']?.ipam.config ?? [];
+
+  it('is believed by the gateways from nginx alone, whose address no other container can take', () => {
+    for (const [, gateway] of gateways) expect(gateway.environment?.['ZKGATE_TRUST_PROXY']).toBe(lbAddress);
+    const cidr = (range: string): BlockList => {
+      const [address = '', bits = ''] = range.split('/');
+      const list = new BlockList();
+      list.addSubnet(address, Number(bits), 'ipv4');
+      return list;
+    };
+    expect(cidr(ipam?.subnet ?? '').check(lbAddress, 'ipv4')).toBe(true);
+    // Automatic addresses come from ip_range: nginx's is outside it.
+    expect(cidr(ipam?.ip_range ?? '').check(lbAddress, 'ipv4')).toBe(false);
+    expect(cidr(ipam?.subnet ?? '').check(ipam?.ip_range.split('/')[0] ?? '', 'ipv4')).toBe(true);
+  });
+
+  it('is what nginx saw, in every location it proxies, whatever the client wrote', () => {
+    const locations = [...nginx.matchAll(/location ([^ ]+) \{([^}]*)\}/g)];
+    expect(locations.length).toBeGreaterThan(1);
+    for (const [, path, body] of locations) {
+      expect(body, path).toMatch(/proxy_pass /);
+      expect(body, path).toMatch(/proxy_set_header X-Forwarded-For \$remote_addr;/);
+    }
+    expect(nginx).not.toMatch(/proxy_add_x_forwarded_for/);
+  });
+
+  it("is the address the gateway counts a request under (Fastify with the gateways' setting)", async () => {
+    const [, gateway] = gateways[0] ?? [];
+    const { trustProxy } = loadSettings({ ...gateway?.environment });
+    const app = Fastify({ trustProxy: [...(trustProxy ?? [])] });
+    app.get('/ip', async (request) => request.ip);
+    try {
+      const ip = async (remoteAddress: string, forwarded: string): Promise<string> =>
+        (await app.inject({ url: '/ip', remoteAddress, headers: { 'x-forwarded-for': forwarded } })).body;
+      expect(await ip(lbAddress, '203.0.113.7')).toBe('203.0.113.7');
+      // Had nginx appended to a client's header, the gateway would still take nginx's entry.
+      expect(await ip(lbAddress, '198.51.100.1, 203.0.113.7')).toBe('203.0.113.7');
+      // From anywhere else (another container, the host through the bridge), the header is ignored.
+      expect(await ip('172.30.253.1', '198.51.100.1')).toBe('172.30.253.1');
+      expect(await ip('172.30.253.130', '198.51.100.1')).toBe('172.30.253.130');
+    } finally {
+      await app.close();
+    }
   });
 });
