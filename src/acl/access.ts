@@ -96,6 +96,7 @@ export class AccessControl {
   private readonly streams = new Map<() => void, Identity>();
   /** Why a request's credentials were refused, until {@link authorize} says so. */
   private readonly failures = new WeakMap<FastifyRequest, ZkgError>();
+  private anonymousMayDoAnything = false;
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly stopListening: () => void;
 
@@ -160,7 +161,7 @@ export class AccessControl {
     // An answer for one token must not be served from a shared cache to another.
     if (request.method === 'GET' || request.method === 'HEAD') void reply.header('cache-control', 'private');
     if (plan.access) {
-      for (const need of plan.access(request)) {
+      for (const need of this.needsOf(request, identity, plan.access)) {
         const declared = plan.requirements.some((r) =>
           r.some((a) => a.kind === kindOf(need) && a.anyOf.includes(need.permission)),
         );
@@ -185,6 +186,28 @@ export class AccessControl {
       }
       if (!needs.some((need) => this.allows(identity, need))) this.deny(request, identity, needs);
     }
+  }
+
+  /**
+   * A route's needs for a request. A request without a token learns nothing about the API from
+   * its answer (not even that a name is malformed) unless the anonymous policy could let it in.
+   */
+  private needsOf(
+    request: FastifyRequest,
+    identity: Identity,
+    access: (request: FastifyRequest) => readonly Need[],
+  ): readonly Need[] {
+    const locked = identity.accessor === 'anonymous' && !this.anonymousMayDoAnything;
+    let needs: readonly Need[];
+    try {
+      needs = access(request);
+    } catch (err) {
+      if (locked) this.deny(request, identity, []);
+      throw err;
+    }
+    // Nothing named (a watch of nothing): the handler's refusal is for callers it could serve.
+    if (needs.length === 0 && locked) this.deny(request, identity, []);
+    return needs;
   }
 
   /** The key a request's rate limit counts under: its token, else its address. */
@@ -288,11 +311,9 @@ export class AccessControl {
     }
     this.byDigest = byDigest;
     this.byHeader.clear();
-    this.anonymous = {
-      accessor: 'anonymous',
-      description: 'no token',
-      authority: new Authority(policies([ANONYMOUS_POLICY])),
-    };
+    const anonymous = policies([ANONYMOUS_POLICY]);
+    this.anonymous = { accessor: 'anonymous', description: 'no token', authority: new Authority(anonymous) };
+    this.anonymousMayDoAnything = anonymous.length > 0;
   }
 
   private closeRevoked(): void {

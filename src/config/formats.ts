@@ -509,6 +509,14 @@ function parseYamlDocument(text: string): unknown {
   if (doc === undefined) return null;
   const first = doc.errors[0];
   if (first) throw at(first.message, first.pos[0]);
+  // YAML 1.2 §6.8.1: a document of a later major version is refused (yaml only warns); a later
+  // minor version is read as 1.2.
+  for (const warning of doc.warnings) {
+    const major = /^Unsupported YAML version (\d+)\./.exec(warning.message)?.[1];
+    if (major !== undefined && Number(major) > 1) {
+      throw at(`YAML version ${major}.x is not supported (this is a YAML 1.2 parser)`, warning.pos[0]);
+    }
+  }
   // A namespace holds exactly one document.
   if (second) throw at('Source contains multiple documents', second.range[0]);
   const { firstAlias } = measureYaml(doc, at);

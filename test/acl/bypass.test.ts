@@ -127,6 +127,14 @@ describe('access checks cannot be bypassed', () => {
     }
   });
 
+  it('a request without a token learns nothing from how its path parses', async () => {
+    for (const path of ['/v1/config/a//b', '/v1/config/-x', '/v1/watch', '/v1/config/team-a/app:nope']) {
+      expect((await raw('GET', path)).status, path).toBe(401);
+    }
+    // With a token, the same requests are told what is wrong with them.
+    expect((await raw('GET', '/v1/config/-x', reader)).status).toBe(400);
+  });
+
   it("a client's User-Agent grants nothing (CVE-2021-29441)", async () => {
     const answer = await raw('GET', '/v1/config/team-b/app', { 'user-agent': 'Nacos-Server' });
     expect(answer.status).toBe(401);

@@ -83,7 +83,7 @@ describe('a read token on config:team-a/', () => {
     expect(problem.detail).toContain('config:team-b/app read');
   });
 
-  it('gets 403, not 304, when it presents team-b\'s current ETag', async () => {
+  it("gets 403, not 304, when it presents team-b's current ETag", async () => {
     const etag = (await call(a, '/v1/config/team-b/app')).headers.get('etag') as string;
     const res = await call(a, '/v1/config/team-b/app', { headers: { ...reader, 'if-none-match': etag } });
     expect(res.status).toBe(403);
@@ -104,7 +104,9 @@ describe('a read token on config:team-a/', () => {
   });
 
   it('lists only what it may read, and may not list a prefix with nothing readable', async () => {
-    const all = (await (await call(a, '/v1/config', { headers: reader })).json()) as Array<{ namespace: string }>;
+    const all = (await (await call(a, '/v1/config', { headers: reader })).json()) as Array<{
+      namespace: string;
+    }>;
     expect(all.map((e) => e.namespace)).toEqual(['team-a/app']);
     expect((await call(a, '/v1/config?prefix=team-b/', { headers: reader })).status).toBe(403);
   });
@@ -157,7 +159,9 @@ describe('a read token on config:team-a/', () => {
     const within = (client: SseClient) =>
       Promise.race([
         client.ended.then(() => Date.now() - revoked),
-        new Promise<number>((_, reject) => setTimeout(() => reject(new Error('stream still open after 2 s')), 2_000)),
+        new Promise<number>((_, reject) =>
+          setTimeout(() => reject(new Error('stream still open after 2 s')), 2_000),
+        ),
       ]);
     const [elapsedA, elapsedB] = await Promise.all([within(onA), within(onB)]);
     expect(elapsedA).toBeLessThan(2_000);

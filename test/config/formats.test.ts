@@ -249,6 +249,17 @@ describe('yaml', () => {
     expect(malformed('yaml', 'a: 1\nb: 2\na: 3\n').message).toContain('unique');
   });
 
+  it('refuses a later major YAML version and reads a later minor one as 1.2 (YAML 1.2 §6.8.1)', () => {
+    expect(malformed('yaml', '%YAML 9.9\n---\na: 1\n')).toMatchObject({
+      message: expect.stringContaining('YAML version 9.x is not supported'),
+      line: 1,
+      column: 7,
+    });
+    expect(malformed('yaml', '%YAML 2.0\n---\na: 1\n').line).toBe(1);
+    expect(parse('yaml', '%YAML 1.3\n---\na: 1\n')).toEqual({ a: 1 });
+    expect(parse('yaml', '%YAML 1.2\n---\na: 1\n')).toEqual({ a: 1 });
+  });
+
   it('refuses a stream of two documents at the second', () => {
     const { message, line } = malformed('yaml', 'a: 1\n---\nb: 2\n');
     expect(line).toBe(2);
