@@ -301,6 +301,7 @@ export async function buildApp({ services, logger }: AppOptions) {
             properties: {
               status: { type: 'string' },
               store: { type: 'object', additionalProperties: true },
+              hotStore: { type: 'object', additionalProperties: true },
             },
           },
           503: { $ref: 'Problem#' },
@@ -313,9 +314,10 @@ export async function buildApp({ services, logger }: AppOptions) {
         const code = readiness.shuttingDown ? 'ZKG_SHUTTING_DOWN' : 'ZKG_NOT_READY';
         return sendProblem(reply, new ZkgError(code, readiness.reason, { retryAfter: 1 }), {
           store: readiness.store,
+          hotStore: readiness.hotStore,
         });
       }
-      return { status: 'ready', store: readiness.store };
+      return { status: 'ready', store: readiness.store, hotStore: readiness.hotStore };
     },
   );
 

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { AccessControl } from './acl/access.js';
 import { bootstrapManagementToken } from './acl/bootstrap.js';
 import { AclService } from './acl/store.js';
+import { HotStoreAgreement, hotStoreIdentity } from './hotstore/agreement.js';
 import { AuditTrail } from './acl/audit-trail.js';
 import { LeaderElection } from './coordination/election.js';
 import { MemoryHotStore } from './hotstore/memory.js';
@@ -39,6 +40,7 @@ export interface Readiness {
   /** Why the gateway is not ready; empty when it is. */
   readonly reason: string;
   readonly store: { readonly kind: string; readonly state: string; readonly sessionId: string };
+  readonly hotStore: { readonly kind: string; readonly state: string; readonly degraded: boolean };
 }
 
 export interface Services {
@@ -181,10 +183,12 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
         pid: process.pid,
         version: VERSION,
         startedAt: new Date().toISOString(),
+        hotStore: hotStoreIdentity(settings, replicaId),
       }),
     ),
     logger: clusterLogger,
   });
+  const agreement = new HotStoreAgreement(membership, hotStoreIdentity(settings, replicaId), clusterLogger);
   membership.onChange((view) =>
     clusterLogger.info({ replicas: view.members, joined: view.joined }, 'gateway replicas'),
   );
@@ -238,6 +242,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     );
   }
   const stop = async (): Promise<void> => {
+    agreement.close();
     access.close();
     await scanner.close();
     await reaper.close();
@@ -260,6 +265,8 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     audit.start();
     await election.start();
     await membership.start();
+    // The embedded store's data directory is locked to one process: no other replica to agree with.
+    if (settings.zk) await agreement.start(settings.sessionTimeoutMs);
     scanner.start();
   } catch (err) {
     await stop();
@@ -314,18 +321,18 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
       // Reads are served stale while the store is away: a short outage (an ensemble electing a
       // leader) must not pull every replica out of its load balancer at once.
       const withinGrace = unreadySince !== undefined && Date.now() - unreadySince < settings.readinessGraceMs;
+      const split = agreement.conflict;
       const reason = shuttingDown
         ? 'shutting down'
-        : !connected
-          ? `coordination store is ${store.state}`
-          : synced
-            ? ''
-            : 'caches are loading';
+        : (split ??
+          (!connected ? `coordination store is ${store.state}` : synced ? '' : 'caches are loading'));
       return {
-        ready: ((connected && synced) || withinGrace) && !shuttingDown,
+        ready: ((connected && synced) || withinGrace) && !shuttingDown && split === undefined,
         shuttingDown,
         reason,
         store: { kind: store.kind, state: store.state, sessionId: `0x${store.sessionId.toString(16)}` },
+        // Degraded, not down: registrations and heartbeats are still answered (see RegistryService).
+        hotStore: { kind: hot.kind, state: hot.state, degraded: hot.state !== 'connected' },
       };
     },
     alive() {

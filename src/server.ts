@@ -7,6 +7,7 @@ import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { createServices } from './compose.js';
+import { HotStoreMismatch } from './hotstore/agreement.js';
 import { loggerOptions } from './logging.js';
 import { loadSettings, SettingsError } from './settings.js';
 
@@ -47,5 +48,6 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error('zkgate failed to start:', err instanceof Error ? err.message : err);
-  process.exit(1);
+  // A deployment mistake, like a bad setting: restarting will not fix it.
+  process.exit(err instanceof HotStoreMismatch ? 2 : 1);
 });

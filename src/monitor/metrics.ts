@@ -109,6 +109,11 @@ export class Metrics {
     help: 'Instances evicted by this replica because their lease ran out',
     registers: [this.registry],
   });
+  readonly deferredRenewals = new Counter({
+    name: 'zkgate_lease_renewals_deferred_total',
+    help: 'Registrations and heartbeats answered while the hot store was unreachable (degraded)',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

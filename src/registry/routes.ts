@@ -43,6 +43,9 @@ export interface RegistryRoutesOptions {
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
+/** Marks an answer given while the hot store is unreachable (accepted, lease deferred). */
+const DEGRADED_HEADER = 'x-zkgate-degraded';
+
 const CHECK_DEFAULTS = { interval: '10s', timeout: '2s', rise: 2, fall: 3 } as const;
 const NAME = new RegExp(NAME_PATTERN);
 
@@ -322,7 +325,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
           extensions: { errors: [{ field: 'body.address', message: 'may not be probed by a health check' }] },
         });
       }
-      const { view, created } = await registry.register(actorOf(request), service, id, {
+      const { view, created, degraded } = await registry.register(actorOf(request), service, id, {
         address: body.address,
         port: body.port,
         ...(body.sslPort === undefined ? {} : { sslPort: body.sslPort }),
@@ -333,6 +336,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         ...(check === undefined ? {} : { check }),
       });
       void reply.header('x-zkgate-index', view.index);
+      if (degraded) void reply.header(DEGRADED_HEADER, 'hotstore');
       return reply.code(created ? 201 : 200).send(view);
     },
   );
@@ -345,14 +349,23 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         summary: "Renew an instance's lease, optionally with a load report",
         [PERMISSION_KEY]: 'service:write',
         description:
-          'Writes only the hot store, never ZooKeeper. 404 when the instance is unknown: register it again.',
+          'Writes only the hot store, never ZooKeeper. 404 when the instance is unknown: register it again. ' +
+          'While the hot store is unreachable: 200 with `X-Zkgate-Degraded: hotstore` and `degraded: true`.',
         tags: ['registry'],
         params: instanceParams,
         body: { anyOf: [{ $ref: 'LoadReport#' }, { type: 'null' }] },
         response: {
           200: {
             type: 'object',
-            properties: { expiresAt: { type: 'string', format: 'date-time' }, ttlMs: { type: 'integer' } },
+            properties: {
+              expiresAt: { type: 'string', format: 'date-time' },
+              ttlMs: { type: 'integer' },
+              degraded: {
+                type: 'boolean',
+                description:
+                  'The hot store is unreachable: accepted, lease granted at the next heartbeat after it is back',
+              },
+            },
           },
           400: { $ref: 'Problem#' },
           404: { $ref: 'Problem#' },
@@ -361,12 +374,17 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { service, id } = request.params as { service: string; id: string };
       znodeName(service, 'service');
       znodeName(id, 'id');
       const load = (request.body ?? undefined) as LoadReport | undefined;
       const lease = await registry.heartbeat(service, id, load);
+      if (!lease) {
+        // Accepted, not recorded: the hot store is away (see RegistryService.heartbeat).
+        void reply.header(DEGRADED_HEADER, 'hotstore');
+        return { degraded: true };
+      }
       return { expiresAt: new Date(lease.expiresAt).toISOString(), ttlMs: lease.ttlMs };
     },
   );

@@ -205,14 +205,14 @@ export class RegistryService {
     service: string,
     id: string,
     registration: Registration,
-  ): Promise<{ view: InstanceView; created: boolean }> {
+  ): Promise<{ view: InstanceView; created: boolean; degraded: boolean }> {
     this.assertWritable();
     const path = this.instancePath(service, id);
     const ttlMs = registration.ttlMs ?? this.options.defaultTtlMs;
-    let lease: Lease | undefined;
+    let lease: Lease | 'deferred' | undefined;
     const { index, created, instance } = await retryOnRace(async () => {
       const existing = await this.readExisting(service, id);
-      lease ??= await this.hotCall(() => this.hot.renewLease(service, id, ttlMs));
+      lease ??= (await this.renewOrDefer(service, id, ttlMs)) ?? 'deferred';
       const manualStatus = existing?.instance?.manualStatus;
       // A verdict belongs to a check: without one there is nothing left to judge by.
       const checkStatus = registration.check === undefined ? undefined : existing?.instance?.checkStatus;
@@ -258,12 +258,19 @@ export class RegistryService {
     await this.options.tree.acknowledge(index);
     this.leases.invalidate(service);
     // What was written, with the lease just granted: the answer does not depend on the cache.
-    const granted = lease!;
+    if (lease === 'deferred' || lease === undefined) {
+      const now = Date.now();
+      const view = viewOf(
+        { instance, index, version: 0, modified: now, ephemeral: false },
+        { leases: undefined, now, graceStart: 0 },
+      );
+      return { view, created, degraded: true };
+    }
     const view = viewOf(
-      { instance, index, version: 0, modified: granted.renewedAt, ephemeral: false },
-      { leases: new Map([[id, granted]]), now: granted.renewedAt, graceStart: 0 },
+      { instance, index, version: 0, modified: lease.renewedAt, ephemeral: false },
+      { leases: new Map([[id, lease]]), now: lease.renewedAt, graceStart: 0 },
     );
-    return { view, created };
+    return { view, created, degraded: false };
   }
 
   /** Remove an instance, whoever registered it, and its lease. */
@@ -304,7 +311,7 @@ export class RegistryService {
    * the HotStore. 404 when the instance is unknown (the client registers again); 409 for an
    * instance bound to a client session, which has no lease.
    */
-  async heartbeat(service: string, id: string, load?: LoadReport): Promise<Lease> {
+  async heartbeat(service: string, id: string, load?: LoadReport): Promise<Lease | undefined> {
     const entry = this.cache.service(service)?.instances.get(id);
     if (!entry) throw instanceNotFound(service, id);
     if (entry.ephemeral || entry.instance.ttlMs === undefined) {
@@ -313,8 +320,28 @@ export class RegistryService {
         `instance ${id} of ${service} lives as long as its client's ZooKeeper session and has no lease`,
       );
     }
-    const ttlMs = entry.instance.ttlMs;
-    return this.hotCall(() => this.hot.renewLease(service, id, ttlMs, load));
+    return this.renewOrDefer(service, id, entry.instance.ttlMs, load);
+  }
+
+  /**
+   * Renew a lease; undefined while the hot store is unreachable. The registry stays writable
+   * through a hot-store outage (degraded, not down): nothing is evicted while leases cannot be
+   * read, and once the store is back every lease gets one full TTL of grace (see LeaseGrace), in
+   * which the instance's next heartbeat grants it.
+   */
+  private async renewOrDefer(
+    service: string,
+    id: string,
+    ttlMs: number,
+    load?: LoadReport,
+  ): Promise<Lease | undefined> {
+    try {
+      return await this.hot.renewLease(service, id, ttlMs, load);
+    } catch (err) {
+      if (!unreachable(err)) throw err;
+      this.options.metrics.deferredRenewals.inc();
+      return undefined;
+    }
   }
 
   /**
@@ -679,7 +706,7 @@ export class RegistryService {
     try {
       return await call();
     } catch (err) {
-      if (err instanceof HotStoreError && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT')) {
+      if (unreachable(err)) {
         throw new ZkgError('ZKG_HOTSTORE_UNAVAILABLE', `the hot store is unreachable: ${err.message}`, {
           cause: err,
           retryAfter: HOTSTORE_RETRY_AFTER_S,
@@ -688,6 +715,11 @@ export class RegistryService {
       throw err;
     }
   }
+}
+
+/** A hot-store failure that says the store is away, not that the request was wrong. */
+function unreachable(err: unknown): err is HotStoreError {
+  return err instanceof HotStoreError && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT');
 }
 
 /** The Stat a `setData` in a multi answered with. */

@@ -7,12 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { openSse, type SseClient } from '../support/sse-client.js';
 import { MANAGEMENT } from '../support/tokens.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 type Headers = Record<string, string>;
 
 describe('a read token on config:team-a/', () => {
   let zk: ZkStandalone;
+  let redis: RedisServer;
   let a: InProcessGateway;
   let b: InProcessGateway;
   let reader: Headers;
@@ -37,8 +39,9 @@ describe('a read token on config:team-a/', () => {
   };
 
   beforeAll(async () => {
-    zk = await startZooKeeper();
-    const env = { ZKGATE_ZK: zk.connectString, ZKGATE_SSE_KEEPALIVE_MS: '200' };
+    [zk, redis] = await Promise.all([startZooKeeper(), startRedis()]);
+    // Replicas of one registry share one hot store.
+    const env = { ZKGATE_ZK: zk.connectString, ZKGATE_REDIS_URL: redis.url, ZKGATE_SSE_KEEPALIVE_MS: '200' };
     a = await startInProcessGateway(env);
     b = await startInProcessGateway(env);
     await publish(a, 'team-a/app', '{"team":"a"}');
@@ -63,7 +66,7 @@ describe('a read token on config:team-a/', () => {
   afterAll(async () => {
     for (const client of clients) client.close();
     await Promise.all([a?.close(), b?.close()]);
-    await zk?.stop();
+    await Promise.all([zk?.stop(), redis?.stop()]);
   });
 
   it('reads its own namespaces, privately, on either replica', async () => {

@@ -6,18 +6,20 @@ import { readdir, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ready, startGateway } from '../support/gateway-process.js';
 import { freePorts, makeTempDir } from '../support/processes.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 describe('gateway process', () => {
   let zk: ZkStandalone;
+  let redis: RedisServer;
   const dirs: string[] = [];
 
   beforeAll(async () => {
-    zk = await startZooKeeper();
+    [zk, redis] = await Promise.all([startZooKeeper(), startRedis()]);
   });
 
   afterAll(async () => {
-    await zk?.stop();
+    await Promise.all([zk?.stop(), redis?.stop()]);
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
@@ -48,10 +50,12 @@ describe('gateway process', () => {
   });
 
   it('exits 1 when its port is taken, closing its ZooKeeper session on the way out', async () => {
-    const first = await startGateway({ ZKGATE_ZK: zk.connectString });
+    // Two replicas of one registry: they share one hot store.
+    const first = await startGateway({ ZKGATE_ZK: zk.connectString, ZKGATE_REDIS_URL: redis.url });
     const { store } = (await ready(first)) as { store: { sessionId: string } };
     const second = await startGateway({
       ZKGATE_ZK: zk.connectString,
+      ZKGATE_REDIS_URL: redis.url,
       ZKGATE_SESSION_TIMEOUT_MS: '20000',
       PORT: new URL(first.url).port,
     });

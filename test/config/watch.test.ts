@@ -10,6 +10,7 @@ import { makeTempDir } from '../support/processes.js';
 import { openSse, type ReceivedEvent, type SseClient } from '../support/sse-client.js';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { MANAGEMENT } from '../support/tokens.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 type Gateway = InProcessGateway;
@@ -29,6 +30,7 @@ const payload = (e: ReceivedEvent) => JSON.parse(e.data) as Record<string, unkno
 
 describe('watch over SSE, two gateway replicas on one ZooKeeper', () => {
   let zk: ZkStandalone;
+  let redis: RedisServer;
   let a: Gateway;
   let b: Gateway;
   const clients: SseClient[] = [];
@@ -39,15 +41,16 @@ describe('watch over SSE, two gateway replicas on one ZooKeeper', () => {
   };
 
   beforeAll(async () => {
-    zk = await startZooKeeper();
-    const env = { ZKGATE_ZK: zk.connectString, ZKGATE_SSE_KEEPALIVE_MS: '200' };
+    [zk, redis] = await Promise.all([startZooKeeper(), startRedis()]);
+    // Replicas of one registry share one hot store.
+    const env = { ZKGATE_ZK: zk.connectString, ZKGATE_REDIS_URL: redis.url, ZKGATE_SSE_KEEPALIVE_MS: '200' };
     [a, b] = await Promise.all([gateway(env), gateway(env)]);
   });
 
   afterAll(async () => {
     for (const c of clients) c.close();
     await Promise.all([a?.close(), b?.close()]);
-    await zk?.stop();
+    await Promise.all([zk?.stop(), redis?.stop()]);
   });
 
   it('sends the current state on connect and a publish in well under a second', async () => {

@@ -10,6 +10,7 @@ import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
 import { asOperator, startEmbeddedApp, type App, type EmbeddedApp } from '../support/embedded-app.js';
 import { BOOTSTRAP_ENV } from '../support/tokens.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 import { listZnodes } from '../support/znodes.js';
 
@@ -120,14 +121,17 @@ describe('config writes (embedded, one replica)', () => {
 
 describe('config writes (ZooKeeper, two replicas)', () => {
   let zk: ZkStandalone;
+  let redis: RedisServer;
   let replicas: Services[];
   let apps: App[];
 
   beforeAll(async () => {
-    zk = await startZooKeeper();
+    [zk, redis] = await Promise.all([startZooKeeper(), startRedis()]);
+    // Replicas of one registry share one hot store.
+    const env = { ZKGATE_ZK: zk.connectString, ZKGATE_REDIS_URL: redis.url, ...BOOTSTRAP_ENV };
     replicas = [
-      await createServices(loadSettings({ ZKGATE_ZK: zk.connectString, ...BOOTSTRAP_ENV }), logger),
-      await createServices(loadSettings({ ZKGATE_ZK: zk.connectString, ...BOOTSTRAP_ENV }), logger),
+      await createServices(loadSettings(env), logger),
+      await createServices(loadSettings(env), logger),
     ];
     apps = await Promise.all(replicas.map(replica));
   });
@@ -135,7 +139,7 @@ describe('config writes (ZooKeeper, two replicas)', () => {
   afterAll(async () => {
     for (const app of apps ?? []) await app.close();
     for (const services of replicas ?? []) await services.close();
-    await zk?.stop();
+    await Promise.all([zk?.stop(), redis?.stop()]);
   });
 
   it('accepts every unconditional publish of writers racing through both replicas', async () => {

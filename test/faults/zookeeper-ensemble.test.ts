@@ -23,6 +23,7 @@ import { ready, startGateway, type GatewayProcess } from '../support/gateway-pro
 import { startProxy, type TcpProxy } from '../support/proxy.js';
 import { SseSwarm, type Subscriber } from '../support/sse-swarm.js';
 import { MANAGEMENT } from '../support/tokens.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
 import { startEnsemble, type ZkEnsemble } from '../support/zookeeper.js';
 import { PublisherFleet, type Ack } from './publishers.js';
 
@@ -41,6 +42,7 @@ type Truth = Map<string, { version: number; content: string | undefined }>;
 const report = (line: string): void => console.log(`[faults] ${line}`);
 
 let ensemble: ZkEnsemble;
+let redis: RedisServer;
 let proxies: TcpProxy[];
 let replicas: GatewayProcess[];
 /** Started with a short session, for the expiry scenario only. */
@@ -58,10 +60,12 @@ const deleted = new Set<string>();
 const touched = new Set<string>([SHARED, ...OWN]);
 
 beforeAll(async () => {
-  ensemble = await startEnsemble(3);
+  [ensemble, redis] = await Promise.all([startEnsemble(3), startRedis()]);
   proxies = await Promise.all(ensemble.nodes.map((node) => startProxy(node.port)));
   const env = {
     ZKGATE_ZK: proxies.map((p) => p.address).join(','),
+    // Replicas of one registry share one hot store.
+    ZKGATE_REDIS_URL: redis.url,
     ZKGATE_HISTORY_LIMIT: '10000',
     ZKGATE_SSE_MAX_CLIENT_CNXNS: '10000',
     ZKGATE_READINESS_GRACE_MS: '0',
@@ -88,7 +92,7 @@ afterAll(async () => {
   }
   await probe?.close();
   await Promise.all((proxies ?? []).map((p) => p.close()));
-  await ensemble?.stop();
+  await Promise.all([ensemble?.stop(), redis?.stop()]);
 });
 
 /** Map over `items` with at most `limit` in flight. */

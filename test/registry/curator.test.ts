@@ -12,6 +12,7 @@ import { startCuratorProbe, type CuratorProbe } from '../support/curator.js';
 import { openSse, type ReceivedEvent, type SseClient } from '../support/sse-client.js';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { MANAGEMENT } from '../support/tokens.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 const SPRING_CLASS = 'org.springframework.cloud.zookeeper.discovery.ZookeeperInstance';
@@ -34,7 +35,9 @@ interface InstancesEvent {
   instances: ListedInstance[];
 }
 
-const gateway = (zk: ZkStandalone) => startInProcessGateway({ ZKGATE_ZK: zk.connectString });
+// Replicas of one registry share one hot store.
+const gateway = (zk: ZkStandalone, redis: RedisServer) =>
+  startInProcessGateway({ ZKGATE_ZK: zk.connectString, ZKGATE_REDIS_URL: redis.url });
 
 async function list(g: Gateway, service: string): Promise<ListedInstance[]> {
   const res = await fetch(`${g.url}/v1/services/${service}/instances`, { headers: MANAGEMENT });
@@ -48,21 +51,25 @@ const payload = (e: ReceivedEvent) => JSON.parse(e.data) as InstancesEvent;
 
 describe('Curator and HTTP clients on one registry', () => {
   let zk: ZkStandalone;
+  let redis: RedisServer;
   let a: Gateway;
   let b: Gateway;
   const probes: CuratorProbe[] = [];
   const clients: SseClient[] = [];
 
   beforeAll(async () => {
-    zk = await startZooKeeper({ jvmProps: { 'znode.container.checkIntervalMs': '200' } });
-    [a, b] = await Promise.all([gateway(zk), gateway(zk)]);
+    [zk, redis] = await Promise.all([
+      startZooKeeper({ jvmProps: { 'znode.container.checkIntervalMs': '200' } }),
+      startRedis(),
+    ]);
+    [a, b] = await Promise.all([gateway(zk, redis), gateway(zk, redis)]);
   });
 
   afterAll(async () => {
     for (const client of clients) client.close();
     await Promise.all(probes.map((p) => p.close().catch(() => undefined)));
     await Promise.all([a?.close(), b?.close()]);
-    await zk?.stop();
+    await Promise.all([zk?.stop(), redis?.stop()]);
   });
 
   const curator = async () => {

@@ -26,11 +26,18 @@ const FAST_LEASES = {
   ZKGATE_LEASE_REFRESH_MS: '0',
 };
 
+/** An answer's status, and whether it said the hot store was away. */
+interface Answer {
+  status: number;
+  degraded: boolean;
+}
+
 interface Gateway {
   services: Services;
   app: App;
   register(service: string, id: string): Promise<number>;
-  heartbeat(service: string, id: string): Promise<number>;
+  registerAnswer(service: string, id: string): Promise<Answer>;
+  heartbeat(service: string, id: string): Promise<Answer>;
   ids(service: string): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -40,20 +47,24 @@ async function gateway(env: Record<string, string>): Promise<Gateway> {
   const app = await buildApp({ services, logger });
   // As the operator: these tests are about reaping, not access control.
   const inject = asOperator(app);
+  const registerAnswer = async (service: string, id: string): Promise<Answer> => {
+    const res = await inject({
+      method: 'PUT',
+      url: `/v1/services/${service}/instances/${id}`,
+      payload: { address: '10.0.0.1', port: 8080, ttl: '1s' },
+    });
+    return { status: res.statusCode, degraded: res.headers['x-zkgate-degraded'] === 'hotstore' };
+  };
   return {
     services,
     app,
+    registerAnswer,
     async register(service, id) {
-      const res = await inject({
-        method: 'PUT',
-        url: `/v1/services/${service}/instances/${id}`,
-        payload: { address: '10.0.0.1', port: 8080, ttl: '1s' },
-      });
-      return res.statusCode;
+      return (await registerAnswer(service, id)).status;
     },
     async heartbeat(service, id) {
-      return (await inject({ method: 'PUT', url: `/v1/services/${service}/instances/${id}/heartbeat` }))
-        .statusCode;
+      const res = await inject({ method: 'PUT', url: `/v1/services/${service}/instances/${id}/heartbeat` });
+      return { status: res.statusCode, degraded: res.headers['x-zkgate-degraded'] === 'hotstore' };
     },
     async ids(service) {
       const res = await inject(`/v1/services/${service}/instances`);
@@ -66,10 +77,15 @@ async function gateway(env: Record<string, string>): Promise<Gateway> {
   };
 }
 
-/** Heartbeats every 200 ms, as a client would, ignoring failures (503 while Redis is down). */
-function heartbeats(g: Gateway, service: string, ids: readonly string[]): () => void {
+/** Heartbeats every 200 ms, as a client would; their answers go to `answers` when given. */
+function heartbeats(g: Gateway, service: string, ids: readonly string[], answers?: Answer[]): () => void {
   const timer = setInterval(() => {
-    for (const id of ids) void g.heartbeat(service, id).catch(() => undefined);
+    for (const id of ids) {
+      void g
+        .heartbeat(service, id)
+        .then((answer) => answers?.push(answer))
+        .catch(() => undefined);
+    }
   }, 200);
   return () => clearInterval(timer);
 }
@@ -107,32 +123,46 @@ describe('lease reaper with a Redis hot store', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('evicts nothing when Redis is down for longer than the TTL, and grants a TTL of grace once it is back', async () => {
+  it('stays writable through a Redis outage of twice the TTL, evicts nothing, and grants a TTL of grace once it is back', async () => {
     const fleet = ['a', 'b', 'c'];
     for (const id of fleet) expect(await g.register('fleet', id)).toBe(201);
     expect(await g.register('lonely', 'silent')).toBe(201);
-    stops.push(heartbeats(g, 'fleet', fleet));
+    const answers: Answer[] = [];
+    stops.push(heartbeats(g, 'fleet', fleet, answers));
 
     await redis.kill();
-    await expect.poll(() => g.services.reaper.status().state).toBe('paused');
-    expect(await g.heartbeat('fleet', 'a')).toBe(503);
-    // A registration needs its lease first: refused, and nothing is written to the store.
-    expect(await g.register('fleet', 'late')).toBe(503);
-    expect(await g.services.store.exists(`/services/fleet/late`)).toBeNull();
-    // The outage itself is the input: it must outlast every lease and its grace.
-    await sleep(TTL_MS + GRACE_MS + 500);
+    await expect.poll(() => g.services.hot.state).toBe('disconnected');
+    const outage = Date.now();
+    answers.length = 0;
+    // Autoscaled instances keep joining: written to ZooKeeper, their lease deferred.
+    const late = Array.from({ length: 20 }, (_, i) => `late-${i}`);
+    for (const id of late)
+      expect(await g.registerAnswer('fleet', id)).toEqual({ status: 201, degraded: true });
+    stops.push(heartbeats(g, 'fleet', late, answers));
+    const ready = await g.app.inject('/readyz');
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toMatchObject({
+      hotStore: { kind: 'redis', state: 'disconnected', degraded: true },
+    });
+
+    // The outage itself is the input: twice the TTL, past every lease and its grace.
+    await sleep(Math.max(0, outage + 2 * TTL_MS - Date.now()));
     expect(g.services.reaper.status().state).toBe('paused');
+    expect(answers.length).toBeGreaterThan(0);
+    expect(answers.filter((a) => a.status !== 200 || !a.degraded)).toEqual([]);
+    expect(await g.ids('fleet')).toEqual([...fleet, ...late].sort());
 
     await redis.restart(); // empty: every lease is lost
     const restarted = Date.now();
     await sweptAfter(g, restarted + TTL_MS + GRACE_MS);
-    expect(await g.ids('fleet')).toEqual(fleet);
+    expect(await g.ids('fleet')).toEqual([...fleet, ...late].sort());
     expect(g.services.reaper.status()).toMatchObject({ state: 'sweeping' });
+    expect((await g.heartbeat('fleet', 'a')).degraded).toBe(false);
 
     // Grace is one TTL, not forever: the instance nobody renews goes after it.
     await expect.poll(() => g.ids('lonely'), { timeout: 10_000, interval: 100 }).toEqual([]);
     expect(Date.now() - restarted).toBeGreaterThanOrEqual(TTL_MS);
-    expect(await g.ids('fleet')).toEqual(fleet);
+    expect(await g.ids('fleet')).toEqual([...fleet, ...late].sort());
   });
 
   it("holds back evictions when most of a service's leases run out at once, and reports it", async () => {
