@@ -14,7 +14,7 @@ import { ErrorCode, isStoreError } from './errors.js';
 import { basename } from './paths.js';
 import { mkdirs, readChildren } from './recipes.js';
 import { Listeners, Rerun } from './rerun.js';
-import { CreateMode, type CoordinationStore, type StoreLogger } from './store.js';
+import { CreateMode, type CoordinationStore, type Op, type StoreLogger } from './store.js';
 
 export interface LeaderElectionOptions {
   /** The election's znode, e.g. `/zkgate/election/leader`. */
@@ -59,6 +59,24 @@ export class LeaderElection {
 
   get isLeader(): boolean {
     return this.leading;
+  }
+
+  /**
+   * A `check` to put first in a multi that only the leader may commit: it fails unless this
+   * candidate's znode still exists. Once a candidate leads no lower sequence can appear, so its
+   * znode existing means it still leads; a leader whose session expired, or whose znode was
+   * removed, while it did not notice (a leader watches nothing) has its write refused by
+   * ZooKeeper itself. Undefined when not leading.
+   */
+  fence(): Op | undefined {
+    if (!this.leading || this.ourNode === undefined) return undefined;
+    return { op: 'check', path: this.ourNode, version: 0 };
+  }
+
+  /** Check leadership again now (after a fenced write was refused). */
+  recheck(): void {
+    this.setLeading(false);
+    this.checks.request();
   }
 
   /** Called with every change of leadership. Returns the unsubscribe function. */

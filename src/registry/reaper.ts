@@ -3,8 +3,12 @@
  * every replica runs a reaper, only the leader sweeps).
  *
  * An eviction is a version-checked delete, in one `multi` with its audit record (`service.evict`
- * by the `system` actor): an instance re-registered or updated since the sweep read it keeps its
- * znode. Evictions stop altogether (*self-preservation*, as Eureka calls it)
+ * by the `system` actor) behind the election's fence: an instance re-registered or updated since
+ * the sweep read it keeps its znode, and a replica that lost the leadership without noticing (its
+ * session expired during a pause) has the whole multi refused by ZooKeeper. Its lease is read
+ * again right before, so a heartbeat that landed since the sweep read the leases wins. A sweep that
+ * stops partway (the hot store failing on a later service) keeps and reports what it evicted.
+ * Evictions stop altogether (*self-preservation*, as Eureka calls it)
  * when the evidence is more likely about zkgate than about the instances:
  * - the HotStore is unreachable: every lease looks expired because none can be read;
  * - more than `selfPreservationRatio` of a service's leases (and more than one) are past their
@@ -17,7 +21,7 @@
  */
 import { systemActor } from '../acl/actor.js';
 import { auditOp, auditResource } from '../acl/audit.js';
-import { ErrorCode, isStoreError } from '../coordination/errors.js';
+import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
 import type { LeaderElection } from '../coordination/election.js';
 import type { CoordinationStore, StoreLogger } from '../coordination/store.js';
 import type { HotStore } from '../hotstore/store.js';
@@ -152,7 +156,7 @@ export class LeaseReaper {
       try {
         leases = await this.hot.leases(service.service);
       } catch (err) {
-        return this.paused(err);
+        return this.paused(err, evicted);
       }
       const expired = leased.filter(
         (entry) =>
@@ -164,10 +168,22 @@ export class LeaseReaper {
         preserving.push(service.service);
         continue;
       }
-      for (const entry of expired) if (await this.evict(entry)) evicted++;
+      for (const entry of expired) {
+        const outcome = await this.evict(entry, now, graceStart);
+        if (outcome === 'evicted') evicted++;
+        if (outcome === 'deposed') {
+          this.election.recheck();
+          return this.report({
+            state: 'standby',
+            reason: `no longer the leader (after evicting ${evicted})`,
+            preserving: [],
+          });
+        }
+        if (outcome === 'unreachable')
+          return this.paused(new Error('lease not readable before eviction'), evicted);
+      }
     }
     await this.removeOrphans(now);
-    this.current = { ...this.current, evicted: this.current.evicted + evicted };
     this.report({
       state: preserving.length > 0 ? 'preserving' : 'sweeping',
       reason:
@@ -178,10 +194,24 @@ export class LeaseReaper {
     });
   }
 
-  private async evict(entry: InstanceEntry): Promise<boolean> {
+  private async evict(
+    entry: InstanceEntry,
+    now: number,
+    graceStart: number,
+  ): Promise<'evicted' | 'kept' | 'deposed' | 'unreachable'> {
     const { service, id } = entry.instance;
+    const fence = this.election.fence();
+    if (!fence) return 'deposed';
+    let lease;
+    try {
+      lease = await this.hot.getLease(service, id);
+    } catch {
+      return 'unreachable';
+    }
+    if (now <= leaseDeadline(entry, lease, graceStart) + this.options.evictionGraceMs) return 'kept';
     try {
       await this.store.multi([
+        fence,
         { op: 'delete', path: `${this.options.servicesPath}/${service}/${id}`, version: entry.version },
         auditOp(this.options.root, REAPER, {
           action: 'service.evict',
@@ -191,16 +221,21 @@ export class LeaseReaper {
         }),
       ]);
     } catch (err) {
+      if (err instanceof MultiError && err.index === 0) {
+        this.options.logger.warn({ service, id }, 'eviction refused: this replica no longer leads');
+        return 'deposed';
+      }
       // Re-registered or updated since it was read, or already gone: not ours to delete.
-      if (isStoreError(err, ErrorCode.BAD_VERSION) || isStoreError(err, ErrorCode.NO_NODE)) return false;
+      if (isStoreError(err, ErrorCode.BAD_VERSION) || isStoreError(err, ErrorCode.NO_NODE)) return 'kept';
       // Anything else (no access, a child under it) must not stop the evictions after it.
       this.options.logger.warn({ err, service, id }, 'expired instance could not be evicted');
-      return false;
+      return 'kept';
     }
     this.options.logger.info({ service, id }, 'instance evicted: its lease ran out');
     this.options.metrics.evictions.inc();
+    this.current = { ...this.current, evicted: this.current.evicted + 1 };
     await this.hot.removeLease(service, id).catch(() => undefined);
-    return true;
+    return 'evicted';
   }
 
   /** Leases whose instance is gone (a registration that failed half-way, a deregistration that could not remove its lease). */
@@ -218,10 +253,14 @@ export class LeaseReaper {
     }
   }
 
-  private paused(err: unknown): void {
+  private paused(err: unknown, evicted = 0): void {
+    const why = err instanceof Error ? err.message : String(err);
     this.report({
       state: 'paused',
-      reason: `hot store unreachable (${err instanceof Error ? err.message : String(err)}): evicting nothing`,
+      reason:
+        evicted === 0
+          ? `hot store unreachable (${why}): evicting nothing`
+          : `hot store unreachable (${why}) after evicting ${evicted} this sweep: evicting nothing more`,
       preserving: [],
     });
   }
