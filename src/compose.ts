@@ -14,6 +14,7 @@ import { LeaderElection } from './coordination/election.js';
 import { MemoryHotStore } from './hotstore/memory.js';
 import { RedisHotStore } from './hotstore/redis.js';
 import type { HotStore } from './hotstore/store.js';
+import { Holds } from './registry/holds.js';
 import { LeaseReaper } from './registry/reaper.js';
 import { RegistryService } from './registry/service.js';
 import type { CoordinationStore } from './coordination/store.js';
@@ -157,8 +158,10 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   });
   const acl = new AclService(tree, settings.root);
   const registryLogger = logger.child({ component: 'registry' });
+  const holds = new Holds(store, settings.root, registryLogger);
   const registry = new RegistryService(store, hot, {
     tree,
+    holds,
     servicesPath: settings.servicesPath,
     root: settings.root,
     defaultTtlMs: settings.leaseTtlMs,
@@ -206,7 +209,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     logger: logger.child({ component: 'scanner' }),
     metrics,
   });
-  const reaper = new LeaseReaper(store, hot, registry.cache, election, registry.leases.grace, {
+  const reaper = new LeaseReaper(store, hot, registry.cache, election, registry.leases.grace, holds, {
     servicesPath: settings.servicesPath,
     root: settings.root,
     intervalMs: settings.reaperIntervalMs,
@@ -250,6 +253,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     await election.close().catch(() => undefined);
     await membership.close().catch(() => undefined);
     registry.close();
+    holds.close();
     config.close();
     tree.close();
     await hot.close();
@@ -258,6 +262,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   try {
     await config.start();
     await registry.start();
+    await holds.start();
     await acl.start();
     await tree.start(Math.max(30_000, 2 * settings.sessionTimeoutMs));
     await bootstrapManagementToken(acl, settings, accessLogger);

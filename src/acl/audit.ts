@@ -24,6 +24,7 @@ export const AUDIT_ACTIONS = [
   'service.check',
   'service.evict',
   'service.policy',
+  'service.release',
   'acl.token.create',
   'acl.token.delete',
   'acl.policy.put',

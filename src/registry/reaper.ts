@@ -13,8 +13,9 @@
  * - the HotStore is unreachable: every lease looks expired because none can be read;
  * - more than `selfPreservationRatio` of a service's leases (and more than one) are past their
  *   eviction time at once: more likely a partition between the instances and the HotStore than a
- *   fleet dying together. As with Eureka, this lasts until enough of them renew, or an operator
- *   deregisters the dead ones.
+ *   fleet dying together. Unlike Eureka's, the hold ends on its own once the instances left have
+ *   renewed for a full TTL since it began (the rest are gone, not cut off), or when an operator
+ *   releases the service; holds are shared with every replica ({@link Holds}).
  * After the HotStore lost its data or came back from an outage, every lease gets one full TTL of
  * grace ({@link leaseDeadline}). The state is reported by {@link LeaseReaper.status} and logged
  * when it changes.
@@ -24,9 +25,10 @@ import { auditOp, auditResource } from '../acl/audit.js';
 import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
 import type { LeaderElection } from '../coordination/election.js';
 import type { CoordinationStore, StoreLogger } from '../coordination/store.js';
-import type { HotStore } from '../hotstore/store.js';
+import type { HotStore, Lease } from '../hotstore/store.js';
 import type { Metrics } from '../monitor/metrics.js';
 import type { InstanceEntry, RegistryCache } from './cache.js';
+import type { Hold, Holds } from './holds.js';
 import { isLeased, leaseDeadline, type LeaseGrace } from './leases.js';
 
 export interface ReaperOptions {
@@ -80,6 +82,7 @@ export class LeaseReaper {
     private readonly cache: RegistryCache,
     private readonly election: LeaderElection,
     private readonly grace: LeaseGrace,
+    private readonly holds: Holds,
     private readonly options: ReaperOptions,
   ) {}
 
@@ -147,7 +150,15 @@ export class LeaseReaper {
       return this.paused(err);
     }
 
-    const preserving: string[] = [];
+    const previous = this.holds.all();
+    const holds = new Map<string, Hold>();
+    let releases: Set<string>;
+    try {
+      releases = await this.holds.releases();
+    } catch (err) {
+      this.options.logger.warn({ err }, 'operator releases not read; none applied this sweep');
+      releases = new Set();
+    }
     let evicted = 0;
     for (const service of this.cache.services()) {
       const leased = [...service.instances.values()].filter(isLeased);
@@ -165,8 +176,20 @@ export class LeaseReaper {
       );
       if (expired.length === 0) continue;
       if (expired.length > 1 && expired.length / leased.length > this.options.selfPreservationRatio) {
-        preserving.push(service.service);
-        continue;
+        const held = previous.get(service.service);
+        const release = releases.has(service.service)
+          ? 'released by an operator'
+          : held && this.recovered(held, leased, leases, now, graceStart)
+            ? 'released on its own: the instances left renewed for a full TTL since the hold began'
+            : undefined;
+        if (release === undefined) {
+          holds.set(
+            service.service,
+            held ?? { since: now, reason: this.holdReason(expired.length, leased.length) },
+          );
+          continue;
+        }
+        this.options.logger.info({ service: service.service, expired: expired.length }, release);
       }
       for (const entry of expired) {
         const outcome = await this.evict(entry, now, graceStart);
@@ -184,13 +207,48 @@ export class LeaseReaper {
       }
     }
     await this.removeOrphans(now);
+    const fence = this.election.fence();
+    if (fence) {
+      for (const service of releases) await this.holds.released(service, fence).catch(() => undefined);
+      await this.holds
+        .publish(holds, fence)
+        .catch((err: unknown) => this.options.logger.warn({ err }, 'self-preservation holds not published'));
+    }
+    const preserving = [...holds.keys()];
     this.report({
       state: preserving.length > 0 ? 'preserving' : 'sweeping',
-      reason:
-        preserving.length > 0
-          ? `more than ${this.options.selfPreservationRatio * 100}% of the leases of ${preserving.join(', ')} ran out at once`
-          : '',
+      reason: preserving.map((service) => `${service}: ${holds.get(service)?.reason}`).join('; '),
       preserving,
+    });
+  }
+
+  private holdReason(expired: number, leased: number): string {
+    return (
+      `${expired} of ${leased} leases ran out at once (more than ${this.options.selfPreservationRatio * 100}%): ` +
+      'more likely a partition than a fleet dying together; released once the instances left renew ' +
+      'for a full TTL, or by an operator'
+    );
+  }
+
+  /**
+   * Whether a held service proved the partition theory wrong: a full TTL (the longest of its
+   * instances) has passed since the hold began, and some of its instances renewed since then
+   * and are alive. What ran out and never came back is then gone, not cut off.
+   */
+  private recovered(
+    held: Hold,
+    leased: readonly InstanceEntry[],
+    leases: ReadonlyMap<string, Lease>,
+    now: number,
+    graceStart: number,
+  ): boolean {
+    const ttl = Math.max(...leased.map((entry) => entry.instance.ttlMs ?? 0));
+    if (now - held.since < ttl) return false;
+    return leased.some((entry) => {
+      const lease = leases.get(entry.instance.id);
+      return (
+        lease !== undefined && lease.renewedAt > held.since && now < leaseDeadline(entry, lease, graceStart)
+      );
     });
   }
 

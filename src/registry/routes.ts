@@ -205,6 +205,33 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     },
   );
 
+  app.post(
+    // A literal colon after the name: `:release` is an action on the service, as config's `:rollback`.
+    '/v1/services/:service(^[^:/]+)::release',
+    {
+      schema: {
+        summary: 'Release a service held back by self-preservation: its expired instances are evicted',
+        description:
+          "The elected replica's next sweep evicts the instances whose lease ran out, whatever their share. " +
+          '202: requested; 404: no such service.',
+        [PERMISSION_KEY]: 'operator:write',
+        tags: ['registry'],
+        params: serviceParams,
+        response: {
+          202: { type: 'object', properties: { service: { type: 'string' }, release: { type: 'string' } } },
+          404: { $ref: 'Problem#' },
+          503: { $ref: 'Problem#' },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { service } = request.params as { service: string };
+      znodeName(service, 'service');
+      await registry.release(actorOf(request), service);
+      return reply.code(202).send({ service, release: 'requested' });
+    },
+  );
+
   app.get(
     '/v1/services/:service/instances',
     {

@@ -174,6 +174,14 @@ export const ServiceSummary = {
       properties: Object.fromEntries(INSTANCE_STATUSES.map((s) => [s, { type: 'integer' }])),
     },
     index: zxid,
+    selfPreservation: {
+      type: 'object',
+      description:
+        'Present while self-preservation holds back evictions in this service: since when and why ' +
+        '(released on its own once the instances left renew for a full TTL, or by POST /v1/services/{service}:release)',
+      required: ['since', 'reason'],
+      properties: { since: { type: 'string', format: 'date-time' }, reason: { type: 'string' } },
+    },
   },
 } as const;
 

@@ -47,10 +47,13 @@ import {
   type Instance,
   type InstanceStatus,
 } from './instance.js';
+import type { Holds } from './holds.js';
 import { aliveIn, LeaseGrace, LeaseView, type LeaseSnapshot } from './leases.js';
 
 export interface RegistryOptions {
   readonly tree: WatchedTree<CacheChange>;
+  /** Services held back by self-preservation, as the elected reaper published them. */
+  readonly holds: Holds;
   /** Curator's base path, `/services` by default. */
   readonly servicesPath: string;
   /** zkgate's root znode: service policies live under `<root>/policies`. */
@@ -126,6 +129,8 @@ export interface ServiceSummary {
   readonly healthy: number;
   readonly status: Readonly<Record<InstanceStatus, number>>;
   readonly index: string;
+  /** Present while self-preservation holds back the service's evictions. */
+  readonly selfPreservation?: { readonly since: string; readonly reason: string };
 }
 
 export interface InstanceFilter {
@@ -437,15 +442,29 @@ export class RegistryService {
       this.cache.services().map(async (entry) => {
         const { views } = await this.build(entry);
         const status = countStatuses(views);
+        const hold = this.options.holds.get(entry.service);
         return {
           service: entry.service,
           instances: views.length,
           healthy: views.filter((v) => v.healthy).length,
           status,
           index: String(entry.index),
+          ...(hold
+            ? { selfPreservation: { since: new Date(hold.since).toISOString(), reason: hold.reason } }
+            : {}),
         };
       }),
     );
+  }
+
+  /**
+   * Ask the elected reaper to release a service held back by self-preservation: its next sweep
+   * evicts what ran out there. 404 for a service nobody registered.
+   */
+  async release(actor: Actor, service: string): Promise<void> {
+    this.assertWritable();
+    this.serviceEntry(service);
+    await this.options.holds.requestRelease(actor, service);
   }
 
   /**

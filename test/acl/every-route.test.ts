@@ -205,6 +205,15 @@ describe('every operation of the API', () => {
         status: 200,
       },
     ],
+    'POST /v1/services/{service}:release': [
+      {
+        kind: 'operator',
+        permission: 'write',
+        setup: (n) => register(`s${n}`),
+        call: (n) => ({ method: 'POST', path: `/v1/services/s${n}:release` }),
+        status: 202,
+      },
+    ],
     'GET /v1/services/{service}/instances': [
       {
         kind: 'service',

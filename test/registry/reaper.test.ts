@@ -185,6 +185,20 @@ describe('lease reaper with a Redis hot store', () => {
     await expect.poll(() => g.ids('partitioned'), { timeout: 10_000, interval: 100 }).toEqual(['p1', 'p2']);
     await expect.poll(() => g.services.reaper.status().preserving).not.toContain('partitioned');
   });
+
+  it('releases a hold on its own once the instances left have renewed for a full TTL', async () => {
+    const all = ['q1', 'q2', 'q3', 'q4'];
+    for (const id of all) expect(await g.register('scaled-down', id)).toBe(201);
+    // A scale-down: three go for good, one stays and keeps renewing.
+    stops.push(heartbeats(g, 'scaled-down', ['q1']));
+    await expect
+      .poll(() => g.services.reaper.status().preserving, { timeout: 10_000, interval: 50 })
+      .toContain('scaled-down');
+    const held = Date.now();
+    await expect.poll(() => g.ids('scaled-down'), { timeout: 10_000, interval: 100 }).toEqual(['q1']);
+    expect(Date.now() - held).toBeGreaterThanOrEqual(TTL_MS - 200);
+    await expect.poll(() => g.services.reaper.status().preserving).not.toContain('scaled-down');
+  });
 });
 
 describe('lease reaper on two replicas sharing one ZooKeeper', () => {
@@ -205,21 +219,53 @@ describe('lease reaper on two replicas sharing one ZooKeeper', () => {
     await Promise.all([zk?.stop(), redis?.stop()]);
   });
 
+  it('says on every replica which service is held, since when and why, until an operator releases it', async () => {
+    // Every instance stops at once (none registers a heartbeat): nothing renews, so it stays held.
+    for (const id of ['r1', 'r2', 'r3']) expect(await a.register('silent', id)).toBe(201);
+    const leader = a.services.election.isLeader ? a : b;
+    const other = leader === a ? b : a;
+    const summary = async (g: Gateway) =>
+      (
+        (await asOperator(g.app)('/v1/services')).json() as Array<{
+          service: string;
+          selfPreservation?: unknown;
+        }>
+      ).find((s) => s.service === 'silent');
+    await expect
+      .poll(async () => (await summary(other))?.selfPreservation, { timeout: 10_000, interval: 100 })
+      .toMatchObject({
+        since: expect.any(String),
+        reason: expect.stringContaining('3 of 3 leases ran out at once'),
+      });
+    await sweptAfter(leader, Date.now());
+    expect(await other.ids('silent')).toEqual(['r1', 'r2', 'r3']);
+
+    const released = await asOperator(other.app)({ method: 'POST', url: '/v1/services/silent:release' });
+    expect(released.statusCode).toBe(202);
+    await expect.poll(() => other.ids('silent'), { timeout: 10_000, interval: 100 }).toEqual([]);
+    expect(
+      (await asOperator(other.app)({ method: 'POST', url: '/v1/services/nobody:release' })).statusCode,
+    ).toBe(404);
+  });
+
   it('has exactly one leader, which evicts each expired instance once; the other takes over when it leaves', async () => {
     await expect.poll(() => [a, b].filter((g) => g.services.reaper.status().leader).length).toBe(1);
     const [leader, other] = a.services.reaper.status().leader ? [a, b] : [b, a];
     expect(other.services.reaper.status().state).toBe('standby');
+    // Counts from here on (an earlier test may have had evictions).
+    const evicted = (g: Gateway) => g.services.reaper.status().evicted;
+    const [leaderBefore, otherBefore] = [evicted(leader), evicted(other)];
 
     expect(await other.register('shared', 'gone-1')).toBe(201);
     await expect.poll(() => leader.ids('shared'), { timeout: 10_000, interval: 100 }).toEqual([]);
     await expect.poll(() => other.ids('shared'), { timeout: 10_000, interval: 100 }).toEqual([]);
-    await expect.poll(() => leader.services.reaper.status().evicted).toBe(1);
-    expect(other.services.reaper.status().evicted).toBe(0);
+    await expect.poll(() => evicted(leader)).toBe(leaderBefore + 1);
+    expect(evicted(other)).toBe(otherBefore);
 
     await leader.close();
     await expect.poll(() => other.services.reaper.status().leader, { timeout: 10_000 }).toBe(true);
     expect(await other.register('shared', 'gone-2')).toBe(201);
     await expect.poll(() => other.ids('shared'), { timeout: 10_000, interval: 100 }).toEqual([]);
-    await expect.poll(() => other.services.reaper.status().evicted).toBe(1);
+    await expect.poll(() => evicted(other)).toBe(otherBefore + 1);
   });
 });
