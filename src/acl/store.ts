@@ -122,10 +122,7 @@ export class AclCache extends CacheView<AclChange> {
       this.staged.set(key, { id: node.stat.mzxid, value: JSON.parse(node.data.toString('utf8')) });
     } catch (err) {
       if (isStoreError(err, ErrorCode.NO_NODE)) {
-        // The directory's pzxid is no lower than the deletion's zxid.
-        const dir = await this.store.exists(this.layout[directory]);
-        if (dir) this.tree.observe(dir);
-        this.staged.set(key, { id: dir?.pzxid ?? 0n, gone: true });
+        this.staged.set(key, { id: await this.tree.absence(path), gone: true });
         return;
       }
       if (err instanceof SyntaxError) {
