@@ -146,8 +146,15 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     );
   });
 
+  const clusterLogger = logger.child({ component: 'cluster' });
+  const election = new LeaderElection(store, {
+    path: `${settings.root}/election/leader`,
+    participant: replicaId,
+    logger: clusterLogger,
+  });
   const config = new ConfigService(store, {
     tree,
+    leadership: election,
     root: settings.root,
     maxBytes: settings.configMaxBytes,
     historyLimit: settings.historyLimit,
@@ -167,12 +174,6 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     leaseRefreshMs: settings.leaseRefreshMs,
     logger: registryLogger,
     metrics,
-  });
-  const clusterLogger = logger.child({ component: 'cluster' });
-  const election = new LeaderElection(store, {
-    path: `${settings.root}/election/leader`,
-    participant: replicaId,
-    logger: clusterLogger,
   });
   const membership = new GroupMembership(store, {
     path: `${settings.root}/gateways`,

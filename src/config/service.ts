@@ -7,12 +7,18 @@
  *
  * The author of a release is the description of the token that published it (who it was issued
  * to, as people read a history); the audit record of the publish names the token's accessor too.
+ *
+ * Tombstones are written by writers only: by a delete, in its own transaction, and, for a deletion
+ * zkgate did not make (a plain client removed the znodes), by the elected replica once its cache
+ * saw the namespace gone (see {@link ConfigCache}), so that replicas starting later know of it.
  */
 import type { Actor } from '../acl/actor.js';
 import { auditDirectory, auditOp, auditResource, type AuditChange } from '../acl/audit.js';
+import type { LeaderElection } from '../coordination/election.js';
 import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
 import { isRace, KeyedQueue, missingDirs, mkdirs, retryOnRace } from '../coordination/recipes.js';
+import { Rerun } from '../coordination/rerun.js';
 import type { CoordinationStore, NodeData, Op, StoreLogger } from '../coordination/store.js';
 import { storeUnavailable, ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
@@ -38,6 +44,8 @@ export interface ConfigServiceOptions {
   readonly tombstoneRetentionMs: number;
   /** The session's watched tree; the config cache is one of its views. */
   readonly tree: WatchedTree<CacheChange>;
+  /** Who records the deletions zkgate did not make: the gateways' election. */
+  readonly leadership: Pick<LeaderElection, 'isLeader' | 'onChange'>;
   readonly logger: StoreLogger;
   readonly metrics: Metrics;
 }
@@ -79,6 +87,9 @@ export class ConfigService {
   private readonly schemas = new SchemaValidator();
   private readonly writes = new KeyedQueue();
   private pruneTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly recorder: Rerun;
+  private readonly unsubscribe: Array<() => void> = [];
 
   constructor(
     private readonly store: CoordinationStore,
@@ -86,19 +97,35 @@ export class ConfigService {
   ) {
     this.layout = new ConfigLayout(options.root);
     this.cache = new ConfigCache(options.tree, this.layout);
+    this.recorder = new Rerun(
+      () => this.recordDeletions(),
+      () => this.running && options.leadership.isLeader,
+      (err) => options.logger.warn({ err }, 'recording deletions failed'),
+    );
   }
 
   /**
    * Create the znode layout (and the audit directory every write records into) if missing, and
-   * start pruning old tombstones. The cache loads when its tree starts, after every view is
-   * attached.
+   * start pruning old tombstones and, while leading, recording the deletions zkgate did not make
+   * (at once, and again with each pruning round after a failure). The cache loads when its tree
+   * starts, after every view is attached.
    */
   async start(): Promise<void> {
     for (const dir of [...this.layout.directories(), auditDirectory(this.options.root)]) {
       await mkdirs(this.store, dir);
     }
+    this.running = true;
+    this.unsubscribe.push(
+      this.cache.onChange((changes) => {
+        if (changes.some((c) => c.kind === 'deleted')) this.recorder.request();
+      }),
+      this.options.leadership.onChange((leading) => {
+        if (leading) this.recorder.request();
+      }),
+    );
     const every = Math.min(Math.max(this.options.tombstoneRetentionMs / 4, 1_000), 600_000);
     this.pruneTimer = setInterval(() => {
+      this.recorder.request();
       this.pruneTombstones(Date.now()).catch((err: unknown) =>
         this.options.logger.warn({ err }, 'pruning config tombstones failed'),
       );
@@ -107,7 +134,9 @@ export class ConfigService {
   }
 
   close(): void {
+    this.running = false;
     clearInterval(this.pruneTimer);
+    for (const off of this.unsubscribe.splice(0)) off();
   }
 
   /** True while the store is unreachable and reads come from the last known state. */
@@ -414,6 +443,54 @@ export class ConfigService {
     return pruned;
   }
 
+  /**
+   * Record the deletions this replica's cache saw without a tombstone. One that cannot be recorded
+   * (no access, a read-only server) is tried again by the next pruning round; its watchers got it
+   * anyway.
+   */
+  private async recordDeletions(): Promise<void> {
+    for (const { namespace, version } of this.cache.unrecordedDeletions()) {
+      try {
+        await this.recordDeletion(namespace, version);
+      } catch (err) {
+        this.options.logger.warn(
+          { err, namespace },
+          'deletion of a namespace not recorded; replicas starting now will not report it',
+        );
+      }
+    }
+  }
+
+  /**
+   * Write the tombstone of a deletion made outside zkgate, unless the namespace is back or the
+   * deletion recorded. The transaction is fenced on the meta znode as read here (every publish
+   * creates or sets it; a missing one is created and deleted again, which fails if it exists): a
+   * publish in between fails it, rather than leave a tombstone beside a live namespace that a
+   * later deletion would be taken for. It is no audited change: it records one already made.
+   * A replica that lost the leadership meanwhile may write it too, which changes nothing.
+   */
+  private async recordDeletion(namespace: string, version: number): Promise<void> {
+    const metaPath = this.layout.metaOf(namespace);
+    const tombstone = this.layout.tombstoneOf(namespace);
+    // The meta first: a publish writes both at once, so one before the meta read shows in the
+    // document read too, and one after it fails the fence.
+    const meta = await orUndefined(this.store.getData(metaPath));
+    const doc = await this.store.exists(this.layout.document(namespace));
+    if (doc && meta && isLive(meta.data)) return;
+    const fence: Op[] = meta
+      ? [{ op: 'check', path: metaPath, version: meta.stat.version }]
+      : [
+          { op: 'create', path: metaPath },
+          { op: 'delete', path: metaPath },
+        ];
+    try {
+      await this.store.multi([...fence, { op: 'create', path: tombstone, data: json({ version }) }]);
+    } catch (err) {
+      // Published, deleted or recorded meanwhile: the cache says again if it is still unrecorded.
+      if (!isRace(err)) throw err;
+    }
+  }
+
   /** The audit record of a change to `namespace`, for the change's own `multi`. */
   private record(actor: Actor, namespace: string, change: Omit<AuditChange, 'resource'>): Op {
     return auditOp(this.options.root, actor, { ...change, resource: auditResource.namespace(namespace) });
@@ -528,6 +605,15 @@ function assertMatch(
       'ZKG_CONFIG_VERSION_CONFLICT',
       `namespace ${namespace} is at version ${current} with other content than the ETag given`,
     );
+  }
+}
+
+/** Whether a meta znode's data makes its namespace live; one zkgate did not write does not. */
+function isLive(data: Buffer): boolean {
+  try {
+    return parseMeta(data).live;
+  } catch {
+    return false;
   }
 }
 
