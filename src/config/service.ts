@@ -17,10 +17,16 @@ import { auditDirectory, auditOp, auditResource, type AuditChange } from '../acl
 import type { LeaderElection } from '../coordination/election.js';
 import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
-import { isRace, KeyedQueue, missingDirs, mkdirs, retryOnRace } from '../coordination/recipes.js';
+import { isRace, KeyedQueue, missingDirs, mkdirs } from '../coordination/recipes.js';
 import { Rerun } from '../coordination/rerun.js';
-import type { CoordinationStore, NodeData, Op, StoreLogger } from '../coordination/store.js';
-import { storeUnavailable, ZkgError } from '../errors.js';
+import {
+  MAX_REQUEST_BYTES,
+  type CoordinationStore,
+  type NodeData,
+  type Op,
+  type StoreLogger,
+} from '../coordination/store.js';
+import { atStoreBoundary, optimisticWrite, storeUnavailable, ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
 import {
   ConfigCache,
@@ -260,7 +266,9 @@ export class ConfigService {
         if (isStoreError(err, ErrorCode.BAD_ARGUMENTS)) {
           throw new ZkgError(
             'ZKG_CONFIG_TOO_LARGE',
-            `the document with its release and metadata is too large: ${(err as Error).message}`,
+            `the document with its release and metadata exceeds the ${MAX_REQUEST_BYTES} bytes ` +
+              'ZooKeeper takes in one transaction',
+            { cause: err },
           );
         }
         throw err;
@@ -317,6 +325,10 @@ export class ConfigService {
   /** Releases, newest first, at most `limit`. */
   async history(namespace: string, limit: number): Promise<Release[]> {
     parseNamespace(namespace);
+    return atStoreBoundary(`namespace ${namespace}`, () => this.readHistory(namespace, limit));
+  }
+
+  private async readHistory(namespace: string, limit: number): Promise<Release[]> {
     const versions = (await this.releaseNumbers(namespace)).reverse().slice(0, limit);
     const releases = await Promise.all(
       versions.map((v) =>
@@ -334,7 +346,7 @@ export class ConfigService {
 
   async release(namespace: string, version: number): Promise<{ release: Release; data: Buffer }> {
     parseNamespace(namespace);
-    return this.readRelease(namespace, version);
+    return atStoreBoundary(`namespace ${namespace}`, () => this.readRelease(namespace, version));
   }
 
   /** Publish release `version` again, as a new version. */
@@ -357,7 +369,7 @@ export class ConfigService {
 
   async getSchema(namespace: string): Promise<JsonSchema> {
     parseNamespace(namespace);
-    const { meta } = await this.readCurrent(namespace);
+    const { meta } = await atStoreBoundary(`namespace ${namespace}`, () => this.readCurrent(namespace));
     if (meta?.meta.schema === undefined) {
       throw new ZkgError('ZKG_CONFIG_NOT_FOUND', `namespace ${namespace} has no schema`);
     }
@@ -520,15 +532,7 @@ export class ConfigService {
    * whole retry budget, and then with a 503 that says to retry, not a storage error.
    */
   private serialized<T>(namespace: string, attempt: () => Promise<T>): Promise<T> {
-    return this.writes.run(namespace, () =>
-      retryOnRace(attempt).catch((err: unknown) => {
-        if (!isRace(err)) throw err;
-        throw new ZkgError('ZKG_WRITE_CONTENDED', `namespace ${namespace} kept changing under this write`, {
-          cause: err,
-          retryAfter: 1,
-        });
-      }),
-    );
+    return this.writes.run(namespace, () => optimisticWrite(`namespace ${namespace}`, attempt));
   }
 
   /**
