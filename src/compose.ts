@@ -147,8 +147,15 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     );
   });
 
+  const clusterLogger = logger.child({ component: 'cluster' });
+  const election = new LeaderElection(store, {
+    path: `${settings.root}/election/leader`,
+    participant: replicaId,
+    logger: clusterLogger,
+  });
   const config = new ConfigService(store, {
     tree,
+    leadership: election,
     root: settings.root,
     maxBytes: settings.configMaxBytes,
     historyLimit: settings.historyLimit,
@@ -170,12 +177,6 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     leaseRefreshMs: settings.leaseRefreshMs,
     logger: registryLogger,
     metrics,
-  });
-  const clusterLogger = logger.child({ component: 'cluster' });
-  const election = new LeaderElection(store, {
-    path: `${settings.root}/election/leader`,
-    participant: replicaId,
-    logger: clusterLogger,
   });
   const membership = new GroupMembership(store, {
     path: `${settings.root}/gateways`,

@@ -2,9 +2,15 @@
  * zkgate's error catalog: every error a client can receive, with a stable `code`, its HTTP
  * status and a title. Responses are RFC 9457 problem documents
  * (`application/problem+json`: type, title, status, detail, code). Codes are public API: never
- * rename one, only add.
+ * renamed; one nothing returns any more leaves the catalog with a breaking entry in the
+ * CHANGELOG.
+ *
+ * The catalog holds what the API promises, not what the storage says: each slice states a store
+ * failure in its own terms at its boundary ({@link atStoreBoundary}, {@link optimisticWrite}),
+ * naming the resource the client asked about, never a znode path.
  */
 import { ErrorCode, isStoreError, type StoreError } from './coordination/errors.js';
+import { isRace, retryOnRace } from './coordination/recipes.js';
 
 export const ERRORS = {
   ZKG_VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
@@ -37,6 +43,10 @@ export const ERRORS = {
     status: 409,
     title: 'The instance belongs to a client session and has no lease',
   },
+  ZKG_INSTANCE_HAS_CHILDREN: {
+    status: 409,
+    title: 'The instance has child znodes another client wrote and cannot be deregistered',
+  },
   ZKG_CHECK_TARGET_DENIED: {
     status: 400,
     title: 'Health checks may not probe this address',
@@ -48,12 +58,11 @@ export const ERRORS = {
     status: 503,
     title: 'Concurrent writers kept changing the resource; retry after Retry-After',
   },
-  ZKG_NODE_NOT_FOUND: { status: 404, title: 'The znode does not exist' },
-  ZKG_NODE_EXISTS: { status: 409, title: 'The znode already exists' },
-  ZKG_VERSION_CONFLICT: { status: 409, title: 'The znode changed since the version given' },
-  ZKG_NODE_NOT_EMPTY: { status: 409, title: 'The znode has children' },
   ZKG_STORE_QUOTA_EXCEEDED: { status: 507, title: 'A ZooKeeper quota is exceeded' },
-  ZKG_STORE_REJECTED: { status: 500, title: 'The coordination store refused the request' },
+  ZKG_STORE_REJECTED: {
+    status: 500,
+    title: "The gateway's ZooKeeper identity is refused access to its data",
+  },
   ZKG_STORE_UNAVAILABLE: { status: 503, title: 'The coordination store is unreachable' },
   ZKG_NOT_READY: { status: 503, title: 'The gateway is not ready' },
   ZKG_NOT_ALIVE: { status: 503, title: 'The gateway cannot recover by itself and needs a restart' },
@@ -99,30 +108,88 @@ export function storeUnavailable(state: string): ZkgError {
   });
 }
 
+/** What the store failing to answer says: the same whatever the operation. */
+const UNREACHABLE = {
+  code: 'ZKG_STORE_UNAVAILABLE',
+  detail: (what: string) => `the coordination store did not answer for ${what}`,
+} as const;
+
 /**
- * ZooKeeper's codes mapped to zkgate's, in one table. Anything not listed is a refusal the
- * gateway did not expect (a bug or a misconfigured server) and maps to ZKG_STORE_REJECTED.
+ * ZooKeeper's codes mapped to zkgate's, in one table: the failures that are the store's or the
+ * deployment's (unreachable, refusing zkgate's identity, a quota) and a name or size ZooKeeper
+ * refuses. Any other code reaching a client (a race its slice should have retried, a refusal the
+ * gateway did not expect) is a bug: ZKG_INTERNAL.
  */
-const STORE_CODES = new Map<number, ErrorCodeKey>([
-  [ErrorCode.NO_NODE, 'ZKG_NODE_NOT_FOUND'],
-  [ErrorCode.NODE_EXISTS, 'ZKG_NODE_EXISTS'],
-  [ErrorCode.BAD_VERSION, 'ZKG_VERSION_CONFLICT'],
-  [ErrorCode.NOT_EMPTY, 'ZKG_NODE_NOT_EMPTY'],
-  [ErrorCode.BAD_ARGUMENTS, 'ZKG_VALIDATION_FAILED'],
-  [ErrorCode.QUOTA_EXCEEDED, 'ZKG_STORE_QUOTA_EXCEEDED'],
-  [ErrorCode.CONNECTION_LOSS, 'ZKG_STORE_UNAVAILABLE'],
-  [ErrorCode.SESSION_EXPIRED, 'ZKG_STORE_UNAVAILABLE'],
-  [ErrorCode.OPERATION_TIMEOUT, 'ZKG_STORE_UNAVAILABLE'],
-  [ErrorCode.REQUEST_TIMEOUT, 'ZKG_STORE_UNAVAILABLE'],
-  [ErrorCode.SESSION_MOVED, 'ZKG_STORE_UNAVAILABLE'],
-  [ErrorCode.THROTTLED_OP, 'ZKG_STORE_UNAVAILABLE'],
+const STORE_CODES = new Map<number, { code: ErrorCodeKey; detail: (what: string) => string }>([
+  [ErrorCode.CONNECTION_LOSS, UNREACHABLE],
+  [ErrorCode.SESSION_EXPIRED, UNREACHABLE],
+  [ErrorCode.OPERATION_TIMEOUT, UNREACHABLE],
+  [ErrorCode.REQUEST_TIMEOUT, UNREACHABLE],
+  [ErrorCode.SESSION_MOVED, UNREACHABLE],
+  [ErrorCode.THROTTLED_OP, UNREACHABLE],
+  [
+    ErrorCode.NO_AUTH,
+    {
+      code: 'ZKG_STORE_REJECTED',
+      detail: (what) =>
+        `ZooKeeper refuses the gateway's identity access to ${what}: grant it in the ACLs of ` +
+        "zkgate's tree, or set ZKGATE_ZK_AUTH to an identity that has it",
+    },
+  ],
+  [
+    ErrorCode.AUTH_FAILED,
+    {
+      code: 'ZKG_STORE_REJECTED',
+      detail: (what) => `ZooKeeper refuses the gateway's credentials (ZKGATE_ZK_AUTH), serving ${what}`,
+    },
+  ],
+  [
+    ErrorCode.QUOTA_EXCEEDED,
+    { code: 'ZKG_STORE_QUOTA_EXCEEDED', detail: (what) => `a ZooKeeper quota does not let ${what} grow` },
+  ],
+  [
+    ErrorCode.BAD_ARGUMENTS,
+    { code: 'ZKG_VALIDATION_FAILED', detail: (what) => `ZooKeeper refuses the name or the size of ${what}` },
+  ],
 ]);
 
-/** Translate a coordination-store failure into the catalog. */
-export function fromStoreError(err: StoreError): ZkgError {
-  const code = STORE_CODES.get(err.code) ?? 'ZKG_STORE_REJECTED';
-  const retryAfter = ERRORS[code].status === 503 ? STORE_RETRY_AFTER_S : undefined;
-  return new ZkgError(code, err.message, { cause: err, retryAfter });
+/**
+ * A coordination-store failure in the catalog's terms, about `resource` (what the client named:
+ * "namespace a/b", "instance i of service s"); past every slice, about the request. The detail
+ * names the resource and ZooKeeper's code, never the znode.
+ */
+export function fromStoreError(err: StoreError, resource = 'this request'): ZkgError {
+  const known = STORE_CODES.get(err.code);
+  if (!known)
+    return new ZkgError('ZKG_INTERNAL', `unexpected ${err.codeName} for ${resource}`, { cause: err });
+  const retryAfter = ERRORS[known.code].status === 503 ? STORE_RETRY_AFTER_S : undefined;
+  return new ZkgError(known.code, `${known.detail(resource)} (${err.codeName})`, { cause: err, retryAfter });
+}
+
+/** Run a slice's store work on `resource`, stating the store failures it lets through as {@link fromStoreError} does. */
+export async function atStoreBoundary<T>(resource: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw isStoreError(err) ? fromStoreError(err, resource) : err;
+  }
+}
+
+/**
+ * An optimistic write of `resource` at its slice's boundary: retried while concurrent writers
+ * change what it read ({@link retryOnRace}); one that stays contended for the whole budget
+ * answers ZKG_WRITE_CONTENDED (503, Retry-After), not a storage conflict.
+ */
+export function optimisticWrite<T>(resource: string, attempt: () => Promise<T>): Promise<T> {
+  return atStoreBoundary(resource, () =>
+    retryOnRace(attempt).catch((err: unknown) => {
+      if (!isRace(err)) throw err;
+      throw new ZkgError('ZKG_WRITE_CONTENDED', `${resource} kept changing under this write`, {
+        cause: err,
+        retryAfter: 1,
+      });
+    }),
+  );
 }
 
 /** Any thrown value as a catalog error; unknown failures become ZKG_INTERNAL. */

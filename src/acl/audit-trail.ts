@@ -17,6 +17,7 @@
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import type { CoordinationStore, Op, StoreLogger } from '../coordination/store.js';
+import { atStoreBoundary } from '../errors.js';
 import type { AuditRetention } from '../settings.js';
 import { auditDirectory, parseAuditRecord, type AuditRecord } from './audit.js';
 
@@ -84,7 +85,11 @@ export class AuditTrail {
   }
 
   /** Matching records, newest first. */
-  async query(query: AuditQuery): Promise<AuditRecord[]> {
+  query(query: AuditQuery): Promise<AuditRecord[]> {
+    return atStoreBoundary('the audit trail', () => this.search(query));
+  }
+
+  private async search(query: AuditQuery): Promise<AuditRecord[]> {
     const names = await this.names();
     const found: AuditRecord[] = [];
     for (let start = 0; start < names.length; start += READ_BATCH) {

@@ -13,7 +13,7 @@ import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import { isRace, mkdirs } from '../coordination/recipes.js';
 import type { Op } from '../coordination/store.js';
 import { CacheView, type CacheChange, type WatchedTree } from '../coordination/watched-cache.js';
-import { ZkgError } from '../errors.js';
+import { atStoreBoundary, optimisticWrite, ZkgError } from '../errors.js';
 import { systemActor, type Actor } from './actor.js';
 import { auditDirectory, auditOp, auditResource, type AuditAction } from './audit.js';
 import { BUILT_IN_POLICIES, type Policy } from './policy.js';
@@ -122,10 +122,7 @@ export class AclCache extends CacheView<AclChange> {
       this.staged.set(key, { id: node.stat.mzxid, value: JSON.parse(node.data.toString('utf8')) });
     } catch (err) {
       if (isStoreError(err, ErrorCode.NO_NODE)) {
-        // The directory's pzxid is no lower than the deletion's zxid.
-        const dir = await this.store.exists(this.layout[directory]);
-        if (dir) this.tree.observe(dir);
-        this.staged.set(key, { id: dir?.pzxid ?? 0n, gone: true });
+        this.staged.set(key, { id: await this.tree.absence(path), gone: true });
         return;
       }
       if (err instanceof SyntaxError) {
@@ -241,11 +238,13 @@ export class AclService {
       createdBy: actor.accessor,
       createdAt: Date.now(),
     };
-    await this.store.multi([
-      this.tokenOp(token),
-      this.audited(actor, 'acl.token.create', auditResource.token(token.accessor), null, 0),
-    ]);
-    await this.settle(this.layout.tokens);
+    await atStoreBoundary(`token ${token.accessor}`, async () => {
+      await this.store.multi([
+        this.tokenOp(token),
+        this.audited(actor, 'acl.token.create', auditResource.token(token.accessor), null, 0),
+      ]);
+      await this.settle(this.layout.tokens);
+    });
     return { token, secret };
   }
 
@@ -263,34 +262,36 @@ export class AclService {
     }
     const path = this.layout.of('policies', policy.name);
     const data = Buffer.from(JSON.stringify(policy));
-    const before = await this.store.exists(path);
-    const op: Op = before
-      ? { op: 'setData', path, data, version: before.version }
-      : { op: 'create', path, data };
     const resource = auditResource.policy(policy.name);
-    try {
-      await this.store.multi([
-        op,
-        this.audited(
-          actor,
-          'acl.policy.put',
-          resource,
-          before?.version ?? null,
-          before ? before.version + 1 : 0,
-        ),
-      ]);
-    } catch (err) {
-      // Written elsewhere meanwhile: the versions in the record would be wrong; the caller retries.
-      if (isRace(err)) {
-        throw new ZkgError('ZKG_WRITE_CONTENDED', `policy ${policy.name} changed meanwhile`, {
-          retryAfter: 1,
-        });
+    return atStoreBoundary(`policy ${policy.name}`, async () => {
+      const before = await this.store.exists(path);
+      const op: Op = before
+        ? { op: 'setData', path, data, version: before.version }
+        : { op: 'create', path, data };
+      try {
+        await this.store.multi([
+          op,
+          this.audited(
+            actor,
+            'acl.policy.put',
+            resource,
+            before?.version ?? null,
+            before ? before.version + 1 : 0,
+          ),
+        ]);
+      } catch (err) {
+        // Written elsewhere meanwhile: the versions in the record would be wrong; the caller retries.
+        if (isRace(err)) {
+          throw new ZkgError('ZKG_WRITE_CONTENDED', `policy ${policy.name} changed meanwhile`, {
+            retryAfter: 1,
+          });
+        }
+        throw err;
       }
-      throw err;
-    }
-    const stat = await this.store.exists(path);
-    await this.tree.acknowledge(stat?.mzxid ?? 0n);
-    return before === null;
+      const stat = await this.store.exists(path);
+      await this.tree.acknowledge(stat?.mzxid ?? 0n);
+      return before === null;
+    });
   }
 
   async deletePolicy(actor: Actor, name: string): Promise<Policy> {
@@ -303,25 +304,27 @@ export class AclService {
     return policy;
   }
 
-  /** Delete a token or policy; one deleted meanwhile elsewhere is just as gone (and not recorded twice). */
+  /**
+   * Delete a token or policy, version-checked so that the record names the version removed, and
+   * again if it changed meanwhile; one deleted meanwhile elsewhere is just as gone (and not
+   * recorded twice).
+   */
   private async remove(actor: Actor, directory: Directory, name: string): Promise<void> {
     const path = this.layout.of(directory, name);
-    const [action, resource]: [AuditAction, string] =
+    const [action, resource, what]: [AuditAction, string, string] =
       directory === 'tokens'
-        ? ['acl.token.delete', auditResource.token(name)]
-        : ['acl.policy.delete', auditResource.policy(name)];
-    const stat = await this.store.exists(path);
-    if (stat) {
-      try {
+        ? ['acl.token.delete', auditResource.token(name), `token ${name}`]
+        : ['acl.policy.delete', auditResource.policy(name), `policy ${name}`];
+    await optimisticWrite(what, async () => {
+      const stat = await this.store.exists(path);
+      if (stat) {
         await this.store.multi([
           { op: 'delete', path, version: stat.version },
           this.audited(actor, action, resource, stat.version, null),
         ]);
-      } catch (err) {
-        if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
       }
-    }
-    await this.settle(this.layout[directory]);
+      await this.settle(this.layout[directory]);
+    });
   }
 
   /** The record of a change, in the change's own transaction. */

@@ -2,6 +2,22 @@
  * The watch-backed cache of every configuration namespace. The mechanism (watches, bounded
  * batches, why every event id is a safe resume point) is {@link WatchedTree}'s; this view reads
  * namespaces, their meta and the tombstones of deleted ones.
+ *
+ * A cache never writes. A deletion zkgate made has its tombstone, created by the deleting
+ * transaction: its czxid is the deletion's zxid. A deletion zkgate did not make (a plain client
+ * removed a znode) has none, and is published at the zxid at which this replica saw the namespace
+ * gone: the meta's mzxid when the meta stopped being a namespace's, else the pzxid of the missing
+ * znode's nearest existing ancestor ({@link WatchedTree.absence}). Either is a safe resume point by
+ * the tree's own argument: it is at or above the change (the pzxid moved when the znode went, and
+ * only grows), and it is a zxid from an answer this replica received, so a change below it has
+ * had its notification delivered before that answer, and the load it started holds the bound
+ * below the change until it has been read; the deletion is therefore published only in a batch
+ * that also holds everything at or below its id. Replicas may publish the same deletion at
+ * different ids; a client resuming with either gets it again or not at all, never misses it.
+ *
+ * Such a deletion is remembered in memory only until the elected writer records a tombstone for
+ * it ({@link ConfigCache.unrecordedDeletions}): a replica starting before that would not know of
+ * it. Where the writer cannot write (no access, a read-only server), watchers still get it.
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import type { Stat } from '../coordination/store.js';
@@ -41,7 +57,7 @@ export interface Tombstone {
   readonly ctime: number;
 }
 
-type Staged = { entry: ConfigEntry } | { deleted: Tombstone } | { absent: true };
+type Staged = { entry: ConfigEntry } | { deleted: Tombstone; readonly recorded: boolean } | { absent: true };
 
 export function isConfigChange(change: CacheChange): change is ConfigChange {
   return change.kind === 'config' || change.kind === 'deleted';
@@ -87,6 +103,8 @@ export class ConfigCache extends CacheView<ConfigChange> {
   private stagedTombstones: Map<string, Tombstone> | undefined;
   /** Tombstone names as last listed. */
   private listedTombstones = new Set<string>();
+  /** Deletions among `tombstones` no tombstone znode records yet (a plain client's). */
+  private readonly unrecorded = new Set<string>();
   /** Meta children as last listed, to load only what is new. */
   private listed = new Set<string>();
   private pruneHorizon = 0n;
@@ -116,9 +134,19 @@ export class ConfigCache extends CacheView<ConfigChange> {
       .sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0));
   }
 
-  /** Remembered deletions (for pruning). */
+  /** Deletions recorded by a tombstone (for pruning). */
   deletions(): Array<{ namespace: string } & Tombstone> {
-    return [...this.tombstones].map(([namespace, t]) => ({ namespace, ...t }));
+    return [...this.tombstones]
+      .filter(([namespace]) => !this.unrecorded.has(namespace))
+      .map(([namespace, t]) => ({ namespace, ...t }));
+  }
+
+  /** Deletions zkgate did not make and no tombstone records yet: the elected writer records them. */
+  unrecordedDeletions(): Array<{ namespace: string; version: number }> {
+    return [...this.unrecorded].map((namespace) => ({
+      namespace,
+      version: this.tombstones.get(namespace)?.version ?? 0,
+    }));
   }
 
   /**
@@ -156,25 +184,29 @@ export class ConfigCache extends CacheView<ConfigChange> {
 
   private async readNamespace(namespace: string): Promise<void> {
     const watch = this.tree.watcherFor(`ns:${namespace}`, () => this.readNamespace(namespace));
+    const metaPath = this.layout.metaOf(namespace);
     let metaNode;
     try {
-      metaNode = await this.store.getData(this.layout.metaOf(namespace), watch);
+      metaNode = await this.store.getData(metaPath, watch);
     } catch (err) {
       if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
-      return this.stageDeletion(namespace);
+      return this.stageDeletion(namespace, () => this.tree.absence(metaPath));
     }
     this.tree.observe(metaNode.stat);
+    const { mzxid } = metaNode.stat;
+    const changed = async (): Promise<bigint> => mzxid;
     let meta: ConfigMeta;
     try {
       meta = parseMeta(metaNode.data);
     } catch (err) {
       // A znode zkgate did not write: not a namespace, and no reason to stop the cache.
       this.logger.warn({ err, namespace }, 'ignoring a malformed config meta znode');
-      return this.stageDeletion(namespace);
+      return this.stageDeletion(namespace, changed);
     }
-    if (!meta.live) return this.stageDeletion(namespace);
+    if (!meta.live) return this.stageDeletion(namespace, changed);
+    const docPath = this.layout.document(namespace);
     try {
-      const doc = await this.store.getData(this.layout.document(namespace), watch);
+      const doc = await this.store.getData(docPath, watch);
       this.tree.observe(doc.stat);
       this.staged.set(namespace, {
         entry: {
@@ -189,40 +221,40 @@ export class ConfigCache extends CacheView<ConfigChange> {
       });
     } catch (err) {
       if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
-      // The document znode was removed behind zkgate's back; watch for it to come back.
-      await this.store.exists(this.layout.document(namespace), watch);
-      await this.stageDeletion(namespace);
+      // The document znode was removed behind zkgate's back; watch for it to come back. Back
+      // already: read it again rather than take the absence for a deletion.
+      if (await this.store.exists(docPath, watch)) return this.readNamespace(namespace);
+      await this.stageDeletion(namespace, () => this.tree.absence(docPath));
     }
   }
 
   /**
-   * The namespace is gone (or not a namespace). If it was known, stage its deletion with the
-   * zxid of its tombstone; a deletion zkgate did not make (a plain client removed a znode) has
-   * none, so one is written: its czxid is a durable id no lower than the deletion's.
+   * The namespace is gone (or not a namespace). If it was known, stage its deletion: at its
+   * tombstone's zxid, or, where a plain client deleted it, at the zxid `observed` reads (see the
+   * header). A tombstone found while the namespace is not live records its latest deletion: every
+   * publish removes the tombstone, and the writer records one only while no publish intervenes.
    */
-  private async stageDeletion(namespace: string): Promise<void> {
-    const known = this.published.get(namespace);
+  private async stageDeletion(namespace: string, observed: () => Promise<bigint>): Promise<void> {
     const staged = this.staged.get(namespace);
-    if (!known && !(staged && 'entry' in staged)) {
+    const last = this.published.get(namespace) ?? (staged && 'entry' in staged ? staged.entry : undefined);
+    if (!last) {
       this.staged.set(namespace, { absent: true });
       return;
     }
-    const path = this.layout.tombstoneOf(namespace);
-    const version = known?.version ?? (staged && 'entry' in staged ? staged.entry.version : 0);
     let node;
     try {
-      node = await this.store.getData(path);
+      node = await this.store.getData(this.layout.tombstoneOf(namespace));
     } catch (err) {
       if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
-      try {
-        await this.store.create(path, Buffer.from(JSON.stringify({ version })));
-      } catch (createErr) {
-        if (!isStoreError(createErr, ErrorCode.NODE_EXISTS)) throw createErr;
-      }
-      node = await this.store.getData(path);
+      const deleted = { zxid: await observed(), version: last.version, ctime: Date.now() };
+      this.staged.set(namespace, { deleted, recorded: false });
+      return;
     }
     this.tree.observe(node.stat);
-    this.staged.set(namespace, { deleted: safeTombstone(node.data, node.stat, version) });
+    this.staged.set(namespace, {
+      deleted: safeTombstone(node.data, node.stat, last.version),
+      recorded: true,
+    });
   }
 
   private async loadDirectories(): Promise<void> {
@@ -276,13 +308,17 @@ export class ConfigCache extends CacheView<ConfigChange> {
       for (const [namespace, t] of this.stagedTombstones) {
         if (!covered(t.zxid)) continue;
         this.stagedTombstones.delete(namespace);
-        if (!this.published.has(namespace)) this.tombstones.set(namespace, t);
+        if (!this.published.has(namespace)) this.remember(namespace, t, true);
         this.tree.advance(t.zxid);
       }
       if (settled) {
         // Pruned or replaced since: forget them, once nothing read earlier is still on its way.
         for (const namespace of this.tombstones.keys()) {
-          if (!this.stagedTombstones.has(namespace) && !this.listedTombstones.has(namespace))
+          if (
+            !this.stagedTombstones.has(namespace) &&
+            !this.listedTombstones.has(namespace) &&
+            !this.unrecorded.has(namespace)
+          )
             this.tombstones.delete(namespace);
         }
         this.stagedTombstones = undefined;
@@ -301,16 +337,28 @@ export class ConfigCache extends CacheView<ConfigChange> {
         if (before && before.index > staged.entry.index) continue;
         this.published.set(namespace, staged.entry);
         this.tombstones.delete(namespace);
+        this.unrecorded.delete(namespace);
         // A metadata-only change (a new schema) is not a new document: no event.
         if (before && before.index === staged.entry.index) continue;
         changes.push({ kind: 'config', id, entry: staged.entry });
       } else if (this.published.delete(namespace)) {
         this.tree.forgetWatcher(`ns:${namespace}`);
-        this.tombstones.set(namespace, staged.deleted);
+        this.remember(namespace, staged.deleted, staged.recorded);
         changes.push({ kind: 'deleted', id, namespace, version: staged.deleted.version });
       }
     }
     return changes;
+  }
+
+  /**
+   * Keep the highest id known for a deletion: every one of them is at or above it (a replica that
+   * saw a plain client's deletion before the writer recorded it holds a lower or a higher one).
+   */
+  private remember(namespace: string, tombstone: Tombstone, recorded: boolean): void {
+    const known = this.tombstones.get(namespace);
+    if (!known || tombstone.zxid > known.zxid) this.tombstones.set(namespace, tombstone);
+    if (recorded) this.unrecorded.delete(namespace);
+    else this.unrecorded.add(namespace);
   }
 }
 

@@ -7,14 +7,26 @@
  *
  * The author of a release is the description of the token that published it (who it was issued
  * to, as people read a history); the audit record of the publish names the token's accessor too.
+ *
+ * Tombstones are written by writers only: by a delete, in its own transaction, and, for a deletion
+ * zkgate did not make (a plain client removed the znodes), by the elected replica once its cache
+ * saw the namespace gone (see {@link ConfigCache}), so that replicas starting later know of it.
  */
 import type { Actor } from '../acl/actor.js';
 import { auditDirectory, auditOp, auditResource, type AuditChange } from '../acl/audit.js';
+import type { LeaderElection } from '../coordination/election.js';
 import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
-import { isRace, KeyedQueue, missingDirs, mkdirs, retryOnRace } from '../coordination/recipes.js';
-import type { CoordinationStore, NodeData, Op, StoreLogger } from '../coordination/store.js';
-import { storeUnavailable, ZkgError } from '../errors.js';
+import { isRace, KeyedQueue, missingDirs, mkdirs } from '../coordination/recipes.js';
+import { Rerun } from '../coordination/rerun.js';
+import {
+  MAX_REQUEST_BYTES,
+  type CoordinationStore,
+  type NodeData,
+  type Op,
+  type StoreLogger,
+} from '../coordination/store.js';
+import { atStoreBoundary, optimisticWrite, storeUnavailable, ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
 import {
   ConfigCache,
@@ -38,6 +50,8 @@ export interface ConfigServiceOptions {
   readonly tombstoneRetentionMs: number;
   /** The session's watched tree; the config cache is one of its views. */
   readonly tree: WatchedTree<CacheChange>;
+  /** Who records the deletions zkgate did not make: the gateways' election. */
+  readonly leadership: Pick<LeaderElection, 'isLeader' | 'onChange'>;
   readonly logger: StoreLogger;
   readonly metrics: Metrics;
 }
@@ -79,6 +93,9 @@ export class ConfigService {
   private readonly schemas = new SchemaValidator();
   private readonly writes = new KeyedQueue();
   private pruneTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly recorder: Rerun;
+  private readonly unsubscribe: Array<() => void> = [];
 
   constructor(
     private readonly store: CoordinationStore,
@@ -86,19 +103,35 @@ export class ConfigService {
   ) {
     this.layout = new ConfigLayout(options.root);
     this.cache = new ConfigCache(options.tree, this.layout);
+    this.recorder = new Rerun(
+      () => this.recordDeletions(),
+      () => this.running && options.leadership.isLeader,
+      (err) => options.logger.warn({ err }, 'recording deletions failed'),
+    );
   }
 
   /**
    * Create the znode layout (and the audit directory every write records into) if missing, and
-   * start pruning old tombstones. The cache loads when its tree starts, after every view is
-   * attached.
+   * start pruning old tombstones and, while leading, recording the deletions zkgate did not make
+   * (at once, and again with each pruning round after a failure). The cache loads when its tree
+   * starts, after every view is attached.
    */
   async start(): Promise<void> {
     for (const dir of [...this.layout.directories(), auditDirectory(this.options.root)]) {
       await mkdirs(this.store, dir);
     }
+    this.running = true;
+    this.unsubscribe.push(
+      this.cache.onChange((changes) => {
+        if (changes.some((c) => c.kind === 'deleted')) this.recorder.request();
+      }),
+      this.options.leadership.onChange((leading) => {
+        if (leading) this.recorder.request();
+      }),
+    );
     const every = Math.min(Math.max(this.options.tombstoneRetentionMs / 4, 1_000), 600_000);
     this.pruneTimer = setInterval(() => {
+      this.recorder.request();
       this.pruneTombstones(Date.now()).catch((err: unknown) =>
         this.options.logger.warn({ err }, 'pruning config tombstones failed'),
       );
@@ -107,7 +140,9 @@ export class ConfigService {
   }
 
   close(): void {
+    this.running = false;
     clearInterval(this.pruneTimer);
+    for (const off of this.unsubscribe.splice(0)) off();
   }
 
   /** True while the store is unreachable and reads come from the last known state. */
@@ -231,7 +266,9 @@ export class ConfigService {
         if (isStoreError(err, ErrorCode.BAD_ARGUMENTS)) {
           throw new ZkgError(
             'ZKG_CONFIG_TOO_LARGE',
-            `the document with its release and metadata is too large: ${(err as Error).message}`,
+            `the document with its release and metadata exceeds the ${MAX_REQUEST_BYTES} bytes ` +
+              'ZooKeeper takes in one transaction',
+            { cause: err },
           );
         }
         throw err;
@@ -288,6 +325,10 @@ export class ConfigService {
   /** Releases, newest first, at most `limit`. */
   async history(namespace: string, limit: number): Promise<Release[]> {
     parseNamespace(namespace);
+    return atStoreBoundary(`namespace ${namespace}`, () => this.readHistory(namespace, limit));
+  }
+
+  private async readHistory(namespace: string, limit: number): Promise<Release[]> {
     const versions = (await this.releaseNumbers(namespace)).reverse().slice(0, limit);
     const releases = await Promise.all(
       versions.map((v) =>
@@ -305,7 +346,7 @@ export class ConfigService {
 
   async release(namespace: string, version: number): Promise<{ release: Release; data: Buffer }> {
     parseNamespace(namespace);
-    return this.readRelease(namespace, version);
+    return atStoreBoundary(`namespace ${namespace}`, () => this.readRelease(namespace, version));
   }
 
   /** Publish release `version` again, as a new version. */
@@ -328,7 +369,7 @@ export class ConfigService {
 
   async getSchema(namespace: string): Promise<JsonSchema> {
     parseNamespace(namespace);
-    const { meta } = await this.readCurrent(namespace);
+    const { meta } = await atStoreBoundary(`namespace ${namespace}`, () => this.readCurrent(namespace));
     if (meta?.meta.schema === undefined) {
       throw new ZkgError('ZKG_CONFIG_NOT_FOUND', `namespace ${namespace} has no schema`);
     }
@@ -414,6 +455,54 @@ export class ConfigService {
     return pruned;
   }
 
+  /**
+   * Record the deletions this replica's cache saw without a tombstone. One that cannot be recorded
+   * (no access, a read-only server) is tried again by the next pruning round; its watchers got it
+   * anyway.
+   */
+  private async recordDeletions(): Promise<void> {
+    for (const { namespace, version } of this.cache.unrecordedDeletions()) {
+      try {
+        await this.recordDeletion(namespace, version);
+      } catch (err) {
+        this.options.logger.warn(
+          { err, namespace },
+          'deletion of a namespace not recorded; replicas starting now will not report it',
+        );
+      }
+    }
+  }
+
+  /**
+   * Write the tombstone of a deletion made outside zkgate, unless the namespace is back or the
+   * deletion recorded. The transaction is fenced on the meta znode as read here (every publish
+   * creates or sets it; a missing one is created and deleted again, which fails if it exists): a
+   * publish in between fails it, rather than leave a tombstone beside a live namespace that a
+   * later deletion would be taken for. It is no audited change: it records one already made.
+   * A replica that lost the leadership meanwhile may write it too, which changes nothing.
+   */
+  private async recordDeletion(namespace: string, version: number): Promise<void> {
+    const metaPath = this.layout.metaOf(namespace);
+    const tombstone = this.layout.tombstoneOf(namespace);
+    // The meta first: a publish writes both at once, so one before the meta read shows in the
+    // document read too, and one after it fails the fence.
+    const meta = await orUndefined(this.store.getData(metaPath));
+    const doc = await this.store.exists(this.layout.document(namespace));
+    if (doc && meta && isLive(meta.data)) return;
+    const fence: Op[] = meta
+      ? [{ op: 'check', path: metaPath, version: meta.stat.version }]
+      : [
+          { op: 'create', path: metaPath },
+          { op: 'delete', path: metaPath },
+        ];
+    try {
+      await this.store.multi([...fence, { op: 'create', path: tombstone, data: json({ version }) }]);
+    } catch (err) {
+      // Published, deleted or recorded meanwhile: the cache says again if it is still unrecorded.
+      if (!isRace(err)) throw err;
+    }
+  }
+
   /** The audit record of a change to `namespace`, for the change's own `multi`. */
   private record(actor: Actor, namespace: string, change: Omit<AuditChange, 'resource'>): Op {
     return auditOp(this.options.root, actor, { ...change, resource: auditResource.namespace(namespace) });
@@ -443,15 +532,7 @@ export class ConfigService {
    * whole retry budget, and then with a 503 that says to retry, not a storage error.
    */
   private serialized<T>(namespace: string, attempt: () => Promise<T>): Promise<T> {
-    return this.writes.run(namespace, () =>
-      retryOnRace(attempt).catch((err: unknown) => {
-        if (!isRace(err)) throw err;
-        throw new ZkgError('ZKG_WRITE_CONTENDED', `namespace ${namespace} kept changing under this write`, {
-          cause: err,
-          retryAfter: 1,
-        });
-      }),
-    );
+    return this.writes.run(namespace, () => optimisticWrite(`namespace ${namespace}`, attempt));
   }
 
   /**
@@ -528,6 +609,15 @@ function assertMatch(
       'ZKG_CONFIG_VERSION_CONFLICT',
       `namespace ${namespace} is at version ${current} with other content than the ETag given`,
     );
+  }
+}
+
+/** Whether a meta znode's data makes its namespace live; one zkgate did not write does not. */
+function isLive(data: Buffer): boolean {
+  try {
+    return parseMeta(data).live;
+  } catch {
+    return false;
   }
 }
 

@@ -17,7 +17,8 @@
  * state of every item whose last change is at or below L, which is what `Last-Event-ID`
  * resumption, on any replica, relies on.
  */
-import { ErrorCode, isStoreError } from './errors.js';
+import { ErrorCode, isStoreError, StoreError } from './errors.js';
+import { parentOf } from './paths.js';
 import { mkdirs } from './recipes.js';
 import type { CoordinationStore, Stat, StoreLogger, Watcher } from './store.js';
 
@@ -182,6 +183,27 @@ export class WatchedTree<C extends CacheChange> {
   /** Record the zxids a response carried (see the header: they set the floors of later loads). */
   observe(stat: Stat): void {
     for (const zxid of [stat.mzxid, stat.pzxid, stat.czxid]) if (zxid > this.observed) this.observed = zxid;
+  }
+
+  /**
+   * An id for the removal of `path`, just read as missing: the pzxid of its nearest existing
+   * ancestor, read now. It is no lower than the removal of that ancestor's child on the way to
+   * `path` (which came after `path`'s own), and it is a zxid this replica has read, so the bound
+   * (see the header) holds it back until every change at or below it has been read. Should `path`
+   * come back before this answer, the watch on it (or on a listing that held it) fired first, and
+   * the load that started keeps the bound below this id until its read of `path` replaces what
+   * was staged with it.
+   */
+  async absence(path: string): Promise<bigint> {
+    for (let dir = parentOf(path); ; dir = parentOf(dir)) {
+      const stat = await this.store.exists(dir);
+      if (stat) {
+        this.observe(stat);
+        return stat.pzxid;
+      }
+      // Only a chroot removed from under the session gets here.
+      if (dir === '/') throw new StoreError(ErrorCode.NO_NODE, dir);
+    }
   }
 
   /** Move the watermark without an event (a change that is reflected but has nothing to send). */

@@ -476,10 +476,17 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       config: { access: on('delete') },
       schema: {
         summary: 'Deregister an instance (any instance, Curator and Spring ones included)',
+        description:
+          '409 `ZKG_INSTANCE_HAS_CHILDREN` while another ZooKeeper client keeps child znodes under it.',
         [PERMISSION_KEY]: 'service:delete',
         tags: ['registry'],
         params: instanceParams,
-        response: { 204: { type: 'null' }, 404: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
+        response: {
+          204: { type: 'null' },
+          404: { $ref: 'Problem#' },
+          409: { $ref: 'Problem#' },
+          503: { $ref: 'Problem#' },
+        },
       },
     },
     async (request, reply) => {

@@ -17,7 +17,7 @@ import type { Actor } from '../acl/actor.js';
 import { auditDirectory, auditOp, auditResource, type AuditAction, type AuditChange } from '../acl/audit.js';
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
-import { missingDirs, mkdirs, retryOnRace } from '../coordination/recipes.js';
+import { missingDirs, mkdirs } from '../coordination/recipes.js';
 import type { CoordinationStore, NodeData, Op, OpResult, Stat, StoreLogger } from '../coordination/store.js';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import {
@@ -30,7 +30,7 @@ import {
   type StrategyName,
   type ZoneOutcome,
 } from '../dispatcher/index.js';
-import { fromStoreError, storeUnavailable, ZkgError } from '../errors.js';
+import { optimisticWrite, storeUnavailable, ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
 import { HotStoreError } from '../hotstore/errors.js';
 import type { HotStore, Lease, LoadReport } from '../hotstore/store.js';
@@ -215,7 +215,7 @@ export class RegistryService {
     const path = this.instancePath(service, id);
     const ttlMs = registration.ttlMs ?? this.options.defaultTtlMs;
     let lease: Lease | 'deferred' | undefined;
-    const { index, created, instance } = await retryOnRace(async () => {
+    const { index, created, instance } = await optimisticWrite(instanceOf(service, id), async () => {
       const existing = await this.readExisting(service, id);
       lease ??= (await this.renewOrDefer(service, id, ttlMs)) ?? 'deferred';
       const manualStatus = existing?.instance?.manualStatus;
@@ -283,7 +283,7 @@ export class RegistryService {
     this.assertWritable();
     const path = this.instancePath(service, id);
     // Version-checked, so the record names the version that was removed.
-    await retryOnRace(async () => {
+    await optimisticWrite(instanceOf(service, id), async () => {
       const stat = await this.store.exists(path);
       if (!stat) throw instanceNotFound(service, id);
       const change = {
@@ -294,7 +294,12 @@ export class RegistryService {
       await this.audited(actor, service, id, change, [{ op: 'delete', path, version: stat.version }]).catch(
         (err: unknown) => {
           // A znode with children stays: that is no race to retry.
-          if (isStoreError(err, ErrorCode.NOT_EMPTY)) throw fromStoreError(err);
+          if (isStoreError(err, ErrorCode.NOT_EMPTY)) {
+            throw new ZkgError(
+              'ZKG_INSTANCE_HAS_CHILDREN',
+              `${instanceOf(service, id)} has child znodes another ZooKeeper client wrote; remove them first`,
+            );
+          }
           throw err;
         },
       );
@@ -411,7 +416,7 @@ export class RegistryService {
     const data = Buffer.from(JSON.stringify(policy), 'utf8');
     // Set it, or create it; two first writers race on the create, and the loser sets it. The
     // set is version-checked so that the record names the version it replaced.
-    const index = await retryOnRace(async () => {
+    const index = await optimisticWrite(`the dispatch policy of service ${service}`, async () => {
       const stat = await this.store.exists(path);
       const [set] = await this.store.multi([
         stat ? { op: 'setData', path, data, version: stat.version } : { op: 'create', path, data },
@@ -637,7 +642,8 @@ export class RegistryService {
     change: (instance: Instance) => Instance | undefined,
   ): Promise<InstanceEntry | undefined> {
     const path = this.instancePath(service, id);
-    const entry = await retryOnRace(async (): Promise<InstanceEntry | undefined> => {
+    const resource = instanceOf(service, id);
+    const entry = await optimisticWrite(resource, async (): Promise<InstanceEntry | undefined> => {
       const read = await this.readInstance(service, id);
       if (!read?.instance) return undefined;
       const { node, instance } = read;
@@ -753,8 +759,13 @@ function countStatuses(items: Iterable<{ readonly status: InstanceStatus }>): Re
   return counts;
 }
 
+/** An instance as errors name it. */
+function instanceOf(service: string, id: string): string {
+  return `instance ${id} of service ${service}`;
+}
+
 function instanceNotFound(service: string, id: string): ZkgError {
-  return new ZkgError('ZKG_INSTANCE_NOT_FOUND', `no instance ${id} of service ${service}`);
+  return new ZkgError('ZKG_INSTANCE_NOT_FOUND', `no ${instanceOf(service, id)}`);
 }
 
 export function viewOf(entry: InstanceEntry, snapshot: LeaseSnapshot): InstanceView {

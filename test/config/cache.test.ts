@@ -10,7 +10,7 @@ import { systemActor } from '../../src/acl/actor.js';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { EmbeddedServer } from '../../src/coordination/embedded/index.js';
-import type { CoordinationStore } from '../../src/coordination/store.js';
+import { Perms, type CoordinationStore } from '../../src/coordination/store.js';
 import { WatchedTree, type CacheChange } from '../../src/coordination/watched-cache.js';
 import type { ConfigChange } from '../../src/config/cache.js';
 import { Metrics } from '../../src/monitor/metrics.js';
@@ -23,6 +23,23 @@ const logger = pino({ level: 'silent' });
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 const actor = systemActor('test');
 
+/** The part of the gateways' election a config service follows, elected by the test. */
+class Leadership {
+  private readonly listeners = new Set<(leading: boolean) => void>();
+
+  constructor(public isLeader: boolean) {}
+
+  onChange(listener: (leading: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  elect(): void {
+    this.isLeader = true;
+    for (const listener of this.listeners) listener(true);
+  }
+}
+
 describe('config cache', () => {
   let dataDir: string;
   let server: EmbeddedServer;
@@ -30,11 +47,15 @@ describe('config cache', () => {
   const services: Array<{ close(): void }> = [];
 
   /** A gateway replica's config service on its own session of the shared store. */
-  async function replica(session: CoordinationStore = server.connect()): Promise<ConfigService> {
+  async function replica(
+    session: CoordinationStore = server.connect(),
+    { root = '/zkgate', leadership = new Leadership(false) } = {},
+  ): Promise<ConfigService> {
     const tree = new WatchedTree<CacheChange>(session, logger);
     const service = new ConfigService(session, {
       tree,
-      root: '/zkgate',
+      leadership,
+      root,
       maxBytes: 100_000,
       historyLimit: 10,
       tombstoneRetentionMs: 60_000,
@@ -99,12 +120,15 @@ describe('config cache', () => {
     expect(missed).toEqual([{ kind: 'deleted', id: gone.index, namespace: 'flap/x', version: gone.version }]);
   });
 
-  it('reports a deletion by a plain client with an id above what was sent', async () => {
-    const a = await replica();
+  it('reports a deletion by a plain client with an id above what was sent, writing nothing', async () => {
+    const leadership = new Leadership(false);
+    const a = await replica(server.connect(), { leadership });
     const published = await a.publish(actor, 'oob/doc', { body: json({}), format: 'json' });
     const seen: ConfigChange[] = [];
     const off = a.cache.onChange((changes) => seen.push(...changes));
+    // As zkCli's deleteall would.
     await plain.delete('/zkgate/config/oob/doc');
+    await plain.delete('/zkgate/meta/config/oob:doc');
     await expect
       .poll(() => seen.find((c) => c.kind === 'deleted' && c.namespace === 'oob/doc'))
       .toBeDefined();
@@ -112,11 +136,44 @@ describe('config cache', () => {
     const deletion = seen.find((c) => c.kind === 'deleted')!;
     expect(deletion.id > published.index).toBe(true);
     expect(a.cache.get('oob/doc')).toBeUndefined();
-    // Durable: a replica starting now knows of it too.
+    // A watcher resuming from before it gets it, with the same id.
+    expect(a.cache.changesSince(published.index, (ns) => ns === 'oob/doc')).toEqual([deletion]);
+    // The cache wrote no tombstone; this replica is no writer of them until it is elected.
+    expect(await plain.exists('/zkgate/tombstones/config/oob:doc')).toBeNull();
+    expect(a.cache.unrecordedDeletions()).toEqual([{ namespace: 'oob/doc', version: 1 }]);
+
+    leadership.elect();
+    await expect.poll(() => a.cache.unrecordedDeletions()).toEqual([]);
+    const tombstone = await plain.getData('/zkgate/tombstones/config/oob:doc');
+    expect(JSON.parse(tombstone.data.toString())).toEqual({ version: 1 });
+    // Durable now: a replica starting later knows of it too.
     const b = await replica();
     expect(b.cache.changesSince(published.index, (ns) => ns === 'oob/doc')).toMatchObject([
-      { kind: 'deleted', namespace: 'oob/doc' },
+      { kind: 'deleted', namespace: 'oob/doc', version: 1 },
     ]);
+    // Published again, it continues the versions from the deletion.
+    expect((await b.publish(actor, 'oob/doc', { body: json({}), format: 'json' })).version).toBe(2);
+  });
+
+  it('publishes a deletion by a plain client to watchers where no tombstone can be written', async () => {
+    // Tombstones are read-only to every client, zkgate included (as a ZooKeeper ACL could make them).
+    await replica(server.connect(), { root: '/readonly' });
+    await plain.setACL('/readonly/tombstones/config', [{ perms: Perms.READ, scheme: 'world', id: 'anyone' }]);
+    const a = await replica(server.connect(), { root: '/readonly', leadership: new Leadership(true) });
+    const published = await a.publish(actor, 'ro/doc', { body: json({ v: 1 }), format: 'json' });
+    const seen: ConfigChange[] = [];
+    const off = a.cache.onChange((changes) => seen.push(...changes));
+    await plain.delete('/readonly/config/ro/doc');
+    await expect
+      .poll(() => seen.find((c) => c.kind === 'deleted' && c.namespace === 'ro/doc'))
+      .toMatchObject({ kind: 'deleted', namespace: 'ro/doc', version: 1 });
+    off();
+    const deletion = seen.find((c) => c.kind === 'deleted')!;
+    expect(deletion.id > published.index).toBe(true);
+    expect(a.cache.changesSince(published.index, (ns) => ns === 'ro/doc')).toEqual([deletion]);
+    // Nothing could record it: it is kept to be recorded later.
+    expect(await plain.exists('/readonly/tombstones/config/ro:doc')).toBeNull();
+    expect(a.cache.unrecordedDeletions()).toEqual([{ namespace: 'ro/doc', version: 1 }]);
   });
 
   it('forgets nothing and keeps no ghost across a session expiry', async () => {
