@@ -169,8 +169,13 @@ export class RegistryService {
   readonly cache: RegistryCache;
   readonly leases: LeaseView;
   private readonly policiesPath: string;
-  /** One strategy object per service, strategy and zone setting: round robins keep their rotation in it. */
-  private readonly strategies = new Map<string, Strategy>();
+  /**
+   * Per service, one strategy object per strategy and zone setting (round robins keep their
+   * rotation in it). A service's entry goes with its last instance, and a variant whose zone share a
+   * policy changed is replaced, so the map stays as large as the services dispatched to.
+   */
+  private readonly strategies = new Map<string, Map<string, { share: number; strategy: Strategy }>>();
+  private readonly stopPruning: () => void;
   /** Listings and dispatch are the hot paths: what they read is built once per registry state and lease snapshot. */
   private readonly built = new WeakMap<LeaseSnapshot, Built>();
 
@@ -182,6 +187,12 @@ export class RegistryService {
     this.policiesPath = `${options.root}/policies`;
     this.cache = new RegistryCache(options.tree, options.servicesPath, this.policiesPath);
     this.leases = new LeaseView(hot, options.leaseRefreshMs, new LeaseGrace(hot));
+    this.stopPruning = this.cache.onChange((changes) => {
+      // A service left without instances has nothing to rotate over (its znode may linger, empty).
+      for (const change of changes) {
+        if (!this.cache.service(change.service)?.instances.size) this.strategies.delete(change.service);
+      }
+    });
   }
 
   /** Create the directories if missing; the cache loads when its tree starts. */
@@ -192,6 +203,7 @@ export class RegistryService {
   }
 
   close(): void {
+    this.stopPruning();
     this.leases.grace.close();
   }
 
@@ -613,15 +625,26 @@ export class RegistryService {
   }
 
   private strategyFor(service: string, name: StrategyName, zoned: boolean, share: number): Strategy {
-    const key = `${name}\u0000${zoned ? share : '-'}\u0000${service}`;
-    let strategy = this.strategies.get(key);
-    if (!strategy) {
-      strategy = zoned
-        ? withZoneAffinity(createStrategy(name), { minHealthyShare: share })
-        : createStrategy(name);
-      this.strategies.set(key, strategy);
+    let variants = this.strategies.get(service);
+    if (!variants) {
+      variants = new Map();
+      this.strategies.set(service, variants);
     }
+    const variant = `${name}:${zoned ? 'zoned' : 'any'}`;
+    const held = variants.get(variant);
+    if (held && (!zoned || held.share === share)) return held.strategy;
+    const strategy = zoned
+      ? withZoneAffinity(createStrategy(name), { minHealthyShare: share })
+      : createStrategy(name);
+    variants.set(variant, { share, strategy });
     return strategy;
+  }
+
+  /** Strategy objects held for dispatch (for tests: it must not grow with services gone). */
+  get strategiesHeld(): number {
+    let held = 0;
+    for (const variants of this.strategies.values()) held += variants.size;
+    return held;
   }
 
   private instancePath(service: string, id: string): string {
