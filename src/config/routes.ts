@@ -11,8 +11,9 @@ import type { ConfigEntry } from './cache.js';
 import { contentTypeOf, formatFromContentType } from './formats.js';
 import { parseNamespace } from './namespace.js';
 import type { ConfigService, PublishResult, VersionMatch } from './service.js';
-import { entityTag, noneMatchHits, parsePrecondition } from './etag.js';
+import { entityTag, parsePrecondition } from './etag.js';
 import { schemas } from './schemas.js';
+import { noneMatchHits, parseNoneMatch } from '../http/conditional.js';
 import { LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
 
 export interface ConfigRoutesOptions {
@@ -260,8 +261,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
       return next ? serve(reply, next) : notModified(reply, config.get(t.namespace));
     }
     const entry = config.get(t.namespace);
-    const noneMatch = request.headers['if-none-match'];
-    if (noneMatch !== undefined && noneMatchHits(noneMatch, documentHeaders(entry).etag)) {
+    if (noneMatchHits(request.headers['if-none-match'], documentHeaders(entry).etag)) {
       return notModified(reply, entry);
     }
     return serve(reply, entry);
@@ -274,7 +274,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
       return reply.code(204).send();
     }
     const ifNoneMatch = request.headers['if-none-match'];
-    if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
+    if (ifNoneMatch !== undefined && parseNoneMatch(ifNoneMatch) !== '*') {
       throw new ZkgError('ZKG_VALIDATION_FAILED', 'on a publish, If-None-Match can only be *');
     }
     const result = await config.publish(actorOf(request), t.namespace, {

@@ -14,6 +14,7 @@ import type { Need } from '../acl/access.js';
 import { isZnodeName } from '../coordination/paths.js';
 import type { StrategyName } from '../dispatcher/types.js';
 import { ZkgError } from '../errors.js';
+import { noneMatchHits } from '../http/conditional.js';
 import { validateStrictly } from '../http/strict-validation.js';
 import { DURATION_UNITS_MS, LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
 import type { LoadReport } from '../hotstore/store.js';
@@ -256,9 +257,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       void reply.header('etag', tag).header('x-zkgate-index', String(listing.index));
       stale(reply);
       const unchanged =
-        after !== undefined
-          ? listing.index <= after
-          : request.headers['if-none-match']?.split(',').some((t) => t.trim() === tag) === true;
+        after !== undefined ? listing.index <= after : noneMatchHits(request.headers['if-none-match'], tag);
       if (unchanged) return reply.code(304).send();
       return reply.type('application/json; charset=utf-8').send(body);
     },
