@@ -4,6 +4,7 @@
  * here, from the same schema objects the routes use, and merged into the generated document.
  */
 import { PERMISSION_KEY } from '../acl/permissions.js';
+import { longPollQuery } from '../http/long-poll.js';
 import { CONFIG_FORMATS, contentTypeOf } from './formats.js';
 
 const problem = (status: number, description: string) => ({
@@ -66,18 +67,13 @@ export const configPaths = {
       parameters: [
         namespace,
         { name: 'If-None-Match', in: 'header', schema: { type: 'string' } },
-        {
-          name: 'index',
+        ...Object.entries(longPollQuery).map(([name, { description, ...schema }]) => ({
+          schema,
           in: 'query',
-          schema: { type: 'string' },
-          description: 'Long-poll until the index passes this',
-        },
-        {
-          name: 'wait',
-          in: 'query',
-          schema: { type: 'string', example: '30s' },
-          description: 'Long-poll limit',
-        },
+          name,
+          required: false,
+          description,
+        })),
       ],
       responses: {
         200: {

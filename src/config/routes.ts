@@ -14,7 +14,7 @@ import type { ConfigService, PublishResult, VersionMatch } from './service.js';
 import { entityTag, parsePrecondition } from './etag.js';
 import { schemas } from './schemas.js';
 import { noneMatchHits, parseNoneMatch } from '../http/conditional.js';
-import { LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
+import { LongPolls, parseWait } from '../http/long-poll.js';
 
 export interface ConfigRoutesOptions {
   readonly config: ConfigService;
@@ -235,7 +235,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
 
     const query = request.query as { index?: string; wait?: string };
     if (query.index !== undefined) {
-      const after = parseIndex(query.index);
+      const after = BigInt(query.index);
       const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
       // An index the store cannot resume from gets the current document at once.
       const known = await options.resumable(after);

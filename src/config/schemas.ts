@@ -3,6 +3,7 @@
  * serialization and the OpenAPI document (`src/http/openapi.ts`).
  */
 import { PERMISSION_KEY } from '../acl/permissions.js';
+import { longPollQuery } from '../http/long-poll.js';
 import { CONFIG_FORMATS } from './formats.js';
 
 const zxid = {
@@ -92,8 +93,7 @@ export const schemas = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        index: zxid,
-        wait: { type: 'string', pattern: '^[0-9]{1,9}(ms|s|m)?$' },
+        ...longPollQuery,
         limit: { type: 'integer', minimum: 1, maximum: 10_000 },
       },
     },

@@ -15,8 +15,9 @@ import { isZnodeName } from '../coordination/paths.js';
 import type { StrategyName } from '../dispatcher/types.js';
 import { ZkgError } from '../errors.js';
 import { noneMatchHits } from '../http/conditional.js';
+import { durationMs } from '../duration.js';
 import { validateStrictly } from '../http/strict-validation.js';
-import { DURATION_UNITS_MS, LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
+import { LongPolls, parseWait } from '../http/long-poll.js';
 import type { LoadReport } from '../hotstore/store.js';
 import { CHECK_LIMITS, type HealthCheck, type InstanceStatus } from './instance.js';
 import {
@@ -49,13 +50,6 @@ const DEGRADED_HEADER = 'x-zkgate-degraded';
 
 const CHECK_DEFAULTS = { interval: '10s', timeout: '2s', rise: 2, fall: 3 } as const;
 const NAME = new RegExp(NAME_PATTERN);
-
-/** `30s`, `500ms`, `2m`, `1h`, or a number of seconds, in ms. */
-function durationMs(value: string | number): number {
-  if (typeof value === 'number') return value * DURATION_UNITS_MS.s;
-  const match = /^([0-9]+)(ms|s|m|h)$/.exec(value)!;
-  return Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS];
-}
 
 interface RegistrationBody {
   address: string;
@@ -237,7 +231,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         ...(query.status === undefined ? {} : { status: query.status }),
         ...(query.zone === undefined ? {} : { zone: query.zone }),
       };
-      const after = query.index === undefined ? undefined : parseIndex(query.index);
+      const after = query.index === undefined ? undefined : BigInt(query.index);
       if (after !== undefined) {
         const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
         // An index the store cannot resume from gets the current list at once.
