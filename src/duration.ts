@@ -29,6 +29,7 @@ export const durationQuery = {
   type: 'string',
   pattern: DURATION_OR_SECONDS.source,
   description: DESCRIPTION,
+  example: '30s',
 } as const;
 
 /** JSON Schema of a duration in a JSON body: the same text, or a JSON number of seconds. */

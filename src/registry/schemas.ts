@@ -3,6 +3,7 @@
  * are refused, never dropped or coerced, see `routes.ts`), response serialization and the OpenAPI
  * document.
  */
+import { isIP } from 'node:net';
 import { STRATEGY_NAMES } from '../dispatcher/types.js';
 import { durationBody } from '../duration.js';
 import { longPollQuery } from '../http/long-poll.js';
@@ -13,6 +14,15 @@ export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$';
 const ZONE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 /** User metadata keys; `zkgate.*`, `zone` and `instance_status` are zkgate's and Spring's. */
 const METADATA_KEY_PATTERN = '^(?!zkgate\\.|zone$|instance_status$)[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$';
+/** RFC 1123 host names: labels of letters, digits and hyphens, 253 characters at most. */
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** Formats these schemas use beyond ajv-formats': `host`, a host name or an IP address. */
+export const registryFormats = {
+  host: (value: string) => isIP(value) !== 0 || HOSTNAME.test(value),
+};
+
 const zxid = {
   type: 'string',
   pattern: '^[0-9]{1,20}$',

@@ -7,7 +7,8 @@
  *
  * The spec gives the shape; a few parameters carry their format only in their description (the
  * namespace, `If-Match`), and some are worth sampling at their edges by hand (a long-poll's
- * `wait`), so their values come from {@link PARAMETER_VALUES}.
+ * `wait`), so their values come from {@link PARAMETER_VALUES}. A query parameter the operation
+ * does not declare is refused, like any other invalid part.
  */
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
@@ -574,6 +575,7 @@ export function operationCases(
       weight: 1,
     },
   );
+  // Parameters no operation declares (or `index` twice, or empty): refused.
   const extraQuery = fc.oneof(
     { arbitrary: fc.constant(''), weight: 8 },
     {
@@ -615,7 +617,10 @@ export function operationCases(
       });
       // A resume from a zxid the store has not reached: `resume` expectations apply.
       const resumeFromFuture = op.path === '/v1/watch' && query.some((q) => q === `lastEventId=${FUTURE}`);
-      if (extra) query.push(extra);
+      if (extra) {
+        query.push(extra);
+        invalid.push(`query: ${JSON.stringify(extra)} is undeclared, repeated or empty`);
+      }
       if (b?.invalid && ownParameters) invalid.push(b.invalid);
       if (m.invalid) invalid.push(m.invalid);
       const target = query.length > 0 ? `${path}?${query.join('&')}` : path;
