@@ -1,7 +1,6 @@
 /**
- * JSON Schemas of the registry routes: request validation (strict: unknown fields and wrong types
- * are refused, never dropped or coerced, see `routes.ts`), response serialization and the OpenAPI
- * document.
+ * JSON Schemas of the registry routes: request validation (by the app's one policy, see
+ * `http/strict-validation.ts`), response serialization and the OpenAPI document.
  */
 import { isIP } from 'node:net';
 import { STRATEGY_NAMES } from '../dispatcher/types.js';
