@@ -9,6 +9,7 @@ import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { Identity } from './acl/access.js';
+import type { ErrorObject } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import { PERMISSION_KEY } from './acl/permissions.js';
 import { aclRoutes, aclSchemas } from './acl/routes.js';
@@ -23,7 +24,8 @@ import { registerOpenApi } from './http/openapi.js';
 import { watchRoutes } from './http/watch.js';
 import { monitorRoutes, observeRequests } from './monitor/routes.js';
 import { registryRoutes } from './registry/routes.js';
-import { registrySchemas } from './registry/schemas.js';
+import { registryFormats, registrySchemas } from './registry/schemas.js';
+import { formatValidation, NO_QUERY, strictValidators, validationFailure } from './http/strict-validation.js';
 import { VERSION } from './version.js';
 
 export interface AppOptions {
@@ -102,30 +104,6 @@ const problemSchema = {
 } as const;
 
 /**
- * Each failed rule as `{field, message}`, the field spelled `body.metadata.owner`: the property
- * a rule is about (a missing, unknown or misnamed one) is part of the field, not of the message.
- */
-function validationErrors(err: FastifyError): Array<{ field: string; message: string }> {
-  return (err.validation ?? []).map((e) => {
-    const params = e.params as {
-      missingProperty?: string;
-      additionalProperty?: string;
-      propertyName?: string;
-    };
-    const extra = params.missingProperty ?? params.additionalProperty ?? params.propertyName;
-    const path = [err.validationContext ?? 'request', ...e.instancePath.split('/').filter(Boolean)];
-    if (extra !== undefined) path.push(extra);
-    const message =
-      params.additionalProperty !== undefined
-        ? 'is not a known field'
-        : params.propertyName !== undefined
-          ? 'is not an allowed key'
-          : (e.message ?? 'is invalid');
-    return { field: path.join('.'), message };
-  });
-}
-
-/**
  * The listener: plain HTTP, or HTTPS with the certificate and key files the settings name (read
  * once, at boot). Typed as fastify's default server either way: what the app touches of it
  * (`on`, timeouts) both have.
@@ -155,13 +133,9 @@ export async function buildApp({ services, logger }: AppOptions) {
     // Errors the router raises before any handler (a malformed or too long URL) are problems too.
     frameworkErrors: (err, _request, reply) =>
       sendProblem(reply, new ZkgError('ZKG_VALIDATION_FAILED', err.message, { cause: err })),
+    schemaController: { compilersFactory: { buildValidator: strictValidators(registryFormats) } },
     // The message names every failing field; the problem document lists them under `errors`.
-    schemaErrorFormatter: (errors, context) =>
-      new Error(
-        validationErrors({ validation: errors, validationContext: context } as FastifyError)
-          .map((e) => `${e.field} ${e.message}`)
-          .join('; '),
-      ),
+    schemaErrorFormatter: (errors, context) => formatValidation(errors as ErrorObject[], context),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // A request (headers and body) must arrive within this time: a client trickling a body a
@@ -178,12 +152,14 @@ export async function buildApp({ services, logger }: AppOptions) {
 
   // Before any route: what plugins add for the protocol itself is public (Swagger UI's static
   // files, CORS preflights, which browsers send without credentials), and every other route must
-  // say what it requires.
+  // say what it requires, and takes no query parameter it does not declare.
   app.addHook('onRoute', (route) => {
     const preflight = route.method === 'OPTIONS' && route.url === '*';
     if (preflight || route.url === '/docs' || route.url.startsWith('/docs/')) {
       const declared: Record<string, unknown> = { ...route.schema, [PERMISSION_KEY]: 'public' };
       route.schema = declared;
+    } else if (route.schema?.querystring === undefined) {
+      route.schema = { ...route.schema, querystring: NO_QUERY };
     }
   });
   app.addHook('onRoute', (route) => services.access.plan(route));
@@ -257,7 +233,7 @@ export async function buildApp({ services, logger }: AppOptions) {
     const error = fastifyCode
       ? new ZkgError(fastifyCode, err.message, {
           cause: err,
-          ...(err.validation ? { extensions: { errors: validationErrors(err) } } : {}),
+          ...(err.validation ? { extensions: { errors: validationFailure(err) } } : {}),
         })
       : toZkgError(err);
     if (error.status >= 500) request.log.error({ err }, 'request failed');

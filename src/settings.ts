@@ -5,6 +5,7 @@
 import { Ajv, type JSONSchemaType } from 'ajv';
 import { parseAcl } from './coordination/acl.js';
 import { parseCidr } from './scanner/targets.js';
+import { DURATION_SOURCE, durationMs } from './duration.js';
 
 export interface Settings {
   /** HTTP port. */
@@ -148,11 +149,11 @@ export const SETTINGS_ENV = {
 const CIDR_LIST = { type: 'array', items: { type: 'string' }, nullable: true } as const;
 
 /**
- * `COUNT,AGE`: at most COUNT records, none older than AGE (a number of s, m, h or d), whichever
- * bound is reached first.
+ * `COUNT,AGE`: at most COUNT records, none older than AGE (a duration, see duration.ts, of 1 s at
+ * least), whichever bound is reached first.
  */
-const AUDIT_RETENTION = /^([1-9][0-9]{0,6}),([1-9][0-9]{0,4})(s|m|h|d)$/;
-const AGE_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const AUDIT_RETENTION = new RegExp(`^([1-9][0-9]{0,6}),(${DURATION_SOURCE})$`);
+const MIN_AUDIT_AGE_MS = 1_000;
 
 export interface AuditRetention {
   readonly count: number;
@@ -161,11 +162,14 @@ export interface AuditRetention {
 
 /** The bounds of a validated `ZKGATE_AUDIT_RETENTION`. */
 export function parseAuditRetention(value: string): AuditRetention {
-  const [, count, age, unit] = AUDIT_RETENTION.exec(value) ?? [];
-  if (count === undefined || age === undefined || unit === undefined) {
-    throw new SettingsError(`invalid settings: ${SETTINGS_ENV.auditRetention} must look like 50000,90d`);
+  const [, count, age] = AUDIT_RETENTION.exec(value) ?? [];
+  const maxAgeMs = age === undefined ? 0 : durationMs(age);
+  if (count === undefined || maxAgeMs < MIN_AUDIT_AGE_MS) {
+    throw new SettingsError(
+      `invalid settings: ${SETTINGS_ENV.auditRetention} must look like 50000,90d (an age of 1s at least)`,
+    );
   }
-  return { count: Number(count), maxAgeMs: Number(age) * AGE_UNITS_MS[unit as keyof typeof AGE_UNITS_MS] };
+  return { count: Number(count), maxAgeMs };
 }
 
 const ZNODE_PATH = '^/(?:[A-Za-z0-9][A-Za-z0-9._-]*)(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*$';

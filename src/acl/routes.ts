@@ -5,7 +5,6 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ZkgError } from '../errors.js';
-import { validateStrictly } from '../http/strict-validation.js';
 import { actorOf } from './actor.js';
 import type { Need } from './access.js';
 import { PERMISSION_KEY } from './permissions.js';
@@ -113,7 +112,6 @@ function showPolicy(policy: Policy) {
 
 export async function aclRoutes(app: FastifyInstance, options: AclRoutesOptions): Promise<void> {
   const { acl } = options;
-  validateStrictly(app).addSchema(PolicyRulesSchema);
 
   app.get(
     '/v1/acl/whoami',

@@ -16,14 +16,6 @@ function digestOf(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex').slice(0, 16);
 }
 
-/** Whether an `If-None-Match` list names `tag` (weak comparison, as RFC 9110 §13.1.2 says). */
-export function noneMatchHits(header: string, tag: string): boolean {
-  return header.split(',').some((candidate) => {
-    const trimmed = candidate.trim();
-    return trimmed === '*' || trimmed.replace(/^W\//, '') === tag;
-  });
-}
-
 /** An `If-Match` precondition: any version (`*`), or a version and, from a full tag, its digest. */
 export type VersionPrecondition = '*' | { readonly version: number; readonly digest?: string };
 

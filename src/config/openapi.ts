@@ -5,6 +5,7 @@
  */
 import { PERMISSION_KEY } from '../acl/permissions.js';
 import { CONFIG_FORMATS, contentTypeOf } from './formats.js';
+import { readQueries } from './schemas.js';
 
 const problem = (status: number, description: string) => ({
   [status]: {
@@ -12,6 +13,16 @@ const problem = (status: number, description: string) => ({
     content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
   },
 });
+
+/** Query parameters as @fastify/swagger writes those of the other routes, from the same schemas. */
+const queryParameters = (properties: Readonly<Record<string, { readonly description?: string }>>) =>
+  Object.entries(properties).map(([name, { description, ...schema }]) => ({
+    schema,
+    in: 'query',
+    name,
+    required: false,
+    ...(description === undefined ? {} : { description }),
+  }));
 
 const namespace = {
   name: 'namespace',
@@ -66,18 +77,7 @@ export const configPaths = {
       parameters: [
         namespace,
         { name: 'If-None-Match', in: 'header', schema: { type: 'string' } },
-        {
-          name: 'index',
-          in: 'query',
-          schema: { type: 'string' },
-          description: 'Long-poll until the index passes this',
-        },
-        {
-          name: 'wait',
-          in: 'query',
-          schema: { type: 'string', example: '30s' },
-          description: 'Long-poll limit',
-        },
+        ...queryParameters(readQueries.document),
       ],
       responses: {
         200: {
@@ -135,10 +135,7 @@ export const configPaths = {
       tags: ['config'],
       summary: 'Releases, newest first',
       [PERMISSION_KEY]: 'config:read',
-      parameters: [
-        namespace,
-        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, default: 20 } },
-      ],
+      parameters: [namespace, ...queryParameters(readQueries.history)],
       responses: {
         200: {
           description: 'Releases',

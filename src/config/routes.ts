@@ -11,9 +11,11 @@ import type { ConfigEntry } from './cache.js';
 import { contentTypeOf, formatFromContentType } from './formats.js';
 import { parseNamespace } from './namespace.js';
 import type { ConfigService, PublishResult, VersionMatch } from './service.js';
-import { entityTag, noneMatchHits, parsePrecondition } from './etag.js';
-import { schemas } from './schemas.js';
-import { LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
+import { entityTag, parsePrecondition } from './etag.js';
+import { HISTORY_PAGE, readQueries, schemas } from './schemas.js';
+import { noneMatchHits, parseNoneMatch } from '../http/conditional.js';
+import { LongPolls, parseWait } from '../http/long-poll.js';
+import { invalidField, UNKNOWN_FIELD } from '../http/strict-validation.js';
 
 export interface ConfigRoutesOptions {
   readonly config: ConfigService;
@@ -22,8 +24,6 @@ export interface ConfigRoutesOptions {
   /** Whether a long-poll can wait for changes past an index (see `resumable` in long-poll.ts). */
   readonly resumable: (index: bigint) => Promise<boolean>;
 }
-
-const HISTORY_PAGE = 20;
 
 type Target =
   | { kind: 'document'; namespace: string }
@@ -151,18 +151,27 @@ function writeResult(reply: FastifyReply, namespace: string, result: PublishResu
  * browser sends `text/plain` across origins without a preflight, so a page must not be able to
  * post a rollback that way.
  */
-function parseJsonBody(request: FastifyRequest): unknown {
-  if (formatFromContentType(request.headers['content-type']) !== 'json') {
+function parseJsonBody(contentType: string | undefined, body: Buffer): unknown {
+  if (formatFromContentType(contentType) !== 'json') {
     throw new ZkgError('ZKG_UNSUPPORTED_MEDIA_TYPE', 'this body must be sent as application/json');
   }
-  const body = request.body;
-  const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
   try {
-    return JSON.parse(text);
+    return JSON.parse(body.toString('utf8'));
   } catch (err) {
     throw new ZkgError('ZKG_VALIDATION_FAILED', `the body must be JSON: ${(err as Error).message}`);
   }
 }
+
+/** A sub-resource read with a parameter of another one (`:history?index=3`) is refused like any unknown one. */
+function assertQueryOf(kind: keyof typeof readQueries, request: FastifyRequest): void {
+  for (const name of Object.keys(request.query as object)) {
+    if (!(name in readQueries[kind])) throw invalidField(`querystring.${name}`, UNKNOWN_FIELD);
+  }
+}
+
+/** The bytes of a request on a raw-body route (none: empty). */
+const bodyOf = (request: FastifyRequest): Buffer =>
+  Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
 
 export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOptions): Promise<void> {
   const { config } = options;
@@ -216,6 +225,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
 
   app.get('/v1/config/*', { schema: schemas.getRoute, config: { access } }, async (request, reply) => {
     const t = only(target(request), request, 'document', 'history', 'release', 'schema');
+    assertQueryOf(t.kind, request);
     if (t.kind === 'history') {
       const { limit } = request.query as { limit?: number };
       const releases = await config.history(t.namespace, limit ?? HISTORY_PAGE);
@@ -234,7 +244,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
 
     const query = request.query as { index?: string; wait?: string };
     if (query.index !== undefined) {
-      const after = parseIndex(query.index);
+      const after = BigInt(query.index);
       const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
       // An index the store cannot resume from gets the current document at once.
       const known = await options.resumable(after);
@@ -260,8 +270,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
       return next ? serve(reply, next) : notModified(reply, config.get(t.namespace));
     }
     const entry = config.get(t.namespace);
-    const noneMatch = request.headers['if-none-match'];
-    if (noneMatch !== undefined && noneMatchHits(noneMatch, documentHeaders(entry).etag)) {
+    if (noneMatchHits(request.headers['if-none-match'], documentHeaders(entry).etag)) {
       return notModified(reply, entry);
     }
     return serve(reply, entry);
@@ -270,15 +279,16 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
   app.put('/v1/config/*', { schema: schemas.putRoute, config: { access } }, async (request, reply) => {
     const t = only(target(request), request, 'document', 'schema');
     if (t.kind === 'schema') {
-      await config.setSchema(actorOf(request), t.namespace, parseJsonBody(request));
+      const schema = parseJsonBody(request.headers['content-type'], bodyOf(request));
+      await config.setSchema(actorOf(request), t.namespace, schema);
       return reply.code(204).send();
     }
     const ifNoneMatch = request.headers['if-none-match'];
-    if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
+    if (ifNoneMatch !== undefined && parseNoneMatch(ifNoneMatch) !== '*') {
       throw new ZkgError('ZKG_VALIDATION_FAILED', 'on a publish, If-None-Match can only be *');
     }
     const result = await config.publish(actorOf(request), t.namespace, {
-      body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
+      body: bodyOf(request),
       format: formatFromContentType(request.headers['content-type']),
       ...ifMatchOf(request),
       createOnly: ifNoneMatch !== undefined,
@@ -287,18 +297,38 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     return writeResult(reply, t.namespace, result);
   });
 
-  app.post('/v1/config/*', { schema: schemas.postRoute, config: { access } }, async (request, reply) => {
-    const t = only(target(request), request, 'rollback');
-    const body = parseJsonBody(request) as { version?: unknown };
-    if (!Number.isSafeInteger(body?.version) || (body.version as number) < 1) {
-      throw new ZkgError('ZKG_VALIDATION_FAILED', 'rollback needs {"version": N} with N a release number');
-    }
-    const { ifMatch } = ifMatchOf(request);
-    const result = await config.rollback(actorOf(request), t.namespace, body.version as number, {
-      comment: textHeader(request, 'x-zkgate-comment'),
-      ...(ifMatch === undefined ? {} : { ifMatch }),
+  // A rollback's body is the one the route schema checks, so it is parsed before validation, in
+  // a scope of its own; a POST to anything else is refused before its body is read.
+  await app.register(async (rollbacks) => {
+    rollbacks.removeAllContentTypeParsers();
+    rollbacks.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+      try {
+        done(null, parseJsonBody(request.headers['content-type'], body as Buffer));
+      } catch (err) {
+        done(err as Error);
+      }
     });
-    return writeResult(reply, t.namespace, result);
+    rollbacks.post(
+      '/v1/config/*',
+      {
+        schema: schemas.postRoute,
+        config: { access },
+        preParsing: async (request, _reply, payload) => {
+          only(target(request), request, 'rollback');
+          return payload;
+        },
+      },
+      async (request, reply) => {
+        const { namespace } = target(request);
+        const { version } = request.body as { version: number };
+        const { ifMatch } = ifMatchOf(request);
+        const result = await config.rollback(actorOf(request), namespace, version, {
+          comment: textHeader(request, 'x-zkgate-comment'),
+          ...(ifMatch === undefined ? {} : { ifMatch }),
+        });
+        return writeResult(reply, namespace, result);
+      },
+    );
   });
 
   app.delete('/v1/config/*', { schema: schemas.deleteRoute, config: { access } }, async (request, reply) => {

@@ -3,6 +3,7 @@
  * serialization and the OpenAPI document (`src/http/openapi.ts`).
  */
 import { PERMISSION_KEY } from '../acl/permissions.js';
+import { longPollQuery } from '../http/long-poll.js';
 import { CONFIG_FORMATS } from './formats.js';
 
 const zxid = {
@@ -55,8 +56,35 @@ export const Release = {
 export const RollbackRequest = {
   $id: 'ConfigRollbackRequest',
   type: 'object',
+  additionalProperties: false,
   required: ['version'],
-  properties: { version: { type: 'integer', minimum: 1, description: 'The release to publish again' } },
+  properties: {
+    version: {
+      type: 'integer',
+      minimum: 1,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: 'The release to publish again',
+    },
+  },
+} as const;
+
+/** Releases a history page holds unless `limit` says otherwise. */
+export const HISTORY_PAGE = 20;
+
+/** The query parameters of each sub-resource `GET /v1/config/{ns}...` serves. */
+export const readQueries = {
+  document: longPollQuery,
+  history: {
+    limit: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10_000,
+      default: HISTORY_PAGE,
+      description: 'At most this many releases',
+    },
+  },
+  release: {},
+  schema: {},
 } as const;
 
 const problem = { $ref: 'Problem#' } as const;
@@ -88,14 +116,11 @@ export const schemas = {
   // exactly which permission it needs.
   getRoute: {
     [PERMISSION_KEY]: 'config:read',
+    // Which of these a sub-resource takes, the handler checks (see readQueries).
     querystring: {
       type: 'object',
       additionalProperties: false,
-      properties: {
-        index: zxid,
-        wait: { type: 'string', pattern: '^[0-9]{1,9}(ms|s|m)?$' },
-        limit: { type: 'integer', minimum: 1, maximum: 10_000 },
-      },
+      properties: { ...readQueries.document, ...readQueries.history },
     },
     response: { 400: problem, 404: problem, 503: problem },
   },
@@ -105,6 +130,7 @@ export const schemas = {
   },
   postRoute: {
     [PERMISSION_KEY]: 'config:write',
+    body: { $ref: 'ConfigRollbackRequest#' },
     response: { 200: { $ref: 'ConfigWriteResult#' }, ...errors },
   },
   deleteRoute: {

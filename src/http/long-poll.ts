@@ -3,27 +3,27 @@
  * wait is over, or the server shuts down. Shared by config documents and service instances.
  */
 import type { FastifyReply } from 'fastify';
-import { ZkgError } from '../errors.js';
+import { durationMs, durationQuery } from '../duration.js';
 
 /** Long-polls without `wait` hold this long (capped by the setting). */
 const DEFAULT_WAIT_MS = 30_000;
 
-/** Milliseconds per unit of the durations the API takes (`500ms`, `30s`, `2m`, `1h`). */
-export const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+/** The query parameters of a long-poll, as every route that offers one declares them. */
+export const longPollQuery = {
+  index: {
+    type: 'string',
+    pattern: '^[0-9]{1,20}$',
+    description: 'Long-poll: answer once what is read changes past this index (a zxid, in decimal)',
+  },
+  wait: {
+    ...durationQuery,
+    description: `How long a long-poll holds at most (default 30s, capped by the server). ${durationQuery.description}`,
+  },
+} as const;
 
-/** `30s`, `500ms`, `2m` or a number of seconds, capped at `capMs`. */
+/** A long-poll's `wait` in ms, capped at `capMs`; its schema has checked it. */
 export function parseWait(value: string | undefined, capMs: number): number {
-  if (value === undefined) return Math.min(DEFAULT_WAIT_MS, capMs);
-  const match = /^([0-9]{1,9})(ms|s|m)?$/.exec(value);
-  if (!match) throw new ZkgError('ZKG_VALIDATION_FAILED', 'wait must look like 30s, 500ms or 2m');
-  const unit = (match[2] ?? 's') as keyof typeof DURATION_UNITS_MS;
-  return Math.min(Number(match[1]) * DURATION_UNITS_MS[unit], capMs);
-}
-
-/** `index=N`: the zxid a long-poll waits to see passed. */
-export function parseIndex(value: string): bigint {
-  if (!/^[0-9]{1,20}$/.test(value)) throw new ZkgError('ZKG_VALIDATION_FAILED', 'index must be a zxid');
-  return BigInt(value);
+  return Math.min(value === undefined ? DEFAULT_WAIT_MS : durationMs(value), capMs);
 }
 
 /** How long a read resuming from an index this replica has not reached waits for it. */

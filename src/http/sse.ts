@@ -5,7 +5,8 @@
  * Memory is bounded per stream: every write is followed by a look at the bytes the socket has not
  * handed to the kernel yet, and a client that lets them pile up past `maxBufferedBytes` is cut off.
  * Nothing ever waits for 'drain', so one event can be fanned out synchronously to thousands of
- * streams.
+ * streams. The one exception to the bound is a client's snapshot (see {@link SseStream.sendSnapshot}),
+ * and only until the client has taken it.
  *
  * Compression: if response compression is ever added (e.g. @fastify/compress), it must skip
  * `text/event-stream`. A compressor buffers output until it has a block worth compressing, so
@@ -18,13 +19,16 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 
 /** How an {@link SseStream} behaves. */
 export interface SseOptions {
-  /** Interval of keep-alive comments (`: keep-alive\n\n`). */
+  /**
+   * Interval of keep-alive comments (`: keep-alive\n\n`), and the time a client has to take its
+   * snapshot (see {@link SseStream.sendSnapshot}).
+   */
   keepAliveMs: number;
   /**
    * Bytes queued in the socket's write buffer (`res.writableLength`) above which the client is cut
-   * off as too slow. Node coalesces the writes of one tick to a socket and counts them as queued
-   * until the tick ends, so this must exceed the largest burst one stream is sent within a single
-   * tick (an initial snapshot, say), not just the largest event.
+   * off as too slow. Node counts what one tick writes to a socket as queued until the kernel has
+   * taken all of it, so this must exceed the largest burst one stream is sent within a single tick
+   * (a batch of changes), not just the largest event. A snapshot is allowed apart.
    */
   maxBufferedBytes: number;
   /** Sent as the `retry:` field once at the start, so browsers reconnect after this many ms. Optional. */
@@ -148,6 +152,10 @@ export class SseStream {
   readonly #socket: Socket | null;
   readonly #log: FastifyBaseLogger;
   readonly #maxBufferedBytes: number;
+  /** Bytes of the snapshot handed to the socket that the kernel has not taken yet. */
+  #snapshotQueued = 0;
+  /** Whether those bytes are allowed on top of the bound: until the first keep-alive. */
+  #snapshotAllowed = true;
   #timer: NodeJS.Timeout | undefined;
   #listeners: Array<(reason: SseCloseReason) => void> = [];
   #closeReason: SseCloseReason | undefined;
@@ -223,6 +231,19 @@ export class SseStream {
       : this.#write(Buffer.from(formatEvent(event), 'utf8'));
   }
 
+  /**
+   * Write what a client is owed on connect (the state it watches), right after `open()` and however
+   * large. It is queued at once, so a client reading fine would be over `maxBufferedBytes` for the
+   * size of its snapshot: what of the snapshot the kernel has not taken yet is allowed on top of
+   * the bound. The allowance ends once the snapshot is written, and at the first keep-alive at the
+   * latest: a client that has not taken its snapshot within a keep-alive interval is slow, and
+   * must not hold it queued for the life of the stream. Returns false like {@link SseStream.send}.
+   */
+  sendSnapshot(events: readonly EncodedSseEvent[]): boolean {
+    for (const event of events) if (!this.#write(event.bytes, event, true)) return false;
+    return true;
+  }
+
   /** Write a comment (`: text`), which clients ignore. Returns false when the stream is closed. */
   comment(text: string): boolean {
     return this.#write(Buffer.from(formatComment(text), 'utf8'));
@@ -250,28 +271,48 @@ export class SseStream {
     this.#finish('server');
   }
 
-  /** Queue `bytes`; `shared`, when given, is the same frame pre-framed for fan-out. */
-  #write(bytes: Buffer, shared?: EncodedSseEvent): boolean {
+  /**
+   * Queue `bytes`; `shared`, when given, is the same frame pre-framed for fan-out; `snapshot`
+   * counts it in the snapshot's allowance until the kernel has taken it.
+   */
+  #write(bytes: Buffer, shared?: EncodedSseEvent, snapshot = false): boolean {
     if (this.#closeReason !== undefined) return false;
     // The response's own framing is bypassed only where it is HTTP/1.1 chunks (not for an
     // HTTP/1.0 client), and only once the headers are on the socket, which they are after open().
-    if (shared && this.#res.chunkedEncoding && this.#res.headersSent && this.#socket) {
-      this.#socket.write(shared.chunk);
-    } else {
-      // Buffers, not strings: a queued string counts its UTF-16 length, not its bytes.
-      this.#res.write(bytes);
-    }
-    // writableLength of a response counts its socket's queue too, whoever wrote to it.
-    if (this.#res.writableLength > this.#maxBufferedBytes) {
+    const socket = this.#socket;
+    const direct =
+      shared !== undefined && this.#res.chunkedEncoding && this.#res.headersSent && socket !== null;
+    const written = direct ? shared.chunk : bytes;
+    const taken = snapshot ? this.#allow(written.length) : undefined;
+    // Buffers, not strings: a queued string counts its UTF-16 length, not its bytes.
+    if (direct) socket.write(written, taken);
+    else this.#res.write(written, taken);
+    if (this.#overBound()) {
       this.#finish('slow');
       return false;
     }
     return true;
   }
 
+  /** Count `bytes` of snapshot as queued; the returned write callback counts them as taken. */
+  #allow(bytes: number): () => void {
+    this.#snapshotQueued += bytes;
+    return () => {
+      this.#snapshotQueued -= bytes;
+    };
+  }
+
+  /** Whether more is queued than the bound (plus, while it lasts, the snapshot's allowance). */
+  #overBound(): boolean {
+    // writableLength of a response counts its socket's queue too, whoever wrote to it.
+    const allowance = this.#snapshotAllowed ? this.#snapshotQueued : 0;
+    return this.#res.writableLength > this.#maxBufferedBytes + allowance;
+  }
+
   readonly #keepAlive = (): void => {
+    this.#snapshotAllowed = false;
     // A client that stopped reading while no events flow is caught here rather than by a send().
-    if (this.#res.writableLength > this.#maxBufferedBytes) this.#finish('slow');
+    if (this.#overBound()) this.#finish('slow');
     else this.#write(KEEP_ALIVE);
   };
 

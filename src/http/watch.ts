@@ -256,16 +256,10 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
           new ZkgError('ZKG_WATCH_LIMIT', 'too many watch connections', { retryAfter: 5 }),
         );
       }
-      // The snapshot is written in one tick and counts as queued until the tick ends: allow it on
-      // top of the slow-consumer bound, or a large snapshot would cut off a client reading fine.
-      const snapshotBytes = initial.reduce((sum, event) => sum + event.bytes.length, 0);
-      const stream = SseStream.open(request, reply, {
-        ...options.sse,
-        maxBufferedBytes: options.sse.maxBufferedBytes + snapshotBytes,
-      });
+      const stream = SseStream.open(request, reply, options.sse);
       streams.add(stream);
       options.metrics.sseConnections.inc();
-      for (const event of initial) stream.send(event);
+      stream.sendSnapshot(initial);
       const unsubscribe = tree.onChange((changes) => {
         identity = options.access.current(identity) ?? identity;
         for (const change of changes) if (fresh(change)) stream.send(encode(change));

@@ -1,31 +1,21 @@
 /**
  * HTTP routes of the service registry and the dispatcher. Thin: validate, call
  * {@link RegistryService}, shape the reply.
- *
- * Validation here is strict where fastify's default is lenient: an unknown field (`wieght`) or a
- * wrong type (`"port": "8080"`) is a 400 naming the field, never silently dropped or coerced, so
- * a typo cannot register an instance with default values.
  */
 import { actorOf } from '../acl/actor.js';
 import { PERMISSION_KEY } from '../acl/permissions.js';
-import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Need } from '../acl/access.js';
 import { isZnodeName } from '../coordination/paths.js';
 import type { StrategyName } from '../dispatcher/types.js';
 import { ZkgError } from '../errors.js';
-import { validateStrictly } from '../http/strict-validation.js';
-import { DURATION_UNITS_MS, LongPolls, parseIndex, parseWait } from '../http/long-poll.js';
+import { durationMs } from '../duration.js';
+import { noneMatchHits } from '../http/conditional.js';
+import { invalidField } from '../http/strict-validation.js';
+import { LongPolls, parseWait } from '../http/long-poll.js';
 import type { LoadReport } from '../hotstore/store.js';
 import { CHECK_LIMITS, type HealthCheck, type InstanceStatus } from './instance.js';
-import {
-  dispatchQuery,
-  instanceParams,
-  instancesQuery,
-  NAME_PATTERN,
-  registrySchemas,
-  serviceParams,
-} from './schemas.js';
+import { dispatchQuery, instanceParams, instancesQuery, NAME_PATTERN, serviceParams } from './schemas.js';
 import type { InstanceView, RegistryService } from './service.js';
 import type { CheckTargets } from '../scanner/targets.js';
 
@@ -39,22 +29,11 @@ export interface RegistryRoutesOptions {
   readonly checkTargets: CheckTargets;
 }
 
-/** RFC 1123 host names: labels of letters, digits and hyphens, 253 characters at most. */
-const HOSTNAME =
-  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
 /** Marks an answer given while the hot store is unreachable (accepted, lease deferred). */
 const DEGRADED_HEADER = 'x-zkgate-degraded';
 
 const CHECK_DEFAULTS = { interval: '10s', timeout: '2s', rise: 2, fall: 3 } as const;
 const NAME = new RegExp(NAME_PATTERN);
-
-/** `30s`, `500ms`, `2m`, `1h`, or a number of seconds, in ms. */
-function durationMs(value: string | number): number {
-  if (typeof value === 'number') return value * DURATION_UNITS_MS.s;
-  const match = /^([0-9]+)(ms|s|m|h)$/.exec(value)!;
-  return Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS];
-}
 
 interface RegistrationBody {
   address: string;
@@ -74,22 +53,16 @@ interface RegistrationBody {
   };
 }
 
-function invalid(field: string, message: string): ZkgError {
-  return new ZkgError('ZKG_VALIDATION_FAILED', `${field} ${message}`, {
-    extensions: { errors: [{ field, message }] },
-  });
-}
-
 /** A service or instance name read from a path: anything that is one znode name. */
 function znodeName(value: string, field: string): string {
-  if (!isZnodeName(value)) throw invalid(field, 'is not a valid znode name');
+  if (!isZnodeName(value)) throw invalidField(field, 'is not a valid znode name');
   return value;
 }
 
 function ttlOf(body: RegistrationBody): number | undefined {
   if (body.ttl === undefined) return undefined;
   const ms = durationMs(body.ttl);
-  if (ms < 1000 || ms > 86_400_000) throw invalid('body.ttl', 'must be from 1s to 24h');
+  if (ms < 1000 || ms > 86_400_000) throw invalidField('body.ttl', 'must be from 1s to 24h');
   return ms;
 }
 
@@ -97,14 +70,14 @@ function checkOf(body: RegistrationBody): HealthCheck | undefined {
   const check = body.check;
   if (check === undefined) return undefined;
   if (check.http === undefined && check.tcp !== true) {
-    throw invalid('body.check', 'needs http or tcp: true');
+    throw invalidField('body.check', 'needs http or tcp: true');
   }
   const intervalMs = durationMs(check.interval ?? CHECK_DEFAULTS.interval);
   const timeoutMs = durationMs(check.timeout ?? CHECK_DEFAULTS.timeout);
   if (intervalMs < CHECK_LIMITS.minIntervalMs || intervalMs > CHECK_LIMITS.maxIntervalMs)
-    throw invalid('body.check.interval', 'must be from 1s to 1h');
+    throw invalidField('body.check.interval', 'must be from 1s to 1h');
   if (timeoutMs < CHECK_LIMITS.minTimeoutMs || timeoutMs > intervalMs) {
-    throw invalid('body.check.timeout', 'must be from 100ms to the interval');
+    throw invalidField('body.check.timeout', 'must be from 100ms to the interval');
   }
   return {
     ...(check.http === undefined ? {} : { http: check.http }),
@@ -142,10 +115,6 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
   const { registry } = options;
   const longPolls = new LongPolls();
   app.addHook('preClose', async () => longPolls.releaseAll());
-
-  const ajv = validateStrictly(app);
-  ajv.addFormat('host', (value: string) => isIP(value) !== 0 || HOSTNAME.test(value));
-  for (const schema of registrySchemas) ajv.addSchema(schema);
 
   const stale = (reply: FastifyReply): void => {
     if (registry.stale) void reply.header('x-zkgate-stale', 'true');
@@ -263,7 +232,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         ...(query.status === undefined ? {} : { status: query.status }),
         ...(query.zone === undefined ? {} : { zone: query.zone }),
       };
-      const after = query.index === undefined ? undefined : parseIndex(query.index);
+      const after = query.index === undefined ? undefined : BigInt(query.index);
       if (after !== undefined) {
         const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
         // An index the store cannot resume from gets the current list at once.
@@ -283,9 +252,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       void reply.header('etag', tag).header('x-zkgate-index', String(listing.index));
       stale(reply);
       const unchanged =
-        after !== undefined
-          ? listing.index <= after
-          : request.headers['if-none-match']?.split(',').some((t) => t.trim() === tag) === true;
+        after !== undefined ? listing.index <= after : noneMatchHits(request.headers['if-none-match'], tag);
       if (unchanged) return reply.code(304).send();
       return reply.type('application/json; charset=utf-8').send(body);
     },
@@ -341,8 +308,8 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     },
     async (request, reply) => {
       const { service, id } = request.params as { service: string; id: string };
-      if (!NAME.test(service)) throw invalid('service', `must match ${NAME_PATTERN}`);
-      if (!NAME.test(id)) throw invalid('id', `must match ${NAME_PATTERN}`);
+      if (!NAME.test(service)) throw invalidField('service', `must match ${NAME_PATTERN}`);
+      if (!NAME.test(id)) throw invalidField('id', `must match ${NAME_PATTERN}`);
       const body = request.body as RegistrationBody;
       const ttlMs = ttlOf(body);
       const check = checkOf(body);

@@ -1,9 +1,11 @@
 /**
- * JSON Schemas of the registry routes: request validation (strict: unknown fields and wrong types
- * are refused, never dropped or coerced, see `routes.ts`), response serialization and the OpenAPI
- * document.
+ * JSON Schemas of the registry routes: request validation (by the app's one policy, see
+ * `http/strict-validation.ts`), response serialization and the OpenAPI document.
  */
+import { isIP } from 'node:net';
 import { STRATEGY_NAMES } from '../dispatcher/types.js';
+import { durationBody } from '../duration.js';
+import { longPollQuery } from '../http/long-poll.js';
 import { CHECK_LIMITS, INSTANCE_STATUSES } from './instance.js';
 
 /** Names of services and instances registered over HTTP (Curator's may be any znode name). */
@@ -11,13 +13,14 @@ export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$';
 const ZONE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 /** User metadata keys; `zkgate.*`, `zone` and `instance_status` are zkgate's and Spring's. */
 const METADATA_KEY_PATTERN = '^(?!zkgate\\.|zone$|instance_status$)[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$';
-/** `30s`, `500ms`, `2m`, or a number of seconds. */
-const DURATION = {
-  anyOf: [
-    { type: 'string', pattern: '^[0-9]{1,9}(ms|s|m|h)$' },
-    { type: 'integer', minimum: 1 },
-  ],
-} as const;
+/** RFC 1123 host names: labels of letters, digits and hyphens, 253 characters at most. */
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** Formats these schemas use beyond ajv-formats': `host`, a host name or an IP address. */
+export const registryFormats = {
+  host: (value: string) => isIP(value) !== 0 || HOSTNAME.test(value),
+};
 
 const zxid = {
   type: 'string',
@@ -41,8 +44,11 @@ const HealthCheck = {
       },
     },
     tcp: { type: 'boolean' },
-    interval: { ...DURATION, description: 'Between two probes; default 10s' },
-    timeout: { ...DURATION, description: 'Of one probe; default 2s' },
+    interval: {
+      ...durationBody,
+      description: `Between two probes; default 10s. ${durationBody.description}`,
+    },
+    timeout: { ...durationBody, description: `Of one probe; default 2s. ${durationBody.description}` },
     rise: { type: 'integer', minimum: 1, maximum: CHECK_LIMITS.maxCount },
     fall: { type: 'integer', minimum: 1, maximum: CHECK_LIMITS.maxCount },
   },
@@ -66,7 +72,10 @@ export const Registration = {
       propertyNames: { pattern: METADATA_KEY_PATTERN },
       additionalProperties: { type: 'string', maxLength: 1024 },
     },
-    ttl: { ...DURATION, description: 'Lease TTL; heartbeats renew it. Default ZKGATE_LEASE_TTL_MS' },
+    ttl: {
+      ...durationBody,
+      description: `Lease TTL, 1s to 24h; heartbeats renew it. Default ZKGATE_LEASE_TTL_MS. ${durationBody.description}`,
+    },
     check: HealthCheck,
   },
 } as const;
@@ -223,8 +232,7 @@ export const instancesQuery = {
   properties: {
     status: { type: 'string', enum: INSTANCE_STATUSES },
     zone: { type: 'string', pattern: ZONE_PATTERN },
-    index: { ...zxid, description: 'Long-poll: answer once the list changes past this index' },
-    wait: { type: 'string', description: 'Long-poll wait: 30s, 500ms, 2m' },
+    ...longPollQuery,
   },
 } as const;
 

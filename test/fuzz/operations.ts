@@ -6,7 +6,9 @@
  * and a namespace is read back afterwards.
  *
  * The spec gives the shape; a few parameters carry their format only in their description (the
- * namespace, long-poll `wait`, `If-Match`), so their values come from {@link PARAMETER_VALUES}.
+ * namespace, `If-Match`), and some are worth sampling at their edges by hand (a long-poll's
+ * `wait`), so their values come from {@link PARAMETER_VALUES}. A query parameter the operation
+ * does not declare is refused, like any other invalid part.
  */
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
@@ -162,8 +164,8 @@ const PARAMETER_VALUES: Readonly<
   Record<string, { valid: fc.Arbitrary<string>; invalid?: fc.Arbitrary<string> }>
 > = {
   wait: {
-    valid: fc.constantFrom('0', '0ms', '1ms', '200ms', '1s', '999999999ms'),
-    invalid: fc.constantFrom('-1s', '1d', 'abc', '1.5s', ' 1s', '1e3', '0x10', '9999999999s'),
+    valid: fc.constantFrom('0', '0ms', '1ms', '200ms', '1s', '999999999ms', '1', '1h', '1d'),
+    invalid: fc.constantFrom('-1s', '1y', 'abc', '1.5s', ' 1s', '1e3', '0x10', '9999999999s', '1m30s', 'ms'),
   },
   index: {
     // Mostly indexes already passed: a long-poll on a future one holds for ZKGATE_LONGPOLL_MAX_WAIT_MS.
@@ -573,6 +575,7 @@ export function operationCases(
       weight: 1,
     },
   );
+  // Parameters no operation declares (or `index` twice, or empty): refused.
   const extraQuery = fc.oneof(
     { arbitrary: fc.constant(''), weight: 8 },
     {
@@ -604,19 +607,20 @@ export function operationCases(
       const invalid: string[] = [];
       // Under another method the operation's parameters are foreign: only the method is judged.
       const ownParameters = m.method === op.method || m.method === 'HEAD';
-      // `wait` only means something in a long-poll, which `index` starts.
-      const longPoll = op.parameters.some((p, i) => p.name === 'index' && present[i]);
       op.parameters.forEach((p, i) => {
         const part = parts[i] as Part;
         if (!present[i]) return;
-        if (part.invalid && ownParameters && (p.name !== 'wait' || longPoll)) invalid.push(part.invalid);
+        if (part.invalid && ownParameters) invalid.push(part.invalid);
         if (p.in === 'path') path = path.replace(`{${p.name}}`, part.text);
         else if (p.in === 'query') query.push(`${p.name}=${part.text}`);
         else headers.push([p.name, part.text]);
       });
       // A resume from a zxid the store has not reached: `resume` expectations apply.
       const resumeFromFuture = op.path === '/v1/watch' && query.some((q) => q === `lastEventId=${FUTURE}`);
-      if (extra) query.push(extra);
+      if (extra) {
+        query.push(extra);
+        invalid.push(`query: ${JSON.stringify(extra)} is undeclared, repeated or empty`);
+      }
       if (b?.invalid && ownParameters) invalid.push(b.invalid);
       if (m.invalid) invalid.push(m.invalid);
       const target = query.length > 0 ? `${path}?${query.join('&')}` : path;

@@ -237,6 +237,35 @@ async function startServer(
   return { app, url: `http://127.0.0.1:${port}/sse`, registry, limiter, opened };
 }
 
+/**
+ * What the socket holds after every write a stream makes (pre-framed events go to the socket
+ * directly, everything else through the response, which writes to the socket).
+ */
+function recordQueue(res: ServerResponse): number[] {
+  const socket = res.socket!;
+  const queued: number[] = [];
+  const write = socket.write.bind(socket) as (chunk: Buffer, callback?: () => void) => boolean;
+  vi.spyOn(socket, 'write').mockImplementation(((chunk: Buffer, callback?: () => void) => {
+    const ok = write(chunk, callback);
+    queued.push(res.writableLength);
+    return ok;
+  }) as typeof socket.write);
+  return queued;
+}
+
+/** 256 MiB of 64 KiB events: far more than the kernel's socket buffers could absorb. */
+const SEND_AT_MOST = 4096;
+
+/** Send `event` once per turn of the event loop (a reading client could keep up) until cut off. */
+async function sendUntilCut(stream: SseStream, event: EncodedSseEvent): Promise<number> {
+  let sent = 0;
+  while (sent < SEND_AT_MOST && stream.send(event)) {
+    sent += 1;
+    await nextTurn();
+  }
+  return sent;
+}
+
 describe('SseStream', () => {
   it('flushes the headers before any event, then writes events field by field', async () => {
     const server = await startServer({ retryMs: 1_500 });
@@ -385,31 +414,14 @@ describe('SseStream', () => {
     const server = await startServer({ maxBufferedBytes });
     const client = await SseClient.connect(server.url, { read: false });
     const { stream, reply, closed } = await server.opened.next('the stream');
-
-    // Observe what the socket holds after every write the stream makes (pre-framed events go to
-    // the socket directly, everything else through the response, which writes to the socket).
-    const res: ServerResponse = reply.raw;
-    const socket = res.socket!;
-    const queued: number[] = [];
-    const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
-    vi.spyOn(socket, 'write').mockImplementation(((chunk: Buffer) => {
-      const ok = write(chunk);
-      queued.push(res.writableLength);
-      return ok;
-    }) as typeof socket.write);
+    const queued = recordQueue(reply.raw);
 
     const event = EncodedSseEvent.of({ data: 'x'.repeat(64 * 1024) });
-    const asked = 4096; // 256 MiB: far more than the kernel's socket buffers could absorb
-    let sent = 0;
-    while (sent < asked && stream.send(event)) {
-      sent += 1;
-      // One event per turn of the event loop, so a reading client could keep up.
-      await nextTurn();
-    }
+    const sent = await sendUntilCut(stream, event);
 
     expect(await within(closed, 'onClose')).toBe('slow');
     expect(stream.closed).toBe(true);
-    expect(sent).toBeLessThan(asked);
+    expect(sent).toBeLessThan(SEND_AT_MOST);
     expect(Math.max(...queued)).toBeGreaterThan(maxBufferedBytes);
     expect(Math.max(...queued)).toBeLessThanOrEqual(maxBufferedBytes + event.chunk.length);
     expect(server.limiter.size).toBe(0);
@@ -430,6 +442,51 @@ describe('SseStream', () => {
       expect((await client.nextEvent()).id).toBe(String(i));
     }
     expect(stream.closed).toBe(false);
+  });
+
+  it('delivers a snapshot many times the bound to a client reading it', async () => {
+    const server = await startServer({ maxBufferedBytes: 256 * 1024 });
+    const client = await SseClient.connect(server.url);
+    const { stream } = await server.opened.next('the stream');
+    // 4 MiB written at once, sixteen times the bound.
+    const snapshot = Array.from({ length: 64 }, (_, i) =>
+      EncodedSseEvent.of({ id: String(i), data: 'z'.repeat(64 * 1024) }),
+    );
+    expect(stream.sendSnapshot(snapshot)).toBe(true);
+    for (let i = 0; i < snapshot.length; i++) expect((await client.nextEvent()).id).toBe(String(i));
+    expect(stream.closed).toBe(false);
+  });
+
+  it('ends the allowance once the snapshot is written: a client that then stops reading gets the bound', async () => {
+    const maxBufferedBytes = 256 * 1024;
+    const server = await startServer({ maxBufferedBytes });
+    const client = await SseClient.connect(server.url);
+    const { stream, reply, closed } = await server.opened.next('the stream');
+    const snapshot = Array.from({ length: 32 }, (_, i) =>
+      EncodedSseEvent.of({ id: String(i), data: 's'.repeat(64 * 1024) }),
+    );
+    stream.sendSnapshot(snapshot);
+    for (let i = 0; i < snapshot.length; i++) await client.nextEvent();
+    client.res.pause();
+    const queued = recordQueue(reply.raw);
+
+    const event = EncodedSseEvent.of({ data: 'x'.repeat(64 * 1024) });
+    await sendUntilCut(stream, event);
+
+    expect(await within(closed, 'onClose')).toBe('slow');
+    // Not the bound plus the 2 MiB snapshot.
+    expect(Math.max(...queued)).toBeLessThanOrEqual(maxBufferedBytes + event.chunk.length);
+  });
+
+  it('cuts off at the first keep-alive a client that never takes its snapshot', async () => {
+    const server = await startServer({ maxBufferedBytes: 256 * 1024, keepAliveMs: 200 });
+    await SseClient.connect(server.url, { read: false });
+    const { stream, closed } = await server.opened.next('the stream');
+    // 32 MiB, more than the kernel's socket buffers could absorb (one event, queued 512 times).
+    const event = EncodedSseEvent.of({ data: 'n'.repeat(64 * 1024) });
+    expect(stream.sendSnapshot(Array.from({ length: 512 }, () => event))).toBe(true);
+    expect(await within(closed, 'onClose')).toBe('slow');
+    expect(server.limiter.size).toBe(0);
   });
 
   it("close() delivers what was sent, ends the response cleanly and reports 'server'", async () => {

@@ -235,7 +235,8 @@ describe('lease reaper on two replicas sharing one ZooKeeper', () => {
       .poll(async () => (await summary(other))?.selfPreservation, { timeout: 10_000, interval: 100 })
       .toMatchObject({
         since: expect.any(String),
-        reason: expect.stringContaining('3 of 3 leases ran out at once'),
+        // Two or three of them, depending on which sweep saw them first.
+        reason: expect.stringMatching(/^[23] of 3 leases ran out at once/),
       });
     await sweptAfter(leader, Date.now());
     expect(await other.ids('silent')).toEqual(['r1', 'r2', 'r3']);
