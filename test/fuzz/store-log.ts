@@ -170,7 +170,8 @@ function withoutVerdict(data: Buffer): string | undefined {
 
 /**
  * Writes the gateway makes on its own, whatever requests it serves: its membership and election
- * znodes, and the health checker's verdicts (a setData on an instance znode that changes nothing
+ * znodes, the elected reaper's self-preservation holds and its consumption of operator releases,
+ * and the health checker's verdicts (a setData on an instance znode that changes nothing
  * but the status keys). Tombstone pruning and lease eviction are kept out of a fuzz run by the
  * gateway's settings (a 7-day retention, a 24-hour eviction grace). Audit records are judged by
  * the change in whose transaction each one rides (a verdict's record with the verdict), never
@@ -180,6 +181,7 @@ export function isBackground(write: ZnodeWrite, layout: StoreLayout): boolean {
   if (write.path.startsWith(`${layout.root}/gateways/`)) return true;
   if (write.path.startsWith(`${layout.root}/audit/`)) return true;
   if (write.path.startsWith(`${layout.root}/election/`)) return true;
+  if (write.path.startsWith(`${layout.root}/reaper/`) && write.op !== 'create') return true;
   const instance = write.path.startsWith(`${layout.servicesPath}/`)
     ? write.path.slice(layout.servicesPath.length + 1).split('/')
     : [];
