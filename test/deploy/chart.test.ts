@@ -91,6 +91,12 @@ describe('values.yaml', () => {
     const managed = [
       'ZKGATE_ZK',
       'ZKGATE_REDIS_URL',
+      'ZKGATE_REDIS_SENTINELS',
+      'ZKGATE_REDIS_SENTINEL_NAME',
+      'ZKGATE_REDIS_CLUSTER',
+      // Secrets: they would sit in the ConfigMap.
+      'ZKGATE_REDIS_PASSWORD',
+      'ZKGATE_REDIS_SENTINEL_PASSWORD',
       'PORT',
       'HOST',
       'ZKGATE_DATA_DIR',
