@@ -17,7 +17,7 @@
  *
  * Cluster: a script may only touch keys of one hash slot, and `expired()` needs an index across
  * every service. So the keyspace is split into 16 shards, each a hash tag: a service belongs to
- * shard `sha1(service) mod 16`, and its lease and check hashes sit beside its shard's own expiry
+ * shard `fnv1a(service) mod 16`, and its lease and check hashes sit beside its shard's own expiry
  * index and generation marker (`<p>{<tag>}:lease:<service>`, `<p>{<tag>}:check:<service>`,
  * `<p>{<tag>}:leases`, `<p>{<tag>}:generation`), so both scripts stay within one slot.
  * `expired(now, limit)` asks each shard's index for its first `limit` entries (the 16 commands
@@ -162,12 +162,17 @@ interface Scripts {
 
 type ScriptedClient = (Redis | Cluster) & Scripts;
 
+/** The keys of one service's data; in a Cluster all in one slot. */
+interface ServiceKeys {
+  readonly lease: string;
+  readonly check: string;
+  /** The expiry index that holds the service's leases. */
+  readonly index: string;
+}
+
 /** Where each key lives; see the header. */
 interface KeyLayout {
-  lease(service: string): string;
-  check(service: string): string;
-  /** The expiry index that holds the service's leases. */
-  index(service: string): string;
+  of(service: string): ServiceKeys;
   /** Every expiry index. */
   readonly indexes: readonly string[];
   /** Every generation marker; the first one's server also tells the time. */
@@ -175,11 +180,10 @@ interface KeyLayout {
 }
 
 function singleLayout(prefix: string): KeyLayout {
+  const index = `${prefix}leases`;
   return {
-    lease: (service) => `${prefix}lease:${service}`,
-    check: (service) => `${prefix}check:${service}`,
-    index: () => `${prefix}leases`,
-    indexes: [`${prefix}leases`],
+    of: (service) => ({ lease: `${prefix}lease:${service}`, check: `${prefix}check:${service}`, index }),
+    indexes: [index],
     markers: [`${prefix}generation`],
   };
 }
@@ -207,20 +211,31 @@ export const SHARD_TAGS = [
   '15.20',
 ] as const;
 
-/** The shard of a service: stable across replicas, releases and restarts. */
+/**
+ * The shard of a service: 32-bit FNV-1a of its UTF-16 code units, mod 16. Cheap (renewals hash
+ * on every call) and the same on every replica, release and restart: it must never change.
+ */
 export function shardOf(service: string): number {
-  return createHash('sha1').update(service).digest().readUInt32BE(0) % SHARD_TAGS.length;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < service.length; i++) {
+    hash = Math.imul(hash ^ service.charCodeAt(i), 0x01000193);
+  }
+  return (hash >>> 0) % SHARD_TAGS.length;
 }
 
 function clusterLayout(prefix: string): KeyLayout {
-  const shard = (tag: string): string => `${prefix}{${tag}}:`;
-  const of = (service: string): string => shard(SHARD_TAGS[shardOf(service)] as string);
-  const [first, ...others] = SHARD_TAGS.map((tag) => `${shard(tag)}generation`) as [string, ...string[]];
+  const shards = SHARD_TAGS.map((tag) => `${prefix}{${tag}}:`);
+  const [first, ...others] = shards.map((shard) => `${shard}generation`) as [string, ...string[]];
   return {
-    lease: (service) => `${of(service)}lease:${service}`,
-    check: (service) => `${of(service)}check:${service}`,
-    index: (service) => `${of(service)}leases`,
-    indexes: SHARD_TAGS.map((tag) => `${shard(tag)}leases`),
+    of: (service) => {
+      const shard = shards[shardOf(service)] as string;
+      return {
+        lease: `${shard}lease:${service}`,
+        check: `${shard}check:${service}`,
+        index: `${shard}leases`,
+      };
+    },
+    indexes: shards.map((shard) => `${shard}leases`),
     markers: [first, ...others],
   };
 }
@@ -397,6 +412,8 @@ export class RedisHotStore implements HotStore {
   private connectionEpoch = 0;
   /** Whether a generation check is retried until every shard answers (see {@link recover}). */
   private recovering = false;
+  /** The generation check {@link generation} callers share while it runs. */
+  private checking: Promise<Generation> | undefined;
   /** ioredis reports every failed reconnect attempt; one warning per outage and message. */
   private lastErrorMessage: string | undefined;
 
@@ -462,10 +479,11 @@ export class RedisHotStore implements HotStore {
     checkName('instance', instance);
     checkTtl(ttlMs);
     const report = normalizeLoad(load);
+    const keys = this.keys.of(service);
     const json = await this.call(() =>
       this.redis.hotstoreRenew(
-        this.keys.lease(service),
-        this.keys.index(service),
+        keys.lease,
+        keys.index,
         instance,
         ttlMs,
         report ? JSON.stringify(report) : '',
@@ -478,27 +496,22 @@ export class RedisHotStore implements HotStore {
   async getLease(service: string, instance: string): Promise<Lease | undefined> {
     checkName('service', service);
     checkName('instance', instance);
-    const json = await this.call(() => this.redis.hget(this.keys.lease(service), instance));
+    const json = await this.call(() => this.redis.hget(this.keys.of(service).lease, instance));
     return json === null ? undefined : parseLease(json);
   }
 
   async leases(service: string): Promise<Map<string, Lease>> {
     checkName('service', service);
-    const all = await this.call(() => this.redis.hgetall(this.keys.lease(service)));
+    const all = await this.call(() => this.redis.hgetall(this.keys.of(service).lease));
     return new Map(Object.entries(all).map(([instance, json]) => [instance, parseLease(json)]));
   }
 
   async removeLease(service: string, instance: string): Promise<void> {
     checkName('service', service);
     checkName('instance', instance);
+    const keys = this.keys.of(service);
     await this.call(() =>
-      this.redis.hotstoreRemove(
-        this.keys.lease(service),
-        this.keys.index(service),
-        this.keys.check(service),
-        instance,
-        `${service}\u0000${instance}`,
-      ),
+      this.redis.hotstoreRemove(keys.lease, keys.index, keys.check, instance, `${service}\u0000${instance}`),
     );
   }
 
@@ -529,12 +542,12 @@ export class RedisHotStore implements HotStore {
     checkName('service', service);
     checkName('instance', instance);
     const json = JSON.stringify(normalizeCheck(result));
-    await this.call(() => this.redis.hset(this.keys.check(service), instance, json));
+    await this.call(() => this.redis.hset(this.keys.of(service).check, instance, json));
   }
 
   async checkResults(service: string): Promise<Map<string, CheckResult>> {
     checkName('service', service);
-    const all = await this.call(() => this.redis.hgetall(this.keys.check(service)));
+    const all = await this.call(() => this.redis.hgetall(this.keys.of(service).check));
     return new Map(Object.entries(all).map(([instance, json]) => [instance, parseCheck(json)]));
   }
 
@@ -542,8 +555,13 @@ export class RedisHotStore implements HotStore {
     return this.call(() => this.redis.hotstoreNow(this.keys.markers[0]));
   }
 
+  /**
+   * Calls made while a check is under way share it: the registry asks with every lease read, and
+   * on a Cluster one check is a command per shard.
+   */
   async generation(): Promise<Generation> {
-    const generation = await this.call(() => this.readGeneration());
+    this.checking ??= this.call(() => this.readGeneration()).finally(() => (this.checking = undefined));
+    const generation = await this.checking;
     if (this.adopt(generation) && !this.closed) this.emit({ state: 'connected', dataLost: true });
     return generation;
   }
