@@ -56,7 +56,7 @@ async function startServer(
   name: string,
   port: number,
   args: readonly string[],
-  sentinelDir?: string,
+  { sentinelDir, busPort }: { sentinelDir?: string; busPort?: number } = {},
 ): Promise<RedisServer> {
   requireExecutable('redis-server', INSTALL_COMMAND);
   const cwd = sentinelDir ?? (await makeTempDir('zkgate-redis-'));
@@ -66,7 +66,7 @@ async function startServer(
     command: 'redis-server',
     args: [...args, '--port', String(port), '--bind', LOOPBACK, ...persistence, '--dir', cwd],
     cwd,
-    ports: [port],
+    ports: busPort === undefined ? [port] : [port, busPort],
     isReady: async () => {
       try {
         const reply = await tcpExchange(port, PING, {
@@ -136,6 +136,23 @@ async function probe<T>(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Resolves once every replica of the primary on `port` has acknowledged all the primary has
+ * written (Redis replicates asynchronously: a primary killed before that loses the rest).
+ */
+export async function replicasInSync(port: number, password?: string): Promise<void> {
+  await pollUntil(
+    () =>
+      probe(port, password, async (client) => {
+        const info = await client.info('replication');
+        const primary = Number(/^master_repl_offset:(\d+)/m.exec(info)?.[1]);
+        const replicas = [...info.matchAll(/^slave\d+:.*offset=(\d+)/gm)].map((m) => Number(m[1]));
+        return replicas.length > 0 && replicas.every((offset) => offset === primary) ? true : undefined;
+      }),
+    { timeoutMs: SETTLE_TIMEOUT_MS, intervalMs: 20, what: `the replicas of ${port} to be in sync` },
+  );
 }
 
 /** A RESP array of flat field/value pairs (SENTINEL REPLICAS, SENTINELS) as objects. */
@@ -241,7 +258,7 @@ export async function startRedisSentinels(options: RedisSentinelOptions = {}): P
       ];
       await writeFile(join(dir, 'sentinel.conf'), `${conf.join('\n')}\n`);
       sentinelServers.push(
-        await startServer('Sentinel', port, [join(dir, 'sentinel.conf'), '--sentinel'], dir),
+        await startServer('Sentinel', port, [join(dir, 'sentinel.conf'), '--sentinel'], { sentinelDir: dir }),
       );
     }
     for (const port of sentinelPorts) {
@@ -342,22 +359,34 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const primaries = options.primaries ?? 3;
   const replicas = options.replicasPerPrimary ?? 0;
   const { password } = options;
-  const ports = await freePorts(primaries * (1 + replicas));
+  const nodes = primaries * (1 + replicas);
+  // The cluster bus would listen on port + 10000, which may be taken (or past 65535): a free
+  // port of its own instead.
+  const allPorts = await freePorts(2 * nodes);
+  const ports = allPorts.slice(0, nodes);
   const servers: RedisServer[] = [];
   try {
-    for (const port of ports) {
+    for (const [i, port] of ports.entries()) {
+      const busPort = allPorts[nodes + i] as number;
       servers.push(
-        await startServer('Redis cluster node', port, [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          'nodes.conf',
-          '--cluster-node-timeout',
-          '1000',
-          '--repl-diskless-sync-delay',
-          '0',
-          ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
-        ]),
+        await startServer(
+          'Redis cluster node',
+          port,
+          [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-port',
+            String(busPort),
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-node-timeout',
+            '1000',
+            '--repl-diskless-sync-delay',
+            '0',
+            ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
+          ],
+          { busPort },
+        ),
       );
     }
     await promisify(execFile)(
