@@ -323,8 +323,9 @@ function createClient(options: RedisHotStoreOptions, commandTimeout: number): Re
       ...(options.sentinelPassword !== undefined && { sentinelPassword: options.sentinelPassword }),
       sentinelCommandTimeout: commandTimeout,
       sentinelRetryStrategy: reconnectDelay,
-      // Subscribes to the sentinels' +switch-master: a primary demoted without dying (a
-      // partition) is left at once rather than at its first refused write.
+      // Subscribes to the sentinels' +switch-master and reconnects on it: an old primary still
+      // up (a switchover, a partition) accepts writes until the sentinels demote it, up to 10 s
+      // later, and loses them then.
       failoverDetector: true,
     });
   }
