@@ -21,10 +21,10 @@
  * index and generation marker (`<p>{<tag>}:lease:<service>`, `<p>{<tag>}:check:<service>`,
  * `<p>{<tag>}:leases`, `<p>{<tag>}:generation`), so both scripts stay within one slot.
  * `expired(now, limit)` asks each shard's index for its first `limit` entries (the 16 commands
- * sent at once) and merges them: the global first `limit` are among
- * them. The tags are chosen so that shard k's slot lies in the k-th sixteenth of the slot space:
- * primaries that split the slots evenly (as `redis-cli --cluster create` does) hold 16/N shards
- * each, give or take one. The layout is fixed: changing the shard count or a tag would move keys.
+ * sent at once) and merges them: the global first `limit` are among them. The tags are chosen so
+ * that shard k's slot lies in the k-th sixteenth of the slot space: primaries that split the
+ * slots evenly (as `redis-cli --cluster create` does) hold 16/N shards each, give or take one.
+ * The layout is fixed: changing the shard count or a tag would move keys.
  *
  * Data loss. A marker missing means its data was lost (a restart without persistence, FLUSHALL,
  * a replica promoted before it had synced): it is created again with a new id, so the generation
