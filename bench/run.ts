@@ -17,9 +17,10 @@ const SCENARIOS = {
   store: { file: 'coordination-store.ts', results: 'coordination-store' },
   scanner: { file: 'scanner.ts', results: 'scanner' },
   auth: { file: 'authorization.ts', results: 'authorization' },
+  hotstore: { file: 'hotstore.ts', results: 'hotstore' },
 } as const;
 type Name = keyof typeof SCENARIOS;
-const DEFAULT: readonly Name[] = ['config', 'propagation', 'registry', 'memory', 'store', 'auth'];
+const DEFAULT: readonly Name[] = ['config', 'propagation', 'registry', 'memory', 'store', 'auth', 'hotstore'];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -13,6 +13,7 @@ import { AuditTrail } from './acl/audit-trail.js';
 import { LeaderElection } from './coordination/election.js';
 import { MemoryHotStore } from './hotstore/memory.js';
 import { RedisHotStore } from './hotstore/redis.js';
+import { redisTarget } from './hotstore/target.js';
 import type { HotStore } from './hotstore/store.js';
 import { Holds } from './registry/holds.js';
 import { LeaseReaper } from './registry/reaper.js';
@@ -123,11 +124,9 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   let hot: HotStore;
   try {
-    hot = settings.redisUrl
-      ? await RedisHotStore.connect({
-          url: settings.redisUrl,
-          logger: logger.child({ component: 'hotstore' }),
-        })
+    const redis = redisTarget(settings);
+    hot = redis
+      ? await RedisHotStore.connect({ ...redis, logger: logger.child({ component: 'hotstore' }) })
       : new MemoryHotStore();
   } catch (err) {
     await release();

@@ -95,6 +95,16 @@ export interface Settings {
   readonly zkAuth: string | undefined;
   /** ACL of the znodes zkgate creates under the services path, zkCli notation; unset: open to all. */
   readonly servicesAcl: string | undefined;
+  /** Sentinels (`host[:port]`) to ask for the hot store's primary; exclusive with the URL and the cluster. */
+  readonly redisSentinels: readonly string[] | undefined;
+  /** The name the sentinels monitor the primary under. */
+  readonly redisSentinelName: string | undefined;
+  /** The sentinels' own password (a secret: give it from one, never from a ConfigMap). */
+  readonly redisSentinelPassword: string | undefined;
+  /** Nodes (`host[:port]`) of a Redis Cluster for the hot store; exclusive with the URL and the sentinels. */
+  readonly redisCluster: readonly string[] | undefined;
+  /** The password of the Redis servers (the primary and replicas, or the cluster's nodes); a secret too. */
+  readonly redisPassword: string | undefined;
 }
 
 /** One row per environment variable: the README's settings table is checked against this list. */
@@ -143,10 +153,23 @@ export const SETTINGS_ENV = {
   auditRetention: 'ZKGATE_AUDIT_RETENTION',
   zkAuth: 'ZKGATE_ZK_AUTH',
   servicesAcl: 'ZKGATE_SERVICES_ACL',
+  redisSentinels: 'ZKGATE_REDIS_SENTINELS',
+  redisSentinelName: 'ZKGATE_REDIS_SENTINEL_NAME',
+  redisSentinelPassword: 'ZKGATE_REDIS_SENTINEL_PASSWORD',
+  redisCluster: 'ZKGATE_REDIS_CLUSTER',
+  redisPassword: 'ZKGATE_REDIS_PASSWORD',
 } as const satisfies Record<keyof Settings, string>;
 
 /** A comma-separated list of CIDR ranges, checked range by range after the schema. */
 const CIDR_LIST = { type: 'array', items: { type: 'string' }, nullable: true } as const;
+
+/** `host[:port]` items: a name or IPv4 address, or an IPv6 address in brackets. */
+const NODE_LIST = {
+  type: 'array',
+  nullable: true,
+  minItems: 1,
+  items: { type: 'string', pattern: '^([^\\s:,\\[\\]]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?$' },
+} as const;
 
 /**
  * `COUNT,AGE`: at most COUNT records, none older than AGE (a duration, see duration.ts, of 1 s at
@@ -274,6 +297,12 @@ const schema: JSONSchemaType<Settings> = {
     // The user ends at the first colon, as ZooKeeper's digest provider splits it.
     zkAuth: { type: 'string', nullable: true, pattern: '^digest:[^:]+:.+$' },
     servicesAcl: { type: 'string', nullable: true, minLength: 1 },
+    redisSentinels: NODE_LIST,
+    // Sentinel's own rule for a master name: no whitespace.
+    redisSentinelName: { type: 'string', nullable: true, pattern: '^\\S+$' },
+    redisSentinelPassword: { type: 'string', nullable: true, minLength: 1 },
+    redisCluster: NODE_LIST,
+    redisPassword: { type: 'string', nullable: true, minLength: 1 },
   },
 };
 
@@ -285,11 +314,59 @@ const CIDR_SETTINGS: ReadonlySet<'checkDenyCidrs' | 'checkAllowCidrs' | 'trustPr
   'checkAllowCidrs',
   'trustProxy',
 ] as const);
-const LIST_SETTINGS: ReadonlySet<string> = new Set([...CIDR_SETTINGS, 'corsOrigins']);
+const LIST_SETTINGS: ReadonlySet<string> = new Set([
+  ...CIDR_SETTINGS,
+  'corsOrigins',
+  'redisSentinels',
+  'redisCluster',
+]);
 
 /** A setting that failed validation; the message names every bad variable. */
 export class SettingsError extends Error {
   override readonly name = 'SettingsError';
+}
+
+/** The variables' names joined by `glue`. */
+const named = (glue: string, ...keys: Array<keyof Settings>): string =>
+  keys.map((key) => SETTINGS_ENV[key]).join(glue);
+
+/** The ways the hot store can reach Redis. */
+const REDIS_WAYS = ['redisUrl', 'redisSentinels', 'redisCluster'] as const;
+
+/** How the hot store reaches Redis: one way at most, each with what it needs and nothing else. */
+function checkRedis(settings: Settings): void {
+  const ways = REDIS_WAYS.filter((key) => settings[key] !== undefined);
+  if (ways.length > 1) {
+    throw new SettingsError(
+      `invalid settings: ${named(' and ', ...ways)} exclude each other; set one of ${named(', ', ...REDIS_WAYS)}`,
+    );
+  }
+  const sentinel = settings.redisSentinels !== undefined;
+  if (sentinel !== (settings.redisSentinelName !== undefined)) {
+    throw new SettingsError(
+      `invalid settings: ${SETTINGS_ENV.redisSentinels} and ${SETTINGS_ENV.redisSentinelName} go together`,
+    );
+  }
+  if (!sentinel && settings.redisSentinelPassword !== undefined) {
+    throw new SettingsError(
+      `invalid settings: ${SETTINGS_ENV.redisSentinelPassword} needs ${SETTINGS_ENV.redisSentinels}`,
+    );
+  }
+  if (settings.redisPassword === undefined) return;
+  if (ways.length === 0) {
+    throw new SettingsError(
+      `invalid settings: ${SETTINGS_ENV.redisPassword} needs ${named(' or ', ...REDIS_WAYS)}`,
+    );
+  }
+  if (
+    settings.redisUrl !== undefined &&
+    URL.canParse(settings.redisUrl) &&
+    new URL(settings.redisUrl).password !== ''
+  ) {
+    throw new SettingsError(
+      `invalid settings: ${SETTINGS_ENV.redisUrl} has a password already; leave it out of the URL or unset ${SETTINGS_ENV.redisPassword}`,
+    );
+  }
 }
 
 /** Read, coerce, default and validate the environment; throws {@link SettingsError}. */
@@ -330,6 +407,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Readonly<Set
       'invalid settings: set ZKGATE_BOOTSTRAP_TOKEN or ZKGATE_BOOTSTRAP_TOKEN_FILE, not both',
     );
   }
+  checkRedis(settings);
   if (settings.servicesAcl !== undefined) {
     let acl;
     try {

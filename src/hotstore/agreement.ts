@@ -12,12 +12,24 @@
  */
 import type { GroupMembership } from '../coordination/membership.js';
 import type { StoreLogger } from '../coordination/store.js';
-import type { Settings } from '../settings.js';
+import type { RedisNode } from './redis.js';
+import { redisTarget } from './target.js';
 
-/** Where a replica keeps leases: the memory store is this process's alone. */
-export function hotStoreIdentity(settings: Pick<Settings, 'redisUrl'>, replicaId: string): string {
-  if (settings.redisUrl === undefined) return `memory:${replicaId}`;
-  const url = new URL(settings.redisUrl);
+/**
+ * Where a replica keeps leases: the memory store is this process's alone; a Redis is named by its
+ * settings (passwords aside, lists sorted), so replicas must be configured alike.
+ */
+export function hotStoreIdentity(settings: Parameters<typeof redisTarget>[0], replicaId: string): string {
+  const target = redisTarget(settings);
+  if (target === undefined) return `memory:${replicaId}`;
+  const nodes = (list: readonly RedisNode[]) =>
+    list
+      .map((n) => `${n.host}:${n.port}`)
+      .sort()
+      .join(',');
+  if ('sentinels' in target) return `sentinel:${target.sentinelName}@${nodes(target.sentinels)}`;
+  if ('cluster' in target) return `cluster:${nodes(target.cluster)}`;
+  const url = new URL(target.url);
   const db = url.pathname.replace(/^\//, '') || '0';
   return `${url.protocol}//${url.hostname}:${url.port || '6379'}/${db}`;
 }
@@ -103,7 +115,7 @@ export class HotStoreAgreement {
     const others = [...this.disagreeing].map(([member, identity]) => `${member} (${identity})`).join(', ');
     return (
       `replicas keep leases in another hot store than this one (${this.own}): ${others}. ` +
-      'Replicas of one registry must share one Redis: set the same ZKGATE_REDIS_URL on every replica'
+      'Replicas of one registry must share one Redis: set the same ZKGATE_REDIS_URL (or sentinels, or cluster nodes) on every replica'
     );
   }
 }

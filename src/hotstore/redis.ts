@@ -1,8 +1,11 @@
 /**
- * The `redis` adapter: the hot-store port over one Redis server (or a Sentinel-managed primary)
- * shared by every gateway replica, through ioredis 5.
+ * The `redis` adapter: the hot-store port over Redis, shared by every gateway replica, through
+ * ioredis 5. Three deployments: one server (a URL), a primary found through Sentinel, or a Redis
+ * Cluster.
  *
- * Key layout, under a prefix (default `zkgate:`) so tenants and tests can share a server:
+ * Key layout, under a prefix (default `zkgate:`) so tenants and tests can share a server. One
+ * server and Sentinel (the layout of every release before Cluster support, kept so an upgrade
+ * finds its leases):
  * - `<p>lease:<service>`: hash, instance -> the lease as JSON `{expiresAt, ttlMs, renewedAt, load?}`;
  * - `<p>leases`: sorted set, member `<service>\0<instance>`, score expiresAt: the expiry index;
  * - `<p>check:<service>`: hash, instance -> the latest check result as JSON
@@ -10,21 +13,46 @@
  * - `<p>generation`: string, JSON `{id, since}`: the data generation marker.
  * A renewal updates hash and index in one Lua script that reads the server's `TIME`, so it is
  * atomic and replicas with skewed clocks agree on expiry; a removal drops lease, index entry and
- * check result in another. The scripts touch keys of several hash slots, so Redis Cluster is not
- * supported. No key has a TTL: under an `allkeys-*` eviction policy Redis could evict leases or
- * the marker, so run it with `noeviction` (or `volatile-*`).
+ * check result in another.
+ *
+ * Cluster: a script may only touch keys of one hash slot, and `expired()` needs an index across
+ * every service. So the keyspace is split into 16 shards, each a hash tag: a service belongs to
+ * shard `fnv1a(service) mod 16`, and its lease and check hashes sit beside its shard's own expiry
+ * index and generation marker (`<p>{<tag>}:lease:<service>`, `<p>{<tag>}:check:<service>`,
+ * `<p>{<tag>}:leases`, `<p>{<tag>}:generation`), so both scripts stay within one slot.
+ * `expired(now, limit)` asks each shard's index for its first `limit` entries (the 16 commands
+ * sent at once) and merges them: the global first `limit` are among them. The tags are chosen so
+ * that shard k's slot lies in the k-th sixteenth of the slot space: primaries that split the
+ * slots evenly (as `redis-cli --cluster create` does) hold 16/N shards each, give or take one.
+ * The layout is fixed: changing the shard count or a tag would move keys.
+ *
+ * Data loss. A marker missing means its data was lost (a restart without persistence, FLUSHALL,
+ * a replica promoted before it had synced): it is created again with a new id, so the generation
+ * changes and the registry grants every lease a full TTL of grace. In a Cluster every shard has
+ * its marker and the generation combines them (an id from all of them, `since` the latest), so
+ * losing any one node's data is seen. Not seen: writes acknowledged by a primary that died before
+ * they reached the replica promoted in its place (Redis replicates asynchronously): renewals,
+ * removals or check results of the last moments before a failover. A failover is a reconnect
+ * (Sentinel) or a shard unreachable for a while (Cluster), followed by `connected`, and so by a
+ * TTL of grace: a lost renewal evicts nothing, a lost removal leaves a lease the reaper removes as
+ * an orphan, a lost check result is replaced by the next probe.
+ *
+ * No key has a TTL: under an `allkeys-*` eviction policy Redis could evict leases or a marker, so
+ * run it with `noeviction` (or `volatile-*`).
  *
  * What this adapter adds to ioredis:
  * - fail fast: commands are never queued while disconnected and never retried after a
  *   connection loss; they reject with UNAVAILABLE at once (ioredis would queue them forever);
  * - a deadline on every command (TIMEOUT) and on the first connection; reconnection with
- *   backoff, forever;
- * - data-loss detection through the generation marker, checked on every reconnect and by
+ *   backoff, forever, asking the sentinels for the primary each time;
+ * - data-loss detection through the generation markers, checked on every reconnect and by
  *   `generation()`;
+ * - `connected` again after part of the data was unreachable without the connection dropping (a
+ *   Cluster primary lost until its replica took over), once every shard answers;
  * - every ioredis `error` event handled (an unhandled one is printed per reconnect attempt).
  */
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { createHash, randomUUID } from 'node:crypto';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { StoreLogger } from '../coordination/store.js';
 import { checkExpiredArgs, checkName, checkTtl, makeLease, normalizeCheck, normalizeLoad } from './args.js';
 import { HotStoreError } from './errors.js';
@@ -39,17 +67,37 @@ import type {
   LoadReport,
 } from './store.js';
 
-export interface RedisHotStoreOptions {
+/** A server's address, for sentinels and cluster nodes. */
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Where the data is: exactly one of these. */
+export type RedisTarget =
   /** `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS. */
-  readonly url: string;
-  /** Prepended to every key. Default `zkgate:`. */
+  | { readonly url: string }
+  /** Sentinels to ask for the primary monitored as `sentinelName`. */
+  | {
+      readonly sentinels: readonly RedisNode[];
+      readonly sentinelName: string;
+      /** The sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
+      readonly sentinelPassword?: string;
+    }
+  /** Some nodes of a Redis Cluster; the others are found from them. */
+  | { readonly cluster: readonly RedisNode[] };
+
+export type RedisHotStoreOptions = RedisTarget & {
+  /** The password of the data servers (a URL's own password is used when this is absent). */
+  readonly password?: string;
+  /** Prepended to every key; no braces, they would change the Cluster's hash tags. Default `zkgate:`. */
   readonly keyPrefix?: string;
   /** How long {@link RedisHotStore.connect} waits for the first connection. Default 10 s. */
   readonly connectTimeoutMs?: number;
   /** Deadline of one command; without a reply by then it fails with TIMEOUT. Default 2 s. */
   readonly commandTimeoutMs?: number;
   readonly logger?: StoreLogger;
-}
+};
 
 /** Milliseconds from Redis `TIME` (seconds, microseconds); shared by the scripts below. */
 const LUA_NOW = `local time = redis.call('TIME')
@@ -84,8 +132,15 @@ local marker = '{"id":"' .. ARGV[1] .. '","since":' .. string.format('%.0f', now
 redis.call('SET', KEYS[1], marker)
 return marker`;
 
-/** The client with the commands defined from the scripts above. */
-interface ScriptedRedis extends Redis {
+/**
+ * KEYS: a key of the server whose clock is asked (so every replica asks the same one in a
+ * Cluster, rather than a random node). Returns ms since the epoch.
+ */
+const NOW_LUA = `${LUA_NOW}
+return now`;
+
+/** The commands defined from the scripts above. */
+interface Scripts {
   hotstoreRenew(
     lease: string,
     index: string,
@@ -102,10 +157,103 @@ interface ScriptedRedis extends Redis {
     member: string,
   ): Promise<number>;
   hotstoreGeneration(marker: string, id: string): Promise<string>;
+  hotstoreNow(key: string): Promise<number>;
 }
 
-/** Server replies that mean "not now" rather than "never": the server is there but cannot serve. */
-const UNAVAILABLE_REPLIES = new Set(['LOADING', 'READONLY', 'MASTERDOWN', 'BUSY']);
+type ScriptedClient = (Redis | Cluster) & Scripts;
+
+/** The keys of one service's data; in a Cluster all in one slot. */
+interface ServiceKeys {
+  readonly lease: string;
+  readonly check: string;
+  /** The expiry index that holds the service's leases. */
+  readonly index: string;
+}
+
+/** Where each key lives; see the header. */
+interface KeyLayout {
+  of(service: string): ServiceKeys;
+  /** Every expiry index. */
+  readonly indexes: readonly string[];
+  /** Every generation marker; the first one's server also tells the time. */
+  readonly markers: readonly [string, ...string[]];
+}
+
+function singleLayout(prefix: string): KeyLayout {
+  const index = `${prefix}leases`;
+  return {
+    of: (service) => ({ lease: `${prefix}lease:${service}`, check: `${prefix}check:${service}`, index }),
+    indexes: [index],
+    markers: [`${prefix}generation`],
+  };
+}
+
+/**
+ * The Cluster's shard tags: CRC16 of tag k mod 16384 (its hash slot) lies in [1024k, 1024(k+1)).
+ * A test checks them against the server's `CLUSTER KEYSLOT`.
+ */
+export const SHARD_TAGS = [
+  '0.13',
+  '1.10',
+  '2.3',
+  '3.0',
+  '4.63',
+  '5.60',
+  '6.43',
+  '7.40',
+  '8.20',
+  '9.23',
+  '10.40',
+  '11.43',
+  '12.1',
+  '13.2',
+  '14.23',
+  '15.20',
+] as const;
+
+/**
+ * The shard of a service: 32-bit FNV-1a of its UTF-16 code units, mod 16. Cheap (renewals hash
+ * on every call) and the same on every replica, release and restart: it must never change.
+ */
+export function shardOf(service: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < service.length; i++) {
+    hash = Math.imul(hash ^ service.charCodeAt(i), 0x01000193);
+  }
+  return (hash >>> 0) % SHARD_TAGS.length;
+}
+
+function clusterLayout(prefix: string): KeyLayout {
+  const shards = SHARD_TAGS.map((tag) => `${prefix}{${tag}}:`);
+  const [first, ...others] = shards.map((shard) => `${shard}generation`) as [string, ...string[]];
+  return {
+    of: (service) => {
+      const shard = shards[shardOf(service)] as string;
+      return {
+        lease: `${shard}lease:${service}`,
+        check: `${shard}check:${service}`,
+        index: `${shard}leases`,
+      };
+    },
+    indexes: shards.map((shard) => `${shard}leases`),
+    markers: [first, ...others],
+  };
+}
+
+/**
+ * Server replies that mean "not now" rather than "never": the server is there but cannot serve,
+ * or (the Cluster's) the slot is moving or its primary is being replaced, past ioredis's retries.
+ */
+const UNAVAILABLE_REPLIES = new Set([
+  'LOADING',
+  'READONLY',
+  'MASTERDOWN',
+  'BUSY',
+  'CLUSTERDOWN',
+  'TRYAGAIN',
+  'MOVED',
+  'ASK',
+]);
 
 const NOOP_LOGGER: StoreLogger = { info: () => undefined, warn: () => undefined };
 
@@ -114,14 +262,74 @@ function reconnectDelay(attempt: number): number {
   return Math.min(50 * 2 ** (attempt - 1), 2_000) + Math.floor(Math.random() * 50);
 }
 
-/** `host:port` of a URL, without credentials, for messages. */
-function address(url: string): string {
+const nodeList = (nodes: readonly RedisNode[]): string => nodes.map((n) => `${n.host}:${n.port}`).join(',');
+
+/** Where the target is, without credentials, for messages. */
+function describeTarget(target: RedisTarget): string {
+  if ('sentinels' in target) return `${target.sentinelName} via sentinels ${nodeList(target.sentinels)}`;
+  if ('cluster' in target) return `cluster ${nodeList(target.cluster)}`;
   try {
-    const parsed = new URL(url);
+    const parsed = new URL(target.url);
     return `${parsed.hostname}:${parsed.port || '6379'}`;
   } catch {
     return '(invalid url)';
   }
+}
+
+/** The ioredis client for the target, every connection failing fast (see the header). */
+function createClient(options: RedisHotStoreOptions, commandTimeout: number): Redis | Cluster {
+  const password = options.password === undefined ? {} : { password: options.password };
+  const connection: RedisOptions = {
+    lazyConnect: true,
+    // Fail fast: no queue while disconnected, no resend after a reconnect, and commands in
+    // flight when the connection drops are rejected at once (retry count 0).
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout,
+    // One connection attempt gets as long as one command: both mean "the server is not there".
+    connectTimeout: commandTimeout,
+    retryStrategy: reconnectDelay,
+    connectionName: 'zkgate-hotstore',
+    ...password,
+  };
+  if ('cluster' in options) {
+    return new Cluster(
+      options.cluster.map(({ host, port }) => ({ host, port })),
+      {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        redisOptions: connection,
+        clusterRetryStrategy: reconnectDelay,
+        slotsRefreshTimeout: commandTimeout,
+        // A command to a lost primary is retried after a refresh of the slot map, every 100 ms
+        // up to 6 times, so it fails within a second while the replica has not taken over yet.
+        retryDelayOnFailover: 100,
+        maxRedirections: 6,
+        // Not enableAutoPipelining: with it, commands to a primary that died could stay pending
+        // forever (seen with ioredis 5.11 under load), past every deadline.
+      },
+    );
+  }
+  // A server that turned replica (a failover it did not see) refuses writes with READONLY: a new
+  // connection asks the sentinels, or the URL's name, for the primary again.
+  const followPrimary: RedisOptions = { reconnectOnError: (err) => err.message.startsWith('READONLY') };
+  if ('sentinels' in options) {
+    return new Redis({
+      ...connection,
+      ...followPrimary,
+      sentinels: options.sentinels.map(({ host, port }) => ({ host, port })),
+      name: options.sentinelName,
+      ...(options.sentinelPassword !== undefined && { sentinelPassword: options.sentinelPassword }),
+      sentinelCommandTimeout: commandTimeout,
+      sentinelRetryStrategy: reconnectDelay,
+      // Subscribes to the sentinels' +switch-master and reconnects on it: an old primary still
+      // up (a switchover, a partition) accepts writes until the sentinels demote it, up to 10 s
+      // later, and loses them then.
+      failoverDetector: true,
+    });
+  }
+  return new Redis(options.url, { ...connection, ...followPrimary });
 }
 
 /** JSON this adapter wrote; anything else under its prefix was written by someone else. */
@@ -154,7 +362,28 @@ function parseCheck(json: string): CheckResult {
 
 function parseGeneration(json: string): Generation {
   const raw = parseStored<Generation>(json, 'generation marker');
-  return Object.freeze({ id: raw.id, since: raw.since });
+  return { id: raw.id, since: raw.since };
+}
+
+/**
+ * One generation from the markers of every shard: a marker's own when there is one, else an id
+ * that changes when any of them does, beginning when the latest began.
+ */
+function combine(markers: readonly Generation[]): Generation {
+  if (markers.length === 1) return Object.freeze({ ...(markers[0] as Generation) });
+  const id = createHash('sha256')
+    .update(markers.map((m) => m.id).join(','))
+    .digest('base64url')
+    .slice(0, 22);
+  return Object.freeze({ id, since: Math.max(...markers.map((m) => m.since)) });
+}
+
+/** Earlier expiry first, then by member, as a sorted set orders ties. */
+function byExpiry(
+  a: { member: string; expiresAt: number },
+  b: { member: string; expiresAt: number },
+): number {
+  return a.expiresAt - b.expiresAt || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0);
 }
 
 /**
@@ -162,6 +391,8 @@ function parseGeneration(json: string): Generation {
  *
  * @example
  * const store = await RedisHotStore.connect({ url: 'redis://cache:6379/0' });
+ * // or { sentinels: [{ host: 'sentinel-1', port: 26379 }], sentinelName: 'zkgate', password }
+ * // or { cluster: [{ host: 'redis-1', port: 6379 }], password }
  * store.onStateChange(({ state, dataLost }) => log.info({ state, dataLost }, 'hot store'));
  * await store.renewLease('billing', 'billing-1', 10_000, { inflight: 3 });
  * const late = await store.expired(await store.now(), 100);
@@ -169,10 +400,8 @@ function parseGeneration(json: string): Generation {
 export class RedisHotStore implements HotStore {
   readonly kind = 'redis' as const;
 
-  private readonly redis: ScriptedRedis;
-  private readonly prefix: string;
-  private readonly indexKey: string;
-  private readonly generationKey: string;
+  private readonly redis: ScriptedClient;
+  private readonly keys: KeyLayout;
   private readonly address: string;
   private readonly logger: StoreLogger;
   private readonly listeners = new Set<(event: HotStoreStateEvent) => void>();
@@ -182,35 +411,31 @@ export class RedisHotStore implements HotStore {
   private knownGeneration: Generation | undefined;
   /** Bumped per connection, so a generation check that outlives its connection is ignored. */
   private connectionEpoch = 0;
+  /** Whether a generation check is retried until every shard answers (see {@link recover}). */
+  private recovering = false;
+  /** The generation check {@link generation} callers share while it runs. */
+  private checking: Promise<Generation> | undefined;
   /** ioredis reports every failed reconnect attempt; one warning per outage and message. */
   private lastErrorMessage: string | undefined;
 
   private constructor(options: RedisHotStoreOptions) {
-    this.prefix = options.keyPrefix ?? 'zkgate:';
-    this.indexKey = `${this.prefix}leases`;
-    this.generationKey = `${this.prefix}generation`;
-    this.address = address(options.url);
+    const prefix = options.keyPrefix ?? 'zkgate:';
+    if (/[{}]/.test(prefix)) {
+      throw new HotStoreError('BAD_ARGUMENTS', `keyPrefix must not contain braces, got ${prefix}`);
+    }
+    this.keys = 'cluster' in options ? clusterLayout(prefix) : singleLayout(prefix);
+    this.address = describeTarget(options);
     this.logger = options.logger ?? NOOP_LOGGER;
-    const commandTimeout = options.commandTimeoutMs ?? 2_000;
-    this.redis = new Redis(options.url, {
-      lazyConnect: true,
-      // Fail fast: no queue while disconnected, no resend after a reconnect, and commands in
-      // flight when the connection drops are rejected at once (retry count 0).
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout,
-      // One connection attempt gets as long as one command: both mean "the server is not there".
-      connectTimeout: commandTimeout,
-      retryStrategy: reconnectDelay,
-      connectionName: 'zkgate-hotstore',
-    }) as ScriptedRedis;
+    this.redis = createClient(options, options.commandTimeoutMs ?? 2_000) as ScriptedClient;
     this.redis.defineCommand('hotstoreRenew', { numberOfKeys: 2, lua: RENEW_LUA });
     this.redis.defineCommand('hotstoreRemove', { numberOfKeys: 3, lua: REMOVE_LUA });
     this.redis.defineCommand('hotstoreGeneration', { numberOfKeys: 1, lua: GENERATION_LUA });
+    this.redis.defineCommand('hotstoreNow', { numberOfKeys: 1, lua: NOW_LUA });
     this.redis.on('error', (err: Error) => this.onError(err));
     this.redis.on('close', () => this.onClose());
     this.redis.on('ready', () => this.onReady());
+    // A Cluster node gone (a primary lost, or dropped from the slot map by a failover).
+    this.redis.on('-node', () => this.recover());
   }
 
   /**
@@ -255,10 +480,11 @@ export class RedisHotStore implements HotStore {
     checkName('instance', instance);
     checkTtl(ttlMs);
     const report = normalizeLoad(load);
+    const keys = this.keys.of(service);
     const json = await this.call(() =>
       this.redis.hotstoreRenew(
-        this.leaseKey(service),
-        this.indexKey,
+        keys.lease,
+        keys.index,
         instance,
         ttlMs,
         report ? JSON.stringify(report) : '',
@@ -271,69 +497,72 @@ export class RedisHotStore implements HotStore {
   async getLease(service: string, instance: string): Promise<Lease | undefined> {
     checkName('service', service);
     checkName('instance', instance);
-    const json = await this.call(() => this.redis.hget(this.leaseKey(service), instance));
+    const json = await this.call(() => this.redis.hget(this.keys.of(service).lease, instance));
     return json === null ? undefined : parseLease(json);
   }
 
   async leases(service: string): Promise<Map<string, Lease>> {
     checkName('service', service);
-    const all = await this.call(() => this.redis.hgetall(this.leaseKey(service)));
+    const all = await this.call(() => this.redis.hgetall(this.keys.of(service).lease));
     return new Map(Object.entries(all).map(([instance, json]) => [instance, parseLease(json)]));
   }
 
   async removeLease(service: string, instance: string): Promise<void> {
     checkName('service', service);
     checkName('instance', instance);
+    const keys = this.keys.of(service);
     await this.call(() =>
-      this.redis.hotstoreRemove(
-        this.leaseKey(service),
-        this.indexKey,
-        this.checkKey(service),
-        instance,
-        `${service}\u0000${instance}`,
-      ),
+      this.redis.hotstoreRemove(keys.lease, keys.index, keys.check, instance, `${service}\u0000${instance}`),
     );
   }
 
   async expired(now: number, limit: number): Promise<ExpiredLease[]> {
     checkExpiredArgs(now, limit);
     if (limit === 0) return [];
-    const flat = await this.call(() =>
-      this.redis.zrangebyscore(this.indexKey, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit),
+    const pages = await this.call(() =>
+      Promise.all(
+        this.keys.indexes.map((index) =>
+          this.redis.zrangebyscore(index, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit),
+        ),
+      ),
     );
-    const result: ExpiredLease[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const member = flat[i] as string;
-      const split = member.indexOf('\u0000');
-      result.push({
-        service: member.slice(0, split),
-        instance: member.slice(split + 1),
-        expiresAt: Number(flat[i + 1]),
-      });
+    const entries: Array<{ member: string; expiresAt: number }> = [];
+    for (const flat of pages) {
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        entries.push({ member: flat[i] as string, expiresAt: Number(flat[i + 1]) });
+      }
     }
-    return result;
+    if (pages.length > 1) entries.sort(byExpiry);
+    return entries.slice(0, limit).map(({ member, expiresAt }) => {
+      const split = member.indexOf('\u0000');
+      return { service: member.slice(0, split), instance: member.slice(split + 1), expiresAt };
+    });
   }
 
   async recordCheck(service: string, instance: string, result: CheckResult): Promise<void> {
     checkName('service', service);
     checkName('instance', instance);
     const json = JSON.stringify(normalizeCheck(result));
-    await this.call(() => this.redis.hset(this.checkKey(service), instance, json));
+    await this.call(() => this.redis.hset(this.keys.of(service).check, instance, json));
   }
 
   async checkResults(service: string): Promise<Map<string, CheckResult>> {
     checkName('service', service);
-    const all = await this.call(() => this.redis.hgetall(this.checkKey(service)));
+    const all = await this.call(() => this.redis.hgetall(this.keys.of(service).check));
     return new Map(Object.entries(all).map(([instance, json]) => [instance, parseCheck(json)]));
   }
 
   async now(): Promise<number> {
-    const [seconds, micros] = await this.call(() => this.redis.time());
-    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    return this.call(() => this.redis.hotstoreNow(this.keys.markers[0]));
   }
 
+  /**
+   * Calls made while a check is under way share it: the registry asks with every lease read, and
+   * on a Cluster one check is a command per shard.
+   */
   async generation(): Promise<Generation> {
-    const generation = await this.call(() => this.readGeneration());
+    this.checking ??= this.call(() => this.readGeneration()).finally(() => (this.checking = undefined));
+    const generation = await this.checking;
     if (this.adopt(generation) && !this.closed) this.emit({ state: 'connected', dataLost: true });
     return generation;
   }
@@ -348,17 +577,14 @@ export class RedisHotStore implements HotStore {
     this.redis.disconnect();
   }
 
-  private leaseKey(service: string): string {
-    return `${this.prefix}lease:${service}`;
-  }
-
-  private checkKey(service: string): string {
-    return `${this.prefix}check:${service}`;
-  }
-
-  /** The marker, created with the server's time when missing (first start, or data lost). */
+  /** Every marker, each created with its server's time when missing (first start, or data lost). */
   private async readGeneration(): Promise<Generation> {
-    return parseGeneration(await this.redis.hotstoreGeneration(this.generationKey, randomUUID()));
+    const markers = await Promise.all(
+      this.keys.markers.map(async (marker) =>
+        parseGeneration(await this.redis.hotstoreGeneration(marker, randomUUID())),
+      ),
+    );
+    return combine(markers);
   }
 
   /** Record a generation just read; true when it replaces a different one (data was lost). */
@@ -374,6 +600,7 @@ export class RedisHotStore implements HotStore {
    */
   private onReady(): void {
     const epoch = ++this.connectionEpoch;
+    this.recovering = false;
     this.readGeneration().then(
       (generation) => {
         if (epoch !== this.connectionEpoch || this.closed) return;
@@ -387,6 +614,33 @@ export class RedisHotStore implements HotStore {
         this.setConnected(false);
       },
     );
+  }
+
+  /**
+   * Part of the data could not be reached while the connection stayed up: a Cluster primary
+   * lost until its replica takes over, a server answering LOADING or CLUSTERDOWN. Renewals
+   * failed meanwhile, so once every shard answers the generation check again, `connected` comes
+   * as after a reconnect and the registry gives leases their grace. Checks are retried with the
+   * reconnect backoff; a reconnect (which checks by itself) or close ends them.
+   */
+  private recover(): void {
+    if (this.recovering || this.closed || this.currentState !== 'connected') return;
+    this.recovering = true;
+    const epoch = this.connectionEpoch;
+    const attempt = (n: number): void => {
+      this.readGeneration().then(
+        (generation) => {
+          if (epoch !== this.connectionEpoch || this.closed || !this.recovering) return;
+          this.recovering = false;
+          this.setConnected(this.adopt(generation));
+        },
+        () => {
+          if (epoch !== this.connectionEpoch || this.closed || !this.recovering) return;
+          setTimeout(() => attempt(n + 1), reconnectDelay(n)).unref();
+        },
+      );
+    };
+    attempt(1);
   }
 
   private setConnected(dataLost: boolean): void {
@@ -430,7 +684,9 @@ export class RedisHotStore implements HotStore {
     try {
       return await command();
     } catch (err) {
-      throw this.toError(err);
+      const error = this.toError(err);
+      if (error.code === 'UNAVAILABLE') this.recover();
+      throw error;
     }
   }
 
@@ -443,8 +699,9 @@ export class RedisHotStore implements HotStore {
       const code = UNAVAILABLE_REPLIES.has(message.split(' ', 1)[0] ?? '') ? 'UNAVAILABLE' : 'SERVER_ERROR';
       return new HotStoreError(code, `redis ${this.address}: ${message}`, { cause: err });
     }
-    // Anything else is ioredis giving up on the connection: refused while not writable, or
-    // aborted by a connection loss (the outcome is then unknown).
+    // Anything else is ioredis giving up on the connection: refused while not writable, aborted
+    // by a connection loss (the outcome is then unknown), or a Cluster node still unreachable
+    // after its retries.
     if (this.closed) return new HotStoreError('CLOSED', 'the hot store is closed', { cause: err });
     return new HotStoreError('UNAVAILABLE', `redis ${this.address}: ${message}`, { cause: err });
   }

@@ -88,9 +88,11 @@ export interface HotStore {
   /**
    * Subscribe to connection changes; returns the unsubscribe function. `connected` comes after
    * every reconnect, with `dataLost` when the data was wiped meanwhile; it also comes while
-   * connected when {@link generation} finds the data wiped without a reconnect (FLUSHALL).
-   * Renewals fail during an outage, so after any reconnect leases may have expired only
-   * because of it: a sweeper should wait one TTL before trusting them again.
+   * connected when {@link generation} finds the data wiped without a reconnect (FLUSHALL), and
+   * when part of the data was unreachable without a reconnect (a Redis Cluster primary lost
+   * until its replica took over) and answers again. Renewals fail during an outage, so after any
+   * `connected` leases may have expired only because of it: a sweeper should wait one TTL
+   * before trusting them again.
    */
   onStateChange(listener: (event: HotStoreStateEvent) => void): () => void;
 

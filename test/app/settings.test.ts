@@ -94,3 +94,69 @@ describe('settings', () => {
     expect(settings).toMatchObject({ zkAuth: 'digest:zkgate:pass:word' });
   });
 });
+
+describe('settings of the Redis hot store', () => {
+  it('reads sentinels or cluster nodes as lists, with their name and passwords', () => {
+    expect(
+      loadSettings({
+        ZKGATE_REDIS_SENTINELS: 's1:26379, s2 ,[::1]:26380',
+        ZKGATE_REDIS_SENTINEL_NAME: 'zkgate',
+        ZKGATE_REDIS_SENTINEL_PASSWORD: 'sentinel secret',
+        ZKGATE_REDIS_PASSWORD: 'data secret',
+      }),
+    ).toMatchObject({
+      redisSentinels: ['s1:26379', 's2', '[::1]:26380'],
+      redisSentinelName: 'zkgate',
+      redisSentinelPassword: 'sentinel secret',
+      redisPassword: 'data secret',
+    });
+    expect(loadSettings({ ZKGATE_REDIS_CLUSTER: 'r1:7000,r2:7001,r3' })).toMatchObject({
+      redisCluster: ['r1:7000', 'r2:7001', 'r3'],
+    });
+    expect(
+      loadSettings({ ZKGATE_REDIS_URL: 'rediss://cache:6380', ZKGATE_REDIS_PASSWORD: 'p' }),
+    ).toMatchObject({
+      redisUrl: 'rediss://cache:6380',
+      redisPassword: 'p',
+    });
+  });
+
+  it.each([
+    [
+      { ZKGATE_REDIS_URL: 'redis://a', ZKGATE_REDIS_SENTINELS: 's1', ZKGATE_REDIS_SENTINEL_NAME: 'z' },
+      /ZKGATE_REDIS_URL and ZKGATE_REDIS_SENTINELS exclude each other/,
+    ],
+    [
+      { ZKGATE_REDIS_URL: 'redis://a', ZKGATE_REDIS_CLUSTER: 'r1' },
+      /ZKGATE_REDIS_URL and ZKGATE_REDIS_CLUSTER exclude each other/,
+    ],
+    [
+      { ZKGATE_REDIS_SENTINELS: 's1', ZKGATE_REDIS_SENTINEL_NAME: 'z', ZKGATE_REDIS_CLUSTER: 'r1' },
+      /ZKGATE_REDIS_SENTINELS and ZKGATE_REDIS_CLUSTER exclude/,
+    ],
+    [{ ZKGATE_REDIS_SENTINELS: 's1' }, /ZKGATE_REDIS_SENTINELS and ZKGATE_REDIS_SENTINEL_NAME go together/],
+    [
+      { ZKGATE_REDIS_SENTINEL_NAME: 'z' },
+      /ZKGATE_REDIS_SENTINELS and ZKGATE_REDIS_SENTINEL_NAME go together/,
+    ],
+    [
+      { ZKGATE_REDIS_CLUSTER: 'r1', ZKGATE_REDIS_SENTINEL_PASSWORD: 'p' },
+      /ZKGATE_REDIS_SENTINEL_PASSWORD needs ZKGATE_REDIS_SENTINELS/,
+    ],
+    [{ ZKGATE_REDIS_PASSWORD: 'p' }, /ZKGATE_REDIS_PASSWORD needs/],
+    [
+      { ZKGATE_REDIS_URL: 'redis://:inline@a', ZKGATE_REDIS_PASSWORD: 'p' },
+      /ZKGATE_REDIS_URL has a password already/,
+    ],
+    [{ ZKGATE_REDIS_CLUSTER: 'r1:port' }, /ZKGATE_REDIS_CLUSTER item 1/],
+    [{ ZKGATE_REDIS_CLUSTER: 'r1,,r2' }, /ZKGATE_REDIS_CLUSTER item 2/],
+    [
+      { ZKGATE_REDIS_SENTINELS: '::1:26379', ZKGATE_REDIS_SENTINEL_NAME: 'z' },
+      /ZKGATE_REDIS_SENTINELS item 1/,
+    ],
+    [{ ZKGATE_REDIS_SENTINELS: 's1', ZKGATE_REDIS_SENTINEL_NAME: 'my master' }, /ZKGATE_REDIS_SENTINEL_NAME/],
+  ])('refuses %j naming the variables', (env, message) => {
+    expect(() => loadSettings(env)).toThrow(SettingsError);
+    expect(() => loadSettings(env)).toThrow(message);
+  });
+});

@@ -18,7 +18,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
-import { SETTINGS_ENV } from '../../src/settings.js';
+import { loadSettings, SETTINGS_ENV } from '../../src/settings.js';
 import {
   CHART_DIR,
   RELEASE,
@@ -69,6 +69,23 @@ describe('values.yaml', () => {
     ['a setting zkgate does not have', { settings: { ZKGATE_NO_SUCH: '1' } }],
     ['an external ensemble without a connect string', { zookeeper: { enabled: false } }],
     ['an external Redis without a URL', { redis: { enabled: false } }],
+    ['a bundled Redis in a mode it has not', { redis: { mode: 'cluster' } }],
+    ['a Sentinel set of two, which loses its majority with one', { redis: { sentinel: { replicas: 2 } } }],
+    [
+      'an external Redis by URL and by sentinels',
+      {
+        redis: { enabled: false },
+        externalRedis: { url: 'redis://a', sentinels: 's:26379', sentinelName: 'z' },
+      },
+    ],
+    [
+      'external sentinels without their name',
+      { redis: { enabled: false }, externalRedis: { sentinels: 's:26379' } },
+    ],
+    [
+      'cluster nodes that are no host:port list',
+      { redis: { enabled: false }, externalRedis: { cluster: 'a b' } },
+    ],
     ['the bootstrap secret as a setting', { settings: { ZKGATE_BOOTSTRAP_TOKEN: `zkg_${'a'.repeat(43)}` } }],
     ['auth as a setting', { settings: { ZKGATE_AUTH: 'off' } }],
     ['auth.enabled as a string', { auth: { enabled: 'off' } }],
@@ -91,6 +108,12 @@ describe('values.yaml', () => {
     const managed = [
       'ZKGATE_ZK',
       'ZKGATE_REDIS_URL',
+      'ZKGATE_REDIS_SENTINELS',
+      'ZKGATE_REDIS_SENTINEL_NAME',
+      'ZKGATE_REDIS_CLUSTER',
+      // Secrets: they would sit in the ConfigMap.
+      'ZKGATE_REDIS_PASSWORD',
+      'ZKGATE_REDIS_SENTINEL_PASSWORD',
       'PORT',
       'HOST',
       'ZKGATE_DATA_DIR',
@@ -116,6 +139,7 @@ describe('the chart rendered with its default values', () => {
 
   it('produces the gateway, its autoscaler and budget, the ensemble and Redis', () => {
     expect(objects.map((o) => `${o.object.kind}/${o.object.metadata.name}`).sort()).toEqual([
+      'ConfigMap/zkgate-redis',
       'ConfigMap/zkgate-settings',
       'ConfigMap/zkgate-zookeeper',
       'Deployment/zkgate',
@@ -321,6 +345,173 @@ describe('the chart rendered with other values', () => {
       data: Record<string, string>;
     };
     expect(parseZooCfg(cm.data['zoo.cfg'] ?? '').settings['snapCount']).toBe('1000000');
+  });
+});
+
+describe('Redis in the chart', () => {
+  /** The objects for `patch`, after checking the values and every object against its schema. */
+  const render = (patch: Values): RenderedObject[] => {
+    const values = withValues(defaultValues(), patch);
+    expect(validateValues(values), JSON.stringify(validateValues.errors)).toBe(true);
+    const objects = renderChart(values);
+    for (const { object } of objects) validateObject(object);
+    return objects;
+  };
+  /** The gateway's settings as it would load them: its ConfigMap, with its own variables over it. */
+  const gatewaySettings = (objects: RenderedObject[]) => {
+    const { data } = find(objects, 'ConfigMap', 'zkgate-settings') as unknown as {
+      data: Record<string, string>;
+    };
+    const env = gatewayEnv(objects);
+    const fromSecrets = Object.fromEntries(
+      Object.entries(secretRefs(objects)).map(([name]) => [name, `from ${name}`]),
+    );
+    return { data, settings: loadSettings({ ...data, ...env, ...fromSecrets }) };
+  };
+  /** The gateway's variables taken from Secrets: name -> the Secret and key. */
+  const secretRefs = (objects: RenderedObject[]): Record<string, object> => {
+    const [container] = gatewayPod(objects).containers;
+    return Object.fromEntries(
+      (container?.env ?? [])
+        .filter((e) => e.valueFrom !== undefined)
+        .map((e) => [e.name, (e.valueFrom as { secretKeyRef: object }).secretKeyRef]),
+    );
+  };
+  const redisPods = (objects: RenderedObject[]) =>
+    (
+      find(objects, 'StatefulSet', 'zkgate-redis') as unknown as {
+        spec: {
+          replicas: number;
+          template: {
+            spec: {
+              containers: {
+                name: string;
+                command: string[];
+                env: EnvVar[];
+                ports: { containerPort: number }[];
+              }[];
+            };
+          };
+        };
+      }
+    ).spec;
+
+  it('starts Redis with the scripts of docker/redis/, as they are', () => {
+    const { data } = find(renderChart(), 'ConfigMap', 'zkgate-redis') as unknown as {
+      data: Record<string, string>;
+    };
+    expect(Object.keys(data).sort()).toEqual(['primary.sh', 'redis.sh', 'sentinel.sh']);
+    for (const [name, text] of Object.entries(data)) {
+      expect(text, name).toBe(readFileSync(`${ROOT}docker/redis/${name}`, 'utf8'));
+    }
+    const redis = find(renderChart(), 'Deployment', 'zkgate-redis') as unknown as {
+      spec: { template: { spec: { containers: { command: string[] }[] } } };
+    };
+    expect(redis.spec.template.spec.containers[0]?.command).toEqual(['sh', '/etc/redis/redis.sh']);
+  });
+
+  it('runs Redis with Sentinel as an option: a Redis and a Sentinel per pod, by name, one down at a time', () => {
+    const objects = render({ redis: { mode: 'sentinel' } });
+    expect(
+      objects
+        .filter((o) => o.template.startsWith('redis'))
+        .map((o) => `${o.object.kind}/${o.object.metadata.name}`)
+        .sort(),
+    ).toEqual([
+      'ConfigMap/zkgate-redis',
+      'PodDisruptionBudget/zkgate-redis',
+      'Service/zkgate-redis-headless',
+      'StatefulSet/zkgate-redis',
+    ]);
+    const pods = redisPods(objects);
+    expect(pods.replicas).toBe(3);
+    const [redis, sentinel] = pods.template.spec.containers;
+    expect([redis?.name, redis?.command, redis?.ports[0]?.containerPort]).toEqual([
+      'redis',
+      ['sh', '/etc/redis/redis.sh'],
+      6379,
+    ]);
+    expect([sentinel?.name, sentinel?.command, sentinel?.ports[0]?.containerPort]).toEqual([
+      'sentinel',
+      ['sh', '/etc/redis/sentinel.sh'],
+      26379,
+    ]);
+    const domain = 'zkgate-redis-headless.zkgate-system.svc.cluster.local';
+    const pod = (i: number): string => `zkgate-redis-${i}.${domain}`;
+    const env = Object.fromEntries(sentinel?.env.map((e) => [e.name, e.value]) ?? []);
+    expect(env).toEqual({
+      REDIS_DOMAIN: domain,
+      REDIS_SENTINEL_HOSTS: [0, 1, 2].map(pod).join(' '),
+      REDIS_FIRST: pod(0),
+      REDIS_MASTER_NAME: 'zkgate',
+      REDIS_QUORUM: '2',
+      REDIS_DOWN_AFTER_MS: '5000',
+      REDIS_FAILOVER_TIMEOUT_MS: '60000',
+    });
+    expect(find(objects, 'Service', 'zkgate-redis-headless')).toMatchObject({
+      spec: { clusterIP: 'None', publishNotReadyAddresses: true },
+    });
+    expect(find(objects, 'PodDisruptionBudget', 'zkgate-redis')).toMatchObject({
+      spec: { maxUnavailable: 1 },
+    });
+
+    const { data, settings } = gatewaySettings(objects);
+    expect(data['ZKGATE_REDIS_URL']).toBeUndefined();
+    expect(settings.redisSentinels).toEqual([0, 1, 2].map((i) => `${pod(i)}:26379`));
+    expect(settings.redisSentinelName).toBe('zkgate');
+    expect(secretRefs(objects)).toEqual({});
+  });
+
+  it('takes the password of the bundled Redis from a Secret, into no ConfigMap', () => {
+    const ref = { name: 'redis-auth', key: 'secret' };
+    for (const mode of ['single', 'sentinel'] as const) {
+      const objects = render({ redis: { mode, auth: { existingSecret: 'redis-auth', key: 'secret' } } });
+      expect(secretRefs(objects), mode).toEqual(
+        mode === 'single'
+          ? { ZKGATE_REDIS_PASSWORD: ref }
+          : { ZKGATE_REDIS_PASSWORD: ref, ZKGATE_REDIS_SENTINEL_PASSWORD: ref },
+      );
+      expect(gatewaySettings(objects).settings.redisPassword).toBe('from ZKGATE_REDIS_PASSWORD');
+      const containers =
+        mode === 'single'
+          ? (find(objects, 'Deployment', 'zkgate-redis') as unknown as { spec: ReturnType<typeof redisPods> })
+              .spec.template.spec.containers
+          : redisPods(objects).template.spec.containers;
+      for (const container of containers) {
+        expect(container.env.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom, container.name).toEqual({
+          secretKeyRef: ref,
+        });
+      }
+      expect(Object.keys(gatewaySettings(objects).data).filter((k) => /PASSWORD/.test(k))).toEqual([]);
+    }
+  });
+
+  it('points at an external Sentinel set or Cluster, with its passwords from a Secret', () => {
+    const sentinels = render({
+      redis: { enabled: false },
+      externalRedis: {
+        sentinels: 's1:26379,s2:26379,s3:26379',
+        sentinelName: 'cache',
+        auth: { existingSecret: 'cache-auth', sentinelPasswordKey: 'sentinel' },
+      },
+    });
+    expect(sentinels.filter((o) => o.template.startsWith('redis'))).toEqual([]);
+    expect(gatewaySettings(sentinels).settings).toMatchObject({
+      redisSentinels: ['s1:26379', 's2:26379', 's3:26379'],
+      redisSentinelName: 'cache',
+    });
+    expect(secretRefs(sentinels)).toEqual({
+      ZKGATE_REDIS_PASSWORD: { name: 'cache-auth', key: 'password' },
+      ZKGATE_REDIS_SENTINEL_PASSWORD: { name: 'cache-auth', key: 'sentinel' },
+    });
+    const cluster = render({
+      redis: { enabled: false },
+      externalRedis: { cluster: 'r1:6379,r2:6379,r3:6379' },
+    });
+    const { data, settings } = gatewaySettings(cluster);
+    expect(settings.redisCluster).toEqual(['r1:6379', 'r2:6379', 'r3:6379']);
+    expect(Object.keys(data).filter((k) => k.startsWith('ZKGATE_REDIS'))).toEqual(['ZKGATE_REDIS_CLUSTER']);
+    expect(secretRefs(cluster)).toEqual({});
   });
 });
 

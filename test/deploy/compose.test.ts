@@ -27,6 +27,8 @@ const validateCompose = new Ajv({ allErrors: true, strict: false }).compile(sche
 
 interface Service {
   hostname?: string;
+  command?: string[];
+  depends_on?: Record<string, { condition: string }>;
   environment?: Record<string, string>;
   volumes?: string[];
   image?: string;
@@ -218,6 +220,75 @@ describe('the client address behind nginx', () => {
       expect(await ip('172.30.253.130', '198.51.100.1')).toBe('172.30.253.130');
     } finally {
       await app.close();
+    }
+  });
+});
+
+/**
+ * A Compose model with an override file applied as Compose applies it: mappings merged key by key
+ * (services, environment, depends_on), `volumes` merged by their target, other sequences and
+ * scalars replaced.
+ */
+function overlay(base: unknown, override: unknown, key = ''): unknown {
+  if (Array.isArray(base) && Array.isArray(override) && key === 'volumes') {
+    const target = (volume: string): string => volume.split(':')[1] ?? volume;
+    const replaced = new Set(override.map((v) => target(String(v))));
+    return [...base.filter((v) => !replaced.has(target(String(v)))), ...override];
+  }
+  const isMap = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!isMap(base) || !isMap(override)) return override;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(override)) out[k] = k in base ? overlay(base[k], v, k) : v;
+  return out;
+}
+
+describe('docker/docker-compose.sentinel.yml', () => {
+  const OVERRIDE_PATH = `${ROOT}docker/docker-compose.sentinel.yml`;
+  const override = parse(readFileSync(OVERRIDE_PATH, 'utf8'), { merge: true }) as typeof compose;
+  const merged = overlay(compose, override) as typeof compose;
+  const services = merged.services;
+  const running = (script: string): [string, Service][] =>
+    Object.entries(services).filter(([, s]) => s.command?.join(' ') === `sh /etc/redis/${script}`);
+
+  it('satisfies the Compose Specification schema, alone and over the main file, and passes dclint', () => {
+    expect(validateCompose(override), JSON.stringify(validateCompose.errors)).toBe(true);
+    expect(validateCompose(merged), JSON.stringify(validateCompose.errors)).toBe(true);
+    expect(dclintErrors(OVERRIDE_PATH)).toEqual([]);
+  });
+
+  it('replaces the single Redis by a primary, a replica and three sentinels on the scripts of docker/redis/', () => {
+    const nodes = running('redis.sh');
+    const sentinels = running('sentinel.sh');
+    expect(nodes.map(([name]) => name)).toEqual(['redis', 'redis-replica']);
+    expect(sentinels.map(([name]) => name)).toEqual(['sentinel-1', 'sentinel-2', 'sentinel-3']);
+    for (const [name, service] of [...nodes, ...sentinels]) {
+      // Each node announces its host name, which must be the name other containers resolve.
+      expect(service.hostname, name).toBe(name);
+      expect(service.volumes, name).toEqual(['./redis:/etc/redis:ro']);
+      expect(service.environment, name).toEqual(nodes[0]?.[1].environment);
+    }
+    const env = nodes[0]?.[1].environment ?? {};
+    expect(env['REDIS_SENTINEL_HOSTS']?.split(' ')).toEqual(sentinels.map(([name]) => name));
+    expect(env['REDIS_FIRST']).toBe('redis');
+    for (const script of ['primary.sh', 'redis.sh', 'sentinel.sh']) {
+      expect(readFileSync(`${ROOT}docker/redis/${script}`, 'utf8')).toMatch(/\S/);
+    }
+  });
+
+  it('points the gateways at the sentinels instead of the URL, once they are up', () => {
+    const env = running('redis.sh')[0]?.[1].environment ?? {};
+    const sentinels = running('sentinel.sh').map(([name]) => name);
+    for (const [name, gateway] of Object.entries(services).filter(([, s]) => s.image === 'zkgate:local')) {
+      const settings = loadSettings({ ...gateway.environment });
+      expect(settings.redisUrl, name).toBeUndefined();
+      expect(settings.redisSentinels).toEqual(sentinels.map((s) => `${s}:26379`));
+      expect(settings.redisSentinelName).toBe(env['REDIS_MASTER_NAME']);
+      for (const sentinel of sentinels) {
+        expect(gateway.depends_on?.[sentinel]).toEqual({ condition: 'service_healthy' });
+      }
+      // The main file's dependencies stay.
+      expect(gateway.depends_on?.['zk1']).toEqual({ condition: 'service_healthy' });
     }
   });
 });

@@ -166,6 +166,21 @@ describe('RedisHotStore', () => {
     expect(await store.leases('billing')).toEqual(new Map());
   });
 
+  it('shares one generation check among concurrent callers', async () => {
+    const store = await open();
+    const first = await store.generation();
+    const scriptCalls = async (): Promise<number> => {
+      const stats = await raw.info('commandstats');
+      return [...stats.matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    await raw.config('RESETSTAT');
+    const all = await Promise.all(Array.from({ length: 20 }, () => store.generation()));
+    expect(all).toEqual(Array.from({ length: 20 }, () => first));
+    expect(await scriptCalls()).toBe(1);
+    await store.generation();
+    expect(await scriptCalls()).toBe(2);
+  });
+
   it('reconnects after its connection is killed, keeping the generation (no data lost)', async () => {
     const store = await open();
     const lease = await store.renewLease('billing', 'b-1', 60_000);
