@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisHotStore, SHARD_TAGS, shardOf } from '../../src/hotstore/redis.js';
-import type { HotStore, HotStoreStateEvent, Lease } from '../../src/hotstore/store.js';
+import type { HotStore, Lease } from '../../src/hotstore/store.js';
 import { replicasInSync, startRedisCluster, type RedisClusterSet } from '../support/redis.js';
-import { describeHotStoreContract, failureCode } from './contract.js';
+import { describeHotStoreContract, failureCode, nextEvent } from './contract.js';
 
 const PASSWORD = 'cluster-secret';
 const freshPrefix = (): string => `test-${randomUUID()}:`;
@@ -40,26 +40,6 @@ function node(port: number): Redis {
   const client = new Redis({ host: '127.0.0.1', port, password: PASSWORD, lazyConnect: true });
   client.on('error', () => undefined);
   return client;
-}
-
-/** The next state event that matches, or a failure after `timeoutMs`. */
-function nextEvent(
-  store: HotStore,
-  matches: (event: HotStoreStateEvent) => boolean,
-  timeoutMs: number,
-): Promise<HotStoreStateEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no matching hot-store event within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = store.onStateChange((event) => {
-      if (!matches(event)) return;
-      clearTimeout(timer);
-      off();
-      resolve(event);
-    });
-  });
 }
 
 describe('RedisHotStore on a Cluster', () => {

@@ -10,6 +10,7 @@ import {
   MAX_LEASE_TTL_MS,
   type CheckResult,
   type HotStore,
+  type HotStoreStateEvent,
   type Lease,
 } from '../../src/hotstore/store.js';
 
@@ -405,6 +406,26 @@ export function describeHotStoreContract(name: string, start: () => Promise<HotS
         expect(await failureCode(store.checkResults('billing'))).toBe('CLOSED');
         expect(await failureCode(store.removeLease('billing', 'b-1'))).toBe('CLOSED');
       });
+    });
+  });
+}
+
+/** The next state event of `store` that matches, or a failure after `timeoutMs`. */
+export function nextEvent(
+  store: HotStore,
+  matches: (event: HotStoreStateEvent) => boolean,
+  timeoutMs = 10_000,
+): Promise<HotStoreStateEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching hot-store event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const off = store.onStateChange((event) => {
+      if (!matches(event)) return;
+      clearTimeout(timer);
+      off();
+      resolve(event);
     });
   });
 }

@@ -6,7 +6,7 @@ import { RedisHotStore, type RedisHotStoreOptions } from '../../src/hotstore/red
 import type { CheckResult, HotStore, HotStoreStateEvent } from '../../src/hotstore/store.js';
 import { freePorts } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { describeHotStoreContract, failureCode } from './contract.js';
+import { describeHotStoreContract, failureCode, nextEvent } from './contract.js';
 
 const CHECK: CheckResult = {
   ok: false,
@@ -34,26 +34,6 @@ describeHotStoreContract('redis adapter', async () => {
     },
   };
 });
-
-/** The next state event that matches, or a failure after `timeoutMs`. */
-function nextEvent(
-  store: HotStore,
-  matches: (event: HotStoreStateEvent) => boolean,
-  timeoutMs = 10_000,
-): Promise<HotStoreStateEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no matching hot-store event within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = store.onStateChange((event) => {
-      if (!matches(event)) return;
-      clearTimeout(timer);
-      off();
-      resolve(event);
-    });
-  });
-}
 
 /** Milliseconds on the server's clock, read over a separate connection. */
 async function serverTime(raw: Redis): Promise<number> {
