@@ -21,7 +21,7 @@ import { ERRORS, ZkgError, toZkgError, type ErrorCodeKey } from './errors.js';
 import { answerOutsideFastify, sendClientProblem, sendProblem } from './http/problem.js';
 import { resumable } from './http/long-poll.js';
 import { registerOpenApi } from './http/openapi.js';
-import { watchRoutes } from './http/watch.js';
+import { watchRoutes } from './watch/routes.js';
 import { monitorRoutes, observeRequests } from './monitor/routes.js';
 import { registryRoutes } from './registry/routes.js';
 import { registryFormats, registrySchemas } from './registry/schemas.js';

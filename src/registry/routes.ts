@@ -16,7 +16,8 @@ import { LongPolls, parseWait } from '../http/long-poll.js';
 import type { LoadReport } from '../hotstore/store.js';
 import { CHECK_LIMITS, type HealthCheck, type InstanceStatus } from './instance.js';
 import { dispatchQuery, instanceParams, instancesQuery, NAME_PATTERN, serviceParams } from './schemas.js';
-import type { InstanceView, RegistryService } from './service.js';
+import type { RegistryService } from './service.js';
+import type { InstanceView } from './views.js';
 import type { CheckTargets } from '../scanner/targets.js';
 
 export interface RegistryRoutesOptions {

@@ -48,6 +48,7 @@ import {
   type InstanceStatus,
 } from './instance.js';
 import type { Holds } from './holds.js';
+import { countStatuses, viewOf, type CheckView, type InstanceView, type ServiceSummary } from './views.js';
 import { aliveIn, LeaseGrace, LeaseView, type LeaseSnapshot } from './leases.js';
 
 export interface RegistryOptions {
@@ -78,59 +79,6 @@ export interface Registration {
   readonly metadata?: Readonly<Record<string, string>>;
   readonly ttlMs?: number;
   readonly check?: HealthCheck;
-}
-
-/** An instance as the HTTP API shows it. */
-export interface InstanceView {
-  readonly service: string;
-  readonly id: string;
-  readonly address: string;
-  readonly port: number | null;
-  readonly sslPort: number | null;
-  readonly weight: number;
-  readonly zone?: string;
-  readonly status: InstanceStatus;
-  /** Set by an operator; wins over the check until cleared. */
-  readonly manualStatus?: InstanceStatus;
-  /** The health check's latest verdict. */
-  readonly checkStatus?: CheckStatus;
-  /** UP, enabled and alive (lease or session): what dispatch picks from. */
-  readonly healthy: boolean;
-  /** `lease` for HTTP registrations, `session` for Curator/Spring ones. */
-  readonly liveness: 'lease' | 'session';
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly ttlMs?: number;
-  readonly check?: HealthCheck;
-  readonly lease?: { readonly expiresAt: string; readonly load?: LoadReport };
-  readonly registeredAt: string;
-  readonly index: string;
-}
-
-/** An instance's health check and its latest result, as `GET .../checks` shows it. */
-export interface CheckView {
-  readonly id: string;
-  readonly check: HealthCheck;
-  /** The verdict written to the instance; absent until the first change of verdict. */
-  readonly checkStatus?: CheckStatus;
-  /** The latest probe; absent before the first one. */
-  readonly last?: {
-    readonly ok: boolean;
-    readonly at: string;
-    readonly latencyMs: number;
-    readonly detail?: string;
-    /** The gateway replica that probed. */
-    readonly by: string;
-  };
-}
-
-export interface ServiceSummary {
-  readonly service: string;
-  readonly instances: number;
-  readonly healthy: number;
-  readonly status: Readonly<Record<InstanceStatus, number>>;
-  readonly index: string;
-  /** Present while self-preservation holds back the service's evictions. */
-  readonly selfPreservation?: { readonly since: string; readonly reason: string };
 }
 
 export interface InstanceFilter {
@@ -776,12 +724,6 @@ function setDataStat(result: OpResult | undefined): Stat {
   return result.stat;
 }
 
-function countStatuses(items: Iterable<{ readonly status: InstanceStatus }>): Record<InstanceStatus, number> {
-  const counts = { UP: 0, DOWN: 0, DRAINING: 0 };
-  for (const { status } of items) counts[status]++;
-  return counts;
-}
-
 /** An instance as errors name it. */
 function instanceOf(service: string, id: string): string {
   return `instance ${id} of service ${service}`;
@@ -789,37 +731,4 @@ function instanceOf(service: string, id: string): string {
 
 function instanceNotFound(service: string, id: string): ZkgError {
   return new ZkgError('ZKG_INSTANCE_NOT_FOUND', `no ${instanceOf(service, id)}`);
-}
-
-export function viewOf(entry: InstanceEntry, snapshot: LeaseSnapshot): InstanceView {
-  const { instance } = entry;
-  const lease = snapshot.leases?.get(instance.id);
-  const session = entry.ephemeral || instance.ttlMs === undefined;
-  return {
-    service: instance.service,
-    id: instance.id,
-    address: instance.address,
-    port: instance.port,
-    sslPort: instance.sslPort,
-    weight: instance.weight,
-    ...(instance.zone === undefined ? {} : { zone: instance.zone }),
-    status: instance.status,
-    ...(instance.manualStatus === undefined ? {} : { manualStatus: instance.manualStatus }),
-    ...(instance.checkStatus === undefined ? {} : { checkStatus: instance.checkStatus }),
-    healthy: instance.status === 'UP' && instance.enabled && aliveIn(snapshot, entry),
-    liveness: session ? 'session' : 'lease',
-    metadata: instance.metadata,
-    ...(session ? {} : { ttlMs: instance.ttlMs }),
-    ...(instance.check === undefined ? {} : { check: instance.check }),
-    ...(lease === undefined || session
-      ? {}
-      : {
-          lease: {
-            expiresAt: new Date(lease.expiresAt).toISOString(),
-            ...(lease.load === undefined ? {} : { load: lease.load }),
-          },
-        }),
-    registeredAt: new Date(instance.registrationTimeUTC).toISOString(),
-    index: String(entry.index),
-  };
 }

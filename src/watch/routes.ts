@@ -14,13 +14,14 @@ import { isConfigChange, type ConfigChange } from '../config/cache.js';
 import { parseNamespace } from '../config/namespace.js';
 import type { ConfigService } from '../config/service.js';
 import { isInstancesChange, type InstancesChange } from '../registry/cache.js';
-import { viewOf, type RegistryService } from '../registry/service.js';
+import type { RegistryService } from '../registry/service.js';
+import { viewOf } from '../registry/views.js';
 import { ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
-import { sendProblem } from './problem.js';
+import { sendProblem } from '../http/problem.js';
 import { byId } from '../coordination/watched-cache.js';
 import { isZnodeName } from '../coordination/paths.js';
-import { ConnectionLimiter, EncodedSseEvent, SseRegistry, SseStream, type SseOptions } from './sse.js';
+import { ConnectionLimiter, EncodedSseEvent, SseRegistry, SseStream, type SseOptions } from '../http/sse.js';
 
 export interface WatchRoutesOptions {
   readonly tree: WatchedTree<CacheChange>;

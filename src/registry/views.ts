@@ -1,0 +1,103 @@
+/**
+ * The registry's shapes as clients see them (routes, the watch stream, dispatch answers): an
+ * instance joined with its lease, a health check with its latest result, a service's counts.
+ */
+import type { CheckStatus, HealthCheck, InstanceStatus } from './instance.js';
+import type { LoadReport } from '../hotstore/store.js';
+import type { InstanceEntry } from './cache.js';
+import { aliveIn, type LeaseSnapshot } from './leases.js';
+
+/** An instance as the HTTP API shows it. */
+export interface InstanceView {
+  readonly service: string;
+  readonly id: string;
+  readonly address: string;
+  readonly port: number | null;
+  readonly sslPort: number | null;
+  readonly weight: number;
+  readonly zone?: string;
+  readonly status: InstanceStatus;
+  /** Set by an operator; wins over the check until cleared. */
+  readonly manualStatus?: InstanceStatus;
+  /** The health check's latest verdict. */
+  readonly checkStatus?: CheckStatus;
+  /** UP, enabled and alive (lease or session): what dispatch picks from. */
+  readonly healthy: boolean;
+  /** `lease` for HTTP registrations, `session` for Curator/Spring ones. */
+  readonly liveness: 'lease' | 'session';
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly ttlMs?: number;
+  readonly check?: HealthCheck;
+  readonly lease?: { readonly expiresAt: string; readonly load?: LoadReport };
+  readonly registeredAt: string;
+  readonly index: string;
+}
+
+/** An instance's health check and its latest result, as `GET .../checks` shows it. */
+export interface CheckView {
+  readonly id: string;
+  readonly check: HealthCheck;
+  /** The verdict written to the instance; absent until the first change of verdict. */
+  readonly checkStatus?: CheckStatus;
+  /** The latest probe; absent before the first one. */
+  readonly last?: {
+    readonly ok: boolean;
+    readonly at: string;
+    readonly latencyMs: number;
+    readonly detail?: string;
+    /** The gateway replica that probed. */
+    readonly by: string;
+  };
+}
+
+export interface ServiceSummary {
+  readonly service: string;
+  readonly instances: number;
+  readonly healthy: number;
+  readonly status: Readonly<Record<InstanceStatus, number>>;
+  readonly index: string;
+  /** Present while self-preservation holds back the service's evictions. */
+  readonly selfPreservation?: { readonly since: string; readonly reason: string };
+}
+
+export function countStatuses(
+  items: Iterable<{ readonly status: InstanceStatus }>,
+): Record<InstanceStatus, number> {
+  const counts = { UP: 0, DOWN: 0, DRAINING: 0 };
+  for (const { status } of items) counts[status]++;
+  return counts;
+}
+
+/** An instance joined with what the registry knows of its lease. */
+export function viewOf(entry: InstanceEntry, snapshot: LeaseSnapshot): InstanceView {
+  const { instance } = entry;
+  const lease = snapshot.leases?.get(instance.id);
+  const session = entry.ephemeral || instance.ttlMs === undefined;
+  return {
+    service: instance.service,
+    id: instance.id,
+    address: instance.address,
+    port: instance.port,
+    sslPort: instance.sslPort,
+    weight: instance.weight,
+    ...(instance.zone === undefined ? {} : { zone: instance.zone }),
+    status: instance.status,
+    ...(instance.manualStatus === undefined ? {} : { manualStatus: instance.manualStatus }),
+    ...(instance.checkStatus === undefined ? {} : { checkStatus: instance.checkStatus }),
+    healthy: instance.status === 'UP' && instance.enabled && aliveIn(snapshot, entry),
+    liveness: session ? 'session' : 'lease',
+    metadata: instance.metadata,
+    ...(session ? {} : { ttlMs: instance.ttlMs }),
+    ...(instance.check === undefined ? {} : { check: instance.check }),
+    ...(lease === undefined || session
+      ? {}
+      : {
+          lease: {
+            expiresAt: new Date(lease.expiresAt).toISOString(),
+            ...(lease.load === undefined ? {} : { load: lease.load }),
+          },
+        }),
+    registeredAt: new Date(instance.registrationTimeUTC).toISOString(),
+    index: String(entry.index),
+  };
+}
