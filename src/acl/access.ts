@@ -111,10 +111,6 @@ export class AccessControl {
     });
   }
 
-  get enabled(): boolean {
-    return this.options.enabled;
-  }
-
   close(): void {
     this.stopListening();
     clearInterval(this.expiryTimer);
