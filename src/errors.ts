@@ -72,6 +72,13 @@ export const ERRORS = {
 
 export type ErrorCodeKey = keyof typeof ERRORS;
 
+/**
+ * Failed rules a problem document lists at most. Validation collects every failure (a client
+ * fixes them all at once), but a body of a megabyte of unknown keys, or a document breaking a rule
+ * once per item, must not get an answer many times its size.
+ */
+export const MAX_REPORTED_ERRORS = 20;
+
 /** Base of every problem `type` URI; the fragment is the code. */
 export const PROBLEM_TYPE_BASE = 'https://zkgate.dev/errors#';
 

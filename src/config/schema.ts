@@ -15,7 +15,7 @@ import { Ajv2020, _, str, type CodeKeywordDefinition, type ValidateFunction } fr
 import * as formatsModule from 'ajv-formats';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { RE2JS } from 're2js';
-import { ZkgError } from '../errors.js';
+import { MAX_REPORTED_ERRORS, ZkgError } from '../errors.js';
 import { MAX_SCHEMA_DEPTH, MAX_SCHEMA_VALUES, shapeFault } from './limits.js';
 import { schemaGraph, type SchemaObject } from './schema-graph.js';
 
@@ -242,7 +242,9 @@ export class SchemaValidator {
       throw new ZkgError('ZKG_SCHEMA_INVALID', detail, { cause: err });
     }
     if (valid) return;
-    const errors: SchemaViolation[] = (validate.errors ?? []).map((e) => ({
+    const all = validate.errors ?? [];
+    // A document can break a rule once per item: the answer names the first few.
+    const errors: SchemaViolation[] = all.slice(0, MAX_REPORTED_ERRORS).map((e) => ({
       instancePath: e.instancePath,
       message: e.message ?? e.keyword,
       keyword: e.keyword,
@@ -251,7 +253,9 @@ export class SchemaValidator {
     const first = errors[0];
     throw new ZkgError(
       'ZKG_SCHEMA_VIOLATION',
-      first ? `${first.instancePath || '/'} ${first.message}` : 'the document violates the schema',
+      first
+        ? `${first.instancePath || '/'} ${first.message}${all.length > 1 ? ` (${all.length} violations in all)` : ''}`
+        : 'the document violates the schema',
       { extensions: { errors } },
     );
   }

@@ -12,7 +12,7 @@
 import { Ajv, type ErrorObject, type Format } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifyError, FastifyServerOptions } from 'fastify';
-import { ZkgError } from '../errors.js';
+import { MAX_REPORTED_ERRORS, ZkgError } from '../errors.js';
 
 /** The query string of a route that takes no parameters. */
 export const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false } as const;
@@ -60,7 +60,7 @@ export interface FieldError {
  * one) is part of the field, not of the message.
  */
 export function fieldErrors(errors: readonly ErrorObject[], context: string | undefined): FieldError[] {
-  return errors.map((e) => {
+  return errors.slice(0, MAX_REPORTED_ERRORS).map((e) => {
     const params = e.params as {
       missingProperty?: string;
       additionalProperty?: string;
@@ -79,13 +79,17 @@ export function fieldErrors(errors: readonly ErrorObject[], context: string | un
   });
 }
 
-/** fastify's validation failure, its message naming every failing field (`schemaErrorFormatter`). */
+/** fastify's validation failure, its message naming the failing fields (`schemaErrorFormatter`). */
 export function formatValidation(errors: readonly ErrorObject[], context: string): Error {
-  return new Error(
-    fieldErrors(errors, context)
-      .map((e) => `${e.field} ${e.message}`)
-      .join('; '),
-  );
+  const named = fieldErrors(errors, context)
+    .map((e) => `${e.field} ${e.message}`)
+    .join('; ');
+  return new Error(errors.length > MAX_REPORTED_ERRORS ? `${named}; ${moreErrors(errors.length)}` : named);
+}
+
+/** How a capped list says what it left out. */
+function moreErrors(total: number): string {
+  return `and ${total - MAX_REPORTED_ERRORS} more`;
 }
 
 /** The fields of a fastify validation failure, for the problem document's `errors`. */
