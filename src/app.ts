@@ -300,12 +300,14 @@ export async function buildApp({ services, logger }: AppOptions) {
   const resumeFrom = (index: bigint) => resumable(index, services.tree, services.store);
   await app.register(configRoutes, {
     config: services.config,
+    access: services.access,
     maxBytes: settings.configMaxBytes,
     longPollMaxWaitMs: settings.longPollMaxWaitMs,
     resumable: resumeFrom,
   });
   await app.register(registryRoutes, {
     registry: services.registry,
+    access: services.access,
     servicesPath: settings.servicesPath,
     longPollMaxWaitMs: settings.longPollMaxWaitMs,
     resumable: resumeFrom,

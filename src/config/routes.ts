@@ -4,7 +4,7 @@
  * path under `/v1/config/` is one wildcard route per method, dispatched here.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Need } from '../acl/access.js';
+import type { AccessControl, Need } from '../acl/access.js';
 import { actorOf } from '../acl/actor.js';
 import { ZkgError } from '../errors.js';
 import type { ConfigEntry } from './cache.js';
@@ -18,6 +18,8 @@ import { LongPolls, parseWait } from '../http/long-poll.js';
 import { invalidField, UNKNOWN_FIELD } from '../http/strict-validation.js';
 
 export interface ConfigRoutesOptions {
+  /** Ends the long-polls of a token revoked while they wait. */
+  readonly access: AccessControl;
   readonly config: ConfigService;
   readonly maxBytes: number;
   readonly longPollMaxWaitMs: number;
@@ -175,7 +177,9 @@ const bodyOf = (request: FastifyRequest): Buffer =>
 
 export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOptions): Promise<void> {
   const { config } = options;
-  const longPolls = new LongPolls();
+  const longPolls = new LongPolls((reply, revoked) =>
+    options.access.onRevoked(reply.request.identity, revoked),
+  );
   app.addHook('preClose', async () => longPolls.releaseAll());
 
   // Documents are stored byte for byte: every body arrives as a Buffer, parsed by the service.

@@ -4,6 +4,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import { durationMs, durationQuery } from '../duration.js';
+import { ZkgError } from '../errors.js';
 
 /** Long-polls without `wait` hold this long (capped by the setting). */
 const DEFAULT_WAIT_MS = 30_000;
@@ -50,8 +51,14 @@ export async function resumable(
  * Long-polls in flight. At shutdown they are answered at once (nothing new, connection closed),
  * or the server would wait out their `wait` before closing, past the shutdown deadline.
  */
+/** Calls `revoked` once the request's credentials are revoked or expire; returns the unsubscribe function. */
+export type RevocationWatch = (reply: FastifyReply, revoked: () => void) => () => void;
+
 export class LongPolls {
   private readonly waiting = new Set<() => void>();
+
+  /** `revocation`: a long-poll of a token revoked while it waits ends at once with 401, as a stream does. */
+  constructor(private readonly revocation: RevocationWatch) {}
 
   /**
    * Wait for `subscribe`'s callback to be called with a value, up to `waitMs`; undefined when
@@ -64,12 +71,16 @@ export class LongPolls {
     subscribe: (done: (value: T) => void) => () => void,
   ): Promise<T | undefined> {
     if (reply.raw.destroyed) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const done = (value: T | undefined): void => {
+    return new Promise((resolve, reject) => {
+      const settle = (): void => {
         clearTimeout(timer);
         off();
+        offRevoked();
         reply.raw.off('close', onClose);
         this.waiting.delete(release);
+      };
+      const done = (value: T | undefined): void => {
+        settle();
         resolve(value);
       };
       const release = (): void => {
@@ -78,6 +89,11 @@ export class LongPolls {
       };
       const onClose = (): void => done(undefined);
       const timer = setTimeout(() => done(undefined), waitMs);
+      // Revocation is heard from a later event, never during this call: `off` is set by then.
+      const offRevoked = this.revocation(reply, () => {
+        settle();
+        reject(new ZkgError('ZKG_UNAUTHENTICATED', 'the token was revoked or has expired'));
+      });
       const off = subscribe(done);
       // The response's close, not the request's: that one fires once the body is read.
       reply.raw.on('close', onClose);

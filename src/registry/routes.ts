@@ -5,7 +5,7 @@
 import { actorOf } from '../acl/actor.js';
 import { PERMISSION_KEY } from '../acl/permissions.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Need } from '../acl/access.js';
+import type { AccessControl, Need } from '../acl/access.js';
 import { isZnodeName } from '../coordination/paths.js';
 import type { StrategyName } from '../dispatcher/types.js';
 import { ZkgError } from '../errors.js';
@@ -21,6 +21,8 @@ import type { InstanceView } from './views.js';
 import type { CheckTargets } from '../scanner/targets.js';
 
 export interface RegistryRoutesOptions {
+  /** Ends the long-polls of a token revoked while they wait. */
+  readonly access: AccessControl;
   readonly registry: RegistryService;
   readonly servicesPath: string;
   readonly longPollMaxWaitMs: number;
@@ -114,7 +116,9 @@ function render(index: bigint, instances: readonly InstanceView[]): { tag: strin
 
 export async function registryRoutes(app: FastifyInstance, options: RegistryRoutesOptions): Promise<void> {
   const { registry } = options;
-  const longPolls = new LongPolls();
+  const longPolls = new LongPolls((reply, revoked) =>
+    options.access.onRevoked(reply.request.identity, revoked),
+  );
   app.addHook('preClose', async () => longPolls.releaseAll());
 
   const stale = (reply: FastifyReply): void => {

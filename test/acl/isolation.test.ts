@@ -152,10 +152,17 @@ describe('a read token on config:team-a/', () => {
     }
   });
 
-  it('loses its open streams on both replicas within 2 s of its revocation', async () => {
+  it('loses its open streams and long-polls on both replicas within 2 s of its revocation', async () => {
     const onA = await watch(a, 'ns=team-a/app', reader);
     const onB = await watch(b, 'ns=team-a/app', reader);
     await Promise.all([onA.next(), onB.next()]);
+    // A long-poll waiting for a change that will not come (well within its 30 s).
+    const current = await call(a, '/v1/config/team-a/app', { headers: reader });
+    const index = current.headers.get('x-zkgate-index') as string;
+    const listening = a.services.tree.listening;
+    const polling = call(a, `/v1/config/team-a/app?index=${index}&wait=30s`, { headers: reader });
+    // Waiting, past its authorization: it listens for the namespace's next change.
+    await expect.poll(() => a.services.tree.listening).toBeGreaterThan(listening);
     const revoked = Date.now();
     const res = await call(b, `/v1/acl/tokens/${readerAccessor}`, { method: 'DELETE' });
     expect(res.status).toBe(200);
@@ -170,6 +177,9 @@ describe('a read token on config:team-a/', () => {
     expect(elapsedA).toBeLessThan(2_000);
     expect(elapsedB).toBeLessThan(2_000);
     for (const client of [onA, onB]) expect(client.events.at(-1)?.event).toBe('revoked');
+    const poll = await polling;
+    expect(poll.status).toBe(401);
+    expect(Date.now() - revoked).toBeLessThan(2_000);
     expect((await call(a, '/v1/config/team-a/app', { headers: reader })).status).toBe(401);
   });
 });
