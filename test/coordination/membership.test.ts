@@ -17,6 +17,7 @@ import {
 } from '../support/backends.js';
 import { startProxy, type TcpProxy } from '../support/proxy.js';
 import { killSession } from '../support/sessions.js';
+import { within } from '../support/within.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -35,15 +36,6 @@ function viewWhere(member: GroupMembership, test: (view: GroupView) => boolean):
 
 const sees = (member: GroupMembership, members: string[], joined = true): Promise<GroupView> =>
   viewWhere(member, (v) => v.joined === joined && v.members.join(',') === members.join(','));
-
-/** Rejects when `promise` has not settled within `ms`, naming what was awaited. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 for (const start of [embeddedBackend, zookeeperBackend]) {
   describe(`group membership (${start.name.replace('Backend', '')})`, () => {
@@ -173,7 +165,7 @@ for (const start of [embeddedBackend, zookeeperBackend]) {
         logger,
       });
       members.push(intruder);
-      const outcome = await within(intruder.start(), 5_000, 'start() with a duplicate id').then(
+      const outcome = await within(intruder.start(), 'start() with a duplicate id').then(
         () => 'resolved',
         (err: unknown) => err,
       );

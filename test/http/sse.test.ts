@@ -20,21 +20,7 @@ import {
   type SseCloseReason,
   type SseOptions,
 } from '../../src/http/sse.js';
-
-const WAIT_MS = 5_000;
-
-/** `promise`, or a rejection naming `what` after `ms`: no test can hang on a lost event. */
-async function within<T>(promise: PromiseLike<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { within } from '../support/within.js';
 
 /** A queue whose `next()` waits for the next pushed item. */
 class Queue<T> {

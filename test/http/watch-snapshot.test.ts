@@ -10,6 +10,7 @@ import { startInProcessGateway, type InProcessGateway } from '../support/in-proc
 import { makeTempDir } from '../support/processes.js';
 import { openSse, type SseClient } from '../support/sse-client.js';
 import { MANAGEMENT } from '../support/tokens.js';
+import { within } from '../support/within.js';
 
 const NAMESPACES = 30;
 const DOCUMENT_BYTES = 300 * 1024;
@@ -26,19 +27,6 @@ function stalledWatch(url: string): Promise<IncomingMessage> {
     req.on('error', reject);
     req.end();
   });
-}
-
-/** `promise`, or a rejection naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function publish(g: InProcessGateway, ns: string, body: string): Promise<void> {
