@@ -177,6 +177,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     logger: registryLogger,
     metrics,
   });
+  const hotStore = hotStoreIdentity(settings, replicaId);
   const membership = new GroupMembership(store, {
     path: `${settings.root}/gateways`,
     id: replicaId,
@@ -186,12 +187,12 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
         pid: process.pid,
         version: VERSION,
         startedAt: new Date().toISOString(),
-        hotStore: hotStoreIdentity(settings, replicaId),
+        hotStore,
       }),
     ),
     logger: clusterLogger,
   });
-  const agreement = new HotStoreAgreement(membership, hotStoreIdentity(settings, replicaId), clusterLogger);
+  const agreement = new HotStoreAgreement(membership, hotStore, clusterLogger);
   membership.onChange((view) =>
     clusterLogger.info({ replicas: view.members, joined: view.joined }, 'gateway replicas'),
   );
