@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAuditRetention, SettingsError } from '../../src/settings.js';
-import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import { seed, startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
 
 interface Problem {
   errors?: Array<{ field: string; message: string }>;
@@ -27,17 +27,7 @@ describe('durations', () => {
 
   beforeAll(async () => {
     gateway = await startEmbeddedApp();
-    const put = await gateway.inject({
-      method: 'PUT',
-      url: `/v1/config/${NS}`,
-      payload: '{"v":1}',
-      headers: { 'content-type': 'application/json' },
-    });
-    expect(put.statusCode).toBe(201);
-    expect(
-      (await json('PUT', `/v1/services/${SERVICE}/instances/i-1`, { address: '10.0.0.7', port: 80 }))
-        .statusCode,
-    ).toBe(201);
+    await seed(gateway, { namespace: NS, service: SERVICE, id: 'i-1' });
   });
 
   afterAll(async () => {

@@ -4,7 +4,7 @@
  * schema.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import { seed, startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
 
 interface Problem {
   code: string;
@@ -62,17 +62,7 @@ describe('one validation policy', () => {
   beforeAll(async () => {
     gateway = await startEmbeddedApp();
     doc = gateway.app.swagger() as unknown as Document;
-    const put = await gateway.inject({
-      method: 'PUT',
-      url: `/v1/config/${NS}`,
-      payload: '{"v":1}',
-      headers: { 'content-type': 'application/json' },
-    });
-    expect(put.statusCode).toBe(201);
-    expect(
-      (await json('PUT', `/v1/services/${SERVICE}/instances/${ID}`, { address: '10.0.0.7', port: 80 }))
-        .statusCode,
-    ).toBe(201);
+    await seed(gateway, { namespace: NS, service: SERVICE, id: ID });
     accessor = ((await gateway.inject('/v1/acl/tokens')).json() as Array<{ accessor: string }>)[0]!.accessor;
   });
 

@@ -54,3 +54,25 @@ export async function startEmbeddedApp(
     },
   };
 }
+
+/** A namespace published and an instance registered, for tests that need something of each to exist. */
+export async function seed(
+  gateway: EmbeddedApp,
+  { namespace, service, id }: { namespace: string; service: string; id: string },
+): Promise<void> {
+  const published = await gateway.inject({
+    method: 'PUT',
+    url: `/v1/config/${namespace}`,
+    payload: '{"v":1}',
+    headers: { 'content-type': 'application/json' },
+  });
+  if (published.statusCode !== 201)
+    throw new Error(`seed publish: ${published.statusCode} ${published.body}`);
+  const registered = await gateway.inject({
+    method: 'PUT',
+    url: `/v1/services/${service}/instances/${id}`,
+    payload: { address: '10.0.0.7', port: 80 },
+  });
+  if (registered.statusCode !== 201)
+    throw new Error(`seed register: ${registered.statusCode} ${registered.body}`);
+}
