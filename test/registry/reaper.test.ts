@@ -235,8 +235,9 @@ describe('lease reaper on two replicas sharing one ZooKeeper', () => {
       .poll(async () => (await summary(other))?.selfPreservation, { timeout: 10_000, interval: 100 })
       .toMatchObject({
         since: expect.any(String),
-        // Two or three of them, depending on which sweep saw them first.
-        reason: expect.stringMatching(/^[23] of 3 leases ran out at once/),
+        // Two or three of them, depending on which sweep saw them first; the leader's view of the
+        // membership may also not hold the third yet when the first two run out.
+        reason: expect.stringMatching(/^([23] of 3|2 of 2) leases ran out at once/),
       });
     await sweptAfter(leader, Date.now());
     expect(await other.ids('silent')).toEqual(['r1', 'r2', 'r3']);
