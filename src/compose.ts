@@ -17,7 +17,7 @@ import { redisTarget } from './hotstore/target.js';
 import type { HotStore } from './hotstore/store.js';
 import { Holds } from './registry/holds.js';
 import { LeaseReaper } from './registry/reaper.js';
-import { RegistryService } from './registry/service.js';
+import { Registry } from './registry/registry.js';
 import type { CoordinationStore } from './coordination/store.js';
 import { ConfigService } from './config/service.js';
 import { EmbeddedServer } from './coordination/embedded/index.js';
@@ -52,7 +52,7 @@ export interface Services {
   readonly tree: WatchedTree<CacheChange>;
   readonly config: ConfigService;
   readonly hot: HotStore;
-  readonly registry: RegistryService;
+  readonly registry: Registry;
   readonly reaper: LeaseReaper;
   readonly scanner: Scanner;
   /** Which addresses health checks may probe. */
@@ -165,7 +165,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   const acl = new AclService(tree, settings.root);
   const registryLogger = logger.child({ component: 'registry' });
   const holds = new Holds(store, settings.root, registryLogger);
-  const registry = new RegistryService(store, hot, {
+  const registry = new Registry(store, hot, {
     tree,
     holds,
     servicesPath: settings.servicesPath,
@@ -227,7 +227,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   metrics.bind({
     storeState: () => store.state,
     watches: () => tree.watches,
-    instances: () => registry.statusCounts(),
+    instances: () => registry.reads.statusCounts(),
     reaper: () => {
       const status = reaper.status();
       return { state: status.state, preserving: status.preserving.length > 0 };
@@ -337,7 +337,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
         shuttingDown,
         reason,
         store: { kind: store.kind, state: store.state, sessionId: `0x${store.sessionId.toString(16)}` },
-        // Degraded, not down: registrations and heartbeats are still answered (see RegistryService).
+        // Degraded, not down: registrations and heartbeats are still answered (see RegistryWriter).
         hotStore: { kind: hot.kind, state: hot.state, degraded: hot.state !== 'connected' },
       };
     },

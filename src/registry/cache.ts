@@ -5,15 +5,16 @@
  * A view of the session's {@link WatchedTree}, which explains why every event id is a safe
  * resume point.
  *
- * Its events are whole instance lists (`instances`), one per service that changed in a batch,
- * with the zxid of the service's latest change as id: an instance's mzxid for a registration or
- * an update, and for a removal the service znode's pzxid as read by the listing that no longer
- * holds it (no lower than the deletion's zxid). Removals are only ever seen by listings: an
- * instance's data watch fires on deletion too, but carries no zxid.
+ * Its events are per instance (`instance`): one per registration, update or removal, with the
+ * zxid of the change as id: an instance's mzxid for a registration or an update, and for a
+ * removal the service znode's pzxid as read by the listing that no longer holds it (no lower
+ * than the deletion's zxid). Removals are only ever seen by listings: an instance's data watch
+ * fires on deletion too, but carries no zxid. A service's instance map is updated in place, so a
+ * change costs the same in a service of ten instances as in one of twenty thousand.
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import type { Stat } from '../coordination/store.js';
-import { byId, CacheView, type CacheChange, type WatchedTree } from '../coordination/watched-cache.js';
+import { CacheView, type CacheChange, type WatchedTree } from '../coordination/watched-cache.js';
 import { isStrategyName, type StrategyName } from '../dispatcher/types.js';
 import { decodeInstance, InstanceFormatError, type Instance } from './instance.js';
 
@@ -31,22 +32,29 @@ export interface InstanceEntry {
 
 export interface ServiceEntry {
   readonly service: string;
-  /** By instance id. */
+  /** By instance id; updated in place as changes are published. */
   readonly instances: ReadonlyMap<string, InstanceEntry>;
-  /** The zxid of the service's latest change: the id of its latest `instances` event. */
+  /** The zxid of the service's latest change. */
   readonly index: bigint;
 }
 
-/** A service's instance list after a change; `instances` is empty once the service is gone. */
-export interface InstancesChange {
-  readonly kind: 'instances';
+/** One instance registered, updated (`entry`) or removed (no `entry`). */
+export interface InstanceChange {
+  readonly kind: 'instance';
   readonly id: bigint;
   readonly service: string;
-  readonly instances: readonly InstanceEntry[];
+  readonly instanceId: string;
+  readonly entry?: InstanceEntry;
 }
 
-export function isInstancesChange(change: CacheChange): change is InstancesChange {
-  return change.kind === 'instances';
+export function isInstanceChange(change: CacheChange): change is InstanceChange {
+  return change.kind === 'instance';
+}
+
+interface PublishedService {
+  readonly service: string;
+  readonly instances: Map<string, InstanceEntry>;
+  index: bigint;
 }
 
 /** How a service is dispatched, set with `PUT /v1/services/{service}`; unset fields take the defaults. */
@@ -74,20 +82,11 @@ export function parsePolicy(data: Buffer): ServicePolicy {
 
 type StagedInstance = { entry: InstanceEntry } | { removed: bigint } | { absent: true };
 
-/** Removed services remembered for resuming watchers; the oldest are forgotten beyond this. */
-const REMEMBERED_REMOVALS = 10_000;
-
 const SERVICES_KEY = 'registry';
 const POLICIES_KEY = 'policies';
 
-export class RegistryCache extends CacheView<InstancesChange> {
-  private readonly published = new Map<string, ServiceEntry>();
-  /** Services that disappeared, with the id of their removal, oldest first. */
-  private readonly removedServices = new Map<string, bigint>();
-  /** Ids before which removals were forgotten: resuming from before it cannot trust absence. */
-  private forgottenBefore = 0n;
-  /** The watermark when the first full load was published: removals before it were never seen here. */
-  private loadedAt: bigint | undefined;
+export class RegistryCache extends CacheView<InstanceChange> {
+  private readonly published = new Map<string, PublishedService>();
   /** By service, then instance id. */
   private readonly staged = new Map<string, Map<string, StagedInstance>>();
   /** Services no longer listed, with the pzxid of the listing that dropped them. */
@@ -108,16 +107,7 @@ export class RegistryCache extends CacheView<InstancesChange> {
     /** Where service policies live, `<root>/policies`. */
     private readonly policiesPath: string,
   ) {
-    super(tree, isInstancesChange);
-  }
-
-  /**
-   * Resuming from an id below this, a service this cache does not know may have been removed
-   * without the cache remembering it: send its (empty) list rather than nothing.
-   */
-  get horizon(): bigint {
-    const loaded = this.loadedAt ?? 0n;
-    return loaded > this.forgottenBefore ? loaded : this.forgottenBefore;
+    super(tree, isInstanceChange);
   }
 
   service(name: string): ServiceEntry | undefined {
@@ -133,25 +123,6 @@ export class RegistryCache extends CacheView<InstancesChange> {
     return [...this.published.values()].sort((a, b) =>
       a.service < b.service ? -1 : a.service > b.service ? 1 : 0,
     );
-  }
-
-  /**
-   * What a watcher that saw everything up to `since` is missing, for the services `match`
-   * accepts: the list of each that changed after it (an empty list for each removed after it).
-   * With no `since`, the current list of every matching service.
-   */
-  changesSince(since: bigint | undefined, match: (service: string) => boolean): InstancesChange[] {
-    const after = since ?? -1n;
-    const changes: InstancesChange[] = [];
-    for (const entry of this.published.values()) {
-      if (entry.index > after && match(entry.service)) changes.push(listOf(entry));
-    }
-    if (since !== undefined) {
-      for (const [service, id] of this.removedServices) {
-        if (id > after && match(service)) changes.push({ kind: 'instances', id, service, instances: [] });
-      }
-    }
-    return changes.sort(byId);
   }
 
   resync(): void {
@@ -245,8 +216,10 @@ export class RegistryCache extends CacheView<InstancesChange> {
     const ids = new Set(listing.children);
     const before = this.listedInstances.get(service) ?? new Set<string>();
     for (const id of ids) if (!before.has(id)) this.loadInstance(service, id);
-    const gone = new Set([...before, ...(this.published.get(service)?.instances.keys() ?? [])]);
-    for (const id of gone) if (!ids.has(id)) this.stage(service, id, { removed: listing.stat.pzxid });
+    const removed = { removed: listing.stat.pzxid };
+    for (const id of before) if (!ids.has(id)) this.stage(service, id, removed);
+    for (const id of this.published.get(service)?.instances.keys() ?? [])
+      if (!ids.has(id) && !before.has(id)) this.stage(service, id, removed);
     if (ids.size === 0) this.stagedEmpty.set(service, listing.stat.pzxid);
     this.listedInstances.set(service, ids);
   }
@@ -298,23 +271,14 @@ export class RegistryCache extends CacheView<InstancesChange> {
     instances.set(id, staged);
   }
 
-  collect(covered: (id: bigint) => boolean, settled: boolean): InstancesChange[] {
+  collect(covered: (id: bigint) => boolean, settled: boolean): InstanceChange[] {
     // `settled` only matters for unreadable instances (`absent`), dropped once nothing runs.
-    /** Per service touched: the id of its latest change applied. */
-    const touched = new Map<string, bigint>();
-    const touch = (service: string, id: bigint): void => {
-      if (id > (touched.get(service) ?? -1n)) touched.set(service, id);
+    const changes: InstanceChange[] = [];
+    const touch = (entry: PublishedService, id: bigint): void => {
+      if (id > entry.index) entry.index = id;
     };
-    /** Copies of the published instance maps of the services this batch changes. */
-    const working = new Map<string, Map<string, InstanceEntry>>();
-    const workingOf = (service: string): Map<string, InstanceEntry> => {
-      let instances = working.get(service);
-      if (!instances) {
-        instances = new Map(this.published.get(service)?.instances ?? []);
-        working.set(service, instances);
-      }
-      return instances;
-    };
+    /** Services whose last instance may have gone: dropped at the end unless still listed. */
+    const emptied = new Set<string>();
 
     for (const [service, instances] of this.staged) {
       for (const [id, staged] of instances) {
@@ -325,16 +289,19 @@ export class RegistryCache extends CacheView<InstancesChange> {
         const at = 'entry' in staged ? staged.entry.index : staged.removed;
         if (!covered(at)) continue;
         instances.delete(id);
-        const current = workingOf(service);
-        const before = current.get(id);
         if ('entry' in staged) {
+          const published = this.publishedOf(service, at);
+          const before = published.instances.get(id);
           if (before && before.index >= staged.entry.index) continue;
-          current.set(id, staged.entry);
-          touch(service, at);
-        } else if (before && before.index < staged.removed) {
-          current.delete(id);
-          this.tree.forgetWatcher(`inst:${service}/${id}`);
-          touch(service, at);
+          published.instances.set(id, staged.entry);
+          touch(published, at);
+          changes.push({ kind: 'instance', id: at, service, instanceId: id, entry: staged.entry });
+        } else {
+          const published = this.published.get(service);
+          const before = published?.instances.get(id);
+          if (!published || !before || before.index >= staged.removed) continue;
+          this.remove(published, id, at, changes);
+          emptied.add(service);
         }
       }
       if (instances.size === 0) this.staged.delete(service);
@@ -342,14 +309,12 @@ export class RegistryCache extends CacheView<InstancesChange> {
     for (const [service, at] of this.stagedRemovals) {
       if (!covered(at)) continue;
       this.stagedRemovals.delete(service);
-      const current = workingOf(service);
+      const published = this.published.get(service);
+      if (!published) continue;
       // Only what the removal covers: a service re-created since keeps its newer instances.
-      for (const [id, entry] of current) if (entry.index < at) current.delete(id);
-      if (current.size === 0) {
-        this.tree.forgetWatcher(`svc:${service}`);
-        this.listedInstances.delete(service);
-      }
-      if (this.published.has(service)) touch(service, at);
+      for (const [id, entry] of published.instances)
+        if (entry.index < at) this.remove(published, id, at, changes);
+      emptied.add(service);
     }
 
     for (const [service, { policy, id }] of this.stagedPolicies) {
@@ -362,48 +327,34 @@ export class RegistryCache extends CacheView<InstancesChange> {
       if (!covered(at)) continue;
       this.stagedEmpty.delete(service);
       // A service known without instances is an empty list, not an absent service.
-      if (!this.published.has(service) && workingOf(service).size === 0) touch(service, at);
+      this.publishedOf(service, at);
+      this.tree.advance(at);
     }
-
-    const changes: InstancesChange[] = [];
-    for (const [service, id] of touched) {
-      const instances = working.get(service) ?? new Map<string, InstanceEntry>();
-      const listed = this.listedServices.has(service) || this.staged.has(service);
-      if (instances.size === 0 && !listed) {
-        this.published.delete(service);
-        this.remember(service, id);
-        changes.push({ kind: 'instances', id, service, instances: [] });
-        continue;
-      }
-      const entry: ServiceEntry = { service, instances, index: id };
-      this.published.set(service, entry);
-      this.removedServices.delete(service);
-      changes.push(listOf(entry));
-    }
-    if (settled && this.loadedAt === undefined) {
-      this.loadedAt = changes.reduce((max, c) => (c.id > max ? c.id : max), this.tree.watermark);
+    for (const service of emptied) {
+      const published = this.published.get(service);
+      if (!published || published.instances.size > 0) continue;
+      if (this.listedServices.has(service) || this.staged.has(service)) continue;
+      this.published.delete(service);
+      this.tree.forgetWatcher(`svc:${service}`);
+      this.listedInstances.delete(service);
     }
     return changes;
   }
 
-  private remember(service: string, id: bigint): void {
-    this.removedServices.delete(service);
-    this.removedServices.set(service, id);
-    if (this.removedServices.size > REMEMBERED_REMOVALS) {
-      const [oldest, at] = this.removedServices.entries().next().value as [string, bigint];
-      this.removedServices.delete(oldest);
-      if (at > this.forgottenBefore) this.forgottenBefore = at;
+  /** The service as published, created (empty, at `at`) when it is new. */
+  private publishedOf(service: string, at: bigint): PublishedService {
+    let published = this.published.get(service);
+    if (!published) {
+      published = { service, instances: new Map(), index: at };
+      this.published.set(service, published);
     }
+    return published;
   }
-}
 
-function listOf(entry: ServiceEntry): InstancesChange {
-  return {
-    kind: 'instances',
-    id: entry.index,
-    service: entry.service,
-    instances: [...entry.instances.values()].sort((a, b) =>
-      a.instance.id < b.instance.id ? -1 : a.instance.id > b.instance.id ? 1 : 0,
-    ),
-  };
+  private remove(published: PublishedService, id: string, at: bigint, changes: InstanceChange[]): void {
+    published.instances.delete(id);
+    if (at > published.index) published.index = at;
+    this.tree.forgetWatcher(`inst:${published.service}/${id}`);
+    changes.push({ kind: 'instance', id: at, service: published.service, instanceId: id });
+  }
 }

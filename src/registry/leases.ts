@@ -58,6 +58,11 @@ export class LeaseView {
   async get(service: string): Promise<LeaseSnapshot> {
     const held = this.snapshots.get(service);
     if (held && Date.now() - held.at < this.refreshMs) return held.snapshot;
+    return this.refresh(service);
+  }
+
+  /** A snapshot read now (sharing a read already running), whatever the age of the last one. */
+  refresh(service: string): Promise<LeaseSnapshot> {
     let reading = this.reading.get(service);
     if (!reading) {
       reading = this.read(service).finally(() => this.reading.delete(service));

@@ -1,6 +1,6 @@
 /**
- * HTTP routes of the service registry and the dispatcher. Thin: validate, call
- * {@link RegistryService}, shape the reply.
+ * HTTP routes of the service registry and the dispatcher. Thin: validate, call the
+ * {@link Registry}'s writer, read model or provider, shape the reply.
  */
 import { actorOf } from '../acl/actor.js';
 import { PERMISSION_KEY } from '../acl/permissions.js';
@@ -14,16 +14,16 @@ import { noneMatchHits } from '../http/conditional.js';
 import { invalidField } from '../http/strict-validation.js';
 import { LongPolls, parseWait } from '../http/long-poll.js';
 import type { LoadReport } from '../hotstore/store.js';
+import type { InstanceView } from './views.js';
 import { CHECK_LIMITS, type HealthCheck, type InstanceStatus } from './instance.js';
 import { dispatchQuery, instanceParams, instancesQuery, NAME_PATTERN, serviceParams } from './schemas.js';
-import type { RegistryService } from './service.js';
-import type { InstanceView } from './views.js';
+import type { Registry } from './registry.js';
 import type { CheckTargets } from '../scanner/targets.js';
 
 export interface RegistryRoutesOptions {
   /** Ends the long-polls of a token revoked while they wait. */
   readonly access: AccessControl;
-  readonly registry: RegistryService;
+  readonly registry: Registry;
   readonly servicesPath: string;
   readonly longPollMaxWaitMs: number;
   /** Whether a long-poll can wait for changes past an index (see `resumable` in long-poll.ts). */
@@ -92,26 +92,17 @@ function checkOf(body: RegistrationBody): HealthCheck | undefined {
   };
 }
 
-/** A listing's ETag and body, computed once per views array (the service caches unfiltered ones). */
-const rendered = new WeakMap<readonly InstanceView[], { tag: string; body: string }>();
+/** A listing's body, written once per views array (the read model holds unfiltered ones). */
+const rendered = new WeakMap<readonly InstanceView[], string>();
 
-/**
- * Strong ETag of a listing: its index and which instances are healthy (leases change health
- * without changing the index); and its JSON, which is what the response schema would write.
- */
-function render(index: bigint, instances: readonly InstanceView[]): { tag: string; body: string } {
-  let done = rendered.get(instances);
-  if (!done) {
-    let hash = 0x811c9dc5;
-    for (const view of instances) {
-      if (!view.healthy) continue;
-      for (let i = 0; i < view.id.length; i++) hash = Math.imul(hash ^ view.id.charCodeAt(i), 0x01000193);
-      hash = Math.imul(hash ^ 0x2c, 0x01000193);
-    }
-    done = { tag: `"${index}-${(hash >>> 0).toString(36)}"`, body: JSON.stringify(instances) };
-    rendered.set(instances, done);
+/** The listing as JSON, which is what the response schema would write. */
+function render(instances: readonly InstanceView[]): string {
+  let body = rendered.get(instances);
+  if (body === undefined) {
+    body = JSON.stringify(instances);
+    rendered.set(instances, body);
   }
-  return done;
+  return body;
 }
 
 export async function registryRoutes(app: FastifyInstance, options: RegistryRoutesOptions): Promise<void> {
@@ -152,7 +143,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     async (request, reply) => {
       stale(reply);
       const { authority } = request.identity;
-      return (await registry.services()).filter(
+      return (await registry.reads.services()).filter(
         (summary) => authority.decide({ kind: 'service', name: summary.service }, 'read').allowed,
       );
     },
@@ -174,8 +165,8 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       const { service } = request.params as { service: string };
       znodeName(service, 'service');
       const policy = request.body as { protectThreshold?: number; strategy?: StrategyName };
-      await registry.setPolicy(actorOf(request), service, policy);
-      return registry.policy(service);
+      await registry.writer.setPolicy(actorOf(request), service, policy);
+      return registry.provider.policy(service);
     },
   );
 
@@ -201,7 +192,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     async (request, reply) => {
       const { service } = request.params as { service: string };
       znodeName(service, 'service');
-      await registry.release(actorOf(request), service);
+      await registry.writer.release(actorOf(request), service);
       return reply.code(202).send({ service, release: 'requested' });
     },
   );
@@ -238,27 +229,47 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         ...(query.zone === undefined ? {} : { zone: query.zone }),
       };
       const after = query.index === undefined ? undefined : BigInt(query.index);
-      if (after !== undefined) {
+      const noneMatch = request.headers['if-none-match'];
+      let woken = false;
+      // A long-poll: `wait` with an index or an ETag to wait past. The index counts ZooKeeper's
+      // changes only; the ETag covers health and load too, so it misses nothing between polls.
+      if (after !== undefined || (query.wait !== undefined && noneMatch !== undefined)) {
         const waitMs = parseWait(query.wait, options.longPollMaxWaitMs);
         // An index the store cannot resume from gets the current list at once.
-        const known = await options.resumable(after);
+        const known = after === undefined || (await options.resumable(after));
+        await registry.reads.refresh(service);
         const current = registry.cache.service(service);
-        // Checked and subscribed in one synchronous step: no batch can fall between them.
-        if (known && current && current.index <= after) {
-          await longPolls.wait<true>(reply, waitMs, (done) =>
-            registry.cache.onChange((changes) => {
-              if (changes.some((c) => c.service === service && c.id > after)) done(true);
-            }),
-          );
+        const pending =
+          known &&
+          current !== undefined &&
+          (after === undefined || current.index <= after) &&
+          (noneMatch === undefined || noneMatchHits(noneMatch, registry.reads.tag(service, filter)));
+        // Checked and subscribed in one synchronous step: no update can fall between them.
+        if (pending) {
+          const unfollow = registry.reads.follow(service);
+          try {
+            woken =
+              (await longPolls.wait<true>(reply, waitMs, (done) =>
+                registry.reads.onUpdate((updates) => {
+                  if (updates.some((u) => u.service === service)) done(true);
+                }),
+              )) === true;
+          } finally {
+            unfollow();
+          }
         }
       }
-      const listing = await registry.instances(service, filter);
-      const { tag, body } = render(listing.index, listing.instances);
+      const listing = await registry.reads.listing(service, filter);
+      const tag = `W/${listing.tag}`;
       void reply.header('etag', tag).header('x-zkgate-index', String(listing.index));
       stale(reply);
+      // The ETag when one is sent (exact); else an index nothing moved past while waiting.
       const unchanged =
-        after !== undefined ? listing.index <= after : noneMatchHits(request.headers['if-none-match'], tag);
+        noneMatch !== undefined
+          ? noneMatchHits(noneMatch, listing.tag)
+          : after !== undefined && !woken && listing.index <= after;
       if (unchanged) return reply.code(304).send();
+      const body = render(listing.instances);
       return reply.type('application/json; charset=utf-8').send(body);
     },
   );
@@ -285,7 +296,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     },
     async (request) => {
       const { service } = request.params as { service: string };
-      return registry.checks(znodeName(service, 'service'));
+      return registry.reads.checks(znodeName(service, 'service'));
     },
   );
 
@@ -324,7 +335,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
           extensions: { errors: [{ field: 'body.address', message: 'may not be probed by a health check' }] },
         });
       }
-      const { view, created, degraded } = await registry.register(actorOf(request), service, id, {
+      const { view, created, degraded } = await registry.writer.register(actorOf(request), service, id, {
         address: body.address,
         port: body.port,
         ...(body.sslPort === undefined ? {} : { sslPort: body.sslPort }),
@@ -378,9 +389,9 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       znodeName(service, 'service');
       znodeName(id, 'id');
       const load = (request.body ?? undefined) as LoadReport | undefined;
-      const lease = await registry.heartbeat(service, id, load);
+      const lease = await registry.writer.heartbeat(service, id, load);
       if (!lease) {
-        // Accepted, not recorded: the hot store is away (see RegistryService.heartbeat).
+        // Accepted, not recorded: the hot store is away (see RegistryWriter.heartbeat).
         void reply.header(DEGRADED_HEADER, 'hotstore');
         return { degraded: true };
       }
@@ -411,7 +422,12 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     async (request) => {
       const { service, id } = request.params as { service: string; id: string };
       const { status } = request.body as { status: InstanceStatus };
-      return registry.setStatus(actorOf(request), znodeName(service, 'service'), znodeName(id, 'id'), status);
+      return registry.writer.setStatus(
+        actorOf(request),
+        znodeName(service, 'service'),
+        znodeName(id, 'id'),
+        status,
+      );
     },
   );
 
@@ -433,7 +449,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     },
     async (request) => {
       const { service, id } = request.params as { service: string; id: string };
-      return registry.setStatus(
+      return registry.writer.setStatus(
         actorOf(request),
         znodeName(service, 'service'),
         znodeName(id, 'id'),
@@ -463,7 +479,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
     },
     async (request, reply) => {
       const { service, id } = request.params as { service: string; id: string };
-      await registry.deregister(actorOf(request), znodeName(service, 'service'), znodeName(id, 'id'));
+      await registry.writer.deregister(actorOf(request), znodeName(service, 'service'), znodeName(id, 'id'));
       return reply.code(204).send();
     },
   );
@@ -493,7 +509,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       const { service } = request.params as { service: string };
       znodeName(service, 'service');
       const query = request.query as { strategy?: StrategyName; key?: string; zone?: string };
-      const outcome = await registry.dispatch(service, query);
+      const outcome = await registry.provider.dispatch(service, query);
       void reply
         .header('x-zkgate-strategy', outcome.strategy)
         .header('x-zkgate-protected', String(outcome.protected))

@@ -24,7 +24,7 @@ import type { HotStore } from '../hotstore/store.js';
 import type { Metrics } from '../monitor/metrics.js';
 import type { InstanceEntry } from '../registry/cache.js';
 import type { CheckStatus, HealthCheck } from '../registry/instance.js';
-import type { RegistryService } from '../registry/service.js';
+import type { Registry } from '../registry/registry.js';
 import { probe, type ProbeResult, type ProbeTarget } from './probes.js';
 import type { CheckTargets } from './targets.js';
 import { rendezvousOwner } from './rendezvous.js';
@@ -90,7 +90,7 @@ export class Scanner {
   private readonly actor: Actor;
 
   constructor(
-    private readonly registry: RegistryService,
+    private readonly registry: Registry,
     private readonly hot: HotStore,
     private readonly membership: GroupMembership,
     private readonly options: ScannerOptions,
@@ -104,7 +104,10 @@ export class Scanner {
     this.stops.push(
       this.registry.cache.onChange((changes) => {
         if (!this.view.joined) return;
-        for (const change of changes) this.reconcileService(change.service, change.instances);
+        for (const change of changes) {
+          if (change.entry) this.reconcile(change.service, change.entry);
+          else this.drop(change.service, change.instanceId);
+        }
       }),
       this.membership.onChange((view) => {
         this.view = view;
@@ -292,7 +295,7 @@ export class Scanner {
     if (verdict === undefined) return;
     try {
       const from = { verdict: target.verdict, owned: () => !target.dropped };
-      if (await this.registry.setCheckStatus(this.actor, target.service, target.id, verdict, from)) {
+      if (await this.registry.writer.setCheckStatus(this.actor, target.service, target.id, verdict, from)) {
         target.verdict = verdict;
         this.options.metrics.checkTransitions.inc({ to: verdict });
         this.options.logger.info(

@@ -1,10 +1,13 @@
 /**
  * `GET /v1/watch`: push over Server-Sent Events. On connect, one event per subscribed namespace
- * or service with its current state (or, with `Last-Event-ID`, only what changed or was deleted
- * since that id); then every change as it is published: `config`, `config-deleted`, and
- * `instances` (a service's whole instance list). Event ids are ZooKeeper zxids, so a client can
- * resume on any replica, whatever mix of namespaces and services it watches: both caches are
- * views of one {@link WatchedTree}, which explains why every id is a safe resume point.
+ * with its current state (or, with `Last-Event-ID`, only what changed or was deleted since that
+ * id), and for every subscribed service its whole instance list (`instances`), on a resume too;
+ * then every change as it is published: `config`, `config-deleted`, and per instance `instance`
+ * (registered, changed, or its health or load changed) and `instance-removed`, so a change costs
+ * the same whatever the service's size. Event ids are ZooKeeper zxids, so a client can resume on
+ * any replica, whatever mix of namespaces and services it watches: both caches are views of one
+ * {@link WatchedTree}, which explains why every id is a safe resume point. A lease's change has
+ * no zxid and carries the tree's watermark instead (see read-model.ts for why that is safe).
  */
 import { PERMISSION_KEY } from '../acl/permissions.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -13,20 +16,20 @@ import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js'
 import { isConfigChange, type ConfigChange } from '../config/cache.js';
 import { parseNamespace } from '../config/namespace.js';
 import type { ConfigService } from '../config/service.js';
-import { isInstancesChange, type InstancesChange } from '../registry/cache.js';
-import type { RegistryService } from '../registry/service.js';
-import { viewOf } from '../registry/views.js';
+import { isInstanceChange } from '../registry/cache.js';
+import type { InstanceUpdate } from '../registry/read-model.js';
+import type { Registry } from '../registry/registry.js';
+import type { InstanceView } from '../registry/views.js';
 import { ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
 import { sendProblem } from '../http/problem.js';
-import { byId } from '../coordination/watched-cache.js';
 import { isZnodeName } from '../coordination/paths.js';
 import { ConnectionLimiter, EncodedSseEvent, SseRegistry, SseStream, type SseOptions } from '../http/sse.js';
 
 export interface WatchRoutesOptions {
   readonly tree: WatchedTree<CacheChange>;
   readonly config: ConfigService;
-  readonly registry: RegistryService;
+  readonly registry: Registry;
   readonly sse: SseOptions;
   readonly limits: { readonly perClient: number; readonly total: number };
   readonly metrics: Metrics;
@@ -61,7 +64,7 @@ const list = (value: string | string[] | undefined): string[] =>
   value === undefined ? [] : Array.isArray(value) ? value : [value];
 
 /** Events are encoded once per change and shared by every stream that receives them. */
-const encoded = new WeakMap<CacheChange, EncodedSseEvent>();
+const encoded = new WeakMap<ConfigChange | InstanceUpdate, EncodedSseEvent>();
 
 function encodeConfig(change: ConfigChange): EncodedSseEvent {
   return change.kind === 'config'
@@ -87,28 +90,34 @@ function encodeConfig(change: ConfigChange): EncodedSseEvent {
       });
 }
 
-/**
- * A service's list as pushed: `healthy` reflects leases as this replica last read them; a lease
- * running out pushes nothing by itself (its eviction does).
- */
-function encodeInstances(change: InstancesChange, registry: RegistryService): EncodedSseEvent {
-  const snapshot = registry.leases.peek(change.service);
+/** One instance's change as pushed; `healthy` reflects leases as this replica last read them. */
+function encodeUpdate(update: InstanceUpdate): EncodedSseEvent {
+  const index = String(update.id);
+  return update.view
+    ? EncodedSseEvent.of({
+        id: index,
+        event: 'instance',
+        data: JSON.stringify({ service: update.service, index, instance: update.view }),
+      })
+    : EncodedSseEvent.of({
+        id: index,
+        event: 'instance-removed',
+        data: JSON.stringify({ service: update.service, index, id: update.instanceId }),
+      });
+}
+
+/** A service's whole list, as a stream starts (or resumes) with it. */
+function encodeList(id: bigint, service: string, instances: readonly InstanceView[]): EncodedSseEvent {
   return EncodedSseEvent.of({
-    id: String(change.id),
+    id: String(id),
     event: 'instances',
-    data: JSON.stringify({
-      service: change.service,
-      index: String(change.id),
-      instances: change.instances.map((entry) => viewOf(entry, snapshot)),
-    }),
+    data: JSON.stringify({ service, index: String(id), instances }),
   });
 }
 
-/** What a change is about, as the key of the newest id sent for it. */
-function subjectOf(change: CacheChange): string {
-  if (isInstancesChange(change)) return `service:${change.service}`;
-  const config = change as ConfigChange;
-  return `ns:${config.kind === 'config' ? config.entry.namespace : config.namespace}`;
+/** The namespace a config change is about. */
+function namespaceOf(change: ConfigChange): string {
+  return change.kind === 'config' ? change.entry.namespace : change.namespace;
 }
 
 interface WatchQuery {
@@ -135,13 +144,11 @@ function watchNeeds(request: FastifyRequest): Need[] {
 
 export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOptions): Promise<void> {
   const { config, registry, tree } = options;
-  const encode = (change: CacheChange): EncodedSseEvent => {
-    let event = encoded.get(change);
+  const encode = (item: ConfigChange | InstanceUpdate): EncodedSseEvent => {
+    let event = encoded.get(item);
     if (!event) {
-      event = isInstancesChange(change)
-        ? encodeInstances(change, registry)
-        : encodeConfig(change as ConfigChange);
-      encoded.set(change, event);
+      event = 'kind' in item ? encodeConfig(item) : encodeUpdate(item);
+      encoded.set(item, event);
     }
     return event;
   };
@@ -193,61 +200,41 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       const matchNs = (name: string): boolean =>
         (names.has(name) || prefixes.some((p) => name.startsWith(p))) && readable('config', name);
       const matchService = (name: string): boolean => services.has(name) && readable('service', name);
-      const matches = (change: CacheChange): boolean =>
-        isInstancesChange(change)
-          ? matchService(change.service)
-          : isConfigChange(change) &&
-            matchNs(change.kind === 'config' ? change.entry.namespace : change.namespace);
-      /** The newest id sent per subject: a lagging replica must not send a client what it has. */
+      /** The newest id sent per namespace: a lagging replica must not send a client what it has. */
       const sent = new Map<string, bigint>();
       let floor = since ?? -1n;
-      const fresh = (change: CacheChange): boolean => {
-        const subject = subjectOf(change);
-        if (change.id <= floor || change.id <= (sent.get(subject) ?? -1n) || !matches(change)) return false;
-        sent.set(subject, change.id);
+      const fresh = (change: ConfigChange): boolean => {
+        const namespace = namespaceOf(change);
+        if (change.id <= floor || change.id <= (sent.get(namespace) ?? -1n) || !matchNs(namespace))
+          return false;
+        sent.set(namespace, change.id);
         return true;
       };
 
       // Snapshot and subscription in one synchronous step: no batch can fall between them.
       const resetting = since !== undefined && (unknownId || since < config.cache.horizon);
-      const from = resetting ? undefined : since;
-      const current: CacheChange[] = [
-        ...config.cache.changesSince(from, matchNs),
-        ...registry.cache.changesSince(from, matchService),
-      ];
-      // A watched service this replica does not know: an empty list, when the client may not
-      // have seen that yet (a first connect, or a resume from before what this replica remembers).
-      if (from === undefined || from < registry.cache.horizon) {
-        for (const service of services) {
-          if (!registry.cache.service(service) && !current.some((c) => subjectOf(c) === `service:${service}`))
-            current.push({
-              kind: 'instances',
-              id: tree.watermark,
-              service,
-              instances: [],
-            } as InstancesChange);
-        }
-      }
-      current.sort(byId);
+      const current = config.cache.changesSince(resetting ? undefined : since, matchNs);
       const initial: EncodedSseEvent[] = [];
+      if (resetting) floor = -1n;
+      for (const change of current) if (fresh(change)) initial.push(encode(change));
+      // Every service's whole list, on a resume too: health changes have no zxid to resume from.
+      // Its id covers everything this replica reflects, and nothing sent later has a lower one.
+      for (const service of services) {
+        if (matchService(service))
+          initial.push(encodeList(tree.watermark, service, registry.reads.current(service)));
+      }
       if (resetting) {
-        // Deletions since `since` were forgotten: send the full state, then `reset` naming the
+        // Deletions since `since` were forgotten: the full state is sent, then `reset` naming the
         // namespaces that exist (the client drops the rest) with an id past the horizon, so that
         // the client's next resume does not need another reset.
-        floor = -1n;
-        for (const change of current) if (fresh(change)) initial.push(encode(change));
         const mark = tree.watermark > config.cache.horizon ? tree.watermark : config.cache.horizon;
         initial.push(
           EncodedSseEvent.of({
             id: String(mark),
             event: 'reset',
-            data: JSON.stringify({
-              namespaces: current.filter(isConfigChange).map((c) => subjectOf(c).slice('ns:'.length)),
-            }),
+            data: JSON.stringify({ namespaces: current.map(namespaceOf) }),
           }),
         );
-      } else {
-        for (const change of current) if (fresh(change)) initial.push(encode(change));
       }
       // Taken once nothing can throw any more: a slot is released only when its stream closes.
       const release = limiter.acquire(request.ip);
@@ -263,7 +250,18 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       stream.sendSnapshot(initial);
       const unsubscribe = tree.onChange((changes) => {
         identity = options.access.current(identity) ?? identity;
-        for (const change of changes) if (fresh(change)) stream.send(encode(change));
+        for (const change of changes) {
+          if (isInstanceChange(change)) {
+            if (matchService(change.service)) stream.send(encode(registry.reads.updateOf(change)));
+          } else if (isConfigChange(change) && fresh(change)) stream.send(encode(change));
+        }
+      });
+      // Leases change outside the tree's batches: followed, and sent as they are read.
+      const unfollow = [...services].map((service) => registry.reads.follow(service));
+      const stopLeases = registry.reads.onUpdate((updates) => {
+        for (const update of updates) {
+          if (update.cause === 'lease' && matchService(update.service)) stream.send(encode(update));
+        }
       });
       const stopRevocation = options.access.onRevoked(identity, () => {
         stream.send({
@@ -275,6 +273,8 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       stream.onClose(() => {
         stopRevocation();
         unsubscribe();
+        stopLeases();
+        for (const stop of unfollow) stop();
         release();
         options.metrics.sseConnections.dec();
       });

@@ -229,7 +229,7 @@ describe('audit trail', () => {
     expect(await newRecords()).toEqual([]);
 
     const checker = systemActor('health check on replica-1');
-    const verdict = await gateway.services.registry.setCheckStatus(checker, 'audited', 'i-1', 'DOWN', {
+    const verdict = await gateway.services.registry.writer.setCheckStatus(checker, 'audited', 'i-1', 'DOWN', {
       verdict: undefined,
       owned: () => true,
     });
@@ -335,7 +335,7 @@ describe('audit trail', () => {
     ).rejects.toMatchObject({
       code: 'ZKG_CONFIG_VERSION_CONFLICT',
     });
-    await expect(registry.deregister(tokenA, 'audited', 'missing')).rejects.toMatchObject({
+    await expect(registry.writer.deregister(tokenA, 'audited', 'missing')).rejects.toMatchObject({
       code: 'ZKG_INSTANCE_NOT_FOUND',
     });
     expect(await newRecords()).toEqual([]);
@@ -367,7 +367,7 @@ describe('audit trail', () => {
       await config.publish(tokenA, 'query/a', { body: Buffer.from('{}'), format: 'json' });
       first = (await newRecords())[0]!;
       await config.publish(tokenB, 'query/b', { body: Buffer.from('{}'), format: 'json' });
-      await registry.register(tokenA, 'query', 'i-1', { address: '10.0.0.9', port: 80 });
+      await registry.writer.register(tokenA, 'query', 'i-1', { address: '10.0.0.9', port: 80 });
       await config.publish(tokenA, 'query/a', { body: Buffer.from('{"v":2}'), format: 'json' });
     });
 

@@ -16,7 +16,7 @@ import { toZkgError } from '../../src/errors.js';
 import { MemoryHotStore } from '../../src/hotstore/memory.js';
 import { Metrics } from '../../src/monitor/metrics.js';
 import { Holds } from '../../src/registry/holds.js';
-import { RegistryService } from '../../src/registry/service.js';
+import { Registry } from '../../src/registry/registry.js';
 import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
 import { makeTempDir } from '../support/processes.js';
 
@@ -127,12 +127,12 @@ describe('storage races at the service boundary', () => {
   });
 
   describe('a registry write contended past its retry budget', () => {
-    let registry: RegistryService;
+    let registry: Registry;
 
     beforeAll(async () => {
       const session = racedSession();
       const tree = new WatchedTree<CacheChange>(session, logger);
-      registry = new RegistryService(session, new MemoryHotStore(), {
+      registry = new Registry(session, new MemoryHotStore(), {
         tree,
         holds: new Holds(session, '/zkgate', logger),
         servicesPath: '/services',
@@ -146,8 +146,8 @@ describe('storage races at the service boundary', () => {
       });
       await registry.start();
       await started(tree);
-      await registry.register(actor, 'orders', 'orders-1', { address: '10.0.0.1', port: 8080 });
-      await registry.setPolicy(actor, 'orders', { strategy: 'random' });
+      await registry.writer.register(actor, 'orders', 'orders-1', { address: '10.0.0.1', port: 8080 });
+      await registry.writer.setPolicy(actor, 'orders', { strategy: 'random' });
     });
 
     beforeEach(() => {
@@ -164,22 +164,22 @@ describe('storage races at the service boundary', () => {
       [
         'register',
         'instance orders-1 of service orders',
-        () => registry.register(actor, 'orders', 'orders-1', { address: '10.0.0.2', port: 8080 }),
+        () => registry.writer.register(actor, 'orders', 'orders-1', { address: '10.0.0.2', port: 8080 }),
       ],
       [
         'set a status',
         'instance orders-1 of service orders',
-        () => registry.setStatus(actor, 'orders', 'orders-1', 'DOWN'),
+        () => registry.writer.setStatus(actor, 'orders', 'orders-1', 'DOWN'),
       ],
       [
         'deregister',
         'instance orders-1 of service orders',
-        () => registry.deregister(actor, 'orders', 'orders-1'),
+        () => registry.writer.deregister(actor, 'orders', 'orders-1'),
       ],
       [
         'set a policy',
         'the dispatch policy of service orders',
-        () => registry.setPolicy(actor, 'orders', { strategy: 'round_robin' }),
+        () => registry.writer.setPolicy(actor, 'orders', { strategy: 'round_robin' }),
       ],
     ])('%s: 503 ZKG_WRITE_CONTENDED with Retry-After', async (_write, resource, write) => {
       const error = toZkgError(

@@ -59,7 +59,10 @@ describe('ZKGATE_ZK_AUTH on a real ZooKeeper', () => {
   it("closes zkgate's tree to a client without the identity and keeps the services path open", async () => {
     const services = await start({ ZKGATE_ZK_AUTH: `digest:${IDENTITY}` });
     await services.config.publish(OPERATOR, 'team/app', { body: Buffer.from('{"limit":1}'), format: 'json' });
-    await services.registry.register(OPERATOR, 'orders', 'zkgate-1', { address: '10.0.0.1', port: 8080 });
+    await services.registry.writer.register(OPERATOR, 'orders', 'zkgate-1', {
+      address: '10.0.0.1',
+      port: 8080,
+    });
     const document = '/zkgate/config/team/app';
 
     for (const attempt of [
@@ -97,7 +100,7 @@ describe('ZKGATE_ZK_AUTH on a real ZooKeeper', () => {
     const env = { ZKGATE_ROOT: '/zkgate-upgraded', ZKGATE_SERVICES_PATH: '/zkgate-upgraded/services' };
     const before = await start(env);
     await before.config.publish(OPERATOR, 'team/old', { body: Buffer.from('{"v":1}'), format: 'json' });
-    await before.registry.register(OPERATOR, 'orders', 'old-1', { address: '10.0.0.2', port: 8080 });
+    await before.registry.writer.register(OPERATOR, 'orders', 'old-1', { address: '10.0.0.2', port: 8080 });
     await before.close();
     expect((await plain.getData('/zkgate-upgraded/config/team/old')).data.toString()).toBe('{"v":1}');
 
@@ -133,7 +136,7 @@ describe('ZKGATE_ZK_AUTH on a real ZooKeeper', () => {
       ZKGATE_ZK_AUTH: `digest:${IDENTITY}`,
       ZKGATE_SERVICES_ACL: 'world:anyone:r,auth::cdrwa',
     });
-    await services.registry.register(OPERATOR, 'payments', 'p-1', { address: '10.0.0.3', port: 8080 });
+    await services.registry.writer.register(OPERATOR, 'payments', 'p-1', { address: '10.0.0.3', port: 8080 });
     expect((await plain.getData('/services-strict/payments/p-1')).data.length).toBeGreaterThan(0);
     expect((await failure(plain.create('/services-strict/payments/forged'))).code).toBe(ErrorCode.NO_AUTH);
     expect((await services.store.getACL('/services-strict/payments')).acl).toEqual([
@@ -161,14 +164,19 @@ describe('ZKGATE_ZK_AUTH on a real ZooKeeper', () => {
     await expect
       .poll(
         async () =>
-          (await services.registry.instances('inventory').catch(() => undefined))?.instances.map((i) => i.id),
+          (await services.registry.reads.listing('inventory').catch(() => undefined))?.instances.map(
+            (i) => i.id,
+          ),
         {
           timeout: 10_000,
         },
       )
       .toEqual(['spring-1']);
 
-    await services.registry.register(OPERATOR, 'inventory', 'zkgate-2', { address: '10.1.0.6', port: 8080 });
+    await services.registry.writer.register(OPERATOR, 'inventory', 'zkgate-2', {
+      address: '10.1.0.6',
+      port: 8080,
+    });
     expect((await probe.query('inventory')).map((i) => i.id).sort()).toEqual(['spring-1', 'zkgate-2']);
   });
 });

@@ -360,18 +360,27 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     const checker = systemActor('health check');
     const owned = () => true;
     expect(
-      await services.registry.setCheckStatus(checker, 'manual', 'm-1', 'UP', { verdict: undefined, owned }),
+      await services.registry.writer.setCheckStatus(checker, 'manual', 'm-1', 'UP', {
+        verdict: undefined,
+        owned,
+      }),
     ).toBe(false);
     const reregistered = await put('/v1/services/manual/instances/m-1', instance({ check: { tcp: true } }));
     expect(reregistered.json()).toMatchObject({ status: 'DRAINING', manualStatus: 'DRAINING' });
     // Only over the verdict judged from, and only while owned.
     expect(
-      await services.registry.setCheckStatus(checker, 'manual', 'm-1', 'DOWN', { verdict: 'UP', owned }),
+      await services.registry.writer.setCheckStatus(checker, 'manual', 'm-1', 'DOWN', {
+        verdict: 'UP',
+        owned,
+      }),
     ).toBe(false);
     const lost = { verdict: undefined, owned: () => false };
-    expect(await services.registry.setCheckStatus(checker, 'manual', 'm-1', 'DOWN', lost)).toBe(false);
+    expect(await services.registry.writer.setCheckStatus(checker, 'manual', 'm-1', 'DOWN', lost)).toBe(false);
     expect(
-      await services.registry.setCheckStatus(checker, 'manual', 'm-1', 'DOWN', { verdict: undefined, owned }),
+      await services.registry.writer.setCheckStatus(checker, 'manual', 'm-1', 'DOWN', {
+        verdict: undefined,
+        owned,
+      }),
     ).toBe(true);
     expect((await inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
       status: 'DRAINING',
@@ -384,7 +393,10 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
     expect(cleared.json()).toMatchObject({ status: 'DOWN', checkStatus: 'DOWN' });
     expect(cleared.json().manualStatus).toBeUndefined();
     expect(
-      await services.registry.setCheckStatus(checker, 'manual', 'm-1', 'UP', { verdict: 'DOWN', owned }),
+      await services.registry.writer.setCheckStatus(checker, 'manual', 'm-1', 'UP', {
+        verdict: 'DOWN',
+        owned,
+      }),
     ).toBe(true);
     expect((await inject('/v1/services/manual/instances')).json()[0]).toMatchObject({
       status: 'UP',
@@ -450,7 +462,12 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
       expect(res.headers['x-zkgate-strategy']).toBe('round_robin');
       picked.add(res.json().id);
     }
-    expect(picked.size).toBe(4);
+    // Every instance still registered was picked, unhealthy ones included. (Under load the reaper
+    // may evict a dead one that expired alone, before the others made it a hold.)
+    const left = (await inject('/v1/services/prot/instances')).json().map((i: { id: string }) => i.id);
+    expect(left).toContain('alive');
+    expect(left.length).toBeGreaterThan(1);
+    for (const id of left) expect(picked).toContain(id);
     expect((await put('/v1/services/prot', { protectThreshold: 2 })).statusCode).toBe(400);
   });
 

@@ -229,9 +229,13 @@ describe('Curator and HTTP clients on one registry', () => {
     expect(payload(initial)).toMatchObject({ service: 'catalog', instances: [] });
 
     expect((await register(a, 'c-1')).status).toBe(201);
+    // Then one event per instance changed, not the whole list again.
     const added = await first.next();
-    expect(added.event).toBe('instances');
-    expect(ids(payload(added).instances)).toEqual(['c-1']);
+    expect(added.event).toBe('instance');
+    expect(JSON.parse(added.data)).toMatchObject({
+      service: 'catalog',
+      instance: { id: 'c-1', healthy: true },
+    });
     expect(BigInt(added.id!)).toBeGreaterThan(BigInt(initial.id!));
 
     // A Curator app joins the same service: pushed like any other change.
@@ -245,7 +249,8 @@ describe('Curator and HTTP clients on one registry', () => {
       payload: null,
     });
     const joined = await first.next();
-    expect(ids(payload(joined).instances)).toEqual(['c-1', 'c-java']);
+    expect(joined.event).toBe('instance');
+    expect(JSON.parse(joined.data)).toMatchObject({ instance: { id: 'c-java', liveness: 'session' } });
     first.close();
 
     // Missed while disconnected: a config publish, a registration, a deregistration.
@@ -257,16 +262,18 @@ describe('Curator and HTTP clients on one registry', () => {
     expect((await register(a, 'c-2')).status).toBe(201);
     await probe.close();
 
-    // Resumed on replica B from the last id seen on A: the latest state of each subject, once.
+    // Resumed on replica B from the last id seen on A: what changed of each namespace, once, and
+    // the whole list of each service (its lease changes have no zxid to resume from).
     const resumed = await watch(b, { 'last-event-id': joined.id! });
     const events: ReceivedEvent[] = [];
     await expect
       .poll(async () => {
         events.push(...resumed.events.splice(0));
-        const last = events.filter((e) => e.event === 'instances').at(-1);
-        return last ? ids(payload(last).instances) : undefined;
+        const list = events.find((e) => e.event === 'instances');
+        return list ? ids(payload(list).instances) : undefined;
       })
       .toEqual(['c-1', 'c-2']);
+    expect(events.filter((e) => e.event === 'instances')).toHaveLength(1);
     expect(events.filter((e) => e.event === 'config')).toHaveLength(1);
     const eventIds = events.map((e) => BigInt(e.id!));
     expect(eventIds.every((id) => id > BigInt(joined.id!))).toBe(true);

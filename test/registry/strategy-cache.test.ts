@@ -30,13 +30,13 @@ describe('the dispatcher strategy cache', () => {
 
   it('forgets the strategies of services that are gone, and replaces a variant whose policy changed', async () => {
     const registry = gateway.services.registry;
-    const before = registry.strategiesHeld;
+    const before = registry.provider.strategiesHeld;
     for (const service of ['s1', 's2', 's3']) {
       await register(service);
       await dispatch(service);
       await dispatch(service, '&zone=z1');
     }
-    expect(registry.strategiesHeld).toBe(before + 6);
+    expect(registry.provider.strategiesHeld).toBe(before + 6);
 
     // A new zone share for s1: its zoned variant is replaced, not joined by another.
     const policy = await gateway.inject({
@@ -46,12 +46,12 @@ describe('the dispatcher strategy cache', () => {
     });
     expect(policy.statusCode).toBe(200);
     await dispatch('s1', '&zone=z1');
-    expect(registry.strategiesHeld).toBe(before + 6);
+    expect(registry.provider.strategiesHeld).toBe(before + 6);
 
     for (const service of ['s1', 's2', 's3']) {
       const res = await gateway.inject({ method: 'DELETE', url: `/v1/services/${service}/instances/i-1` });
       expect(res.statusCode).toBe(204);
     }
-    await expect.poll(() => registry.strategiesHeld).toBe(before);
+    await expect.poll(() => registry.provider.strategiesHeld).toBe(before);
   });
 });

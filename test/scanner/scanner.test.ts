@@ -21,8 +21,8 @@ function statusOf(services: Services, service: string, id: string, status: Insta
   return new Promise((resolve) => {
     const off = services.registry.cache.onChange((changes) => {
       for (const change of changes) {
-        if (change.service !== service) continue;
-        if (change.instances.some((e) => e.instance.id === id && e.instance.status === status)) {
+        if (change.service !== service || change.instanceId !== id) continue;
+        if (change.entry?.instance.status === status) {
           off();
           resolve(Date.now());
         }

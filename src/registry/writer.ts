@@ -1,72 +1,60 @@
 /**
- * The service registry: registrations in ZooKeeper, in the layout Curator and Spring Cloud
- * Zookeeper use (`<servicesPath>/<service>/<id>`), liveness of HTTP registrations as leases in the
- * HotStore, reads from the watch-backed {@link RegistryCache}, and dispatch over it.
+ * The registry's writer: registrations in ZooKeeper, in the layout Curator and Spring Cloud
+ * Zookeeper use (`<servicesPath>/<service>/<id>`), and the leases of HTTP registrations in the
+ * hot store.
  *
  * An HTTP registration is a persistent znode with a lease: it outlives the gateway replica that
- * wrote it, and heartbeats (HotStore only) keep it alive. A Curator or Spring registration is an
+ * wrote it, and heartbeats (hot store only) keep it alive. A Curator or Spring registration is an
  * ephemeral znode: its client's ZooKeeper session is its liveness, and zkgate never touches it
  * except to deregister it on request (or an operator sets its status).
  *
  * Every write to ZooKeeper is one `multi` with its audit record. A health check's verdict is
  * recorded too (`service.check`, by the replica's `system` actor): it changes the instance's
  * status, which dispatch and Curator readers follow, so it is a change like an operator's.
- * Heartbeats write only the HotStore and are not recorded.
+ * Heartbeats write only the hot store and are not recorded. Every write answers once this
+ * replica's cache shows it, so a client reads its own writes from the same replica.
  */
 import type { Actor } from '../acl/actor.js';
-import { auditDirectory, auditOp, auditResource, type AuditAction, type AuditChange } from '../acl/audit.js';
+import { auditOp, auditResource, type AuditAction, type AuditChange } from '../acl/audit.js';
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
-import { missingDirs, mkdirs } from '../coordination/recipes.js';
+import { missingDirs } from '../coordination/recipes.js';
 import type { CoordinationStore, NodeData, Op, OpResult, Stat, StoreLogger } from '../coordination/store.js';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
-import {
-  createStrategy,
-  dispatch,
-  DispatchError,
-  withZoneAffinity,
-  type DispatchInstance,
-  type Strategy,
-  type StrategyName,
-  type ZoneOutcome,
-} from '../dispatcher/index.js';
 import { optimisticWrite, storeUnavailable, ZkgError } from '../errors.js';
-import type { Metrics } from '../monitor/metrics.js';
-import { HotStoreError } from '../hotstore/errors.js';
 import type { HotStore, Lease, LoadReport } from '../hotstore/store.js';
-import { RegistryCache, type InstanceEntry, type ServiceEntry, type ServicePolicy } from './cache.js';
+import type { Metrics } from '../monitor/metrics.js';
+import type { InstanceEntry, RegistryCache, ServicePolicy } from './cache.js';
+import type { Holds } from './holds.js';
+import { unreachable } from './hotstore-errors.js';
 import {
   DEFAULT_WEIGHT,
-  encodeInstance,
   decodeInstance,
   effectiveStatus,
-  INSTANCE_STATUSES,
+  encodeInstance,
   InstanceFormatError,
   type CheckStatus,
   type HealthCheck,
   type Instance,
   type InstanceStatus,
 } from './instance.js';
-import type { Holds } from './holds.js';
-import { countStatuses, viewOf, type CheckView, type InstanceView, type ServiceSummary } from './views.js';
-import { aliveIn, LeaseGrace, LeaseView, type LeaseSnapshot } from './leases.js';
+import type { LeaseView } from './leases.js';
+import { viewOf, type InstanceView } from './views.js';
 
-export interface RegistryOptions {
+export interface WriterOptions {
   readonly tree: WatchedTree<CacheChange>;
-  /** Services held back by self-preservation, as the elected reaper published them. */
   readonly holds: Holds;
   /** Curator's base path, `/services` by default. */
   readonly servicesPath: string;
-  /** zkgate's root znode: service policies live under `<root>/policies`. */
+  /** Where service policies live, `<root>/policies`. */
+  readonly policiesPath: string;
+  /** zkgate's root znode, for audit records. */
   readonly root: string;
   readonly defaultTtlMs: number;
-  /** Protection threshold of services without their own. */
-  readonly protectThreshold: number;
-  readonly zoneMinHealthyShare: number;
-  /** How stale the lease view behind listings and dispatch may be. */
-  readonly leaseRefreshMs: number;
   readonly logger: StoreLogger;
   readonly metrics: Metrics;
+  /** True while the store is unreachable or the cache incomplete: writes are refused. */
+  readonly stale: () => boolean;
 }
 
 /** A registration over HTTP, validated by the route. */
@@ -81,84 +69,14 @@ export interface Registration {
   readonly check?: HealthCheck;
 }
 
-export interface InstanceFilter {
-  readonly status?: InstanceStatus;
-  readonly zone?: string;
-}
-
-export interface DispatchRequest {
-  readonly strategy?: StrategyName;
-  readonly key?: string;
-  readonly zone?: string;
-}
-
-export interface DispatchOutcome {
-  readonly instance: InstanceView;
-  readonly strategy: StrategyName;
-  readonly protected: boolean;
-  readonly zone: ZoneOutcome;
-}
-
-/** A service as the read paths see it, for one registry state and one lease snapshot. */
-interface Built {
-  readonly entry: ServiceEntry;
-  /** Every instance, sorted by id. */
-  readonly views: readonly InstanceView[];
-  readonly viewById: ReadonlyMap<string, InstanceView>;
-  /** UP, enabled instances with a port: the only ones dispatch may pick. */
-  readonly candidates: readonly DispatchInstance[];
-}
-
-const DEFAULT_STRATEGY: StrategyName = 'weighted_round_robin';
-/** Seconds clients wait before retrying when the HotStore is unreachable. */
-const HOTSTORE_RETRY_AFTER_S = 2;
-
-export class RegistryService {
-  readonly cache: RegistryCache;
-  readonly leases: LeaseView;
-  private readonly policiesPath: string;
-  /**
-   * Per service, one strategy object per strategy and zone setting (round robins keep their
-   * rotation in it). A service's entry goes with its last instance, and a variant whose zone share a
-   * policy changed is replaced, so the map stays as large as the services dispatched to.
-   */
-  private readonly strategies = new Map<string, Map<string, { share: number; strategy: Strategy }>>();
-  private readonly stopPruning: () => void;
-  /** Listings and dispatch are the hot paths: what they read is built once per registry state and lease snapshot. */
-  private readonly built = new WeakMap<LeaseSnapshot, Built>();
-
+export class RegistryWriter {
   constructor(
     private readonly store: CoordinationStore,
     private readonly hot: HotStore,
-    private readonly options: RegistryOptions,
-  ) {
-    this.policiesPath = `${options.root}/policies`;
-    this.cache = new RegistryCache(options.tree, options.servicesPath, this.policiesPath);
-    this.leases = new LeaseView(hot, options.leaseRefreshMs, new LeaseGrace(hot));
-    this.stopPruning = this.cache.onChange((changes) => {
-      // A service left without instances has nothing to rotate over (its znode may linger, empty).
-      for (const change of changes) {
-        if (!this.cache.service(change.service)?.instances.size) this.strategies.delete(change.service);
-      }
-    });
-  }
-
-  /** Create the directories if missing; the cache loads when its tree starts. */
-  async start(): Promise<void> {
-    await mkdirs(this.store, this.options.servicesPath);
-    await mkdirs(this.store, this.policiesPath);
-    await mkdirs(this.store, auditDirectory(this.options.root));
-  }
-
-  close(): void {
-    this.stopPruning();
-    this.leases.grace.close();
-  }
-
-  /** True while the store is unreachable and reads come from the last known state. */
-  get stale(): boolean {
-    return this.store.state !== 'connected' || !this.cache.ready;
-  }
+    private readonly cache: RegistryCache,
+    private readonly leases: LeaseView,
+    private readonly options: WriterOptions,
+  ) {}
 
   /**
    * Register an instance, or update its registration (the manual status, the registration time
@@ -372,7 +290,7 @@ export class RegistryService {
   /** Set how a service is dispatched; stored in ZooKeeper, so every replica applies it. */
   async setPolicy(actor: Actor, service: string, policy: ServicePolicy): Promise<void> {
     this.assertWritable();
-    const path = `${this.policiesPath}/${service}`;
+    const path = `${this.options.policiesPath}/${service}`;
     const data = Buffer.from(JSON.stringify(policy), 'utf8');
     // Set it, or create it; two first writers race on the create, and the loser sets it. The
     // set is version-checked so that the record names the version it replaced.
@@ -392,207 +310,14 @@ export class RegistryService {
     await this.options.tree.acknowledge(index);
   }
 
-  policy(service: string): Required<Omit<ServicePolicy, 'strategy'>> & { strategy: StrategyName } {
-    const own = this.cache.policy(service);
-    return {
-      protectThreshold: own.protectThreshold ?? this.options.protectThreshold,
-      strategy: own.strategy ?? DEFAULT_STRATEGY,
-      zoneMinHealthyShare: own.zoneMinHealthyShare ?? this.options.zoneMinHealthyShare,
-    };
-  }
-
-  /** Every service with its counts (health as of the lease view). */
-  async services(): Promise<ServiceSummary[]> {
-    return Promise.all(
-      this.cache.services().map(async (entry) => {
-        const { views } = await this.build(entry);
-        const status = countStatuses(views);
-        const hold = this.options.holds.get(entry.service);
-        return {
-          service: entry.service,
-          instances: views.length,
-          healthy: views.filter((v) => v.healthy).length,
-          status,
-          index: String(entry.index),
-          ...(hold
-            ? { selfPreservation: { since: new Date(hold.since).toISOString(), reason: hold.reason } }
-            : {}),
-        };
-      }),
-    );
-  }
-
   /**
    * Ask the elected reaper to release a service held back by self-preservation: its next sweep
    * evicts what ran out there. 404 for a service nobody registered.
    */
   async release(actor: Actor, service: string): Promise<void> {
     this.assertWritable();
-    this.serviceEntry(service);
+    if (!this.cache.service(service)) throw new ZkgError('ZKG_SERVICE_NOT_FOUND', `no service ${service}`);
     await this.options.holds.requestRelease(actor, service);
-  }
-
-  /**
-   * The health checks of a service's instances with their latest results (from the hot store),
-   * sorted by id; instances without a check are left out, results of instances gone are ignored.
-   */
-  async checks(service: string): Promise<CheckView[]> {
-    const entry = this.serviceEntry(service);
-    const results = await this.hotCall(() => this.hot.checkResults(service));
-    const views: CheckView[] = [];
-    for (const { instance } of entry.instances.values()) {
-      if (instance.check === undefined) continue;
-      const result = results.get(instance.id);
-      views.push({
-        id: instance.id,
-        check: instance.check,
-        ...(instance.checkStatus === undefined ? {} : { checkStatus: instance.checkStatus }),
-        ...(result === undefined
-          ? {}
-          : {
-              last: {
-                ok: result.ok,
-                at: new Date(result.at).toISOString(),
-                latencyMs: result.latencyMs,
-                ...(result.detail === undefined ? {} : { detail: result.detail }),
-                by: result.by,
-              },
-            }),
-      });
-    }
-    return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  }
-
-  /** Instances by service and effective status, from the cache alone (for metrics). */
-  *statusCounts(): Iterable<{ service: string; status: InstanceStatus; count: number }> {
-    for (const entry of this.cache.services()) {
-      const counts = countStatuses([...entry.instances.values()].map((e) => e.instance));
-      for (const status of INSTANCE_STATUSES) yield { service: entry.service, status, count: counts[status] };
-    }
-  }
-
-  /** A service's instances, sorted by id; the service's index is the id of its latest change. */
-  async instances(
-    service: string,
-    filter: InstanceFilter = {},
-  ): Promise<{ index: bigint; instances: readonly InstanceView[] }> {
-    const entry = this.serviceEntry(service);
-    const { views } = await this.build(entry);
-    const instances =
-      filter.status === undefined && filter.zone === undefined
-        ? views
-        : views.filter(
-            (v) =>
-              (filter.status === undefined || v.status === filter.status) &&
-              (filter.zone === undefined || v.zone === filter.zone),
-          );
-    return { index: entry.index, instances };
-  }
-
-  /**
-   * Pick one instance. DOWN and DRAINING instances were taken out on purpose and are never
-   * eligible, not even under the protection threshold; instances whose lease ran out are
-   * unhealthy, which the threshold may override.
-   */
-  async dispatch(service: string, request: DispatchRequest): Promise<DispatchOutcome> {
-    const entry = this.serviceEntry(service);
-    const policy = this.policy(service);
-    const name = request.strategy ?? policy.strategy;
-    const { candidates, viewById } = await this.build(entry);
-    const strategy = this.strategyFor(service, name, request.zone !== undefined, policy.zoneMinHealthyShare);
-    let result;
-    try {
-      result = dispatch(
-        candidates,
-        strategy,
-        {
-          ...(request.key === undefined ? {} : { key: request.key }),
-          ...(request.zone === undefined ? {} : { zone: request.zone }),
-        },
-        { protectThreshold: policy.protectThreshold },
-      );
-    } catch (err) {
-      if (err instanceof DispatchError) throw new ZkgError('ZKG_VALIDATION_FAILED', err.message);
-      throw err;
-    }
-    const outcome = !result ? 'none' : result.protected ? 'protected' : 'picked';
-    this.options.metrics.dispatches.inc({ strategy: name, outcome });
-    if (!result) {
-      throw new ZkgError(
-        'ZKG_NO_INSTANCE_AVAILABLE',
-        `no eligible instance of ${service} (${entry.instances.size} registered, ${candidates.length} UP)`,
-        { retryAfter: 1 },
-      );
-    }
-    return {
-      instance: viewById.get(result.instance.id)!,
-      strategy: name,
-      protected: result.protected,
-      zone: result.zone,
-    };
-  }
-
-  private serviceEntry(service: string): ServiceEntry {
-    const entry = this.cache.service(service);
-    if (!entry) throw new ZkgError('ZKG_SERVICE_NOT_FOUND', `no service ${service}`);
-    return entry;
-  }
-
-  /** What the read paths need of a service, reused while neither the registry nor the leases change. */
-  private async build(entry: ServiceEntry): Promise<Built> {
-    const snapshot = await this.leases.get(entry.service);
-    const held = this.built.get(snapshot);
-    if (held?.entry === entry) return held;
-    const views = [...entry.instances.values()]
-      .map((e) => viewOf(e, snapshot))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const candidates: DispatchInstance[] = [];
-    for (const e of entry.instances.values()) {
-      const { instance } = e;
-      const port = instance.port ?? instance.sslPort;
-      if (instance.status !== 'UP' || !instance.enabled || port === null) continue;
-      const load = snapshot.leases?.get(instance.id)?.load;
-      candidates.push({
-        id: instance.id,
-        address: instance.address,
-        port,
-        weight: instance.weight,
-        ...(instance.zone === undefined ? {} : { zone: instance.zone }),
-        healthy: aliveIn(snapshot, e),
-        ...(load === undefined ? {} : { load }),
-      });
-    }
-    const built: Built = {
-      entry,
-      views,
-      viewById: new Map(views.map((v) => [v.id, v])),
-      candidates,
-    };
-    this.built.set(snapshot, built);
-    return built;
-  }
-
-  private strategyFor(service: string, name: StrategyName, zoned: boolean, share: number): Strategy {
-    let variants = this.strategies.get(service);
-    if (!variants) {
-      variants = new Map();
-      this.strategies.set(service, variants);
-    }
-    const variant = `${name}:${zoned ? 'zoned' : 'any'}`;
-    const held = variants.get(variant);
-    if (held && (!zoned || held.share === share)) return held.strategy;
-    const strategy = zoned
-      ? withZoneAffinity(createStrategy(name), { minHealthyShare: share })
-      : createStrategy(name);
-    variants.set(variant, { share, strategy });
-    return strategy;
-  }
-
-  /** Strategy objects held for dispatch (for tests: it must not grow with services gone). */
-  get strategiesHeld(): number {
-    let held = 0;
-    for (const variants of this.strategies.values()) held += variants.size;
-    return held;
   }
 
   private instancePath(service: string, id: string): string {
@@ -694,28 +419,8 @@ export class RegistryService {
   }
 
   private assertWritable(): void {
-    if (this.stale) throw storeUnavailable(this.store.state);
+    if (this.options.stale()) throw storeUnavailable(this.store.state);
   }
-
-  /** A HotStore call; its outages become 503s with Retry-After. */
-  private async hotCall<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      if (unreachable(err)) {
-        throw new ZkgError('ZKG_HOTSTORE_UNAVAILABLE', `the hot store is unreachable: ${err.message}`, {
-          cause: err,
-          retryAfter: HOTSTORE_RETRY_AFTER_S,
-        });
-      }
-      throw err;
-    }
-  }
-}
-
-/** A hot-store failure that says the store is away, not that the request was wrong. */
-function unreachable(err: unknown): err is HotStoreError {
-  return err instanceof HotStoreError && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT');
 }
 
 /** The Stat a `setData` in a multi answered with. */

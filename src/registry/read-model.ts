@@ -1,0 +1,443 @@
+/**
+ * The registry's read model: per service, what clients see of it. The instances ZooKeeper holds
+ * (the {@link RegistryCache}) joined with their leases (the hot store), check verdicts and load
+ * reports, with a *revision* that changes with every visible change: membership, status (check
+ * verdicts and operators' statuses are znode writes), health (a lease running out, or renewed in
+ * time again) and a new load report. Listings' ETags, long-polls and the watch stream all derive
+ * from it.
+ *
+ * The revision is a digest: the sum (mod 2^64) of one hash per instance over what is visible of
+ * it (its id, the zxid of its registration's last write, whether it is healthy, its load report).
+ * A change to one instance updates it in constant time, whatever the service's size, and replicas
+ * that see the same state give the same revision, so a client behind a load balancer can send any
+ * replica the ETag another gave it. A lease's expiry time moves with every heartbeat and is left
+ * out: listings carry a weak ETag (RFC 9110 §8.8.1: the bodies differ, their meaning does not).
+ *
+ * Health changes are not ZooKeeper writes and have no zxid. The leases of a service somebody
+ * follows (a watch stream, a long-poll) are read again every lease refresh, and each instance
+ * whose health or load changed is announced with the tree's watermark as its id. Everything up to
+ * the watermark is reflected in what this replica serves and every later change of the tree gets
+ * a higher id, so a stream's ids never go back. Resuming from such an id, on any replica, misses
+ * nothing: a resumed stream starts with the whole list of every service it watches, so at worst
+ * a client hears of an instance's health twice.
+ */
+import { createHash } from 'node:crypto';
+import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
+import type { DispatchInstance } from '../dispatcher/index.js';
+import { ZkgError } from '../errors.js';
+import type { HotStore } from '../hotstore/store.js';
+import { type InstanceChange, type InstanceEntry, type RegistryCache } from './cache.js';
+import type { Holds } from './holds.js';
+import { hotCall } from './hotstore-errors.js';
+import { INSTANCE_STATUSES, type InstanceStatus } from './instance.js';
+import { aliveIn, type LeaseSnapshot, type LeaseView } from './leases.js';
+import { countStatuses, viewOf, type CheckView, type InstanceView, type ServiceSummary } from './views.js';
+
+/** One instance as a client sees it now (`view`), or its removal (no `view`). */
+export interface InstanceUpdate {
+  /** The event id: the change's zxid, or the tree's watermark for a lease's change (see the header). */
+  readonly id: bigint;
+  readonly service: string;
+  readonly instanceId: string;
+  readonly view?: InstanceView;
+  /** A write to ZooKeeper, or what the hot store's leases say. */
+  readonly cause: 'registry' | 'lease';
+}
+
+export interface InstanceFilter {
+  readonly status?: InstanceStatus;
+  readonly zone?: string;
+}
+
+export interface Listing {
+  /** The zxid of the service's latest change. */
+  readonly index: bigint;
+  /** The weak ETag of the instances listed. */
+  readonly tag: string;
+  /** Sorted by id. */
+  readonly instances: readonly InstanceView[];
+}
+
+/** What dispatch picks from, rebuilt only when the revision changes. */
+export interface Dispatchable {
+  readonly entries: ReadonlyMap<string, InstanceEntry>;
+  /** UP, enabled instances with a port, healthy or not. */
+  readonly candidates: readonly DispatchInstance[];
+  readonly snapshot: LeaseSnapshot;
+}
+
+/** The part of an instance the revision covers. */
+interface Visible {
+  readonly healthy: boolean;
+  readonly load: string | undefined;
+  readonly hash: bigint;
+}
+
+interface ServiceState {
+  snapshot: LeaseSnapshot;
+  readonly visible: Map<string, Visible>;
+  digest: bigint;
+  /** Advances with every visible change; what the caches below are keyed on. */
+  revision: number;
+  /** Ids sorted, until the membership changes. */
+  sorted: string[] | undefined;
+  listed: { revision: number; snapshot: LeaseSnapshot; views: readonly InstanceView[] } | undefined;
+  dispatchable: { revision: number; built: Dispatchable } | undefined;
+  followers: number;
+}
+
+const MASK = (1n << 64n) - 1n;
+/** Followed services have their leases read at most this often, even with a lease refresh of 0. */
+const MIN_FOLLOW_INTERVAL_MS = 250;
+
+export interface ReadModelOptions {
+  readonly tree: WatchedTree<CacheChange>;
+  readonly holds: Holds;
+  readonly leaseRefreshMs: number;
+}
+
+export class RegistryReadModel {
+  private readonly states = new Map<string, ServiceState>();
+  private readonly updates = new WeakMap<InstanceChange, InstanceUpdate>();
+  private readonly listeners = new Set<(updates: readonly InstanceUpdate[]) => void>();
+  private readonly stopCache: () => void;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly cache: RegistryCache,
+    readonly leases: LeaseView,
+    private readonly hot: HotStore,
+    private readonly options: ReadModelOptions,
+  ) {
+    // Subscribed before any stream: a stream reading `updateOf` in the same batch finds it applied.
+    this.stopCache = cache.onChange((changes) => {
+      if (changes.length === 0) return;
+      const updates = changes.map((change) => this.updateOf(change));
+      for (const change of changes) this.forgetIfGone(change.service);
+      this.notify(updates);
+    });
+  }
+
+  close(): void {
+    this.stopCache();
+    clearInterval(this.timer);
+    this.listeners.clear();
+  }
+
+  /** Every update, from ZooKeeper and from leases, in the order they happen. */
+  onUpdate(listener: (updates: readonly InstanceUpdate[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * A change of the registry cache as clients see it, applied to the model; the same object for
+   * the same change, so a stream can encode it once for every subscriber.
+   */
+  updateOf(change: InstanceChange): InstanceUpdate {
+    let update = this.updates.get(change);
+    if (update) return update;
+    const { service, instanceId, entry } = change;
+    const state = this.states.get(service);
+    const snapshot = state?.snapshot ?? this.leases.peek(service);
+    const view = entry && viewOf(entry, snapshot);
+    if (state) {
+      const before = state.visible.get(instanceId);
+      subtract(state, before);
+      if (!entry) state.visible.delete(instanceId);
+      else add(state, instanceId, visibleOf(entry, judge(entry, snapshot)));
+      // Only a new or removed id changes the order.
+      if (!entry || !before) state.sorted = undefined;
+      state.revision++;
+    }
+    update = { id: change.id, service, instanceId, ...(view ? { view } : {}), cause: 'registry' };
+    this.updates.set(change, update);
+    return update;
+  }
+
+  /**
+   * Keep the service's health current while somebody waits on it: its leases are read every lease
+   * refresh, and a change is announced. Returns the function that stops following.
+   */
+  follow(service: string): () => void {
+    const state = this.stateOf(service);
+    state.followers++;
+    this.timer ??= setInterval(
+      () => this.refreshFollowed(),
+      Math.max(this.options.leaseRefreshMs, MIN_FOLLOW_INTERVAL_MS),
+    ).unref();
+    let followed = true;
+    return () => {
+      if (!followed) return;
+      followed = false;
+      state.followers--;
+      this.forgetIfGone(service);
+      if (![...this.states.values()].some((s) => s.followers > 0)) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
+    };
+  }
+
+  /**
+   * The ETag of a listing with the leases as last read (see {@link refresh}); the service must
+   * exist. Synchronous, so that a long-poll can compare it and subscribe in one step.
+   */
+  tag(service: string, filter: InstanceFilter = {}): string {
+    const entry = this.entryOf(service);
+    const state = this.stateOf(service);
+    if (filter.status === undefined && filter.zone === undefined)
+      return tagOf(state.visible.size, state.digest);
+    let count = 0;
+    let digest = 0n;
+    for (const [id, e] of entry.instances) {
+      if (
+        (filter.status === undefined || e.instance.status === filter.status) &&
+        (filter.zone === undefined || e.instance.zone === filter.zone)
+      ) {
+        count++;
+        digest = (digest + (state.visible.get(id)?.hash ?? 0n)) & MASK;
+      }
+    }
+    return tagOf(count, digest);
+  }
+
+  /** A service's instances with the current leases, sorted by id, and their ETag. */
+  async listing(service: string, filter: InstanceFilter = {}): Promise<Listing> {
+    await this.refresh(service);
+    const entry = this.entryOf(service);
+    const views = this.viewsOf(this.stateOf(service), entry.instances);
+    const instances =
+      filter.status === undefined && filter.zone === undefined
+        ? views
+        : views.filter(
+            (v) =>
+              (filter.status === undefined || v.status === filter.status) &&
+              (filter.zone === undefined || v.zone === filter.zone),
+          );
+    return { index: entry.index, tag: this.tag(service, filter), instances };
+  }
+
+  /** The whole list as this replica holds it now, without reading leases (a stream's first event). */
+  current(service: string): readonly InstanceView[] {
+    const entry = this.cache.service(service);
+    if (!entry) return [];
+    return this.viewsOf(this.stateOf(service), entry.instances);
+  }
+
+  /** What dispatch needs of a service, rebuilt only when its revision changes. */
+  async dispatchable(service: string): Promise<Dispatchable> {
+    await this.refresh(service);
+    const entry = this.entryOf(service);
+    const state = this.stateOf(service);
+    if (state.dispatchable?.revision === state.revision) {
+      return { ...state.dispatchable.built, snapshot: state.snapshot };
+    }
+    const candidates: DispatchInstance[] = [];
+    for (const e of entry.instances.values()) {
+      const { instance } = e;
+      const port = instance.port ?? instance.sslPort;
+      if (instance.status !== 'UP' || !instance.enabled || port === null) continue;
+      const load = state.snapshot.leases?.get(instance.id)?.load;
+      candidates.push({
+        id: instance.id,
+        address: instance.address,
+        port,
+        weight: instance.weight,
+        ...(instance.zone === undefined ? {} : { zone: instance.zone }),
+        healthy: aliveIn(state.snapshot, e),
+        ...(load === undefined ? {} : { load }),
+      });
+    }
+    const built = { entries: entry.instances, candidates, snapshot: state.snapshot };
+    state.dispatchable = { revision: state.revision, built };
+    return built;
+  }
+
+  /** Every service with its counts (health as of the lease view). */
+  async services(): Promise<ServiceSummary[]> {
+    return Promise.all(
+      this.cache.services().map(async (entry) => {
+        await this.refresh(entry.service);
+        const state = this.stateOf(entry.service);
+        let healthy = 0;
+        for (const v of state.visible.values()) if (v.healthy) healthy++;
+        const hold = this.options.holds.get(entry.service);
+        this.forgetIfGone(entry.service);
+        return {
+          service: entry.service,
+          instances: entry.instances.size,
+          healthy,
+          status: countStatuses([...entry.instances.values()].map((e) => e.instance)),
+          index: String(entry.index),
+          ...(hold
+            ? { selfPreservation: { since: new Date(hold.since).toISOString(), reason: hold.reason } }
+            : {}),
+        };
+      }),
+    );
+  }
+
+  /**
+   * The health checks of a service's instances with their latest results (from the hot store),
+   * sorted by id; instances without a check are left out, results of instances gone are ignored.
+   */
+  async checks(service: string): Promise<CheckView[]> {
+    const entry = this.entryOf(service);
+    const results = await hotCall(() => this.hot.checkResults(service));
+    const views: CheckView[] = [];
+    for (const { instance } of entry.instances.values()) {
+      if (instance.check === undefined) continue;
+      const result = results.get(instance.id);
+      views.push({
+        id: instance.id,
+        check: instance.check,
+        ...(instance.checkStatus === undefined ? {} : { checkStatus: instance.checkStatus }),
+        ...(result === undefined
+          ? {}
+          : {
+              last: {
+                ok: result.ok,
+                at: new Date(result.at).toISOString(),
+                latencyMs: result.latencyMs,
+                ...(result.detail === undefined ? {} : { detail: result.detail }),
+                by: result.by,
+              },
+            }),
+      });
+    }
+    return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Instances by service and effective status, from the cache alone (for metrics). */
+  *statusCounts(): Iterable<{ service: string; status: InstanceStatus; count: number }> {
+    for (const entry of this.cache.services()) {
+      const counts = countStatuses([...entry.instances.values()].map((e) => e.instance));
+      for (const status of INSTANCE_STATUSES) yield { service: entry.service, status, count: counts[status] };
+    }
+  }
+
+  /** Services whose state the model keeps (for tests: it must not grow with services gone). */
+  get servicesHeld(): number {
+    return this.states.size;
+  }
+
+  private entryOf(service: string) {
+    const entry = this.cache.service(service);
+    if (!entry) throw new ZkgError('ZKG_SERVICE_NOT_FOUND', `no service ${service}`);
+    return entry;
+  }
+
+  /** The service's state, built from the cache on first use. */
+  private stateOf(service: string): ServiceState {
+    let state = this.states.get(service);
+    if (!state) {
+      const snapshot = this.leases.peek(service);
+      state = {
+        snapshot,
+        visible: new Map(),
+        digest: 0n,
+        revision: 0,
+        sorted: undefined,
+        listed: undefined,
+        dispatchable: undefined,
+        followers: 0,
+      };
+      for (const [id, entry] of this.cache.service(service)?.instances ?? [])
+        add(state, id, visibleOf(entry, judge(entry, snapshot)));
+      this.states.set(service, state);
+    }
+    return state;
+  }
+
+  /** A service that is gone and that nobody follows is forgotten (built again if it comes back). */
+  private forgetIfGone(service: string): void {
+    const state = this.states.get(service);
+    if (state && state.followers === 0 && !this.cache.service(service)) this.states.delete(service);
+  }
+
+  private viewsOf(state: ServiceState, entries: ReadonlyMap<string, InstanceEntry>): readonly InstanceView[] {
+    const { listed } = state;
+    if (listed?.revision === state.revision && listed.snapshot === state.snapshot) return listed.views;
+    state.sorted ??= [...entries.keys()].sort();
+    const views: InstanceView[] = [];
+    for (const id of state.sorted) {
+      const entry = entries.get(id);
+      if (entry) views.push(viewOf(entry, state.snapshot));
+    }
+    state.listed = { revision: state.revision, snapshot: state.snapshot, views };
+    return views;
+  }
+
+  /** Read the service's leases (at most once per lease refresh unless `force`d) and apply them. */
+  async refresh(service: string, force = false): Promise<void> {
+    const snapshot = await (force ? this.leases.refresh(service) : this.leases.get(service));
+    this.applySnapshot(service, snapshot);
+  }
+
+  private refreshFollowed(): void {
+    for (const [service, state] of this.states) {
+      if (state.followers > 0) void this.refresh(service, true);
+    }
+  }
+
+  /** Take in a lease snapshot: every instance whose health or load it changes is an update. */
+  private applySnapshot(service: string, snapshot: LeaseSnapshot): void {
+    const entry = this.cache.service(service);
+    const state = this.states.get(service);
+    if (!entry || !state || state.snapshot === snapshot) return;
+    state.snapshot = snapshot;
+    const updates: InstanceUpdate[] = [];
+    for (const [id, e] of entry.instances) {
+      const before = state.visible.get(id);
+      const now = judge(e, snapshot);
+      if (before && before.healthy === now.healthy && before.load === now.load) continue;
+      subtract(state, before);
+      add(state, id, visibleOf(e, now));
+      updates.push({
+        id: this.options.tree.watermark,
+        service,
+        instanceId: id,
+        view: viewOf(e, snapshot),
+        cause: 'lease',
+      });
+    }
+    if (updates.length === 0) return;
+    state.revision++;
+    this.notify(updates);
+  }
+
+  private notify(updates: readonly InstanceUpdate[]): void {
+    for (const listener of [...this.listeners]) listener(updates);
+  }
+}
+
+/** What a lease snapshot says of an instance: whether it is healthy, and its load report. */
+function judge(entry: InstanceEntry, snapshot: LeaseSnapshot): Omit<Visible, 'hash'> {
+  const { instance } = entry;
+  const healthy = instance.status === 'UP' && instance.enabled && aliveIn(snapshot, entry);
+  const report = snapshot.leases?.get(instance.id)?.load;
+  return { healthy, load: report === undefined ? undefined : JSON.stringify(report) };
+}
+
+/** What of an instance the revision covers, with its hash. */
+function visibleOf(entry: InstanceEntry, judged: Omit<Visible, 'hash'>): Visible {
+  const digest = createHash('sha1')
+    .update(`${entry.instance.id}\n${entry.index}\n${judged.healthy ? 1 : 0}\n${judged.load ?? ''}`)
+    .digest();
+  return { ...judged, hash: digest.readBigUInt64BE(0) };
+}
+
+function add(state: ServiceState, id: string, visible: Visible): void {
+  state.visible.set(id, visible);
+  state.digest = (state.digest + visible.hash) & MASK;
+}
+
+function subtract(state: ServiceState, visible: Visible | undefined): void {
+  if (visible) state.digest = (state.digest - visible.hash) & MASK;
+}
+
+/** An opaque entity tag (quotes included; listings send it weak). */
+function tagOf(count: number, digest: bigint): string {
+  return `"${count.toString(36)}-${digest.toString(36)}"`;
+}
