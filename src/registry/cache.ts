@@ -87,6 +87,7 @@ const POLICIES_KEY = 'policies';
 
 export class RegistryCache extends CacheView<InstanceChange> {
   private readonly published = new Map<string, PublishedService>();
+  private servicesRemoved = 0;
   /** By service, then instance id. */
   private readonly staged = new Map<string, Map<string, StagedInstance>>();
   /** Services no longer listed, with the pzxid of the listing that dropped them. */
@@ -112,6 +113,11 @@ export class RegistryCache extends CacheView<InstanceChange> {
 
   service(name: string): ServiceEntry | undefined {
     return this.published.get(name);
+  }
+
+  /** How many services were removed so far: readers keeping state per service prune when it moves. */
+  get removals(): number {
+    return this.servicesRemoved;
   }
 
   policy(service: string): ServicePolicy {
@@ -309,6 +315,8 @@ export class RegistryCache extends CacheView<InstanceChange> {
     for (const [service, at] of this.stagedRemovals) {
       if (!covered(at)) continue;
       this.stagedRemovals.delete(service);
+      // Reflected now, even with nothing to send: readers waiting for it hear of it.
+      this.tree.advance(at);
       const published = this.published.get(service);
       if (!published) continue;
       // Only what the removal covers: a service re-created since keeps its newer instances.
@@ -335,6 +343,7 @@ export class RegistryCache extends CacheView<InstanceChange> {
       if (!published || published.instances.size > 0) continue;
       if (this.listedServices.has(service) || this.staged.has(service)) continue;
       this.published.delete(service);
+      this.servicesRemoved++;
       this.tree.forgetWatcher(`svc:${service}`);
       this.listedInstances.delete(service);
     }

@@ -102,6 +102,7 @@ export class RegistryReadModel {
   private readonly listeners = new Set<(updates: readonly InstanceUpdate[]) => void>();
   private readonly stopCache: () => void;
   private timer: NodeJS.Timeout | undefined;
+  private removalsSeen = 0;
 
   constructor(
     readonly cache: RegistryCache,
@@ -111,10 +112,12 @@ export class RegistryReadModel {
   ) {
     // Subscribed before any stream: a stream reading `updateOf` in the same batch finds it applied.
     this.stopCache = cache.onChange((changes) => {
-      if (changes.length === 0) return;
-      const updates = changes.map((change) => this.updateOf(change));
-      for (const change of changes) this.forgetIfGone(change.service);
-      this.notify(updates);
+      if (changes.length > 0) this.notify(changes.map((change) => this.updateOf(change)));
+      // A service removed once empty publishes no change: states that outlived theirs go here.
+      if (this.cache.removals !== this.removalsSeen) {
+        this.removalsSeen = this.cache.removals;
+        for (const service of this.states.keys()) this.forgetIfGone(service);
+      }
     });
   }
 
