@@ -18,9 +18,19 @@ const SCENARIOS = {
   scanner: { file: 'scanner.ts', results: 'scanner' },
   auth: { file: 'authorization.ts', results: 'authorization' },
   hotstore: { file: 'hotstore.ts', results: 'hotstore' },
+  big: { file: 'big-service.ts', results: 'big-service' },
 } as const;
 type Name = keyof typeof SCENARIOS;
-const DEFAULT: readonly Name[] = ['config', 'propagation', 'registry', 'memory', 'store', 'auth', 'hotstore'];
+const DEFAULT: readonly Name[] = [
+  'config',
+  'propagation',
+  'registry',
+  'memory',
+  'store',
+  'auth',
+  'hotstore',
+  'big',
+];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

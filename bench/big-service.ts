@@ -1,0 +1,182 @@
+/**
+ * One big service: 20,000 instances registered over HTTP into one service (5,000 with --quick),
+ * 50 registrations in flight, while one watcher follows the service over SSE. The figures are
+ * ratios within the run, so the noisy shared machine cancels out:
+ * - the registration rate of the last tenth against the first (a registry that rebuilt the
+ *   service's list with every change fell from 1,137/s to 63/s over the run: 0.06);
+ * - the bytes the watcher received per registration in the last tenth against the first (a
+ *   stream that pushed the whole list with every change grew linearly with the service);
+ * - the gateway's resident memory at the end against the start (reported, no target).
+ * On two gateways in child processes, one after the other: the embedded store with the memory
+ * hot store, and ZooKeeper 3.8 (standalone, forceSync) with Redis. Any failed registration fails
+ * the run. Writes bench/results/big-service.json.
+ *
+ *   npm run bench -- --only big [--quick]
+ */
+import { request } from 'node:http';
+import { startRedis } from '../test/support/redis.js';
+import { startZooKeeper } from '../test/support/zookeeper.js';
+import { spawnGateway, type GatewayChild } from './gateway-child.js';
+import { MANAGEMENT } from './operator.js';
+import { compileBench, writeResults, type Headline } from './results.js';
+
+const quick = process.argv.includes('--quick');
+const INSTANCES = quick ? 5_000 : 20_000;
+const IN_FLIGHT = 50;
+const TENTHS = 10;
+const SERVICE = 'big';
+
+interface Run {
+  backend: string;
+  /** Registrations per second, per tenth of the run. */
+  ratePerTenth: number[];
+  /** Mean bytes of the watcher's event per registration, per tenth. */
+  bytesPerTenth: number[];
+  rssStartMb: number;
+  rssEndMb: number;
+  seconds: number;
+}
+
+/** An SSE watcher that records the size of every `instance` event it receives, in order. */
+function watcher(
+  url: string,
+): Promise<{ sizes: number[]; arrived: (n: number) => Promise<void>; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const sizes: number[] = [];
+    let waiting: { n: number; resolve: () => void } | undefined;
+    const req = request(
+      `${url}/v1/watch?service=${SERVICE}`,
+      { headers: { accept: 'text/event-stream', ...MANAGEMENT } },
+      (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`watch answered ${res.statusCode}`));
+        let buffer = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffer += chunk;
+          let split: number;
+          while ((split = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, split + 2);
+            buffer = buffer.slice(split + 2);
+            if (block.includes('event: instance\n')) sizes.push(Buffer.byteLength(block));
+          }
+          if (waiting && sizes.length >= waiting.n) waiting.resolve();
+        });
+        resolve({
+          sizes,
+          arrived: (n) =>
+            sizes.length >= n ? Promise.resolve() : new Promise<void>((r) => (waiting = { n, resolve: r })),
+          close: () => req.destroy(),
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function register(url: string, n: number): Promise<void> {
+  const res = await fetch(`${url}/v1/services/${SERVICE}/instances/i-${n}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', ...MANAGEMENT },
+    body: JSON.stringify({
+      address: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`,
+      port: 8080,
+      ttl: '10m',
+      metadata: { version: '1.0.0' },
+    }),
+  });
+  if (res.status !== 201) throw new Error(`registration ${n} answered ${res.status}: ${await res.text()}`);
+}
+
+async function measure(backend: string, gateway: GatewayChild): Promise<Run> {
+  // The service exists before the watcher connects, so every event after the first list is one instance.
+  await register(gateway.url, 0);
+  const watch = await watcher(gateway.url);
+  const rssStartMb = await gateway.rssMb();
+  const done: number[] = [];
+  let next = 1;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < INSTANCES) {
+      await register(gateway.url, next++);
+      done.push(performance.now());
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  await watch.arrived(INSTANCES - 1);
+  watch.close();
+  const rssEndMb = await gateway.rssMb();
+  const tenth = Math.floor(done.length / TENTHS);
+  const ratePerTenth: number[] = [];
+  const bytesPerTenth: number[] = [];
+  for (let k = 0; k < TENTHS; k++) {
+    const from = k === 0 ? started : done[k * tenth - 1]!;
+    const to = done[(k + 1) * tenth - 1]!;
+    ratePerTenth.push(tenth / ((to - from) / 1000));
+    const sizes = watch.sizes.slice(k * tenth, (k + 1) * tenth);
+    bytesPerTenth.push(sizes.reduce((s, b) => s + b, 0) / sizes.length);
+  }
+  const fmt = (list: number[]) => list.map((x) => Math.round(x)).join(' ');
+  console.log(
+    `big-service ${backend}: ${INSTANCES} registrations in ${seconds.toFixed(1)} s; per tenth: ` +
+      `${fmt(ratePerTenth)} /s; watcher bytes per registration: ${fmt(bytesPerTenth)}; ` +
+      `RSS ${rssStartMb.toFixed(0)} -> ${rssEndMb.toFixed(0)} MiB`,
+  );
+  return { backend, ratePerTenth, bytesPerTenth, rssStartMb, rssEndMb, seconds };
+}
+
+function headlines(run: Run): Headline[] {
+  const first = (list: number[]) => list[0]!;
+  const last = (list: number[]) => list.at(-1)!;
+  const rate = last(run.ratePerTenth) / first(run.ratePerTenth);
+  const bytes = last(run.bytesPerTenth) / first(run.bytesPerTenth);
+  return [
+    {
+      scenario: 'big-service',
+      what: `${run.backend}: registrations/s, last tenth of ${INSTANCES}`,
+      unit: 'req/s',
+      zkgate: last(run.ratePerTenth),
+      baseline: { name: 'first tenth', value: first(run.ratePerTenth) },
+      ratio: rate,
+      target: { text: '>= 0.7', met: rate >= 0.7 },
+    },
+    {
+      scenario: 'big-service',
+      what: `${run.backend}: watcher bytes per registration, last tenth`,
+      unit: 'B',
+      zkgate: last(run.bytesPerTenth),
+      baseline: { name: 'first tenth', value: first(run.bytesPerTenth) },
+      ratio: bytes,
+      target: { text: 'independent of size (<= 1.1)', met: bytes <= 1.1 },
+    },
+  ];
+}
+
+async function main(): Promise<void> {
+  compileBench();
+  const runs: Run[] = [];
+  const embedded = await spawnGateway('big-embedded', {});
+  try {
+    runs.push(await measure('embedded', embedded));
+  } finally {
+    await embedded.stop();
+  }
+  const [zk, redis] = await Promise.all([startZooKeeper(), startRedis()]);
+  try {
+    const gateway = await spawnGateway('big-zookeeper', {
+      ZKGATE_ZK: zk.connectString,
+      ZKGATE_REDIS_URL: redis.url,
+    });
+    try {
+      runs.push(await measure('zookeeper', gateway));
+    } finally {
+      await gateway.stop();
+    }
+  } finally {
+    await Promise.all([zk.stop(), redis.stop()]);
+  }
+  await writeResults('big-service', quick, runs, runs.flatMap(headlines));
+}
+
+await main();
