@@ -1,6 +1,8 @@
 /**
  * HTTP routes of the service registry and the dispatcher. Thin: validate, call the
- * {@link Registry}'s writer, read model or provider, shape the reply.
+ * {@link Registry}'s writer, read model or provider, shape the reply. (Longer than 450 lines: its
+ * eleven routes each carry the OpenAPI schema the documentation is generated from, and belong
+ * together as the registry's API; what is not a route lives in registration.ts and schemas.ts.)
  */
 import { actorOf } from '../acl/actor.js';
 import { PERMISSION_KEY } from '../acl/permissions.js';
@@ -9,13 +11,13 @@ import type { AccessControl, Need } from '../acl/access.js';
 import { isZnodeName } from '../coordination/paths.js';
 import type { StrategyName } from '../dispatcher/types.js';
 import { ZkgError } from '../errors.js';
-import { durationMs } from '../duration.js';
 import { noneMatchHits } from '../http/conditional.js';
 import { invalidField } from '../http/strict-validation.js';
 import { LongPolls, parseWait } from '../http/long-poll.js';
 import type { LoadReport } from '../hotstore/store.js';
 import type { InstanceView } from './views.js';
-import { CHECK_LIMITS, type HealthCheck, type InstanceStatus } from './instance.js';
+import type { InstanceStatus } from './instance.js';
+import { registrationOf, type RegistrationBody } from './registration.js';
 import { dispatchQuery, instanceParams, instancesQuery, NAME_PATTERN, serviceParams } from './schemas.js';
 import type { Registry } from './registry.js';
 import type { CheckTargets } from '../scanner/targets.js';
@@ -35,61 +37,12 @@ export interface RegistryRoutesOptions {
 /** Marks an answer given while the hot store is unreachable (accepted, lease deferred). */
 const DEGRADED_HEADER = 'x-zkgate-degraded';
 
-const CHECK_DEFAULTS = { interval: '10s', timeout: '2s', rise: 2, fall: 3 } as const;
 const NAME = new RegExp(NAME_PATTERN);
-
-interface RegistrationBody {
-  address: string;
-  port: number;
-  sslPort?: number;
-  weight?: number;
-  zone?: string;
-  metadata?: Record<string, string>;
-  ttl?: string | number;
-  check?: {
-    http?: { path: string; expectStatus?: number };
-    tcp?: boolean;
-    interval?: string | number;
-    timeout?: string | number;
-    rise?: number;
-    fall?: number;
-  };
-}
 
 /** A service or instance name read from a path: anything that is one znode name. */
 function znodeName(value: string, field: string): string {
   if (!isZnodeName(value)) throw invalidField(field, 'is not a valid znode name');
   return value;
-}
-
-function ttlOf(body: RegistrationBody): number | undefined {
-  if (body.ttl === undefined) return undefined;
-  const ms = durationMs(body.ttl);
-  if (ms < 1000 || ms > 86_400_000) throw invalidField('body.ttl', 'must be from 1s to 24h');
-  return ms;
-}
-
-function checkOf(body: RegistrationBody): HealthCheck | undefined {
-  const check = body.check;
-  if (check === undefined) return undefined;
-  if (check.http === undefined && check.tcp !== true) {
-    throw invalidField('body.check', 'needs http or tcp: true');
-  }
-  const intervalMs = durationMs(check.interval ?? CHECK_DEFAULTS.interval);
-  const timeoutMs = durationMs(check.timeout ?? CHECK_DEFAULTS.timeout);
-  if (intervalMs < CHECK_LIMITS.minIntervalMs || intervalMs > CHECK_LIMITS.maxIntervalMs)
-    throw invalidField('body.check.interval', 'must be from 1s to 1h');
-  if (timeoutMs < CHECK_LIMITS.minTimeoutMs || timeoutMs > intervalMs) {
-    throw invalidField('body.check.timeout', 'must be from 100ms to the interval');
-  }
-  return {
-    ...(check.http === undefined ? {} : { http: check.http }),
-    ...(check.tcp === undefined ? {} : { tcp: check.tcp }),
-    intervalMs,
-    timeoutMs,
-    rise: check.rise ?? CHECK_DEFAULTS.rise,
-    fall: check.fall ?? CHECK_DEFAULTS.fall,
-  };
 }
 
 /** A listing's body, written once per views array (the read model holds unfiltered ones). */
@@ -326,25 +279,20 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       const { service, id } = request.params as { service: string; id: string };
       if (!NAME.test(service)) throw invalidField('service', `must match ${NAME_PATTERN}`);
       if (!NAME.test(id)) throw invalidField('id', `must match ${NAME_PATTERN}`);
-      const body = request.body as RegistrationBody;
-      const ttlMs = ttlOf(body);
-      const check = checkOf(body);
-      const refusal = check === undefined ? undefined : options.checkTargets.refusal(body.address);
+      const registration = registrationOf(request.body as RegistrationBody);
+      const refusal =
+        registration.check === undefined ? undefined : options.checkTargets.refusal(registration.address);
       if (refusal !== undefined) {
         throw new ZkgError('ZKG_CHECK_TARGET_DENIED', refusal, {
           extensions: { errors: [{ field: 'body.address', message: 'may not be probed by a health check' }] },
         });
       }
-      const { view, created, degraded } = await registry.writer.register(actorOf(request), service, id, {
-        address: body.address,
-        port: body.port,
-        ...(body.sslPort === undefined ? {} : { sslPort: body.sslPort }),
-        ...(body.weight === undefined ? {} : { weight: body.weight }),
-        ...(body.zone === undefined ? {} : { zone: body.zone }),
-        ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
-        ...(ttlMs === undefined ? {} : { ttlMs }),
-        ...(check === undefined ? {} : { check }),
-      });
+      const { view, created, degraded } = await registry.writer.register(
+        actorOf(request),
+        service,
+        id,
+        registration,
+      );
       void reply.header('x-zkgate-index', view.index);
       if (degraded) void reply.header(DEGRADED_HEADER, 'hotstore');
       return reply.code(created ? 201 : 200).send(view);

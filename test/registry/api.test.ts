@@ -472,9 +472,10 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
   });
 
   it('evicts an instance without heartbeats after ttl plus grace, and keeps one that heartbeats', async () => {
+    // Before the registrations: the lease of `quiet` starts after this, however slow they are.
+    const registeredAt = Date.now();
     await put('/v1/services/ttl/instances/quiet', instance({ ttl: '1s' }));
     await put('/v1/services/ttl/instances/beating', instance({ ttl: '1s' }));
-    const registeredAt = Date.now();
     const beats = setInterval(() => void put('/v1/services/ttl/instances/beating/heartbeat', {}), 200);
     try {
       await expect
