@@ -11,16 +11,25 @@
  * hot store, and ZooKeeper 3.8 (standalone, forceSync) with Redis. Any failed registration fails
  * the run. Writes bench/results/big-service.json.
  *
- *   npm run bench -- --only big [--quick]
+ * With --cpu-prof each gateway writes V8 CPU profiles, summarized at the end (bench/profile.ts).
+ *
+ *   npm run bench -- --only big [--quick] [--cpu-prof]
+ *   node --import tsx bench/big-service.ts [--quick] [--cpu-prof] [--backend embedded|zookeeper]
  */
 import { request } from 'node:http';
 import { startRedis } from '../test/support/redis.js';
 import { startZooKeeper } from '../test/support/zookeeper.js';
 import { spawnGateway, type GatewayChild } from './gateway-child.js';
 import { MANAGEMENT } from './operator.js';
+import { summarizeProfiles } from './profile.js';
 import { compileBench, writeResults, type Headline } from './results.js';
 
 const quick = process.argv.includes('--quick');
+const cpuProf = process.argv.includes('--cpu-prof');
+const backendAt = process.argv.indexOf('--backend');
+const backends = backendAt >= 0 ? [process.argv[backendAt + 1]] : ['embedded', 'zookeeper'];
+const PROFILE_DIR = '/tmp/zkgate-big-service-profiles';
+const PROFILE_FLAGS = cpuProf ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
 const INSTANCES = quick ? 5_000 : 20_000;
 const IN_FLIGHT = 50;
 const TENTHS = 10;
@@ -156,26 +165,35 @@ function headlines(run: Run): Headline[] {
 async function main(): Promise<void> {
   compileBench();
   const runs: Run[] = [];
-  const embedded = await spawnGateway('big-embedded', {});
-  try {
-    runs.push(await measure('embedded', embedded));
-  } finally {
-    await embedded.stop();
-  }
-  const [zk, redis] = await Promise.all([startZooKeeper(), startRedis()]);
-  try {
-    const gateway = await spawnGateway('big-zookeeper', {
-      ZKGATE_ZK: zk.connectString,
-      ZKGATE_REDIS_URL: redis.url,
-    });
+  if (backends.includes('embedded')) {
+    const embedded = await spawnGateway('big-embedded', {}, PROFILE_FLAGS);
     try {
-      runs.push(await measure('zookeeper', gateway));
+      runs.push(await measure('embedded', embedded));
     } finally {
-      await gateway.stop();
+      await embedded.stop();
     }
-  } finally {
-    await Promise.all([zk.stop(), redis.stop()]);
   }
+  if (backends.includes('zookeeper')) {
+    const [zk, redis] = await Promise.all([startZooKeeper(), startRedis()]);
+    try {
+      const gateway = await spawnGateway(
+        'big-zookeeper',
+        {
+          ZKGATE_ZK: zk.connectString,
+          ZKGATE_REDIS_URL: redis.url,
+        },
+        PROFILE_FLAGS,
+      );
+      try {
+        runs.push(await measure('zookeeper', gateway));
+      } finally {
+        await gateway.stop();
+      }
+    } finally {
+      await Promise.all([zk.stop(), redis.stop()]);
+    }
+  }
+  if (cpuProf) await summarizeProfiles(PROFILE_DIR);
   await writeResults('big-service', quick, runs, runs.flatMap(headlines));
 }
 

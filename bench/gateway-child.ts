@@ -26,8 +26,12 @@ export interface GatewayChild {
  * Starts a gateway with `env` on top of a temp data dir, `LOG_LEVEL=warn` and the operator's
  * token (requests need `MANAGEMENT` from ./operator.js).
  */
-export function spawnGateway(name: string, env: Record<string, string>): Promise<GatewayChild> {
-  return spawnServer(name, 'gateway-server', env);
+export function spawnGateway(
+  name: string,
+  env: Record<string, string>,
+  nodeFlags: readonly string[] = [],
+): Promise<GatewayChild> {
+  return spawnServer(name, 'gateway-server', env, nodeFlags);
 }
 
 /**
@@ -38,11 +42,12 @@ export async function spawnServer(
   name: string,
   fixtureName: string,
   env: Record<string, string>,
+  nodeFlags: readonly string[] = [],
 ): Promise<GatewayChild> {
   const fixture = new URL(`../dist/bench/fixtures/${fixtureName}.js`, import.meta.url).pathname;
   const dataDir = await makeTempDir(`zkgate-bench-${name}-`);
   ownDir(dataDir);
-  const child = spawn(process.execPath, [fixture], {
+  const child = spawn(process.execPath, [...nodeFlags, fixture], {
     // stdin stays open: the gateway shuts down when it closes, i.e. when this process dies.
     stdio: ['pipe', 'pipe', 'inherit'],
     env: {

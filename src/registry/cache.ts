@@ -220,12 +220,20 @@ export class RegistryCache extends CacheView<InstanceChange> {
     }
     this.tree.observe(listing.stat);
     const ids = new Set(listing.children);
-    const before = this.listedInstances.get(service) ?? new Set<string>();
-    for (const id of ids) if (!before.has(id)) this.loadInstance(service, id);
-    const removed = { removed: listing.stat.pzxid };
-    for (const id of before) if (!ids.has(id)) this.stage(service, id, removed);
-    for (const id of this.published.get(service)?.instances.keys() ?? [])
-      if (!ids.has(id) && !before.has(id)) this.stage(service, id, removed);
+    // What the previous listing held; after a resync, what is published (a big service is listed
+    // with every change, so this is one pass over it, and a second only when something went).
+    const before: ReadonlySet<string> | ReadonlyMap<string, unknown> =
+      this.listedInstances.get(service) ?? this.published.get(service)?.instances ?? new Set<string>();
+    let added = 0;
+    for (const id of ids) {
+      if (before.has(id)) continue;
+      added++;
+      this.loadInstance(service, id);
+    }
+    if (before.size > ids.size - added) {
+      const removed = { removed: listing.stat.pzxid };
+      for (const id of before.keys()) if (!ids.has(id)) this.stage(service, id, removed);
+    }
     if (ids.size === 0) this.stagedEmpty.set(service, listing.stat.pzxid);
     this.listedInstances.set(service, ids);
   }
