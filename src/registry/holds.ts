@@ -27,6 +27,7 @@ export class Holds {
   private readonly path: string;
   private readonly releasesPath: string;
   private current: ReadonlyMap<string, Hold> = new Map();
+  private readonly listeners = new Set<(services: ReadonlySet<string>) => void>();
   private closed = false;
   private readonly stopSession: () => void;
   private readonly watcher = (): void => void this.read();
@@ -57,6 +58,13 @@ export class Holds {
   close(): void {
     this.closed = true;
     this.stopSession();
+    this.listeners.clear();
+  }
+
+  /** Called with the services whose hold began, ended or changed; returns the unsubscribe function. */
+  onChange(listener: (services: ReadonlySet<string>) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** The services held back, as the leader last published them. */
@@ -72,7 +80,7 @@ export class Holds {
   async publish(holds: ReadonlyMap<string, Hold>, fence: Op): Promise<void> {
     if (same(holds, this.current)) return;
     await this.store.multi([fence, { op: 'setData', path: this.path, data: encode(holds) }]);
-    this.current = new Map(holds);
+    this.apply(new Map(holds));
   }
 
   /** An operator's release of a held service, for the leader's next sweep. */
@@ -107,11 +115,20 @@ export class Holds {
     }
   }
 
+  private apply(next: ReadonlyMap<string, Hold>): void {
+    const changed = new Set<string>();
+    for (const service of new Set([...this.current.keys(), ...next.keys()])) {
+      if (!sameHold(this.current.get(service), next.get(service))) changed.add(service);
+    }
+    this.current = next;
+    if (changed.size > 0) for (const listener of [...this.listeners]) listener(changed);
+  }
+
   private async read(): Promise<void> {
     if (this.closed) return;
     try {
       const { data } = await this.store.getData(this.path, this.watcher);
-      this.current = decode(data);
+      this.apply(decode(data));
     } catch (err) {
       if (this.closed) return;
       // No watch was set: read again shortly (a lost connection, a hand-edited znode).
@@ -134,11 +151,12 @@ function decode(data: Buffer): ReadonlyMap<string, Hold> {
   );
 }
 
+function sameHold(a: Hold | undefined, b: Hold | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.since === b.since && a.reason === b.reason);
+}
+
 function same(a: ReadonlyMap<string, Hold>, b: ReadonlyMap<string, Hold>): boolean {
   if (a.size !== b.size) return false;
-  for (const [service, hold] of a) {
-    const other = b.get(service);
-    if (!other || other.since !== hold.since || other.reason !== hold.reason) return false;
-  }
+  for (const [service, hold] of a) if (!sameHold(hold, b.get(service))) return false;
   return true;
 }

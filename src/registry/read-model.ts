@@ -31,7 +31,14 @@ import type { Holds } from './holds.js';
 import { hotCall } from './hotstore-errors.js';
 import { INSTANCE_STATUSES, type InstanceStatus } from './instance.js';
 import { aliveIn, type LeaseSnapshot, type LeaseView } from './leases.js';
-import { countStatuses, viewOf, type CheckView, type InstanceView, type ServiceSummary } from './views.js';
+import {
+  countStatuses,
+  holdView,
+  viewOf,
+  type CheckView,
+  type InstanceView,
+  type ServiceSummary,
+} from './views.js';
 
 /** One instance as a client sees it now (`view`), or its removal (no `view`). */
 export interface InstanceUpdate {
@@ -273,9 +280,7 @@ export class RegistryReadModel {
           healthy,
           status: countStatuses([...entry.instances.values()].map((e) => e.instance)),
           index: String(entry.index),
-          ...(hold
-            ? { selfPreservation: { since: new Date(hold.since).toISOString(), reason: hold.reason } }
-            : {}),
+          ...(hold ? { selfPreservation: holdView(hold) } : {}),
         };
       }),
     );

@@ -41,6 +41,8 @@ export class Registry {
   readonly reads: RegistryReadModel;
   readonly writer: RegistryWriter;
   readonly provider: InstanceProvider;
+  /** Services held back by self-preservation, as the elected reaper published them. */
+  readonly holds: Holds;
   private readonly policiesPath: string;
 
   constructor(
@@ -49,6 +51,7 @@ export class Registry {
     private readonly options: RegistryOptions,
   ) {
     this.policiesPath = `${options.root}/policies`;
+    this.holds = options.holds;
     this.cache = new RegistryCache(options.tree, options.servicesPath, this.policiesPath);
     this.leases = new LeaseView(hot, options.leaseRefreshMs, new LeaseGrace(hot));
     this.reads = new RegistryReadModel(this.cache, this.leases, hot, options);

@@ -5,6 +5,7 @@
 import type { CheckStatus, HealthCheck, InstanceStatus } from './instance.js';
 import type { LoadReport } from '../hotstore/store.js';
 import type { InstanceEntry } from './cache.js';
+import type { Hold } from './holds.js';
 import { aliveIn, type LeaseSnapshot } from './leases.js';
 
 /** An instance as the HTTP API shows it. */
@@ -57,7 +58,17 @@ export interface ServiceSummary {
   readonly status: Readonly<Record<InstanceStatus, number>>;
   readonly index: string;
   /** Present while self-preservation holds back the service's evictions. */
-  readonly selfPreservation?: { readonly since: string; readonly reason: string };
+  readonly selfPreservation?: HoldView;
+}
+
+/** A self-preservation hold as clients see it. */
+export interface HoldView {
+  readonly since: string;
+  readonly reason: string;
+}
+
+export function holdView(hold: Hold): HoldView {
+  return { since: new Date(hold.since).toISOString(), reason: hold.reason };
 }
 
 export function countStatuses(

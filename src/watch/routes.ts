@@ -19,7 +19,8 @@ import type { ConfigService } from '../config/service.js';
 import { isInstanceChange } from '../registry/cache.js';
 import type { InstanceUpdate } from '../registry/read-model.js';
 import type { Registry } from '../registry/registry.js';
-import type { InstanceView } from '../registry/views.js';
+import type { Hold } from '../registry/holds.js';
+import { holdView, type InstanceView } from '../registry/views.js';
 import { ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
 import { sendProblem } from '../http/problem.js';
@@ -106,12 +107,35 @@ function encodeUpdate(update: InstanceUpdate): EncodedSseEvent {
       });
 }
 
-/** A service's whole list, as a stream starts (or resumes) with it. */
-function encodeList(id: bigint, service: string, instances: readonly InstanceView[]): EncodedSseEvent {
+/** A service's whole list, as a stream starts (or resumes) with it, with its hold if any. */
+function encodeList(
+  id: bigint,
+  service: string,
+  instances: readonly InstanceView[],
+  hold: Hold | undefined,
+): EncodedSseEvent {
   return EncodedSseEvent.of({
     id: String(id),
     event: 'instances',
-    data: JSON.stringify({ service, index: String(id), instances }),
+    data: JSON.stringify({
+      service,
+      index: String(id),
+      instances,
+      ...(hold ? { selfPreservation: holdView(hold) } : {}),
+    }),
+  });
+}
+
+/** A self-preservation hold that began (`selfPreservation` set), changed or ended. */
+function encodeHold(id: bigint, service: string, hold: Hold | undefined): EncodedSseEvent {
+  return EncodedSseEvent.of({
+    id: String(id),
+    event: 'self-preservation',
+    data: JSON.stringify({
+      service,
+      held: hold !== undefined,
+      ...(hold ? { selfPreservation: holdView(hold) } : {}),
+    }),
   });
 }
 
@@ -217,11 +241,14 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       const initial: EncodedSseEvent[] = [];
       if (resetting) floor = -1n;
       for (const change of current) if (fresh(change)) initial.push(encode(change));
-      // Every service's whole list, on a resume too: health changes have no zxid to resume from.
+      // Every service's whole list and hold, on a resume too: health changes and holds have no
+      // zxid to resume from.
       // Its id covers everything this replica reflects, and nothing sent later has a lower one.
       for (const service of services) {
-        if (matchService(service))
-          initial.push(encodeList(tree.watermark, service, registry.reads.current(service)));
+        if (matchService(service)) {
+          const instances = registry.reads.current(service);
+          initial.push(encodeList(tree.watermark, service, instances, registry.holds.get(service)));
+        }
       }
       if (resetting) {
         // Deletions since `since` were forgotten: the full state is sent, then `reset` naming the
@@ -270,7 +297,15 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
         });
         stream.close();
       });
+      // Holds are read from their own znode, outside the tree's batches: the same id rule as leases.
+      const stopHolds = registry.holds.onChange((changed) => {
+        for (const service of changed) {
+          if (services.has(service) && matchService(service))
+            stream.send(encodeHold(tree.watermark, service, registry.holds.get(service)));
+        }
+      });
       stream.onClose(() => {
+        stopHolds();
         stopRevocation();
         unsubscribe();
         stopLeases();

@@ -13,7 +13,8 @@ import { loadSettings } from '../../src/settings.js';
 import { asOperator } from '../support/embedded-app.js';
 import { makeTempDir, pollUntil } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { BOOTSTRAP_ENV } from '../support/tokens.js';
+import { openSse } from '../support/sse-client.js';
+import { BOOTSTRAP_ENV, MANAGEMENT } from '../support/tokens.js';
 import { startZooKeeper, type ZkStandalone } from '../support/zookeeper.js';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
@@ -241,10 +242,21 @@ describe('lease reaper on two replicas sharing one ZooKeeper', () => {
       });
     await sweptAfter(leader, Date.now());
     expect(await other.ids('silent')).toEqual(['r1', 'r2', 'r3']);
+    // A watcher hears it too: in the list it starts with, then when the hold ends.
+    const url = await other.app.listen({ port: 0, host: '127.0.0.1' });
+    const watcher = await openSse(`${url}/v1/watch?service=silent`, MANAGEMENT);
+    const list = await watcher.next();
+    expect(list.event).toBe('instances');
+    expect(JSON.parse(list.data)).toMatchObject({ selfPreservation: { since: expect.any(String) } });
 
     const released = await asOperator(other.app)({ method: 'POST', url: '/v1/services/silent:release' });
     expect(released.statusCode).toBe(202);
     await expect.poll(() => other.ids('silent'), { timeout: 10_000, interval: 100 }).toEqual([]);
+    const ended = await watcher.next(10_000).then(async function skip(e): Promise<typeof e> {
+      return e.event === 'self-preservation' ? e : skip(await watcher.next(10_000));
+    });
+    expect(JSON.parse(ended.data)).toEqual({ service: 'silent', held: false });
+    watcher.close();
     expect(
       (await asOperator(other.app)({ method: 'POST', url: '/v1/services/nobody:release' })).statusCode,
     ).toBe(404);
