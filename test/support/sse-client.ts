@@ -8,6 +8,8 @@ export interface ReceivedEvent {
   id?: string;
   event: string;
   data: string;
+  /** Its size on the wire, the blank line that ends it included (UTF-8 bytes). */
+  bytes: number;
 }
 
 export interface SseClient {
@@ -38,7 +40,7 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
         while ((split = buffer.indexOf('\n\n')) >= 0) {
           const block = buffer.slice(0, split);
           buffer = buffer.slice(split + 2);
-          const event: ReceivedEvent = { event: 'message', data: '' };
+          const event: ReceivedEvent = { event: 'message', data: '', bytes: Buffer.byteLength(block) + 2 };
           const data: string[] = [];
           let hasData = false;
           for (const line of block.split('\n')) {
