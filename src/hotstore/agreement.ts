@@ -12,7 +12,7 @@
  */
 import type { GroupMembership } from '../coordination/membership.js';
 import type { StoreLogger } from '../coordination/store.js';
-import type { RedisNode } from './redis.js';
+import type { RedisNode } from './redis/client.js';
 import { redisTarget } from './target.js';
 
 /**

@@ -3,28 +3,9 @@
  * ioredis 5. Three deployments: one server (a URL), a primary found through Sentinel, or a Redis
  * Cluster.
  *
- * Key layout, under a prefix (default `zkgate:`) so tenants and tests can share a server. One
- * server and Sentinel (the layout of every release before Cluster support, kept so an upgrade
- * finds its leases):
- * - `<p>lease:<service>`: hash, instance -> the lease as JSON `{expiresAt, ttlMs, renewedAt, load?}`;
- * - `<p>leases`: sorted set, member `<service>\0<instance>`, score expiresAt: the expiry index;
- * - `<p>check:<service>`: hash, instance -> the latest check result as JSON
- *   `{ok, at, latencyMs, detail?, by}`;
- * - `<p>generation`: string, JSON `{id, since}`: the data generation marker.
- * A renewal updates hash and index in one Lua script that reads the server's `TIME`, so it is
- * atomic and replicas with skewed clocks agree on expiry; a removal drops lease, index entry and
- * check result in another.
- *
- * Cluster: a script may only touch keys of one hash slot, and `expired()` needs an index across
- * every service. So the keyspace is split into 16 shards, each a hash tag: a service belongs to
- * shard `fnv1a(service) mod 16`, and its lease and check hashes sit beside its shard's own expiry
- * index and generation marker (`<p>{<tag>}:lease:<service>`, `<p>{<tag>}:check:<service>`,
- * `<p>{<tag>}:leases`, `<p>{<tag>}:generation`), so both scripts stay within one slot.
- * `expired(now, limit)` asks each shard's index for its first `limit` entries (the 16 commands
- * sent at once) and merges them: the global first `limit` are among them. The tags are chosen so
- * that shard k's slot lies in the k-th sixteenth of the slot space: primaries that split the
- * slots evenly (as `redis-cli --cluster create` does) hold 16/N shards each, give or take one.
- * The layout is fixed: changing the shard count or a tag would move keys.
+ * Keys: see `redis/keys.ts` (a Cluster's keyspace is split into 16 hash-tagged shards, so each
+ * script stays within one slot); scripts: `redis/scripts.ts`; the ioredis client and its errors:
+ * `redis/client.ts`; stored values: `redis/records.ts`.
  *
  * Data loss. A marker missing means its data was lost (a restart without persistence, FLUSHALL,
  * a replica promoted before it had synced): it is created again with a new id, so the generation
@@ -37,9 +18,6 @@
  * TTL of grace: a lost renewal evicts nothing, a lost removal leaves a lease the reaper removes as
  * an orphan, a lost check result is replaced by the next probe.
  *
- * No key has a TTL: under an `allkeys-*` eviction policy Redis could evict leases or a marker, so
- * run it with `noeviction` (or `volatile-*`).
- *
  * What this adapter adds to ioredis:
  * - fail fast: commands are never queued while disconnected and never retried after a
  *   connection loss; they reject with UNAVAILABLE at once (ioredis would queue them forever);
@@ -51,10 +29,9 @@
  *   Cluster primary lost until its replica took over), once every shard answers;
  * - every ioredis `error` event handled (an unhandled one is printed per reconnect attempt).
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import type { StoreLogger } from '../coordination/store.js';
-import { checkExpiredArgs, checkName, checkTtl, makeLease, normalizeCheck, normalizeLoad } from './args.js';
+import { checkExpiredArgs, checkName, checkTtl, normalizeCheck, normalizeLoad } from './args.js';
 import { HotStoreError } from './errors.js';
 import type {
   CheckResult,
@@ -66,26 +43,16 @@ import type {
   Lease,
   LoadReport,
 } from './store.js';
-
-/** A server's address, for sentinels and cluster nodes. */
-export interface RedisNode {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** Where the data is: exactly one of these. */
-export type RedisTarget =
-  /** `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS. */
-  | { readonly url: string }
-  /** Sentinels to ask for the primary monitored as `sentinelName`. */
-  | {
-      readonly sentinels: readonly RedisNode[];
-      readonly sentinelName: string;
-      /** The sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
-      readonly sentinelPassword?: string;
-    }
-  /** Some nodes of a Redis Cluster; the others are found from them. */
-  | { readonly cluster: readonly RedisNode[] };
+import {
+  createClient,
+  describeTarget,
+  reconnectDelay,
+  toHotStoreError,
+  type RedisTarget,
+} from './redis/client.js';
+import { clusterLayout, firstExpired, indexMember, singleLayout, type KeyLayout } from './redis/keys.js';
+import { combine, parseCheck, parseGeneration, parseLease } from './redis/records.js';
+import { withScripts, type ScriptedClient } from './redis/scripts.js';
 
 export type RedisHotStoreOptions = RedisTarget & {
   /** The password of the data servers (a URL's own password is used when this is absent). */
@@ -99,292 +66,7 @@ export type RedisHotStoreOptions = RedisTarget & {
   readonly logger?: StoreLogger;
 };
 
-/** Milliseconds from Redis `TIME` (seconds, microseconds); shared by the scripts below. */
-const LUA_NOW = `local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
-
-/**
- * KEYS: lease hash, expiry index. ARGV: instance, ttlMs, load JSON or '', index member.
- * Returns the lease JSON. Numbers go through %.0f: Lua's tostring would switch to exponent
- * notation past 14 digits.
- */
-const RENEW_LUA = `${LUA_NOW}
-local expiresAt = now + tonumber(ARGV[2])
-local lease = '{"expiresAt":' .. string.format('%.0f', expiresAt) .. ',"ttlMs":' .. ARGV[2]
-  .. ',"renewedAt":' .. string.format('%.0f', now)
-if ARGV[3] ~= '' then lease = lease .. ',"load":' .. ARGV[3] end
-lease = lease .. '}'
-redis.call('HSET', KEYS[1], ARGV[1], lease)
-redis.call('ZADD', KEYS[2], expiresAt, ARGV[4])
-return lease`;
-
-/** KEYS: lease hash, expiry index, check hash. ARGV: instance, index member. */
-const REMOVE_LUA = `redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return 0`;
-
-/** KEYS: generation marker. ARGV: an id for a new generation. Returns the marker's JSON. */
-const GENERATION_LUA = `local current = redis.call('GET', KEYS[1])
-if current then return current end
-${LUA_NOW}
-local marker = '{"id":"' .. ARGV[1] .. '","since":' .. string.format('%.0f', now) .. '}'
-redis.call('SET', KEYS[1], marker)
-return marker`;
-
-/**
- * KEYS: a key of the server whose clock is asked (so every replica asks the same one in a
- * Cluster, rather than a random node). Returns ms since the epoch.
- */
-const NOW_LUA = `${LUA_NOW}
-return now`;
-
-/** The commands defined from the scripts above. */
-interface Scripts {
-  hotstoreRenew(
-    lease: string,
-    index: string,
-    instance: string,
-    ttlMs: number,
-    load: string,
-    member: string,
-  ): Promise<string>;
-  hotstoreRemove(
-    lease: string,
-    index: string,
-    check: string,
-    instance: string,
-    member: string,
-  ): Promise<number>;
-  hotstoreGeneration(marker: string, id: string): Promise<string>;
-  hotstoreNow(key: string): Promise<number>;
-}
-
-type ScriptedClient = (Redis | Cluster) & Scripts;
-
-/** The keys of one service's data; in a Cluster all in one slot. */
-interface ServiceKeys {
-  readonly lease: string;
-  readonly check: string;
-  /** The expiry index that holds the service's leases. */
-  readonly index: string;
-}
-
-/** Where each key lives; see the header. */
-interface KeyLayout {
-  of(service: string): ServiceKeys;
-  /** Every expiry index. */
-  readonly indexes: readonly string[];
-  /** Every generation marker; the first one's server also tells the time. */
-  readonly markers: readonly [string, ...string[]];
-}
-
-function singleLayout(prefix: string): KeyLayout {
-  const index = `${prefix}leases`;
-  return {
-    of: (service) => ({ lease: `${prefix}lease:${service}`, check: `${prefix}check:${service}`, index }),
-    indexes: [index],
-    markers: [`${prefix}generation`],
-  };
-}
-
-/**
- * The Cluster's shard tags: CRC16 of tag k mod 16384 (its hash slot) lies in [1024k, 1024(k+1)).
- * A test checks them against the server's `CLUSTER KEYSLOT`.
- */
-export const SHARD_TAGS = [
-  '0.13',
-  '1.10',
-  '2.3',
-  '3.0',
-  '4.63',
-  '5.60',
-  '6.43',
-  '7.40',
-  '8.20',
-  '9.23',
-  '10.40',
-  '11.43',
-  '12.1',
-  '13.2',
-  '14.23',
-  '15.20',
-] as const;
-
-/**
- * The shard of a service: 32-bit FNV-1a of its UTF-16 code units, mod 16. Cheap (renewals hash
- * on every call) and the same on every replica, release and restart: it must never change.
- */
-export function shardOf(service: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < service.length; i++) {
-    hash = Math.imul(hash ^ service.charCodeAt(i), 0x01000193);
-  }
-  return (hash >>> 0) % SHARD_TAGS.length;
-}
-
-function clusterLayout(prefix: string): KeyLayout {
-  const shards = SHARD_TAGS.map((tag) => `${prefix}{${tag}}:`);
-  const [first, ...others] = shards.map((shard) => `${shard}generation`) as [string, ...string[]];
-  return {
-    of: (service) => {
-      const shard = shards[shardOf(service)] as string;
-      return {
-        lease: `${shard}lease:${service}`,
-        check: `${shard}check:${service}`,
-        index: `${shard}leases`,
-      };
-    },
-    indexes: shards.map((shard) => `${shard}leases`),
-    markers: [first, ...others],
-  };
-}
-
-/**
- * Server replies that mean "not now" rather than "never": the server is there but cannot serve,
- * or (the Cluster's) the slot is moving or its primary is being replaced, past ioredis's retries.
- */
-const UNAVAILABLE_REPLIES = new Set([
-  'LOADING',
-  'READONLY',
-  'MASTERDOWN',
-  'BUSY',
-  'CLUSTERDOWN',
-  'TRYAGAIN',
-  'MOVED',
-  'ASK',
-]);
-
 const NOOP_LOGGER: StoreLogger = { info: () => undefined, warn: () => undefined };
-
-/** Reconnect delays: 50 ms doubling to 2 s, plus jitter so replicas do not reconnect in lockstep. */
-function reconnectDelay(attempt: number): number {
-  return Math.min(50 * 2 ** (attempt - 1), 2_000) + Math.floor(Math.random() * 50);
-}
-
-const nodeList = (nodes: readonly RedisNode[]): string => nodes.map((n) => `${n.host}:${n.port}`).join(',');
-
-/** Where the target is, without credentials, for messages. */
-function describeTarget(target: RedisTarget): string {
-  if ('sentinels' in target) return `${target.sentinelName} via sentinels ${nodeList(target.sentinels)}`;
-  if ('cluster' in target) return `cluster ${nodeList(target.cluster)}`;
-  try {
-    const parsed = new URL(target.url);
-    return `${parsed.hostname}:${parsed.port || '6379'}`;
-  } catch {
-    return '(invalid url)';
-  }
-}
-
-/** The ioredis client for the target, every connection failing fast (see the header). */
-function createClient(options: RedisHotStoreOptions, commandTimeout: number): Redis | Cluster {
-  const password = options.password === undefined ? {} : { password: options.password };
-  const connection: RedisOptions = {
-    lazyConnect: true,
-    // Fail fast: no queue while disconnected, no resend after a reconnect, and commands in
-    // flight when the connection drops are rejected at once (retry count 0).
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout,
-    // One connection attempt gets as long as one command: both mean "the server is not there".
-    connectTimeout: commandTimeout,
-    retryStrategy: reconnectDelay,
-    connectionName: 'zkgate-hotstore',
-    ...password,
-  };
-  if ('cluster' in options) {
-    return new Cluster(
-      options.cluster.map(({ host, port }) => ({ host, port })),
-      {
-        lazyConnect: true,
-        enableOfflineQueue: false,
-        redisOptions: connection,
-        clusterRetryStrategy: reconnectDelay,
-        slotsRefreshTimeout: commandTimeout,
-        // A command to a lost primary is retried after a refresh of the slot map, every 100 ms
-        // up to 6 times, so it fails within a second while the replica has not taken over yet.
-        retryDelayOnFailover: 100,
-        maxRedirections: 6,
-        // Not enableAutoPipelining: with it, commands to a primary that died could stay pending
-        // forever (seen with ioredis 5.11 under load), past every deadline.
-      },
-    );
-  }
-  // A server that turned replica (a failover it did not see) refuses writes with READONLY: a new
-  // connection asks the sentinels, or the URL's name, for the primary again.
-  const followPrimary: RedisOptions = { reconnectOnError: (err) => err.message.startsWith('READONLY') };
-  if ('sentinels' in options) {
-    return new Redis({
-      ...connection,
-      ...followPrimary,
-      sentinels: options.sentinels.map(({ host, port }) => ({ host, port })),
-      name: options.sentinelName,
-      ...(options.sentinelPassword !== undefined && { sentinelPassword: options.sentinelPassword }),
-      sentinelCommandTimeout: commandTimeout,
-      sentinelRetryStrategy: reconnectDelay,
-      // Subscribes to the sentinels' +switch-master and reconnects on it: an old primary still
-      // up (a switchover, a partition) accepts writes until the sentinels demote it, up to 10 s
-      // later, and loses them then.
-      failoverDetector: true,
-    });
-  }
-  return new Redis(options.url, { ...connection, ...followPrimary });
-}
-
-/** JSON this adapter wrote; anything else under its prefix was written by someone else. */
-function parseStored<T>(json: string, what: string): T {
-  try {
-    return JSON.parse(json) as T;
-  } catch (err) {
-    throw new HotStoreError('SERVER_ERROR', `malformed ${what} in redis: ${json.slice(0, 100)}`, {
-      cause: err,
-    });
-  }
-}
-
-function parseLease(json: string): Lease {
-  const raw = parseStored<{ ttlMs: number; renewedAt: number; load?: LoadReport }>(json, 'lease');
-  return makeLease(raw.renewedAt, raw.ttlMs, raw.load && Object.freeze(raw.load));
-}
-
-function parseCheck(json: string): CheckResult {
-  const raw = parseStored<CheckResult>(json, 'check result');
-  const result: CheckResult = {
-    ok: raw.ok,
-    at: raw.at,
-    latencyMs: raw.latencyMs,
-    ...(raw.detail !== undefined && { detail: raw.detail }),
-    by: raw.by,
-  };
-  return Object.freeze(result);
-}
-
-function parseGeneration(json: string): Generation {
-  const raw = parseStored<Generation>(json, 'generation marker');
-  return { id: raw.id, since: raw.since };
-}
-
-/**
- * One generation from the markers of every shard: a marker's own when there is one, else an id
- * that changes when any of them does, beginning when the latest began.
- */
-function combine(markers: readonly Generation[]): Generation {
-  if (markers.length === 1) return Object.freeze({ ...(markers[0] as Generation) });
-  const id = createHash('sha256')
-    .update(markers.map((m) => m.id).join(','))
-    .digest('base64url')
-    .slice(0, 22);
-  return Object.freeze({ id, since: Math.max(...markers.map((m) => m.since)) });
-}
-
-/** Earlier expiry first, then by member, as a sorted set orders ties. */
-function byExpiry(
-  a: { member: string; expiresAt: number },
-  b: { member: string; expiresAt: number },
-): number {
-  return a.expiresAt - b.expiresAt || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0);
-}
 
 /**
  * The hot store in Redis, shared by every gateway replica.
@@ -426,11 +108,7 @@ export class RedisHotStore implements HotStore {
     this.keys = 'cluster' in options ? clusterLayout(prefix) : singleLayout(prefix);
     this.address = describeTarget(options);
     this.logger = options.logger ?? NOOP_LOGGER;
-    this.redis = createClient(options, options.commandTimeoutMs ?? 2_000) as ScriptedClient;
-    this.redis.defineCommand('hotstoreRenew', { numberOfKeys: 2, lua: RENEW_LUA });
-    this.redis.defineCommand('hotstoreRemove', { numberOfKeys: 3, lua: REMOVE_LUA });
-    this.redis.defineCommand('hotstoreGeneration', { numberOfKeys: 1, lua: GENERATION_LUA });
-    this.redis.defineCommand('hotstoreNow', { numberOfKeys: 1, lua: NOW_LUA });
+    this.redis = withScripts(createClient(options, options.commandTimeoutMs ?? 2_000));
     this.redis.on('error', (err: Error) => this.onError(err));
     this.redis.on('close', () => this.onClose());
     this.redis.on('ready', () => this.onReady());
@@ -488,7 +166,7 @@ export class RedisHotStore implements HotStore {
         instance,
         ttlMs,
         report ? JSON.stringify(report) : '',
-        `${service}\u0000${instance}`,
+        indexMember(service, instance),
       ),
     );
     return parseLease(json);
@@ -512,7 +190,7 @@ export class RedisHotStore implements HotStore {
     checkName('instance', instance);
     const keys = this.keys.of(service);
     await this.call(() =>
-      this.redis.hotstoreRemove(keys.lease, keys.index, keys.check, instance, `${service}\u0000${instance}`),
+      this.redis.hotstoreRemove(keys.lease, keys.index, keys.check, instance, indexMember(service, instance)),
     );
   }
 
@@ -526,17 +204,7 @@ export class RedisHotStore implements HotStore {
         ),
       ),
     );
-    const entries: Array<{ member: string; expiresAt: number }> = [];
-    for (const flat of pages) {
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        entries.push({ member: flat[i] as string, expiresAt: Number(flat[i + 1]) });
-      }
-    }
-    if (pages.length > 1) entries.sort(byExpiry);
-    return entries.slice(0, limit).map(({ member, expiresAt }) => {
-      const split = member.indexOf('\u0000');
-      return { service: member.slice(0, split), instance: member.slice(split + 1), expiresAt };
-    });
+    return firstExpired(pages, limit);
   }
 
   async recordCheck(service: string, instance: string, result: CheckResult): Promise<void> {
@@ -684,25 +352,9 @@ export class RedisHotStore implements HotStore {
     try {
       return await command();
     } catch (err) {
-      const error = this.toError(err);
+      const error = toHotStoreError(err, this.address, this.closed);
       if (error.code === 'UNAVAILABLE') this.recover();
       throw error;
     }
-  }
-
-  private toError(err: unknown): HotStoreError {
-    const message = err instanceof Error ? err.message : String(err);
-    if (message === 'Command timed out') {
-      return new HotStoreError('TIMEOUT', `redis ${this.address} did not answer in time`, { cause: err });
-    }
-    if (err instanceof Error && err.name === 'ReplyError') {
-      const code = UNAVAILABLE_REPLIES.has(message.split(' ', 1)[0] ?? '') ? 'UNAVAILABLE' : 'SERVER_ERROR';
-      return new HotStoreError(code, `redis ${this.address}: ${message}`, { cause: err });
-    }
-    // Anything else is ioredis giving up on the connection: refused while not writable, aborted
-    // by a connection loss (the outcome is then unknown), or a Cluster node still unreachable
-    // after its retries.
-    if (this.closed) return new HotStoreError('CLOSED', 'the hot store is closed', { cause: err });
-    return new HotStoreError('UNAVAILABLE', `redis ${this.address}: ${message}`, { cause: err });
   }
 }

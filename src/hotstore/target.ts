@@ -1,6 +1,7 @@
 /** Where the Redis hot store is, from the settings: a URL, sentinels or cluster nodes. */
 import type { Settings } from '../settings.js';
-import type { RedisHotStoreOptions, RedisNode, RedisTarget } from './redis.js';
+import type { RedisHotStoreOptions } from './redis.js';
+import type { RedisNode, RedisTarget } from './redis/client.js';
 
 type RedisSettings = Pick<
   Settings,

@@ -7,7 +7,8 @@ import library from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, StoreError } from '../../src/coordination/errors.js';
 import { MAX_REQUEST_BYTES, type SessionEvent } from '../../src/coordination/store.js';
-import { DEFAULT_LIVENESS_TIMEOUT_MS, ZooKeeperStore } from '../../src/coordination/zookeeper.js';
+import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
+import { DEFAULT_LIVENESS_TIMEOUT_MS } from '../../src/coordination/zookeeper/session.js';
 import { failure } from '../contract/contract.js';
 import { freePorts } from '../support/processes.js';
 import { startProxy } from '../support/proxy.js';
@@ -71,8 +72,8 @@ describe('zookeeper adapter: failure modes of node-zookeeper-client', () => {
   });
 
   it('wraps the int32 request id instead of crashing after 2^31 requests', async () => {
-    const manager = (store as unknown as { client: { connectionManager: { xid: number } } }).client
-      .connectionManager;
+    const manager = (store as unknown as { session: { client: { connectionManager: { xid: number } } } })
+      .session.client.connectionManager;
     manager.xid = 0x7fffffff - 3;
     for (let i = 0; i < 8; i++) expect(await store.exists('/')).not.toBeNull();
     expect(manager.xid).toBeGreaterThan(0);

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisHotStore, SHARD_TAGS, shardOf } from '../../src/hotstore/redis.js';
+import { RedisHotStore } from '../../src/hotstore/redis.js';
+import { SHARD_TAGS, shardOf } from '../../src/hotstore/redis/keys.js';
 import type { HotStore, Lease } from '../../src/hotstore/store.js';
 import { replicasInSync, startRedisCluster, type RedisClusterSet } from '../support/redis.js';
 import { describeHotStoreContract, failureCode, nextEvent } from './contract.js';

@@ -5,7 +5,7 @@
  * reconnects at once, takes the session back, and the close ends only the killer's connection.
  */
 import library from 'node-zookeeper-client';
-import type { SessionCredentials } from '../../src/coordination/zookeeper.js';
+import type { SessionCredentials } from '../../src/coordination/zookeeper/session.js';
 
 interface KillerClient {
   connect(): void;
