@@ -4,7 +4,7 @@
  */
 import { cp, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { epochAt } from '../../src/coordination/embedded/server.js';
+import { epochAt } from '../../src/coordination/embedded/epochs.js';
 import { ZooKeeperStore } from '../../src/coordination/zookeeper.js';
 import { makeTempDir } from '../support/processes.js';
 import { openSse, type ReceivedEvent, type SseClient } from '../support/sse-client.js';

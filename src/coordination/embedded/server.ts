@@ -10,6 +10,7 @@
 import { ErrorCode, StoreError } from '../errors.js';
 import type { WatchEvent } from '../store.js';
 import { DataDir } from './datadir.js';
+import { epochStart, follows } from './epochs.js';
 import { DataTree, type TxnResult } from './datatree.js';
 import { Fifo } from './fifo.js';
 import { ChangeView, PendingChanges, prepare, type TxnRequest } from './prep.js';
@@ -19,26 +20,6 @@ import { TxnType, decodeTxn, encodeTxn, type Txn, type TxnFormat } from './txn.j
 import { TxnLogWriter, readLog } from './txnlog.js';
 import { WatchManager } from './watches.js';
 import type { StoreLogger } from '../store.js';
-
-/** A zxid is ZooKeeper's: the epoch in the high 32 bits, a counter in the low 32. */
-const EPOCH_SHIFT = 32n;
-const COUNTER_MASK = (1n << EPOCH_SHIFT) - 1n;
-
-/** Epochs count seconds from here: 2^31 of them (a signed 32-bit epoch) last until 2094. */
-const EPOCH_ORIGIN_MS = Date.UTC(2026, 0, 1);
-
-function epochOf(zxid: bigint): bigint {
-  return zxid >> EPOCH_SHIFT;
-}
-
-/** The epoch a store opening at `ms` takes, unless its last one was already that or later. */
-export function epochAt(ms: number): bigint {
-  return BigInt(Math.max(0, Math.floor((ms - EPOCH_ORIGIN_MS) / 1000)));
-}
-
-function maxOf(a: bigint, b: bigint): bigint {
-  return a > b ? a : b;
-}
 
 export interface EmbeddedServerOptions {
   /** Directory for the transaction logs and snapshots (created if missing). */
@@ -137,15 +118,9 @@ export class EmbeddedServer {
     now: () => number,
   ) {
     this.pending = new PendingChanges(tree);
-    // A new epoch per open, as ZooKeeper starts one per leader election, so that zxids of this
-    // run cannot be mistaken for those of a run that was lost, say when the data directory is
-    // restored from a backup (see knowsZxid). Counting epochs up by one would give the restored
-    // run the same epoch as a lost run that opened after the backup; the opening second does not
-    // (a restore comes later than what it replaces), and still counts up if the clock steps back.
-    // A fresh store stays in epoch 0, so its first zxids are 1, 2, ...
+    // A new epoch per open (see epochs.ts).
     this.openedAfter = tree.lastZxid;
-    this.epochStart =
-      tree.lastZxid === 0n ? 0n : maxOf(epochOf(tree.lastZxid) + 1n, epochAt(now())) << EPOCH_SHIFT;
+    this.epochStart = epochStart(tree.lastZxid, now());
     this.preparedZxid = this.epochStart;
     // ZooKeeper's SessionTrackerImpl.initializeNextSessionId: the server id (1) in the top byte,
     // then the clock in ms, so that ids do not repeat across restarts.
@@ -421,10 +396,7 @@ async function recover(
       const txn = decodeOrThrow(payload, format, log.path);
       if (txn.zxid <= tree.lastZxid) continue;
       // The next transaction, or the first of a later epoch (the store was opened again).
-      const next =
-        txn.zxid === tree.lastZxid + 1n ||
-        (epochOf(txn.zxid) > epochOf(tree.lastZxid) && (txn.zxid & COUNTER_MASK) === 1n);
-      if (!next) {
+      if (!follows(tree.lastZxid, txn.zxid)) {
         throw new Error(
           `transaction log ${log.path} continues at zxid 0x${txn.zxid.toString(16)} after ` +
             `0x${tree.lastZxid.toString(16)}: transactions are missing (a deleted log or snapshot?)`,
