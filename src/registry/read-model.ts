@@ -32,6 +32,7 @@ import { hotCall } from './hotstore-errors.js';
 import { INSTANCE_STATUSES, type InstanceStatus } from './instance.js';
 import { aliveIn, type LeaseSnapshot, type LeaseView } from './leases.js';
 import {
+  checkViews,
   countStatuses,
   holdView,
   viewOf,
@@ -292,29 +293,7 @@ export class RegistryReadModel {
    */
   async checks(service: string): Promise<CheckView[]> {
     const entry = this.entryOf(service);
-    const results = await hotCall(() => this.hot.checkResults(service));
-    const views: CheckView[] = [];
-    for (const { instance } of entry.instances.values()) {
-      if (instance.check === undefined) continue;
-      const result = results.get(instance.id);
-      views.push({
-        id: instance.id,
-        check: instance.check,
-        ...(instance.checkStatus === undefined ? {} : { checkStatus: instance.checkStatus }),
-        ...(result === undefined
-          ? {}
-          : {
-              last: {
-                ok: result.ok,
-                at: new Date(result.at).toISOString(),
-                latencyMs: result.latencyMs,
-                ...(result.detail === undefined ? {} : { detail: result.detail }),
-                by: result.by,
-              },
-            }),
-      });
-    }
-    return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return checkViews(entry.instances.values(), await hotCall(() => this.hot.checkResults(service)));
   }
 
   /** Instances by service and effective status, from the cache alone (for metrics). */

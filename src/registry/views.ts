@@ -3,7 +3,7 @@
  * instance joined with its lease, a health check with its latest result, a service's counts.
  */
 import type { CheckStatus, HealthCheck, InstanceStatus } from './instance.js';
-import type { LoadReport } from '../hotstore/store.js';
+import type { CheckResult, LoadReport } from '../hotstore/store.js';
 import type { InstanceEntry } from './cache.js';
 import type { Hold } from './holds.js';
 import { aliveIn, type LeaseSnapshot } from './leases.js';
@@ -111,4 +111,33 @@ export function viewOf(entry: InstanceEntry, snapshot: LeaseSnapshot): InstanceV
     registeredAt: new Date(instance.registrationTimeUTC).toISOString(),
     index: String(entry.index),
   };
+}
+
+/** The checks of `entries` with their latest results, sorted by id; instances without a check are left out. */
+export function checkViews(
+  entries: Iterable<InstanceEntry>,
+  results: ReadonlyMap<string, CheckResult>,
+): CheckView[] {
+  const views: CheckView[] = [];
+  for (const { instance } of entries) {
+    if (instance.check === undefined) continue;
+    const result = results.get(instance.id);
+    views.push({
+      id: instance.id,
+      check: instance.check,
+      ...(instance.checkStatus === undefined ? {} : { checkStatus: instance.checkStatus }),
+      ...(result === undefined
+        ? {}
+        : {
+            last: {
+              ok: result.ok,
+              at: new Date(result.at).toISOString(),
+              latencyMs: result.latencyMs,
+              ...(result.detail === undefined ? {} : { detail: result.detail }),
+              by: result.by,
+            },
+          }),
+    });
+  }
+  return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
