@@ -175,14 +175,18 @@ export class ZkgateClient {
       case 'config': {
         const handle = this.configs.get(event.namespace);
         if (handle === undefined || event.index <= handle.index) return;
+        const { missed, author } = await this.releasesBetween(event.namespace, handle.version, event.version);
+        const save = (document: ConfigDocument): Promise<void> => this.save(event.namespace, document);
+        for (const release of missed) {
+          await handle.accept({ ...release.document, index: handle.index }, release.author, save);
+        }
         const document = {
           version: event.version,
           index: event.index,
           format: event.format,
           raw: event.content,
         };
-        const author = await this.authorOf(event.namespace, event.version);
-        if (handle.accept(document, author)) await this.save(event.namespace, document);
+        await handle.accept(document, author, save);
         return;
       }
       case 'config-deleted':
@@ -208,18 +212,57 @@ export class ZkgateClient {
     }
   }
 
-  /** The newest release's author, if this token may read the history; never fails the change. */
-  private async authorOf(namespace: string, version: number): Promise<string | undefined> {
+  /**
+   * The releases after `held` and before `next`, oldest first, and the author of `next`. A resume
+   * delivers only each namespace's newest state; the history fills in the versions published
+   * while the stream was down, so the application sees every change, in order. Best effort: a
+   * token that may not read the history, or releases trimmed from it, are skipped, never fatal.
+   */
+  private async releasesBetween(
+    namespace: string,
+    held: number,
+    next: number,
+  ): Promise<{
+    missed: Array<{ document: ConfigDocument; author: string | undefined }>;
+    author: string | undefined;
+  }> {
+    const missed: Array<{ document: ConfigDocument; author: string | undefined }> = [];
+    // A version at or below the one held: the namespace was deleted and made again; no gap to fill.
+    const gap = next > held ? next - held : 1;
     try {
-      const [newest] = await this.transport.json<Array<{ version: number; author?: string }>>(
+      const releases = await this.transport.json<Array<{ version: number; author?: string }>>(
         'GET',
         `/v1/config/${pathOf(namespace)}:history`,
-        { query: { limit: '1' }, timeoutMs: 2_000 },
+        { query: { limit: String(Math.min(gap, 1_000)) }, timeoutMs: 2_000 },
       );
-      return newest?.version === version ? newest.author : undefined;
+      const authors = new Map(releases.map((r) => [r.version, r.author]));
+      for (let version = held + 1; version < next && next > held; version++) {
+        if (!authors.has(version)) continue;
+        const response = await this.transport.request(
+          'GET',
+          `/v1/config/${pathOf(namespace)}:history/${version}`,
+          {
+            timeoutMs: 2_000,
+          },
+        );
+        missed.push({
+          document: {
+            version,
+            index: 0n,
+            format: formatOf(response.headers.get('content-type')),
+            raw: await response.text(),
+          },
+          author: authors.get(version),
+        });
+      }
+      return { missed, author: authors.get(next) };
     } catch (err) {
       if (!(err instanceof ZkgateError)) throw err;
-      return undefined;
+      this.logger.warn('zkgate history unreadable; versions published while disconnected are skipped', {
+        namespace,
+        error: String(err),
+      });
+      return { missed, author: undefined };
     }
   }
 

@@ -98,11 +98,15 @@ export class ConfigHandle<T = unknown> extends EventEmitter<ConfigHandleEvents<T
   }
 
   /**
-   * @internal Takes a newer release; repeats (index not above the one held) are dropped.
-   * @returns whether it was accepted (so the caller caches it).
+   * @internal Takes the next release (the client has dropped repeats by index): parses it, lets
+   * `persist` keep it (the disk cache, so an application restarted by the change boots on it),
+   * then emits `change`.
    */
-  accept(document: ConfigDocument, author: string | undefined): boolean {
-    if (document.index <= this.current.document.index) return false;
+  async accept(
+    document: ConfigDocument,
+    author: string | undefined,
+    persist: (document: ConfigDocument) => Promise<void>,
+  ): Promise<void> {
     let value: T;
     try {
       value = this.parse(decodeDocument(document.format, document.raw), document.raw, document.format);
@@ -113,12 +117,12 @@ export class ConfigHandle<T = unknown> extends EventEmitter<ConfigHandleEvents<T
         document: { ...this.current.document, index: document.index },
       };
       this.emit('invalid', { version: document.version, raw: document.raw, error });
-      return false;
+      return;
     }
+    await persist(document);
     const previous = this.current.value;
     this.current = { value, document };
     this.emit('change', { value, previous, version: document.version, author });
-    return true;
   }
 
   /** @internal */
