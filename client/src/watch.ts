@@ -79,6 +79,8 @@ export class WatchStream {
   private running: Promise<void> | undefined;
   private closed = false;
   private wake: (() => void) | undefined;
+  /** Bumped by every new subscription: a connection older than it lacks something. */
+  private generation = 0;
 
   constructor(
     private readonly transport: Transport,
@@ -96,6 +98,7 @@ export class WatchStream {
     const set = kind === 'ns' ? this.namespaces : this.services;
     if (set.has(name)) return;
     set.add(name);
+    this.generation++;
     if (since !== undefined && (this.resumeFrom === undefined || since < this.resumeFrom))
       this.resumeFrom = since;
     this.running ??= this.run();
@@ -116,7 +119,7 @@ export class WatchStream {
     while (!this.closed) {
       const connection = new AbortController();
       this.connection = connection;
-      const subscribed = { ns: this.namespaces.size, service: this.services.size };
+      const generation = this.generation;
       try {
         const received = await this.stream(connection);
         if (received) attempt = 0;
@@ -127,9 +130,10 @@ export class WatchStream {
         if (err instanceof UnauthorizedError) attempt = Math.max(attempt, 6);
       }
       if (this.closed) break;
-      const resubscribed =
-        subscribed.ns !== this.namespaces.size || subscribed.service !== this.services.size;
-      if (!resubscribed) await this.pause(attempt++);
+      if (generation !== this.generation) continue;
+      const ms = this.delay(attempt++);
+      this.logger.debug?.('zkgate watch stream: reconnecting', { afterMs: Math.round(ms) });
+      await this.pause(ms);
     }
   }
 
@@ -143,6 +147,7 @@ export class WatchStream {
       },
       signal: connection.signal,
     });
+    this.logger.debug?.('zkgate watch stream: connected', { url: response.url });
     this.handlers.connected();
     let received = false;
     let queue = Promise.resolve();
@@ -199,10 +204,13 @@ export class WatchStream {
     }
   }
 
-  private pause(attempt: number): Promise<void> {
+  private delay(attempt: number): number {
     const base = this.options.backoffBaseMs ?? 250;
     const max = this.options.backoffMaxMs ?? 15_000;
-    const ms = (this.options.random ?? Math.random)() * Math.min(max, base * 2 ** Math.min(attempt, 16));
+    return (this.options.random ?? Math.random)() * Math.min(max, base * 2 ** Math.min(attempt, 16));
+  }
+
+  private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
