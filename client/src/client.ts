@@ -51,6 +51,8 @@ export class ZkgateClient {
   private readonly cache: DiskCache | undefined;
   private readonly stream: WatchStream;
   private readonly configs = new Map<string, ConfigHandle<unknown>>();
+  /** First reads under way or done, so concurrent calls for one namespace share one handle. */
+  private readonly opening = new Map<string, Promise<ConfigHandle<unknown>>>();
   private readonly views = new Map<string, ServiceView[]>();
   private readonly registrations = new Set<Registration>();
   private signalHook: ((signal: NodeJS.Signals) => void) | undefined;
@@ -74,9 +76,18 @@ export class ZkgateClient {
    * version moved); else {@link UnavailableError}. One handle per namespace and client: a second
    * call returns the first handle (its `parse` wins).
    */
-  async config<T = unknown>(namespace: string, options: ConfigOptions<T> = {}): Promise<ConfigHandle<T>> {
-    const existing = this.configs.get(namespace);
-    if (existing !== undefined) return existing as ConfigHandle<T>;
+  config<T = unknown>(namespace: string, options: ConfigOptions<T> = {}): Promise<ConfigHandle<T>> {
+    let pending = this.opening.get(namespace);
+    if (pending === undefined) {
+      pending = this.open(namespace, options as ConfigOptions<unknown>);
+      this.opening.set(namespace, pending);
+      // A failed first read leaves nothing behind: the next call tries again.
+      pending.catch(() => this.opening.delete(namespace));
+    }
+    return pending as Promise<ConfigHandle<T>>;
+  }
+
+  private async open<T>(namespace: string, options: ConfigOptions<T>): Promise<ConfigHandle<T>> {
     const parse = options.parse ?? ((document: unknown) => document as T);
     let document: ConfigDocument;
     let stale = false;

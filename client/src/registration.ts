@@ -115,7 +115,17 @@ export class Registration {
   }
 
   private async heartbeat(): Promise<void> {
-    const load = this.options.load?.();
+    let load: LoadReport | undefined;
+    try {
+      load = this.options.load?.();
+    } catch (err) {
+      // A failing load probe must not cost the lease: the heartbeat goes without a report.
+      this.logger.warn('zkgate load callback failed', {
+        service: this.service,
+        id: this.id,
+        error: String(err),
+      });
+    }
     try {
       await this.transport.request('PUT', `${this.path}/heartbeat`, {
         ...(load === undefined

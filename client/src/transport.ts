@@ -102,7 +102,15 @@ export class Transport {
   /** {@link request} and its JSON body. */
   async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const response = await this.request(method, path, options);
-    return (await response.json()) as T;
+    try {
+      return (await response.json()) as T;
+    } catch (err) {
+      // The connection dropped mid-answer (or a proxy sent something else): worth a retry.
+      throw new UnavailableError(`${method} ${path}: the answer could not be read`, {
+        code: 'ZKG_CLIENT_BAD_ANSWER',
+        cause: err,
+      });
+    }
   }
 
   private urlOf(index: number, path: string, query: RequestOptions['query']): string {

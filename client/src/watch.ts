@@ -101,10 +101,10 @@ export class WatchStream {
     this.generation++;
     if (since !== undefined && (this.resumeFrom === undefined || since < this.resumeFrom))
       this.resumeFrom = since;
-    this.running ??= this.run();
     // The open stream does not carry the new item: end it, the loop reconnects without a pause.
     this.connection?.abort();
     this.wake?.();
+    this.running ??= this.run();
   }
 
   async close(): Promise<void> {
