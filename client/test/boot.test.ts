@@ -4,6 +4,7 @@
  * version moved meanwhile. The gateway is a real process (stopped and started again on its port).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -78,7 +79,12 @@ it('serves the cached copy as stale while the gateway is down, then goes live wi
     }),
   );
   await up();
+  const upAt = performance.now();
   await within(changed, 'the change after the gateway came back', 15_000);
+  console.log(
+    `boot: stale copy served in ${Math.round(elapsed)} ms (timeout ${timeoutMs} ms); ` +
+      `live, with the change, ${Math.round(performance.now() - upAt)} ms after the gateway was ready`,
+  );
   expect(changes).toEqual([
     { value: { color: 'green' }, previous: { color: 'blue' }, version: 2, author: expect.any(String) },
   ]);
@@ -102,4 +108,24 @@ it('without a gateway or a cached copy, fails within the timeout with a clear er
     code: 'ZKG_CLIENT_NO_COPY',
     message: expect.stringContaining('does not exist'),
   });
+});
+
+it('a gateway that accepts but never answers costs the timeout, then the cached copy', async () => {
+  const sockets: Socket[] = [];
+  const blackHole = createServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`;
+    const client = createClient({ url, token: MANAGEMENT_SECRET, cacheDir });
+    clients.push(client);
+    const started = performance.now();
+    const handle = await client.config('boot/app', { timeoutMs: 800 });
+    const elapsed = performance.now() - started;
+    expect(handle.stale).toBe(true);
+    expect(elapsed).toBeGreaterThanOrEqual(790);
+    expect(elapsed).toBeLessThan(1_500);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    blackHole.close();
+  }
 });

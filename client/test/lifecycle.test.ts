@@ -97,3 +97,21 @@ it('SIGKILL: the instance stays until its lease runs out, then is evicted', asyn
   // ...and soon after TTL plus grace (reaper interval, loaded machine).
   expect(after).toBeLessThan(ttlMs + GRACE_MS + 3_000);
 });
+
+it('an evicted registration (its process paused past TTL plus grace) registers again on its next heartbeat', async () => {
+  const app = await startApp('life-paused', 1_000);
+  try {
+    const view = await watcher.discover('life-paused');
+    const evicted = new Promise<void>((resolve) => view.on('change', (l) => l.length === 0 && resolve()));
+    app.kill('SIGSTOP');
+    await within(evicted, 'the eviction of the paused process', 10_000);
+    const back = new Promise<void>((resolve) => view.on('change', (l) => l.length === 1 && resolve()));
+    app.kill('SIGCONT');
+    // The next heartbeat (at most ttl/3 after the pause ends) is answered 404 and registers again.
+    await within(back, 'the registration again', 5_000);
+    expect(view.instances[0]).toMatchObject({ id: 'app-1', healthy: true });
+  } finally {
+    app.kill('SIGKILL');
+    await once(app, 'exit');
+  }
+});

@@ -193,6 +193,18 @@ describe('discovery and registration', () => {
     );
     expect(keyed.size).toBe(1);
     expect(() => view.pick({ strategy: 'consistent_hash' })).toThrow(/key/);
+    // The same strategies as the gateway's dispatcher: a key lands on the same instance either way.
+    for (let k = 0; k < 20; k++) {
+      const key = `customer-${k}`;
+      const served = await operator(
+        g.url,
+        'GET',
+        `/v1/dispatch/sdk-pick?strategy=consistent_hash&key=${key}&zone=z1`,
+      );
+      expect(view.pick({ strategy: 'consistent_hash', key })?.id, key).toBe(
+        ((await served.json()) as Instance).id,
+      );
+    }
 
     const draining = new Promise<void>((resolve) =>
       view.on('change', (list) => list.find((i) => i.id === 'a')?.status === 'DRAINING' && resolve()),
