@@ -107,6 +107,8 @@ describe('config', () => {
     );
 
     expect((await cli(['config', 'get', 'cli/app'], { url: a.url })).stdout).toBe('{"level":"debug"}\n');
+    const exists = await cli(['config', 'put', 'cli/app', '-', '--create'], { url: a.url, stdin: '{}' });
+    expect(exists.status).toBe(EXIT.conflict);
     const got = JSON.parse(
       (await cli(['config', 'get', 'cli/app', '--version', '1', '--json'], { url: a.url })).stdout,
     );
@@ -348,6 +350,11 @@ describe('acl and cluster commands', () => {
     );
     const token = JSON.parse(created.stdout) as { accessor: string; secret: string };
     expect(token.secret).toMatch(/^zkg_/);
+    const listed = JSON.parse((await cli(['acl', 'token', 'ls', '--json'], { url: a.url })).stdout) as Array<{
+      accessor: string;
+    }>;
+    expect(listed.map((t) => t.accessor)).toContain(token.accessor);
+    expect((await cli(['acl', 'token', 'ls'], { url: a.url })).stdout).toMatch(/^ACCESSOR +POLICIES/);
     await publish(a.url, 'cli/readable', { ok: true });
     expect((await cli(['config', 'get', 'cli/readable'], { url: a.url, token: token.secret })).status).toBe(
       EXIT.ok,
