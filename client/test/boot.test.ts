@@ -3,6 +3,7 @@
  * timeout; once the gateway is back the client goes live on its own and emits one change if the
  * version moved meanwhile. The gateway is a real process (stopped and started again on its port).
  */
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -51,10 +52,15 @@ it('serves the cached copy as stale while the gateway is down, then goes live wi
   const url = await up();
   await publish(url, 'boot/app', { color: 'blue' });
   const first = createClient({ url, token: MANAGEMENT_SECRET, cacheDir });
-  expect((await first.config('boot/app')).version).toBe(1);
+  const seen = await first.config('boot/app');
+  // Closed only once its stream carried a change (version 2, cached): a watch abandoned while the
+  // gateway is still opening it holds the gateway's shutdown (a gateway issue, see the report).
+  const cached = once(seen, 'change');
+  await publish(url, 'boot/app', { color: 'green' });
+  await within(cached, 'the first client to cache version 2');
   await first.close();
   // Published after the cache was written: the copy on disk is now one version behind.
-  await publish(url, 'boot/app', { color: 'green' });
+  await publish(url, 'boot/app', { color: 'red' });
   await down();
 
   const timeoutMs = 1_500;
@@ -68,7 +74,7 @@ it('serves the cached copy as stale while the gateway is down, then goes live wi
   const started = performance.now();
   const handle = await client.config<{ color: string }>('boot/app', { timeoutMs });
   const elapsed = performance.now() - started;
-  expect(handle).toMatchObject({ value: { color: 'blue' }, version: 1, stale: true });
+  expect(handle).toMatchObject({ value: { color: 'green' }, version: 2, stale: true });
   expect(elapsed).toBeLessThan(timeoutMs + 500);
 
   const changes: ConfigChange<{ color: string }>[] = [];
@@ -86,15 +92,16 @@ it('serves the cached copy as stale while the gateway is down, then goes live wi
       `live, with the change, ${Math.round(performance.now() - upAt)} ms after the gateway was ready`,
   );
   expect(changes).toEqual([
-    { value: { color: 'green' }, previous: { color: 'blue' }, version: 2, author: expect.any(String) },
+    { value: { color: 'red' }, previous: { color: 'green' }, version: 3, author: expect.any(String) },
   ]);
   expect(handle.stale).toBe(false);
   // A later publish arrives once, as the next change: nothing was replayed twice.
   const next = new Promise<void>((resolve) => handle.on('change', () => resolve()));
-  await publish(url, 'boot/app', { color: 'red' });
+  await publish(url, 'boot/app', { color: 'yellow' });
   await within(next, 'the next change');
-  expect(changes.map((c) => c.version)).toEqual([2, 3]);
-});
+  expect(changes.map((c) => c.version)).toEqual([3, 4]);
+  // Two gateway starts (tsx, a loaded CI machine) exceed the default 30 s now and then.
+}, 60_000);
 
 it('without a gateway or a cached copy, fails within the timeout with a clear error', async () => {
   const client = createClient({ url: `http://127.0.0.1:${port}`, token: MANAGEMENT_SECRET, cacheDir });
