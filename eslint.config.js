@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'bench/results/'] },
+  { ignores: ['dist/', 'client/dist/', 'node_modules/', 'data/', 'coverage/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -12,7 +12,25 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**', 'bench/**', 'scripts/**'],
+    files: ['test/**', 'bench/**', 'scripts/**', 'client/test/**'],
     rules: { 'no-console': 'off' },
+  },
+  {
+    // The client package ships alone: of the server it may use only the pure dispatch strategies,
+    // which its build bundles (one source of truth, no copy).
+    files: ['client/src/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./\\.\\./(?!src/dispatcher/)',
+              message: 'client/src may import only src/dispatcher from the server.',
+            },
+          ],
+        },
+      ],
+    },
   },
 );

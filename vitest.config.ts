@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'client/test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     // Real ZooKeeper and Redis servers start per file; two cores share them with the JVMs.
     pool: 'forks',
