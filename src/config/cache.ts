@@ -86,6 +86,11 @@ export function parseMeta(data: Buffer): ConfigMeta {
   };
 }
 
+/** A tombstone's data: the version the namespace had when it was deleted. */
+export function encodeTombstone(version: number): Buffer {
+  return Buffer.from(JSON.stringify({ version }), 'utf8');
+}
+
 export function parseTombstone(data: Buffer, stat: Stat): Tombstone {
   const { version } = JSON.parse(data.toString('utf8')) as { version?: unknown };
   return {

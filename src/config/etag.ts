@@ -39,3 +39,33 @@ export function parsePrecondition(
 export function digestMatches(precondition: { readonly digest?: string }, data: Buffer): boolean {
   return precondition.digest === undefined || precondition.digest === digestOf(data);
 }
+
+/** An `If-Match` on a namespace: its version, and a digest of its bytes when a full ETag was sent. */
+export interface VersionMatch {
+  readonly version: number;
+  readonly digest?: string;
+}
+
+/** Throws ZKG_CONFIG_VERSION_CONFLICT unless the namespace (`current`, its bytes `data`) is what `expected` names. */
+export function assertMatch(
+  namespace: string,
+  expected: VersionMatch,
+  current: number | undefined,
+  data?: Buffer,
+): void {
+  if (current === undefined) {
+    throw new ZkgError('ZKG_CONFIG_VERSION_CONFLICT', `namespace ${namespace} does not exist`);
+  }
+  if (expected.version !== current) {
+    throw new ZkgError(
+      'ZKG_CONFIG_VERSION_CONFLICT',
+      `namespace ${namespace} is at version ${current}, not ${expected.version}`,
+    );
+  }
+  if (data !== undefined && !digestMatches(expected, data)) {
+    throw new ZkgError(
+      'ZKG_CONFIG_VERSION_CONFLICT',
+      `namespace ${namespace} is at version ${current} with other content than the ETag given`,
+    );
+  }
+}

@@ -8,17 +8,15 @@
  * The author of a release is the description of the token that published it (who it was issued
  * to, as people read a history); the audit record of the publish names the token's accessor too.
  *
- * Tombstones are written by writers only: by a delete, in its own transaction, and, for a deletion
- * zkgate did not make (a plain client removed the znodes), by the elected replica once its cache
- * saw the namespace gone (see {@link ConfigCache}), so that replicas starting later know of it.
+ * Tombstones are written by writers only: by a delete, in its own transaction, and for deletions
+ * zkgate did not make by {@link Tombstones}.
  */
 import type { Actor } from '../acl/actor.js';
 import { auditDirectory, auditOp, auditResource, type AuditChange } from '../acl/audit.js';
 import type { LeaderElection } from '../coordination/election.js';
-import { ErrorCode, MultiError, isStoreError } from '../coordination/errors.js';
+import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
-import { isRace, KeyedQueue, missingDirs, mkdirs } from '../coordination/recipes.js';
-import { Rerun } from '../coordination/rerun.js';
+import { KeyedQueue, missingDirs, mkdirs, orAbsent } from '../coordination/recipes.js';
 import {
   MAX_REQUEST_BYTES,
   type CoordinationStore,
@@ -30,17 +28,20 @@ import { atStoreBoundary, optimisticWrite, storeUnavailable, ZkgError } from '..
 import type { Metrics } from '../monitor/metrics.js';
 import {
   ConfigCache,
+  encodeTombstone,
   parseMeta,
   parseTombstone,
   versionOf,
   type ConfigEntry,
   type ConfigMeta,
 } from './cache.js';
-import { digestMatches } from './etag.js';
+import { assertMatch, type VersionMatch } from './etag.js';
 import { parseDocument, type ConfigFormat } from './formats.js';
 import { ConfigLayout, parseNamespace } from './namespace.js';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
+import { envelopeOf, ReleaseHistory, type Release } from './releases.js';
 import { SchemaValidator, type JsonSchema } from './schema.js';
+import { Tombstones } from './tombstones.js';
 
 export interface ConfigServiceOptions {
   /** zkgate's root znode. */
@@ -76,38 +77,27 @@ export interface PublishResult {
   readonly created: boolean;
 }
 
-/** One release in a namespace's history. */
-export interface Release {
-  readonly version: number;
-  readonly format: ConfigFormat;
-  readonly author: string | undefined;
-  readonly comment: string | undefined;
-  /** Milliseconds since the epoch. */
-  readonly time: number;
-  readonly size: number;
-}
-
 export class ConfigService {
   readonly cache: ConfigCache;
   readonly layout: ConfigLayout;
+  private readonly releases: ReleaseHistory;
   private readonly schemas = new SchemaValidator();
   private readonly writes = new KeyedQueue();
-  private pruneTimer: NodeJS.Timeout | undefined;
-  private running = false;
-  private readonly recorder: Rerun;
-  private readonly unsubscribe: Array<() => void> = [];
+  /** Deletions' records: pruned after the retention, written for deletions zkgate did not make. */
+  readonly tombstones: Tombstones;
 
   constructor(
     private readonly store: CoordinationStore,
     private readonly options: ConfigServiceOptions,
   ) {
     this.layout = new ConfigLayout(options.root);
+    this.releases = new ReleaseHistory(store, this.layout);
     this.cache = new ConfigCache(options.tree, this.layout);
-    this.recorder = new Rerun(
-      () => this.recordDeletions(),
-      () => this.running && options.leadership.isLeader,
-      (err) => options.logger.warn({ err }, 'recording deletions failed'),
-    );
+    this.tombstones = new Tombstones(store, this.layout, this.cache, {
+      leadership: options.leadership,
+      retentionMs: options.tombstoneRetentionMs,
+      logger: options.logger,
+    });
   }
 
   /**
@@ -120,29 +110,11 @@ export class ConfigService {
     for (const dir of [...this.layout.directories(), auditDirectory(this.options.root)]) {
       await mkdirs(this.store, dir);
     }
-    this.running = true;
-    this.unsubscribe.push(
-      this.cache.onChange((changes) => {
-        if (changes.some((c) => c.kind === 'deleted')) this.recorder.request();
-      }),
-      this.options.leadership.onChange((leading) => {
-        if (leading) this.recorder.request();
-      }),
-    );
-    const every = Math.min(Math.max(this.options.tombstoneRetentionMs / 4, 1_000), 600_000);
-    this.pruneTimer = setInterval(() => {
-      this.recorder.request();
-      this.pruneTombstones(Date.now()).catch((err: unknown) =>
-        this.options.logger.warn({ err }, 'pruning config tombstones failed'),
-      );
-    }, every);
-    this.pruneTimer.unref();
+    this.tombstones.start();
   }
 
   close(): void {
-    this.running = false;
-    clearInterval(this.pruneTimer);
-    for (const off of this.unsubscribe.splice(0)) off();
+    this.tombstones.close();
   }
 
   /** True while the store is unreachable and reads come from the last known state. */
@@ -200,10 +172,10 @@ export class ConfigService {
         throw new ZkgError('ZKG_CONFIG_VERSION_CONFLICT', `namespace ${namespace} does not exist`);
       }
       if (request.ifMatch !== undefined) assertMatch(namespace, request.ifMatch, current, doc?.data);
-      const releases = await this.releaseNumbers(namespace);
+      const releases = await this.releases.numbers(namespace);
       const tombstone = exists
         ? undefined
-        : await orUndefined(this.store.getData(this.layout.tombstoneOf(namespace)));
+        : await orAbsent(this.store.getData(this.layout.tombstoneOf(namespace)));
       // Versions never go back: not past a release, nor past what a deletion (or a plain
       // client's edits before it) reached, so an old ETag never matches new content.
       const version =
@@ -240,7 +212,7 @@ export class ConfigService {
         {
           op: 'create',
           path: this.layout.release(namespace, version),
-          data: envelope(
+          data: envelopeOf(
             {
               version,
               format,
@@ -306,7 +278,7 @@ export class ConfigService {
       ];
       // The tombstone's czxid is the deletion's zxid, so an old one is replaced, not updated.
       if (await this.store.exists(tombstone)) ops.push({ op: 'delete', path: tombstone });
-      ops.push({ op: 'create', path: tombstone, data: json({ version }) });
+      ops.push({ op: 'create', path: tombstone, data: encodeTombstone(version) });
       ops.push(
         this.record(actor, namespace, {
           action: 'config.delete',
@@ -325,28 +297,16 @@ export class ConfigService {
   /** Releases, newest first, at most `limit`. */
   async history(namespace: string, limit: number): Promise<Release[]> {
     parseNamespace(namespace);
-    return atStoreBoundary(`namespace ${namespace}`, () => this.readHistory(namespace, limit));
-  }
-
-  private async readHistory(namespace: string, limit: number): Promise<Release[]> {
-    const versions = (await this.releaseNumbers(namespace)).reverse().slice(0, limit);
-    const releases = await Promise.all(
-      versions.map((v) =>
-        this.readRelease(namespace, v).catch((err: unknown) => {
-          // Trimmed by a concurrent publish between the listing and the read.
-          if (err instanceof ZkgError && err.code === 'ZKG_RELEASE_NOT_FOUND') return undefined;
-          throw err;
-        }),
-      ),
-    );
-    const found = releases.filter((r): r is { release: Release; data: Buffer } => r !== undefined);
-    if (found.length === 0 && !this.cache.get(namespace)) throw notFound(namespace);
-    return found.map((r) => r.release);
+    return atStoreBoundary(`namespace ${namespace}`, async () => {
+      const found = await this.releases.list(namespace, limit);
+      if (found.length === 0 && !this.cache.get(namespace)) throw notFound(namespace);
+      return found;
+    });
   }
 
   async release(namespace: string, version: number): Promise<{ release: Release; data: Buffer }> {
     parseNamespace(namespace);
-    return atStoreBoundary(`namespace ${namespace}`, () => this.readRelease(namespace, version));
+    return atStoreBoundary(`namespace ${namespace}`, () => this.releases.read(namespace, version));
   }
 
   /** Publish release `version` again, as a new version. */
@@ -424,85 +384,6 @@ export class ConfigService {
     });
   }
 
-  /** Forget deletions older than the retention; resumes from before them get a `reset`. */
-  async pruneTombstones(now: number): Promise<number> {
-    const cutoff = now - this.options.tombstoneRetentionMs;
-    let pruned = 0;
-    for (const { namespace } of this.cache.deletions().filter((d) => d.ctime < cutoff)) {
-      // Decide on the tombstone as it is now: it may have been replaced by a newer deletion.
-      const tombstone = await orUndefined(this.store.getData(this.layout.tombstoneOf(namespace)));
-      if (!tombstone || tombstone.stat.ctime >= cutoff) continue;
-      const zxid = tombstone.stat.czxid;
-      const dir = await this.store.getData(this.layout.tombstones);
-      const text = dir.data.toString('utf8');
-      const horizon = /^[0-9]{1,20}$/.test(text) ? BigInt(text) : 0n;
-      try {
-        await this.store.multi([
-          { op: 'delete', path: this.layout.tombstoneOf(namespace), version: tombstone.stat.version },
-          {
-            op: 'setData',
-            path: this.layout.tombstones,
-            data: Buffer.from(String(zxid > horizon ? zxid : horizon)),
-            version: dir.stat.version,
-          },
-        ]);
-        pruned++;
-      } catch (err) {
-        // Another replica pruned it, or moved the horizon first: the next round sees that.
-        if (!(err instanceof MultiError)) throw err;
-      }
-    }
-    return pruned;
-  }
-
-  /**
-   * Record the deletions this replica's cache saw without a tombstone. One that cannot be recorded
-   * (no access, a read-only server) is tried again by the next pruning round; its watchers got it
-   * anyway.
-   */
-  private async recordDeletions(): Promise<void> {
-    for (const { namespace, version } of this.cache.unrecordedDeletions()) {
-      try {
-        await this.recordDeletion(namespace, version);
-      } catch (err) {
-        this.options.logger.warn(
-          { err, namespace },
-          'deletion of a namespace not recorded; replicas starting now will not report it',
-        );
-      }
-    }
-  }
-
-  /**
-   * Write the tombstone of a deletion made outside zkgate, unless the namespace is back or the
-   * deletion recorded. The transaction is fenced on the meta znode as read here (every publish
-   * creates or sets it; a missing one is created and deleted again, which fails if it exists): a
-   * publish in between fails it, rather than leave a tombstone beside a live namespace that a
-   * later deletion would be taken for. It is no audited change: it records one already made.
-   * A replica that lost the leadership meanwhile may write it too, which changes nothing.
-   */
-  private async recordDeletion(namespace: string, version: number): Promise<void> {
-    const metaPath = this.layout.metaOf(namespace);
-    const tombstone = this.layout.tombstoneOf(namespace);
-    // The meta first: a publish writes both at once, so one before the meta read shows in the
-    // document read too, and one after it fails the fence.
-    const meta = await orUndefined(this.store.getData(metaPath));
-    const doc = await this.store.exists(this.layout.document(namespace));
-    if (doc && meta && isLive(meta.data)) return;
-    const fence: Op[] = meta
-      ? [{ op: 'check', path: metaPath, version: meta.stat.version }]
-      : [
-          { op: 'create', path: metaPath },
-          { op: 'delete', path: metaPath },
-        ];
-    try {
-      await this.store.multi([...fence, { op: 'create', path: tombstone, data: json({ version }) }]);
-    } catch (err) {
-      // Published, deleted or recorded meanwhile: the cache says again if it is still unrecorded.
-      if (!isRace(err)) throw err;
-    }
-  }
-
   /** The audit record of a change to `namespace`, for the change's own `multi`. */
   private record(actor: Actor, namespace: string, change: Omit<AuditChange, 'resource'>): Op {
     return auditOp(this.options.root, actor, { ...change, resource: auditResource.namespace(namespace) });
@@ -547,77 +428,10 @@ export class ConfigService {
     namespace: string,
   ): Promise<{ doc: NodeData | undefined; meta: { meta: ConfigMeta; stat: NodeData['stat'] } | undefined }> {
     const [doc, meta] = await Promise.all([
-      orUndefined(this.store.getData(this.layout.document(namespace))),
-      orUndefined(this.store.getData(this.layout.metaOf(namespace))),
+      orAbsent(this.store.getData(this.layout.document(namespace))),
+      orAbsent(this.store.getData(this.layout.metaOf(namespace))),
     ]);
     return { doc, meta: meta && { meta: parseMeta(meta.data), stat: meta.stat } };
-  }
-
-  /** Release numbers kept for the namespace, ascending. */
-  private async releaseNumbers(namespace: string): Promise<number[]> {
-    try {
-      const { children } = await this.store.getChildren(this.layout.historyOf(namespace));
-      return children
-        .map(Number)
-        .filter(Number.isInteger)
-        .sort((a, b) => a - b);
-    } catch (err) {
-      if (isStoreError(err, ErrorCode.NO_NODE)) return [];
-      throw err;
-    }
-  }
-
-  private async readRelease(namespace: string, version: number): Promise<{ release: Release; data: Buffer }> {
-    if (!Number.isSafeInteger(version) || version < 1) {
-      throw new ZkgError('ZKG_RELEASE_NOT_FOUND', `no release ${version} of ${namespace}`);
-    }
-    try {
-      const node = await this.store.getData(this.layout.release(namespace, version));
-      return openEnvelope(node.data, node.stat.ctime);
-    } catch (err) {
-      if (isStoreError(err, ErrorCode.NO_NODE)) {
-        throw new ZkgError('ZKG_RELEASE_NOT_FOUND', `no release ${version} of ${namespace}`);
-      }
-      throw err;
-    }
-  }
-}
-
-/** An `If-Match` on a namespace: its version, and a digest of its bytes when a full ETag was sent. */
-export interface VersionMatch {
-  readonly version: number;
-  readonly digest?: string;
-}
-
-function assertMatch(
-  namespace: string,
-  expected: VersionMatch,
-  current: number | undefined,
-  data?: Buffer,
-): void {
-  if (current === undefined) {
-    throw new ZkgError('ZKG_CONFIG_VERSION_CONFLICT', `namespace ${namespace} does not exist`);
-  }
-  if (expected.version !== current) {
-    throw new ZkgError(
-      'ZKG_CONFIG_VERSION_CONFLICT',
-      `namespace ${namespace} is at version ${current}, not ${expected.version}`,
-    );
-  }
-  if (data !== undefined && !digestMatches(expected, data)) {
-    throw new ZkgError(
-      'ZKG_CONFIG_VERSION_CONFLICT',
-      `namespace ${namespace} is at version ${current} with other content than the ETag given`,
-    );
-  }
-}
-
-/** Whether a meta znode's data makes its namespace live; one zkgate did not write does not. */
-function isLive(data: Buffer): boolean {
-  try {
-    return parseMeta(data).live;
-  } catch {
-    return false;
   }
 }
 
@@ -627,43 +441,4 @@ function notFound(namespace: string): ZkgError {
 
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
-}
-
-async function orUndefined<T>(read: Promise<T>): Promise<T | undefined> {
-  try {
-    return await read;
-  } catch (err) {
-    if (isStoreError(err, ErrorCode.NO_NODE)) return undefined;
-    throw err;
-  }
-}
-
-interface ReleaseHeader {
-  version: number;
-  format: ConfigFormat;
-  author?: string | undefined;
-  comment?: string | undefined;
-  time: number;
-}
-
-/** A release znode: one line of JSON header, then the document byte for byte. */
-function envelope(header: ReleaseHeader, body: Buffer): Buffer {
-  return Buffer.concat([json(header), Buffer.from('\n'), body]);
-}
-
-function openEnvelope(data: Buffer, ctime: number): { release: Release; data: Buffer } {
-  const newline = data.indexOf(0x0a);
-  const header = JSON.parse(data.subarray(0, newline).toString('utf8')) as ReleaseHeader;
-  const body = data.subarray(newline + 1);
-  return {
-    release: {
-      version: header.version,
-      format: header.format,
-      author: header.author,
-      comment: header.comment,
-      time: header.time ?? ctime,
-      size: body.length,
-    },
-    data: body,
-  };
 }

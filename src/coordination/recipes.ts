@@ -41,6 +41,16 @@ const BACKOFF_BASE_MS = 5;
 const BACKOFF_CAP_MS = 250;
 
 /** Whether `err` says a concurrent writer changed what an optimistic write had read. */
+/** What `read` reads, or undefined when its znode does not exist. */
+export async function orAbsent<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (isStoreError(err, ErrorCode.NO_NODE)) return undefined;
+    throw err;
+  }
+}
+
 export function isRace(err: unknown): boolean {
   return (
     isStoreError(err, ErrorCode.BAD_VERSION) ||

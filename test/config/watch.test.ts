@@ -180,7 +180,7 @@ describe('watch limits and a reset after the tombstone horizon (embedded)', () =
     const { index } = await publish(g, 'reset/gone', '{}');
     await fetch(`${g.url}/v1/config/reset/gone`, { method: 'DELETE', headers: MANAGEMENT });
     // Forget the deletion: pruning with a clock past the retention.
-    expect(await g.services.config.pruneTombstones(Date.now() + 10_000)).toBeGreaterThanOrEqual(1);
+    expect(await g.services.config.tombstones.prune(Date.now() + 10_000)).toBeGreaterThanOrEqual(1);
     await expect.poll(() => g.services.config.cache.horizon > BigInt(index)).toBe(true);
     const client = await openSse(`${g.url}/v1/watch?prefix=reset/`, {
       ...MANAGEMENT,
