@@ -26,6 +26,8 @@ export interface InstanceEntry {
   readonly version: number;
   /** The znode's mtime: when it was last registered or updated. */
   readonly modified: number;
+  /** The znode's ctime: when this registration began (a re-registration after an eviction is a new one). */
+  readonly created: number;
   /** Bound to a client session (Curator, Spring): no lease, gone when its session ends. */
   readonly ephemeral: boolean;
 }
@@ -264,6 +266,7 @@ export class RegistryCache extends CacheView<InstanceChange> {
           index: node.stat.mzxid,
           version: node.stat.version,
           modified: node.stat.mtime,
+          created: node.stat.ctime,
           ephemeral: node.stat.ephemeralOwner !== 0n,
         },
       });

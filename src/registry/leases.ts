@@ -14,11 +14,15 @@ import type { InstanceEntry } from './cache.js';
 /**
  * When a leased instance stops counting as alive, on the HotStore's clock: its lease's expiry
  * (its last registration's time plus the TTL when the lease is missing), but never before one TTL
- * after `graceStart`.
+ * after `graceStart`. A lease that ran out before the instance's znode was created belongs to an
+ * earlier registration (evicted, then registered again, which renewed a lease not yet read): it
+ * counts as missing. The two clocks differ (ZooKeeper's and the HotStore's), but an eviction
+ * comes a grace period after the expiry, far more than they drift apart.
  */
 export function leaseDeadline(entry: InstanceEntry, lease: Lease | undefined, graceStart: number): number {
   const ttl = entry.instance.ttlMs ?? 0;
-  const expiry = lease?.expiresAt ?? entry.modified + ttl;
+  const current = lease !== undefined && lease.expiresAt >= entry.created ? lease : undefined;
+  const expiry = current?.expiresAt ?? entry.modified + ttl;
   return Math.max(expiry, graceStart + ttl);
 }
 

@@ -144,13 +144,13 @@ export class RegistryWriter {
     if (lease === 'deferred' || lease === undefined) {
       const now = Date.now();
       const view = viewOf(
-        { instance, index, version: 0, modified: now, ephemeral: false },
+        { instance, index, version: 0, modified: now, created: now, ephemeral: false },
         { leases: undefined, now, graceStart: 0 },
       );
       return { view, created, degraded: true };
     }
     const view = viewOf(
-      { instance, index, version: 0, modified: lease.renewedAt, ephemeral: false },
+      { instance, index, version: 0, modified: lease.renewedAt, created: lease.renewedAt, ephemeral: false },
       { leases: new Map([[id, lease]]), now: lease.renewedAt, graceStart: 0 },
     );
     return { view, created, degraded: false };
@@ -359,6 +359,7 @@ export class RegistryWriter {
         index: stat.mzxid,
         version: stat.version,
         modified: stat.mtime,
+        created: stat.ctime,
         ephemeral: stat.ephemeralOwner !== 0n,
       };
     });
