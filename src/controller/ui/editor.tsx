@@ -1,0 +1,75 @@
+/**
+ * CodeMirror 6 as a Preact component: the document editor (JSON or YAML highlighting, with
+ * folding, search and bracket matching from the basic setup) and the schema editor.
+ *
+ * Each editor lives in a shadow root: there CodeMirror styles itself through constructed style
+ * sheets, where in the document it would add a <style> element, which the page's
+ * Content-Security-Policy (`style-src 'self'`, no inline styles) refuses.
+ */
+import { json } from '@codemirror/lang-json';
+import { yaml } from '@codemirror/lang-yaml';
+import { EditorState, type Extension } from '@codemirror/state';
+import { basicSetup, EditorView } from 'codemirror';
+import { useEffect, useRef } from 'preact/hooks';
+import type { Format } from './model.js';
+
+/** The page's colours (custom properties cross the shadow boundary), so both themes apply. */
+const look = EditorView.theme({
+  '&': { backgroundColor: 'var(--panel)', color: 'var(--fg)', minHeight: '14rem', maxHeight: '60vh' },
+  '.cm-scroller': {
+    overflow: 'auto',
+    fontFamily: "ui-monospace, 'SFMono-Regular', Menlo, Consolas, monospace",
+    fontSize: '13px',
+  },
+  '.cm-gutters': { backgroundColor: 'var(--bg)', color: 'var(--muted)', borderRightColor: 'var(--line)' },
+  '.cm-activeLine, .cm-activeLineGutter': { backgroundColor: 'var(--active-line)' },
+  '.cm-cursor': { borderLeftColor: 'var(--fg)' },
+  '&.cm-focused': { outline: '2px solid var(--accent)' },
+});
+
+const languages: Record<Format, () => Extension[]> = {
+  json: () => [json()],
+  yaml: () => [yaml()],
+  properties: () => [],
+  text: () => [],
+};
+
+interface EditorProps {
+  /** The initial text; a new `key` on the component starts over with a new one. */
+  readonly value: string;
+  readonly format: Format;
+  readonly label: string;
+  readonly readOnly?: boolean;
+  readonly onChange?: (text: string) => void;
+}
+
+export function CodeEditor({ value, format, label, readOnly = false, onChange }: EditorProps) {
+  const host = useRef<HTMLDivElement>(null);
+  const changed = useRef(onChange);
+  changed.current = onChange;
+  useEffect(() => {
+    const shadow = host.current!.shadowRoot ?? host.current!.attachShadow({ mode: 'open' });
+    const view = new EditorView({
+      root: shadow,
+      parent: shadow,
+      state: EditorState.create({
+        doc: value,
+        extensions: [
+          basicSetup,
+          look,
+          ...languages[format](),
+          EditorView.lineWrapping,
+          // basicSetup leaves Tab unbound, so keyboard users can tab out of the editor.
+          EditorState.readOnly.of(readOnly),
+          EditorView.contentAttributes.of({ 'aria-label': label }),
+          EditorView.updateListener.of((update) => {
+            if (update.docChanged) changed.current?.(update.state.doc.toString());
+          }),
+        ],
+      }),
+    });
+    return () => view.destroy();
+    // The editor owns its text once created: the parent remounts it (key) to replace it.
+  }, []);
+  return <div class="editor" ref={host} />;
+}

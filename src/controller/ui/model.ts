@@ -1,0 +1,54 @@
+/** What the API answers, as the console reads it (see openapi/openapi.json). */
+export type Format = 'json' | 'yaml' | 'properties' | 'text';
+export type Status = 'UP' | 'DOWN' | 'DRAINING';
+
+export interface ConfigSummary {
+  readonly namespace: string;
+  readonly version: number;
+  readonly index: string;
+  readonly format: Format;
+  readonly modified: string;
+  readonly watchers?: number;
+}
+
+export interface Release {
+  readonly version: number;
+  readonly format: Format;
+  readonly author?: string;
+  readonly comment?: string;
+  readonly time: string;
+  readonly size: number;
+}
+
+export interface Instance {
+  readonly service: string;
+  readonly id: string;
+  readonly address: string;
+  readonly port?: number | null;
+  readonly weight: number;
+  readonly zone?: string;
+  readonly status: Status;
+  readonly manualStatus?: Status;
+  readonly checkStatus?: 'UP' | 'DOWN';
+  readonly healthy: boolean;
+  readonly liveness: 'lease' | 'session';
+  readonly metadata: Record<string, string>;
+  readonly lease?: { readonly expiresAt?: string };
+  readonly index: string;
+}
+
+export interface CheckView {
+  readonly id: string;
+  readonly check: Record<string, unknown>;
+  readonly checkStatus?: 'UP' | 'DOWN';
+  readonly last?: { ok?: boolean; at?: string; latencyMs?: number; detail?: string; by?: string };
+}
+
+export interface ServiceSummary {
+  readonly service: string;
+  readonly instances: number;
+  readonly healthy: number;
+  readonly status: Partial<Record<Status, number>>;
+  readonly index: string;
+  readonly selfPreservation?: { since: string; reason: string };
+}
