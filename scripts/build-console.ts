@@ -55,7 +55,8 @@ export async function buildConsole(): Promise<BundleSize[]> {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const sizes = await buildConsole();
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
-  for (const { file, bytes, gzip } of sizes) console.log(`console: ${file} ${kib(bytes)} (${kib(gzip)} gzip)`);
+  for (const { file, bytes, gzip } of sizes)
+    console.log(`console: ${file} ${kib(bytes)} (${kib(gzip)} gzip)`);
   const total = sizes.reduce((sum, s) => sum + s.gzip, 0);
   console.log(`console: total ${kib(total)} gzip`);
 }

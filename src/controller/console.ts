@@ -46,14 +46,19 @@ export async function consoleRoutes(app: FastifyInstance, options: { root: strin
     return payload;
   });
   // `/console` -> `/console/`, so the page's relative asset URLs resolve under the prefix.
-  app.get(CONSOLE_PREFIX, { schema: { hide: true } }, (_request, reply) => reply.redirect(`${CONSOLE_PREFIX}/`, 301));
+  app.get(CONSOLE_PREFIX, { schema: { hide: true } }, (_request, reply) =>
+    reply.redirect(`${CONSOLE_PREFIX}/`, 301),
+  );
   await app.register(fastifyStatic, {
     root: options.root,
     prefix: `${CONSOLE_PREFIX}/`,
     decorateReply: false,
     // Asset names carry a content hash; the page itself must be fetched anew to find new ones.
     setHeaders: (res, path) => {
-      void res.header('cache-control', path.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable');
+      void res.header(
+        'cache-control',
+        path.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable',
+      );
     },
     cacheControl: false,
   });

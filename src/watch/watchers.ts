@@ -5,7 +5,10 @@
  * balancer is counted where its stream landed), and the figure says so in the API document.
  */
 export class WatcherCount {
-  private readonly streams = new Set<{ readonly names: ReadonlySet<string>; readonly prefixes: readonly string[] }>();
+  private readonly streams = new Set<{
+    readonly names: ReadonlySet<string>;
+    readonly prefixes: readonly string[];
+  }>();
 
   /** Counts a stream until the returned function is called (when it closes). */
   add(names: ReadonlySet<string>, prefixes: readonly string[]): () => void {

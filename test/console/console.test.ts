@@ -190,11 +190,15 @@ describe('the console', () => {
     const first = (await picked.textContent()) as string;
     const other = first === 'a-1' ? 'a-2' : 'a-1';
     await page.getByRole('button', { name: `mark ${first} DOWN` }).click();
-    await expect.poll(() => page.locator(`[data-instance="${first}"] [data-field="status"]`).textContent()).toBe('DOWN');
+    await expect
+      .poll(() => page.locator(`[data-instance="${first}"] [data-field="status"]`).textContent())
+      .toBe('DOWN');
     await expect.poll(() => picked.textContent()).toBe(other);
     await screenshot(page, 'services');
     await page.getByRole('button', { name: `clear the manual status of ${first}` }).click();
-    await expect.poll(() => page.locator(`[data-instance="${first}"] [data-field="status"]`).textContent()).toBe('UP');
+    await expect
+      .poll(() => page.locator(`[data-instance="${first}"] [data-field="status"]`).textContent())
+      .toBe('UP');
     expect(faults).toEqual([]);
     await context.close();
   });
@@ -205,7 +209,9 @@ describe('the console', () => {
     await page.getByLabel('Resource starts with').fill('config:prod/search');
     await page.getByRole('button', { name: 'Filter' }).click();
     await expect.poll(() => page.getByTestId('audit').locator('tbody tr').count()).toBe(4);
-    await expect.poll(async () => (await page.getByTestId('audit').textContent()) ?? '').not.toContain('prod/payments');
+    await expect
+      .poll(async () => (await page.getByTestId('audit').textContent()) ?? '')
+      .not.toContain('prod/payments');
     await screenshot(page, 'audit');
 
     await page.goto(`${gateway.url}/console/#/access`);
@@ -214,20 +220,29 @@ describe('the console', () => {
     await page.getByRole('button', { name: 'Create token' }).click();
     const secret = (await page.getByTestId('secret').textContent()) as string;
     expect(secret).toMatch(/^zkg_/);
-    const who = await fetch(`${gateway.url}/v1/acl/whoami`, { headers: { authorization: `Bearer ${secret}` } });
+    const who = await fetch(`${gateway.url}/v1/acl/whoami`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
     expect(((await who.json()) as { description: string }).description).toBe('ci deployer');
     await screenshot(page, 'access');
     await page.getByRole('button', { name: 'Done' }).click();
     await page.getByRole('button', { name: 'revoke ci deployer' }).click();
     await page.getByRole('button', { name: 'Confirm revoke' }).click();
     await expect
-      .poll(async () => (await fetch(`${gateway.url}/v1/acl/whoami`, { headers: { authorization: `Bearer ${secret}` } })).status)
+      .poll(
+        async () =>
+          (await fetch(`${gateway.url}/v1/acl/whoami`, { headers: { authorization: `Bearer ${secret}` } }))
+            .status,
+      )
       .toBe(401);
     await context.close();
   });
 
   it('offers a read-only token no write control, and a forced write gets the 403 screen', async () => {
-    const created = (await call('POST', '/v1/acl/tokens', { description: 'auditor', policies: ['read-only'] })) as {
+    const created = (await call('POST', '/v1/acl/tokens', {
+      description: 'auditor',
+      policies: ['read-only'],
+    })) as {
       secret: string;
     };
     const { page, context } = await signedIn(browser, gateway.url, created.secret);
@@ -255,7 +270,10 @@ describe('the console', () => {
   });
 
   it('returns to sign-in when the token is revoked while signed in', async () => {
-    const created = (await call('POST', '/v1/acl/tokens', { description: 'short-lived', policies: ['read-only'] })) as {
+    const created = (await call('POST', '/v1/acl/tokens', {
+      description: 'short-lived',
+      policies: ['read-only'],
+    })) as {
       secret: string;
       accessor: string;
     };

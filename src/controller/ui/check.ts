@@ -86,7 +86,13 @@ export function validate(schema: unknown, value: unknown): Finding[] {
   // The validator also reports every enclosing keyword that failed because of a nested one;
   // the innermost say what to fix.
   const leaves = errors.filter(
-    (e) => !errors.some((o) => o !== e && o.instanceLocation.startsWith(e.instanceLocation) && o.keywordLocation.startsWith(e.keywordLocation)),
+    (e) =>
+      !errors.some(
+        (o) =>
+          o !== e &&
+          o.instanceLocation.startsWith(e.instanceLocation) &&
+          o.keywordLocation.startsWith(e.keywordLocation),
+      ),
   );
   return leaves.map((e) => ({
     where: e.instanceLocation === '#' ? 'document' : e.instanceLocation.slice(1),

@@ -67,7 +67,10 @@ export function Loaded<T>({
       {resource.stale && (
         <p class="banner stale" role="status">
           Stale: showing {what} as last known
-          {resource.error ? ` (${resource.error.detail})` : ' (the gateway serves it from its cache while ZooKeeper is unreachable)'}.{' '}
+          {resource.error
+            ? ` (${resource.error.detail})`
+            : ' (the gateway serves it from its cache while ZooKeeper is unreachable)'}
+          .{' '}
           <button type="button" onClick={resource.reload}>
             Retry
           </button>

@@ -26,7 +26,10 @@ export function Diff({ before, after, beforeLabel, afterLabel }: DiffProps) {
       <pre aria-label={`changes from ${beforeLabel} to ${afterLabel}`}>
         {rows.map((row, i) => (
           <div key={i} class={`line ${row.kind}`} data-kind={row.kind}>
-            <span class="mark" aria-label={row.kind === 'add' ? 'added' : row.kind === 'del' ? 'removed' : undefined}>
+            <span
+              class="mark"
+              aria-label={row.kind === 'add' ? 'added' : row.kind === 'del' ? 'removed' : undefined}
+            >
               {row.kind === 'add' ? '+' : row.kind === 'del' ? '−' : ' '}
             </span>
             {row.text}

@@ -47,8 +47,7 @@ export function watch(options: { config: boolean; services: readonly string[] })
   liveState.value = 'connecting';
   const secret = token.value;
   const stream = new EventSource(url, {
-    fetch: (input, init) =>
-      fetch(input, { ...init, headers: { ...init?.headers, ...authorization() } }),
+    fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, ...authorization() } }),
   });
   source = stream;
   stream.onopen = () => (liveState.value = 'open');
@@ -103,7 +102,9 @@ export function watch(options: { config: boolean; services: readonly string[] })
     const { service, id } = JSON.parse(e.data) as { service: string; id: string };
     updateService(service, (list) => list.filter((i) => i.id !== id));
   });
-  stream.addEventListener('revoked', () => signOut('Your session ended: the token was revoked or has expired.'));
+  stream.addEventListener('revoked', () =>
+    signOut('Your session ended: the token was revoked or has expired.'),
+  );
 }
 
 export function stopWatching(): void {

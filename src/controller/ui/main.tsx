@@ -64,7 +64,11 @@ function Signed() {
             ))}
         </nav>
         <span class={`live live-${liveState.value}`} role="status" title="the live update stream">
-          {liveState.value === 'open' ? '● live' : liveState.value === 'off' ? '○ not live' : '◌ reconnecting'}
+          {liveState.value === 'open'
+            ? '● live'
+            : liveState.value === 'off'
+              ? '○ not live'
+              : '◌ reconnecting'}
         </span>
         <span class="who" data-testid="whoami" title={me.accessor}>
           {me.description} ({me.policies.map((p) => p.name).join(', ')})
@@ -89,7 +93,9 @@ function Signed() {
 function configTarget(rest: string | undefined): { namespace: string | undefined; tab: string | undefined } {
   if (!rest) return { namespace: undefined, tab: undefined };
   const colon = rest.indexOf(':');
-  return colon < 0 ? { namespace: rest, tab: undefined } : { namespace: rest.slice(0, colon), tab: rest.slice(colon + 1) };
+  return colon < 0
+    ? { namespace: rest, tab: undefined }
+    : { namespace: rest.slice(0, colon), tab: rest.slice(colon + 1) };
 }
 
 function App() {

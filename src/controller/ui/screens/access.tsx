@@ -29,7 +29,11 @@ export function AccessScreen() {
   const [chosen, setChosen] = useState<string[]>([]);
   const [expires, setExpires] = useState('');
   const [revoking, setRevoking] = useState<string | null>(null);
-  const [policy, setPolicy] = useState({ name: '', description: '', rules: '{\n  "config": { "": ["read"] }\n}' });
+  const [policy, setPolicy] = useState({
+    name: '',
+    description: '',
+    rules: '{\n  "config": { "": ["read"] }\n}',
+  });
   const act = async (run: () => Promise<void>) => {
     setError(null);
     try {
@@ -43,7 +47,11 @@ export function AccessScreen() {
     void act(async () => {
       const { data } = await api<{ accessor: string; secret: string }>('/v1/acl/tokens', {
         method: 'POST',
-        body: { description, policies: chosen, ...(expires ? { expiresAt: new Date(expires).toISOString() } : {}) },
+        body: {
+          description,
+          policies: chosen,
+          ...(expires ? { expiresAt: new Date(expires).toISOString() } : {}),
+        },
       });
       setSecret(data);
       setDescription('');
@@ -56,7 +64,10 @@ export function AccessScreen() {
     void act(async () => {
       await api(`/v1/acl/policies/${encodeURIComponent(policy.name)}`, {
         method: 'PUT',
-        body: { ...(policy.description ? { description: policy.description } : {}), rules: JSON.parse(policy.rules) as unknown },
+        body: {
+          ...(policy.description ? { description: policy.description } : {}),
+          rules: JSON.parse(policy.rules) as unknown,
+        },
       });
       policies.reload();
     });
@@ -129,7 +140,12 @@ export function AccessScreen() {
                             </button>
                           </>
                         ) : (
-                          <button type="button" class="danger" aria-label={`revoke ${t.description}`} onClick={() => setRevoking(t.accessor)}>
+                          <button
+                            type="button"
+                            class="danger"
+                            aria-label={`revoke ${t.description}`}
+                            onClick={() => setRevoking(t.accessor)}
+                          >
                             Revoke…
                           </button>
                         )}
@@ -147,7 +163,12 @@ export function AccessScreen() {
           <h3 id="new-token">New token</h3>
           <label class="field">
             <span>Description</span>
-            <input required maxLength={256} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
+            <input
+              required
+              maxLength={256}
+              value={description}
+              onInput={(e) => setDescription(e.currentTarget.value)}
+            />
           </label>
           <fieldset>
             <legend>Policies</legend>
@@ -157,7 +178,9 @@ export function AccessScreen() {
                   type="checkbox"
                   checked={chosen.includes(p.name)}
                   onChange={(e) =>
-                    setChosen(e.currentTarget.checked ? [...chosen, p.name] : chosen.filter((n) => n !== p.name))
+                    setChosen(
+                      e.currentTarget.checked ? [...chosen, p.name] : chosen.filter((n) => n !== p.name),
+                    )
                   }
                 />{' '}
                 {p.name}
@@ -206,15 +229,27 @@ export function AccessScreen() {
           <h3 id="new-policy">Create or replace a policy</h3>
           <label class="field">
             <span>Name</span>
-            <input required pattern="[a-z0-9][a-z0-9._\-]{0,63}" value={policy.name} onInput={(e) => setPolicy({ ...policy, name: e.currentTarget.value })} />
+            <input
+              required
+              pattern="[a-z0-9][a-z0-9._\-]{0,63}"
+              value={policy.name}
+              onInput={(e) => setPolicy({ ...policy, name: e.currentTarget.value })}
+            />
           </label>
           <label class="field">
             <span>Description</span>
-            <input value={policy.description} onInput={(e) => setPolicy({ ...policy, description: e.currentTarget.value })} />
+            <input
+              value={policy.description}
+              onInput={(e) => setPolicy({ ...policy, description: e.currentTarget.value })}
+            />
           </label>
           <label class="field">
             <span>Rules (JSON)</span>
-            <textarea rows={6} value={policy.rules} onInput={(e) => setPolicy({ ...policy, rules: e.currentTarget.value })} />
+            <textarea
+              rows={6}
+              value={policy.rules}
+              onInput={(e) => setPolicy({ ...policy, rules: e.currentTarget.value })}
+            />
           </label>
           <button type="submit">Save policy</button>
         </form>

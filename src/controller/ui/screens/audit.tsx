@@ -44,15 +44,26 @@ export function AuditScreen() {
       >
         <label class="field">
           <span>Resource starts with</span>
-          <input value={draft.resource} placeholder="config:prod/" onInput={(e) => setDraft({ ...draft, resource: e.currentTarget.value })} />
+          <input
+            value={draft.resource}
+            placeholder="config:prod/"
+            onInput={(e) => setDraft({ ...draft, resource: e.currentTarget.value })}
+          />
         </label>
         <label class="field">
           <span>Token accessor</span>
-          <input value={draft.accessor} onInput={(e) => setDraft({ ...draft, accessor: e.currentTarget.value })} />
+          <input
+            value={draft.accessor}
+            onInput={(e) => setDraft({ ...draft, accessor: e.currentTarget.value })}
+          />
         </label>
         <label class="field">
           <span>Since</span>
-          <input type="datetime-local" value={draft.since} onInput={(e) => setDraft({ ...draft, since: e.currentTarget.value })} />
+          <input
+            type="datetime-local"
+            value={draft.since}
+            onInput={(e) => setDraft({ ...draft, since: e.currentTarget.value })}
+          />
         </label>
         <button type="submit">Filter</button>
       </form>

@@ -17,13 +17,19 @@ interface ZkServer {
 
 interface Cluster {
   zookeeper: { kind: string; state?: string; sessionId?: string; servers?: ZkServer[] };
-  gateways: { self?: string; leader?: string | null; replicas?: { id: string; leader?: boolean; self?: boolean }[] };
+  gateways: {
+    self?: string;
+    leader?: string | null;
+    replicas?: { id: string; leader?: boolean; self?: boolean }[];
+  };
   hotStore: { kind?: string; state?: string };
   scanner: { active?: boolean; owned?: number; running?: number; queued?: number };
   reaper: Record<string, unknown>;
 }
 
 export const CLUSTER_REFRESH_MS = 2_000;
+
+const ms = (value: number | undefined): string => (value === undefined ? '–' : value.toFixed(1));
 
 export function ClusterScreen() {
   const cluster = useResource((signal) => api<Cluster>('/v1/cluster', { signal }), []);
@@ -60,7 +66,11 @@ export function ClusterScreen() {
                       <td data-field="mode" class={s.reachable ? `mode-${s.mode ?? 'unknown'}` : 'st-DOWN'}>
                         {s.reachable ? (s.mode ?? 'unknown') : `unreachable${s.error ? ` (${s.error})` : ''}`}
                       </td>
-                      <td>{s.latencyMs ? `${s.latencyMs.min ?? '–'} / ${s.latencyMs.avg ?? '–'} / ${s.latencyMs.max ?? '–'}` : '—'}</td>
+                      <td>
+                        {s.latencyMs
+                          ? [s.latencyMs.min, s.latencyMs.avg, s.latencyMs.max].map(ms).join(' / ')
+                          : '—'}
+                      </td>
                       <td>{s.znodes ?? '—'}</td>
                       <td>{s.watches ?? '—'}</td>
                       <td>{s.connections ?? '—'}</td>
@@ -90,8 +100,8 @@ export function ClusterScreen() {
               <section class="panel">
                 <h3>Scanner</h3>
                 <p>
-                  {c.scanner.active ? 'active on this replica' : 'standby'} · owned {c.scanner.owned ?? 0} · running{' '}
-                  {c.scanner.running ?? 0} · queued {c.scanner.queued ?? 0}
+                  {c.scanner.active ? 'active on this replica' : 'standby'} · owned {c.scanner.owned ?? 0} ·
+                  running {c.scanner.running ?? 0} · queued {c.scanner.queued ?? 0}
                 </p>
               </section>
               <section class="panel">

@@ -57,7 +57,8 @@ export function ConfigScreen({ namespace, tab }: { namespace: string | undefined
 /** Namespaces grouped by their first segments, as nested lists. */
 function Tree({ items, filter, selected }: { items: ConfigSummary[]; filter: string; selected?: string }) {
   const shown = items.filter((i) => i.namespace.toLowerCase().includes(filter.toLowerCase()));
-  if (shown.length === 0) return <p class="muted">{items.length === 0 ? 'No namespaces yet.' : 'No match.'}</p>;
+  if (shown.length === 0)
+    return <p class="muted">{items.length === 0 ? 'No namespaces yet.' : 'No match.'}</p>;
   const groups = new Map<string, ConfigSummary[]>();
   for (const item of shown) {
     const slash = item.namespace.lastIndexOf('/');
@@ -66,28 +67,34 @@ function Tree({ items, filter, selected }: { items: ConfigSummary[]; filter: str
   }
   return (
     <ul class="tree">
-      {[...groups].sort(([a], [b]) => a.localeCompare(b)).map(([folder, entries]) => (
-        <li key={folder}>
-          {folder !== '' && <span class="folder">{folder}/</span>}
-          <ul>
-            {entries.map((e) => (
-              <li key={e.namespace}>
-                <a
-                  href={`#/config/${e.namespace}`}
-                  aria-current={e.namespace === selected ? 'page' : undefined}
-                  data-namespace={e.namespace}
-                >
-                  <span class="name">{folder === '' ? e.namespace : e.namespace.slice(folder.length + 1)}</span>
-                  <span class="meta">
-                    {e.format} · v<span data-field="version">{e.version}</span> ·{' '}
-                    <span title="live watch streams on this gateway replica">{e.watchers ?? 0} watching</span>
-                  </span>
-                </a>
-              </li>
-            ))}
-          </ul>
-        </li>
-      ))}
+      {[...groups]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([folder, entries]) => (
+          <li key={folder}>
+            {folder !== '' && <span class="folder">{folder}/</span>}
+            <ul>
+              {entries.map((e) => (
+                <li key={e.namespace}>
+                  <a
+                    href={`#/config/${e.namespace}`}
+                    aria-current={e.namespace === selected ? 'page' : undefined}
+                    data-namespace={e.namespace}
+                  >
+                    <span class="name">
+                      {folder === '' ? e.namespace : e.namespace.slice(folder.length + 1)}
+                    </span>
+                    <span class="meta">
+                      {e.format} · v<span data-field="version">{e.version}</span> ·{' '}
+                      <span title="live watch streams on this gateway replica">
+                        {e.watchers ?? 0} watching
+                      </span>
+                    </span>
+                  </a>
+                </li>
+              ))}
+            </ul>
+          </li>
+        ))}
     </ul>
   );
 }
@@ -129,14 +136,19 @@ async function loadSchema(namespace: string, signal?: AbortSignal): Promise<unkn
   }
 }
 
-function Namespace(props: { namespace: string; tab: string; summary?: ConfigSummary; onChanged: () => void }) {
+function Namespace(props: {
+  namespace: string;
+  tab: string;
+  summary?: ConfigSummary;
+  onChanged: () => void;
+}) {
   const { namespace, tab, summary } = props;
   const live = liveDocs.value.get(namespace);
   const doc = useResource((signal) => loadDocument(namespace, signal), [namespace]);
-  const history = useResource((signal) => api<Release[]>(`${nsPath(namespace)}:history`, { signal }), [
-    namespace,
-    live?.version,
-  ]);
+  const history = useResource(
+    (signal) => api<Release[]>(`${nsPath(namespace)}:history`, { signal }),
+    [namespace, live?.version],
+  );
   const latest = history.data?.[0];
   const canDelete = may({ kind: 'config', name: namespace }, 'delete');
   const [deleting, setDeleting] = useState<'ask' | ApiError | null>(null);
@@ -164,7 +176,7 @@ function Namespace(props: { namespace: string; tab: string; summary?: ConfigSumm
           <dt>Version</dt>
           <dd data-testid="live-version">{live?.version ?? summary?.version ?? doc.data?.version ?? '…'}</dd>
           <dt>Author</dt>
-          <dd>{latest ? (latest.author ?? '—') : '…'}</dd>
+          <dd>{latest ? (latest.author ?? '—') : history.error ? '—' : '…'}</dd>
           <dt>Modified</dt>
           <dd>
             <Time iso={latest?.time ?? summary?.modified} />
@@ -202,13 +214,19 @@ function Namespace(props: { namespace: string; tab: string; summary?: ConfigSumm
       <div role="tabpanel">
         {tab === 'edit' && (
           <Loaded resource={doc} what="the document">
-            {(d) => <Editor namespace={namespace} base={d} onPublished={() => (doc.reload(), props.onChanged())} />}
+            {(d) => (
+              <Editor namespace={namespace} base={d} onPublished={() => (doc.reload(), props.onChanged())} />
+            )}
           </Loaded>
         )}
         {tab === 'history' && (
           <Loaded resource={history} what="the history">
             {(releases) => (
-              <History namespace={namespace} releases={releases} onRolledBack={() => (doc.reload(), props.onChanged())} />
+              <History
+                namespace={namespace}
+                releases={releases}
+                onRolledBack={() => (doc.reload(), props.onChanged())}
+              />
             )}
           </Loaded>
         )}
@@ -230,13 +248,24 @@ type Stage =
  * Editing a document: `base` is the version the edit started from. A publish sends its version
  * as If-Match, so a publish made elsewhere meanwhile is a conflict (412), never lost silently.
  */
-function Editor({ namespace, base: initial, onPublished }: { namespace: string; base: Document; onPublished: () => void }) {
+function Editor({
+  namespace,
+  base: initial,
+  onPublished,
+}: {
+  namespace: string;
+  base: Document;
+  onPublished: () => void;
+}) {
   const [base, setBase] = useState(initial);
   const [text, setText] = useState(initial.text);
   const [generation, setGeneration] = useState(0);
   const [comment, setComment] = useState('');
   const [stage, setStage] = useState<Stage>({ kind: 'editing' });
-  const schema = useResource(async (signal) => ({ data: await loadSchema(namespace, signal), stale: false }), [namespace]);
+  const schema = useResource(
+    async (signal) => ({ data: await loadSchema(namespace, signal), stale: false }),
+    [namespace],
+  );
   const findings: Finding[] = useMemo(
     () => (schema.loading && schema.data === undefined ? [] : check(base.format, text, schema.data)),
     [text, base.format, schema.data, schema.loading],
@@ -247,7 +276,12 @@ function Editor({ namespace, base: initial, onPublished }: { namespace: string; 
   useEffect(() => {
     if (!live || live.version <= base.version || stage.kind === 'publishing') return;
     if (!dirty) {
-      setBase({ text: live.content, version: live.version, format: live.format as Format, etag: `"${live.version}"` });
+      setBase({
+        text: live.content,
+        version: live.version,
+        format: live.format as Format,
+        etag: `"${live.version}"`,
+      });
       setText(live.content);
       setGeneration((g) => g + 1);
     }
@@ -287,9 +321,19 @@ function Editor({ namespace, base: initial, onPublished }: { namespace: string; 
         <p>
           You edited version {base.version}. Someone published version {theirs.version} since. Their change:
         </p>
-        <Diff before={base.text} after={theirs.text} beforeLabel={`v${base.version} (yours started here)`} afterLabel={`v${theirs.version} (theirs)`} />
+        <Diff
+          before={base.text}
+          after={theirs.text}
+          beforeLabel={`v${base.version} (yours started here)`}
+          afterLabel={`v${theirs.version} (theirs)`}
+        />
         <p>Your text against theirs:</p>
-        <Diff before={theirs.text} after={text} beforeLabel={`v${theirs.version} (theirs)`} afterLabel="yours" />
+        <Diff
+          before={theirs.text}
+          after={text}
+          beforeLabel={`v${theirs.version} (theirs)`}
+          afterLabel="yours"
+        />
         <div class="actions">
           <button
             type="button"
@@ -372,7 +416,12 @@ function Editor({ namespace, base: initial, onPublished }: { namespace: string; 
       {stage.kind === 'review' && (
         <section class="panel review" aria-labelledby="review-title">
           <h3 id="review-title">Publish over version {base.version}?</h3>
-          <Diff before={base.text} after={text} beforeLabel={`live v${base.version}`} afterLabel="your edit" />
+          <Diff
+            before={base.text}
+            after={text}
+            beforeLabel={`live v${base.version}`}
+            afterLabel="your edit"
+          />
           <button type="button" class="primary" onClick={() => publish(`"${base.version}"`)}>
             Publish
           </button>{' '}
@@ -393,12 +442,23 @@ function Editor({ namespace, base: initial, onPublished }: { namespace: string; 
 }
 
 function contentType(format: Format): string {
-  return { json: 'application/json', yaml: 'application/yaml', properties: 'text/x-java-properties', text: 'text/plain' }[
-    format
-  ];
+  return {
+    json: 'application/json',
+    yaml: 'application/yaml',
+    properties: 'text/x-java-properties',
+    text: 'text/plain',
+  }[format];
 }
 
-function History({ namespace, releases, onRolledBack }: { namespace: string; releases: Release[]; onRolledBack: () => void }) {
+function History({
+  namespace,
+  releases,
+  onRolledBack,
+}: {
+  namespace: string;
+  releases: Release[];
+  onRolledBack: () => void;
+}) {
   const [from, setFrom] = useState(releases[1]?.version ?? releases[0]?.version);
   const [to, setTo] = useState(releases[0]?.version);
   const [outcome, setOutcome] = useState<string | ApiError | null>(null);
@@ -406,7 +466,9 @@ function History({ namespace, releases, onRolledBack }: { namespace: string; rel
   const texts = useResource(
     async (signal) => {
       const load = async (v: number | undefined) =>
-        v === undefined ? '' : (await api<string>(`${nsPath(namespace)}:history/${v}`, { text: true, signal })).data;
+        v === undefined
+          ? ''
+          : (await api<string>(`${nsPath(namespace)}:history/${v}`, { text: true, signal })).data;
       return { data: await Promise.all([load(from), load(to)]), stale: false };
     },
     [from, to],
@@ -445,10 +507,22 @@ function History({ namespace, releases, onRolledBack }: { namespace: string; rel
           {releases.map((r, i) => (
             <tr key={r.version}>
               <td>
-                <input type="radio" name="from" aria-label={`compare from version ${r.version}`} checked={from === r.version} onChange={() => setFrom(r.version)} />
+                <input
+                  type="radio"
+                  name="from"
+                  aria-label={`compare from version ${r.version}`}
+                  checked={from === r.version}
+                  onChange={() => setFrom(r.version)}
+                />
               </td>
               <td>
-                <input type="radio" name="to" aria-label={`compare to version ${r.version}`} checked={to === r.version} onChange={() => setTo(r.version)} />
+                <input
+                  type="radio"
+                  name="to"
+                  aria-label={`compare to version ${r.version}`}
+                  checked={to === r.version}
+                  onChange={() => setTo(r.version)}
+                />
               </td>
               <td>v{r.version}</td>
               <td>{r.author ?? '—'}</td>
@@ -495,15 +569,19 @@ function History({ namespace, releases, onRolledBack }: { namespace: string; rel
 }
 
 function SchemaEditor({ namespace }: { namespace: string }) {
-  const schema = useResource(async (signal) => ({ data: (await loadSchema(namespace, signal)) ?? null, stale: false }), [
-    namespace,
-  ]);
+  const schema = useResource(
+    async (signal) => ({ data: (await loadSchema(namespace, signal)) ?? null, stale: false }),
+    [namespace],
+  );
   const [text, setText] = useState<string | null>(null);
   const [outcome, setOutcome] = useState<string | ApiError | null>(null);
   const canAdmin = may({ kind: 'config', name: namespace }, 'admin');
   const save = async () => {
     try {
-      await api(`${nsPath(namespace)}:schema`, { method: 'PUT', body: JSON.parse(text ?? 'null') as unknown });
+      await api(`${nsPath(namespace)}:schema`, {
+        method: 'PUT',
+        body: JSON.parse(text ?? 'null') as unknown,
+      });
       setOutcome('Schema saved: the next publish is validated against it.');
       schema.reload();
     } catch (err) {
@@ -536,11 +614,20 @@ function SchemaEditor({ namespace }: { namespace: string }) {
               </ul>
             )}
             {canAdmin && (
-              <button type="button" class="primary" disabled={text === null || findings.length > 0} onClick={save}>
+              <button
+                type="button"
+                class="primary"
+                disabled={text === null || findings.length > 0}
+                onClick={save}
+              >
                 Save schema
               </button>
             )}
-            {typeof outcome === 'string' && <p class="ok" role="status">{outcome}</p>}
+            {typeof outcome === 'string' && (
+              <p class="ok" role="status">
+                {outcome}
+              </p>
+            )}
             {outcome instanceof ApiError && <ErrorPanel error={outcome} what="saving the schema" />}
           </div>
         );
@@ -574,7 +661,12 @@ export function NewNamespace() {
       <h2 id="new-title">New namespace</h2>
       <label class="field">
         <span>Name (segments separated by /)</span>
-        <input required value={name.value} onInput={(e) => (name.value = e.currentTarget.value)} placeholder="prod/payments" />
+        <input
+          required
+          value={name.value}
+          onInput={(e) => (name.value = e.currentTarget.value)}
+          placeholder="prod/payments"
+        />
       </label>
       <label class="field">
         <span>Format</span>
@@ -584,7 +676,13 @@ export function NewNamespace() {
           ))}
         </select>
       </label>
-      <CodeEditor key={format.value} value={text} format={format.value} label="first document" onChange={setText} />
+      <CodeEditor
+        key={format.value}
+        value={text}
+        format={format.value}
+        label="first document"
+        onChange={setText}
+      />
       {findings.value.length > 0 && (
         <ul class="findings">
           {findings.value.map((f, i) => (
@@ -601,4 +699,3 @@ export function NewNamespace() {
     </form>
   );
 }
-

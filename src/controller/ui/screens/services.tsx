@@ -14,7 +14,14 @@ import { may } from '../session.js';
 /** The services the live stream watches: every one listed. */
 export const watchedServices = signal<readonly string[]>([]);
 
-const STRATEGIES = ['round_robin', 'weighted_round_robin', 'random', 'weighted_random', 'consistent_hash', 'least_loaded'];
+const STRATEGIES = [
+  'round_robin',
+  'weighted_round_robin',
+  'random',
+  'weighted_random',
+  'consistent_hash',
+  'least_loaded',
+];
 const svcPath = (service: string) => `/v1/services/${encodeURIComponent(service)}`;
 
 export function ServicesScreen({ service }: { service: string | undefined }) {
@@ -34,7 +41,10 @@ export function ServicesScreen({ service }: { service: string | undefined }) {
               <ul class="tree">
                 {items.map((s) => (
                   <li key={s.service}>
-                    <a href={`#/services/${encodeURIComponent(s.service)}`} aria-current={s.service === service ? 'page' : undefined}>
+                    <a
+                      href={`#/services/${encodeURIComponent(s.service)}`}
+                      aria-current={s.service === service ? 'page' : undefined}
+                    >
                       <span class="name">{s.service}</span>
                       <span class="meta">
                         {s.healthy}/{s.instances} healthy · <span class="st-UP">UP {s.status.UP ?? 0}</span> ·{' '}
@@ -64,8 +74,14 @@ export function ServicesScreen({ service }: { service: string | undefined }) {
 function Service({ service, summary }: { service: string; summary?: ServiceSummary }) {
   const changes = serviceChanges.value;
   const pushed = liveInstances.value.get(service);
-  const fetched = useResource((signal) => api<Instance[]>(`${svcPath(service)}/instances`, { signal }), [service]);
-  const checks = useResource((signal) => api<CheckView[]>(`${svcPath(service)}/checks`, { signal }), [service, changes]);
+  const fetched = useResource(
+    (signal) => api<Instance[]>(`${svcPath(service)}/instances`, { signal }),
+    [service],
+  );
+  const checks = useResource(
+    (signal) => api<CheckView[]>(`${svcPath(service)}/checks`, { signal }),
+    [service, changes],
+  );
   const instances = pushed ? { ...fetched, data: [...pushed], error: undefined, stale: false } : fetched;
   const [outcome, setOutcome] = useState<ApiError | null>(null);
   const [confirm, setConfirm] = useState<string | null>(null);
@@ -81,14 +97,19 @@ function Service({ service, summary }: { service: string; summary?: ServiceSumma
     }
   };
   const setStatus = (id: string, status: Status | null) =>
-    act(`${svcPath(service)}/instances/${encodeURIComponent(id)}/status`, status ? 'PUT' : 'DELETE', status ? { status } : undefined);
+    act(
+      `${svcPath(service)}/instances/${encodeURIComponent(id)}/status`,
+      status ? 'PUT' : 'DELETE',
+      status ? { status } : undefined,
+    );
   return (
     <article aria-labelledby="svc-title">
       <header class="ns-header">
         <h2 id="svc-title">{service}</h2>
         {summary?.selfPreservation && (
           <p class="banner warn" role="status">
-            Self-preservation since <Time iso={summary.selfPreservation.since} />: {summary.selfPreservation.reason}
+            Self-preservation since <Time iso={summary.selfPreservation.since} />:{' '}
+            {summary.selfPreservation.reason}
             {canOperate && (
               <>
                 {' '}
@@ -148,7 +169,8 @@ function Service({ service, summary }: { service: string; summary?: ServiceSumma
                           {check?.last && (
                             <span class="muted">
                               {' '}
-                              · {check.last.ok ? 'ok' : check.last.detail} {check.last.latencyMs !== undefined && `${Math.round(check.last.latencyMs)} ms`}
+                              · {check.last.ok ? 'ok' : check.last.detail}{' '}
+                              {check.last.latencyMs !== undefined && `${Math.round(check.last.latencyMs)} ms`}
                             </span>
                           )}
                         </td>
@@ -174,7 +196,11 @@ function Service({ service, summary }: { service: string; summary?: ServiceSumma
                                 </button>
                               ))}
                             {canOperate && i.manualStatus && (
-                              <button type="button" aria-label={`clear the manual status of ${i.id}`} onClick={() => setStatus(i.id, null)}>
+                              <button
+                                type="button"
+                                aria-label={`clear the manual status of ${i.id}`}
+                                onClick={() => setStatus(i.id, null)}
+                              >
                                 Clear
                               </button>
                             )}
@@ -184,7 +210,13 @@ function Service({ service, summary }: { service: string; summary?: ServiceSumma
                                   <button
                                     type="button"
                                     class="danger"
-                                    onClick={() => (setConfirm(null), act(`${svcPath(service)}/instances/${encodeURIComponent(i.id)}`, 'DELETE'))}
+                                    onClick={() => (
+                                      setConfirm(null),
+                                      act(
+                                        `${svcPath(service)}/instances/${encodeURIComponent(i.id)}`,
+                                        'DELETE',
+                                      )
+                                    )}
                                   >
                                     Confirm deregister
                                   </button>
@@ -193,7 +225,12 @@ function Service({ service, summary }: { service: string; summary?: ServiceSumma
                                   </button>
                                 </>
                               ) : (
-                                <button type="button" class="danger" aria-label={`deregister ${i.id}`} onClick={() => setConfirm(i.id)}>
+                                <button
+                                  type="button"
+                                  class="danger"
+                                  aria-label={`deregister ${i.id}`}
+                                  onClick={() => setConfirm(i.id)}
+                                >
                                   Deregister…
                                 </button>
                               ))}
@@ -221,7 +258,10 @@ function DispatchPreview({ service }: { service: string }) {
   const [zone, setZone] = useState('');
   const changes = serviceChanges.value;
   const pick = useResource(
-    (signal) => api<Instance>(`/v1/dispatch/${encodeURIComponent(service)}${query({ strategy, key, zone })}`, { signal }),
+    (signal) =>
+      api<Instance>(`/v1/dispatch/${encodeURIComponent(service)}${query({ strategy, key, zone })}`, {
+        signal,
+      }),
     [service, strategy, key, zone, changes],
   );
   return (
@@ -229,7 +269,11 @@ function DispatchPreview({ service }: { service: string }) {
       <h3 id="preview-title">Dispatch preview</h3>
       <label class="field">
         <span>Strategy</span>
-        <select aria-label="Dispatch strategy" value={strategy} onChange={(e) => setStrategy(e.currentTarget.value)}>
+        <select
+          aria-label="Dispatch strategy"
+          value={strategy}
+          onChange={(e) => setStrategy(e.currentTarget.value)}
+        >
           <option value="">the service's</option>
           {STRATEGIES.map((s) => (
             <option key={s}>{s}</option>
@@ -245,19 +289,19 @@ function DispatchPreview({ service }: { service: string }) {
         <input value={zone} onInput={(e) => setZone(e.currentTarget.value)} />
       </label>
       <p aria-live="polite" data-testid="pick">
-        {pick.loading && !pick.data && !pick.error
-          ? 'Picking…'
-          : pick.error && (pick.stale || !pick.data)
-            ? `No pick: ${pick.error.detail}`
-            : pick.data
-              ? (
-                  <>
-                    Pick: <strong data-field="pick">{pick.data.id}</strong> ({pick.data.address}
-                    {pick.data.port != null ? `:${pick.data.port}` : ''}
-                    {pick.data.zone ? `, zone ${pick.data.zone}` : ''})
-                  </>
-                )
-              : ''}
+        {pick.loading && !pick.data && !pick.error ? (
+          'Picking…'
+        ) : pick.error && (pick.stale || !pick.data) ? (
+          `No pick: ${pick.error.detail}`
+        ) : pick.data ? (
+          <>
+            Pick: <strong data-field="pick">{pick.data.id}</strong> ({pick.data.address}
+            {pick.data.port != null ? `:${pick.data.port}` : ''}
+            {pick.data.zone ? `, zone ${pick.data.zone}` : ''})
+          </>
+        ) : (
+          ''
+        )}
       </p>
     </section>
   );
@@ -286,11 +330,22 @@ function Policy({ service }: { service: string }) {
       <h3 id="policy-title">Service policy</h3>
       <label class="field">
         <span>Protection threshold (0–1)</span>
-        <input type="number" min="0" max="1" step="0.05" value={threshold} onInput={(e) => setThreshold(e.currentTarget.value)} />
+        <input
+          type="number"
+          min="0"
+          max="1"
+          step="0.05"
+          value={threshold}
+          onInput={(e) => setThreshold(e.currentTarget.value)}
+        />
       </label>
       <label class="field">
         <span>Strategy</span>
-        <select aria-label="Policy strategy" value={strategy} onChange={(e) => setStrategy(e.currentTarget.value)}>
+        <select
+          aria-label="Policy strategy"
+          value={strategy}
+          onChange={(e) => setStrategy(e.currentTarget.value)}
+        >
           <option value="">gateway default</option>
           {STRATEGIES.map((s) => (
             <option key={s}>{s}</option>
@@ -299,10 +354,21 @@ function Policy({ service }: { service: string }) {
       </label>
       <label class="field">
         <span>Zone minimum healthy share (0–1)</span>
-        <input type="number" min="0" max="1" step="0.05" value={share} onInput={(e) => setShare(e.currentTarget.value)} />
+        <input
+          type="number"
+          min="0"
+          max="1"
+          step="0.05"
+          value={share}
+          onInput={(e) => setShare(e.currentTarget.value)}
+        />
       </label>
       <button type="submit">Save policy</button>
-      {typeof outcome === 'string' && <p class="ok" role="status">{outcome}</p>}
+      {typeof outcome === 'string' && (
+        <p class="ok" role="status">
+          {outcome}
+        </p>
+      )}
       {outcome instanceof ApiError && <ErrorPanel error={outcome} what="the policy" />}
     </form>
   );

@@ -36,8 +36,8 @@ export function SignIn() {
           />
         </label>
         <p class="muted">
-          A first start writes the management token to <code>&lt;data dir&gt;/bootstrap-token</code>. The token stays
-          in this tab only.
+          A first start writes the management token to <code>&lt;data dir&gt;/bootstrap-token</code>. The
+          token stays in this tab only.
         </p>
         <button type="submit" class="primary">
           Sign in
