@@ -66,9 +66,11 @@ describe('the console', () => {
     const asset = await fetch(`${gateway.url}/console/${script}`);
     expect(asset.status).toBe(200);
     expect(asset.headers.get('content-type')).toMatch(/javascript/);
-    const missing = await fetch(`${gateway.url}/console/nope.js`);
-    expect(missing.status).toBe(404);
-    expect(((await missing.json()) as { code: string }).code).toBe('ZKG_ROUTE_NOT_FOUND');
+    for (const path of ['/console/nope.js', '/console/%2e%2e/package.json', '/console/..%2fpackage.json']) {
+      const missing = await fetch(`${gateway.url}${path}`);
+      expect(missing.status, path).toBe(404);
+      expect(((await missing.json()) as { code: string }).code, path).toBe('ZKG_ROUTE_NOT_FOUND');
+    }
   });
 
   it('signs in with a token, says who you are, and signs out', async () => {
@@ -281,6 +283,25 @@ describe('the console', () => {
     await call('DELETE', `/v1/acl/tokens/${created.accessor}`);
     await page.getByLabel('Token').waitFor();
     expect(await page.getByRole('alert').textContent()).toMatch(/revoked|refused/);
+    await context.close();
+  });
+
+  it('works with the keyboard alone', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const page = await context.newPage();
+    await page.goto(`${gateway.url}/console/`);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(MANAGEMENT_SECRET);
+    await page.keyboard.press('Enter');
+    await page.getByTestId('whoami').waitFor();
+    const focusedText = () => page.evaluate<string>('document.activeElement?.textContent ?? ""');
+    for (let presses = 0; (await focusedText()) !== 'Services'; presses++) {
+      expect(presses).toBeLessThan(10);
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.press('Enter');
+    await page.getByRole('link', { name: /orders/ }).waitFor();
+    expect(page.url()).toMatch(/#\/services$/);
     await context.close();
   });
 

@@ -8,7 +8,9 @@
  */
 import { json } from '@codemirror/lang-json';
 import { yaml } from '@codemirror/lang-yaml';
+import { HighlightStyle, syntaxHighlighting } from '@codemirror/language';
 import { EditorState, type Extension } from '@codemirror/state';
+import { tags } from '@lezer/highlight';
 import { basicSetup, EditorView } from 'codemirror';
 import { useEffect, useRef } from 'preact/hooks';
 import type { Format } from './model.js';
@@ -26,6 +28,17 @@ const look = EditorView.theme({
   '.cm-cursor': { borderLeftColor: 'var(--fg)' },
   '&.cm-focused': { outline: '2px solid var(--accent)' },
 });
+
+/** Token colours from the page's palette, so they stay readable in the dark theme too. */
+const colours = syntaxHighlighting(
+  HighlightStyle.define([
+    { tag: [tags.propertyName, tags.definition(tags.propertyName)], color: 'var(--syn-key)' },
+    { tag: [tags.string, tags.special(tags.string)], color: 'var(--syn-string)' },
+    { tag: [tags.number, tags.bool, tags.null, tags.atom], color: 'var(--syn-literal)' },
+    { tag: [tags.comment, tags.meta], color: 'var(--muted)', fontStyle: 'italic' },
+    { tag: [tags.punctuation, tags.separator, tags.brace, tags.squareBracket], color: 'var(--muted)' },
+  ]),
+);
 
 const languages: Record<Format, () => Extension[]> = {
   json: () => [json()],
@@ -57,6 +70,7 @@ export function CodeEditor({ value, format, label, readOnly = false, onChange }:
         extensions: [
           basicSetup,
           look,
+          colours,
           ...languages[format](),
           EditorView.lineWrapping,
           // basicSetup leaves Tab unbound, so keyboard users can tab out of the editor.
