@@ -108,6 +108,8 @@ describe('the console', () => {
     await replaceEditorText(editor.page, 'retries: 11\ntimeout: 5s\n');
     await expect.poll(() => editor.page.getByTestId('checks').textContent()).toMatch(/retries.*10/);
     expect(await editor.page.getByRole('button', { name: 'Review changes…' }).isDisabled()).toBe(true);
+    // Marked in place too, on the offending value.
+    await expect.poll(() => editor.page.locator('.cm-lintRange-error').first().textContent()).toBe('11');
     await screenshot(editor.page, 'config-schema-violation');
 
     await replaceEditorText(editor.page, 'retries: 4\ntimeout: 5s\n');

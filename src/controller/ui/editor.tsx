@@ -9,10 +9,12 @@
 import { json } from '@codemirror/lang-json';
 import { yaml } from '@codemirror/lang-yaml';
 import { HighlightStyle, syntaxHighlighting } from '@codemirror/language';
+import { forceLinting, linter, lintGutter, type Diagnostic } from '@codemirror/lint';
 import { EditorState, type Extension } from '@codemirror/state';
 import { tags } from '@lezer/highlight';
 import { basicSetup, EditorView } from 'codemirror';
 import { useEffect, useRef } from 'preact/hooks';
+import type { Finding } from './check.js';
 import type { Format } from './model.js';
 
 /** The page's colours (custom properties cross the shadow boundary), so both themes apply. */
@@ -54,12 +56,42 @@ interface EditorProps {
   readonly label: string;
   readonly readOnly?: boolean;
   readonly onChange?: (text: string) => void;
+  /** What is wrong with a text, marked in place (underline, gutter, tooltip). */
+  readonly diagnose?: (text: string) => readonly Finding[];
+  /** A change of this value re-runs `diagnose` (say, a schema that arrived). */
+  readonly recheck?: unknown;
 }
 
-export function CodeEditor({ value, format, label, readOnly = false, onChange }: EditorProps) {
+function diagnostics(findings: readonly Finding[], length: number): Diagnostic[] {
+  return findings.map((f) => {
+    const from = Math.min(f.from, length);
+    return {
+      from,
+      to: Math.min(Math.max(f.to, from + 1), length),
+      severity: 'error',
+      message: `${f.where}: ${f.message}`,
+    };
+  });
+}
+
+export function CodeEditor({
+  value,
+  format,
+  label,
+  readOnly = false,
+  onChange,
+  diagnose,
+  recheck,
+}: EditorProps) {
   const host = useRef<HTMLDivElement>(null);
+  const editor = useRef<EditorView | null>(null);
   const changed = useRef(onChange);
   changed.current = onChange;
+  const diagnosing = useRef(diagnose);
+  diagnosing.current = diagnose;
+  useEffect(() => {
+    if (editor.current) forceLinting(editor.current);
+  }, [recheck]);
   useEffect(() => {
     const shadow = host.current!.shadowRoot ?? host.current!.attachShadow({ mode: 'open' });
     const view = new EditorView({
@@ -71,6 +103,16 @@ export function CodeEditor({ value, format, label, readOnly = false, onChange }:
           basicSetup,
           look,
           colours,
+          ...(diagnose
+            ? [
+                linter(
+                  (view) =>
+                    diagnostics(diagnosing.current?.(view.state.doc.toString()) ?? [], view.state.doc.length),
+                  { delay: 250 },
+                ),
+                lintGutter(),
+              ]
+            : []),
           ...languages[format](),
           EditorView.lineWrapping,
           // basicSetup leaves Tab unbound, so keyboard users can tab out of the editor.
@@ -82,7 +124,11 @@ export function CodeEditor({ value, format, label, readOnly = false, onChange }:
         ],
       }),
     });
-    return () => view.destroy();
+    editor.current = view;
+    return () => {
+      editor.current = null;
+      view.destroy();
+    };
     // The editor owns its text once created: the parent remounts it (key) to replace it.
   }, []);
   return <div class="editor" ref={host} />;

@@ -381,6 +381,8 @@ function Editor({
           setText(t);
           if (stage.kind !== 'editing') setStage({ kind: 'editing' });
         }}
+        diagnose={(t) => check(base.format, t, schema.data)}
+        recheck={schema.data}
       />
       <div class="checks" aria-live="polite">
         {findings.length === 0 ? (
@@ -603,6 +605,7 @@ function SchemaEditor({ namespace }: { namespace: string }) {
               label={`${namespace} JSON Schema`}
               readOnly={!canAdmin}
               onChange={setText}
+              diagnose={(t) => check('json', t, undefined)}
             />
             {findings.length > 0 && (
               <ul class="findings">
@@ -682,6 +685,7 @@ export function NewNamespace() {
         format={format.value}
         label="first document"
         onChange={setText}
+        diagnose={(t) => check(format.value, t, undefined)}
       />
       {findings.value.length > 0 && (
         <ul class="findings">
