@@ -10,7 +10,7 @@
 import { batch, signal } from '@preact/signals';
 import { EventSource } from 'eventsource';
 import { authorization, signOut, token } from './api.js';
-import type { Instance } from './model.js';
+import { applyServiceEvent, type Instance, type ServiceEvent } from './model.js';
 
 export interface LiveDocument {
   readonly namespace: string;
@@ -79,29 +79,17 @@ export function watch(options: { config: boolean; services: readonly string[] })
       configChanges.value++;
     });
   });
-  const updateService = (service: string, change: (list: readonly Instance[]) => readonly Instance[]) =>
+  const updateService = (type: string, data: string) => {
+    const event = JSON.parse(data) as ServiceEvent;
     batch(() => {
       const all = new Map(liveInstances.value);
-      all.set(service, change(all.get(service) ?? []));
+      all.set(event.service, applyServiceEvent(all.get(event.service) ?? [], type, event));
       liveInstances.value = all;
       serviceChanges.value++;
     });
-  stream.addEventListener('instances', (e) => {
-    const { service, instances } = JSON.parse(e.data) as { service: string; instances: Instance[] };
-    updateService(service, () => instances);
-  });
-  stream.addEventListener('instance', (e) => {
-    const { service, instance } = JSON.parse(e.data) as { service: string; instance: Instance };
-    updateService(service, (list) =>
-      list.some((i) => i.id === instance.id)
-        ? list.map((i) => (i.id === instance.id ? instance : i))
-        : [...list, instance],
-    );
-  });
-  stream.addEventListener('instance-removed', (e) => {
-    const { service, id } = JSON.parse(e.data) as { service: string; id: string };
-    updateService(service, (list) => list.filter((i) => i.id !== id));
-  });
+  };
+  for (const type of ['instances', 'instance', 'instance-removed'])
+    stream.addEventListener(type, (e) => updateService(type, e.data));
   stream.addEventListener('revoked', () =>
     signOut('Your session ended: the token was revoked or has expired.'),
   );

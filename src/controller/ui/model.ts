@@ -52,3 +52,29 @@ export interface ServiceSummary {
   readonly index: string;
   readonly selfPreservation?: { since: string; reason: string };
 }
+
+/** A service event of the watch stream: a whole list, one instance upserted, or one removed. */
+export type ServiceEvent =
+  | { readonly service: string; readonly instances: readonly Instance[] }
+  | { readonly service: string; readonly instance: Instance }
+  | { readonly service: string; readonly id: string };
+
+/**
+ * A service's instance list after one event: `instances` replaces it, `instance` upserts one,
+ * `instance-removed` deletes one; any other type leaves it as it was.
+ */
+export function applyServiceEvent(
+  list: readonly Instance[],
+  type: string,
+  event: ServiceEvent,
+): readonly Instance[] {
+  if (type === 'instances' && 'instances' in event) return event.instances;
+  if (type === 'instance' && 'instance' in event) {
+    const { instance } = event;
+    return list.some((i) => i.id === instance.id)
+      ? list.map((i) => (i.id === instance.id ? instance : i))
+      : [...list, instance];
+  }
+  if (type === 'instance-removed' && 'id' in event) return list.filter((i) => i.id !== event.id);
+  return list;
+}
