@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { launchBrowser, screenshot, signedIn } from '../support/browser.js';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { MANAGEMENT, MANAGEMENT_SECRET } from '../support/tokens.js';
+import { pollUntil } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { startEnsemble, type ZkEnsemble } from '../support/zookeeper.js';
 
@@ -25,6 +26,11 @@ beforeAll(async () => {
     ZKGATE_READINESS_GRACE_MS: '0',
   };
   for (let i = 0; i < 2; i++) gateways.push(await startInProcessGateway(env));
+  for (const gateway of gateways)
+    await pollUntil(async () => (await fetch(`${gateway.url}/readyz`)).ok || undefined, {
+      timeoutMs: 20_000,
+      what: 'the gateway to be ready',
+    });
 });
 
 afterAll(async () => {
@@ -40,7 +46,7 @@ it('follows a leader kill, and marks data stale while the quorum is lost', async
     headers: { ...MANAGEMENT, 'content-type': 'application/yaml' },
     body: 'replicas: 2\n',
   });
-  expect(published.status).toBe(201);
+  expect(published.status, await published.text()).toBe(201);
   const { page, context, faults } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET);
   await page.goto(`${gateway.url}/console/#/cluster`);
   const leader = await ensemble.leader();
@@ -63,6 +69,9 @@ it('follows a leader kill, and marks data stale while the quorum is lost', async
 
   // One of three left: no quorum, so reads come from the gateway's cache, marked stale.
   await next.kill();
+  const stale = async () =>
+    (await fetch(`${gateway.url}/v1/config`, { headers: MANAGEMENT })).headers.get('x-zkgate-stale');
+  await expect.poll(stale, { timeout: 20_000 }).toBe('true');
   await page.goto(`${gateway.url}/console/#/config/prod/cluster-demo`);
   await page.locator('.stale').first().waitFor({ timeout: 20_000 });
   await page.getByText('replicas: 2').waitFor();

@@ -220,7 +220,7 @@ describe('the console', () => {
 
     await page.goto(`${gateway.url}/console/#/access`);
     await page.getByLabel('Description').first().fill('ci deployer');
-    await page.getByLabel('read-only').check();
+    await page.getByRole('checkbox', { name: 'read-only' }).check();
     await page.getByRole('button', { name: 'Create token' }).click();
     const secret = (await page.getByTestId('secret').textContent()) as string;
     expect(secret).toMatch(/^zkg_/);
@@ -228,7 +228,7 @@ describe('the console', () => {
       headers: { authorization: `Bearer ${secret}` },
     });
     expect(((await who.json()) as { description: string }).description).toBe('ci deployer');
-    await screenshot(page, 'access');
+    await screenshot(page, 'access', [page.getByTestId('secret')]);
     await page.getByRole('button', { name: 'Done' }).click();
     await page.getByRole('button', { name: 'revoke ci deployer' }).click();
     await page.getByRole('button', { name: 'Confirm revoke' }).click();

@@ -4,14 +4,21 @@
  * test file; each test opens its own contexts (separate sessionStorage, so separate sign-ins).
  */
 import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { requireFile } from './processes.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-/** Screenshots of every screen, committed and linked from the README. */
-export const SCREENSHOTS = fileURLToPath(new URL('../../docs/console/', import.meta.url));
+/**
+ * Screenshots of every screen: into docs/console/ (committed, linked from the README) when
+ * ZKGATE_UPDATE_SCREENSHOTS is set, else into a temp directory, so a test run leaves the
+ * working tree as it was.
+ */
+export const SCREENSHOTS = process.env.ZKGATE_UPDATE_SCREENSHOTS
+  ? fileURLToPath(new URL('../../docs/console/', import.meta.url))
+  : join(tmpdir(), 'zkgate-console-screenshots');
 
 export async function launchBrowser(): Promise<Browser> {
   requireFile(CHROMIUM, 'apt-get install -y --no-install-recommends chromium');
@@ -62,9 +69,10 @@ export async function signedIn(
   return { page, context, faults };
 }
 
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** A full-page screenshot; `mask` covers what must not be published (a token's secret). */
+export async function screenshot(page: Page, name: string, mask: Locator[] = []): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true, mask });
 }
 
 /** Replaces the text of the page's (first) CodeMirror editor, as typing would. */

@@ -20,6 +20,15 @@ interface PolicyView {
   builtIn: boolean;
 }
 
+/** `["read","write"]`, or per prefix: `"team-a/" read, write; "team-a/secrets/" deny`. */
+function ruleText(grant: unknown): string {
+  const text = (g: unknown) => (Array.isArray(g) ? g.join(', ') : String(g));
+  if (grant === null || typeof grant !== 'object' || Array.isArray(grant)) return text(grant);
+  return Object.entries(grant)
+    .map(([prefix, g]) => `${JSON.stringify(prefix)} ${text(g)}`)
+    .join('; ');
+}
+
 export function AccessScreen() {
   const tokens = useResource((signal) => api<Token[]>('/v1/acl/tokens', { signal }), []);
   const policies = useResource((signal) => api<PolicyView[]>('/v1/acl/policies', { signal }), []);
@@ -204,7 +213,13 @@ export function AccessScreen() {
               <li key={p.name} class="panel">
                 <strong>{p.name}</strong> {p.builtIn && <span class="badge">built in</span>}
                 {p.description && <span class="muted"> — {p.description}</span>}
-                <pre>{JSON.stringify(p.rules, null, 2)}</pre>
+                <ul class="rules" aria-label={`rules of ${p.name}`}>
+                  {Object.entries(p.rules).map(([kind, grant]) => (
+                    <li key={kind}>
+                      <code>{kind}</code> {ruleText(grant)}
+                    </li>
+                  ))}
+                </ul>
                 {!p.builtIn && may({ kind: 'acl' }, 'delete') && (
                   <button
                     type="button"
