@@ -1,12 +1,13 @@
 /**
  * Builds the web console (src/controller/ui/) into dist/console/: one script and one stylesheet,
  * named by content hash, and the page that loads them. Everything the console runs is in these
- * files (no CDN, nothing fetched at run time). Prints the bundle's size, raw and gzipped.
+ * files (no CDN, nothing fetched at run time). Each file also gets its gzip and brotli forms,
+ * which the gateway sends to browsers that accept them. Prints the bundle's size, raw and gzipped.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -17,6 +18,7 @@ export interface BundleSize {
   readonly file: string;
   readonly bytes: number;
   readonly gzip: number;
+  readonly brotli: number;
 }
 
 export async function buildConsole(): Promise<BundleSize[]> {
@@ -47,7 +49,11 @@ export async function buildConsole(): Promise<BundleSize[]> {
   return Promise.all(
     [script, style, 'index.html'].map(async (file) => {
       const bytes = await readFile(join(CONSOLE_OUT, file));
-      return { file, bytes: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+      const gzip = gzipSync(bytes, { level: 9 });
+      const brotli = brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } });
+      await writeFile(join(CONSOLE_OUT, `${file}.gz`), gzip);
+      await writeFile(join(CONSOLE_OUT, `${file}.br`), brotli);
+      return { file, bytes: bytes.length, gzip: gzip.length, brotli: brotli.length };
     }),
   );
 }
@@ -55,8 +61,8 @@ export async function buildConsole(): Promise<BundleSize[]> {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const sizes = await buildConsole();
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
-  for (const { file, bytes, gzip } of sizes)
-    console.log(`console: ${file} ${kib(bytes)} (${kib(gzip)} gzip)`);
-  const total = sizes.reduce((sum, s) => sum + s.gzip, 0);
-  console.log(`console: total ${kib(total)} gzip`);
+  for (const { file, bytes, gzip, brotli } of sizes)
+    console.log(`console: ${file} ${kib(bytes)} (${kib(gzip)} gzip, ${kib(brotli)} brotli)`);
+  const total = (key: 'bytes' | 'gzip' | 'brotli') => kib(sizes.reduce((sum, s) => sum + s[key], 0));
+  console.log(`console: total ${total('bytes')} (${total('gzip')} gzip, ${total('brotli')} brotli)`);
 }

@@ -53,6 +53,8 @@ export async function consoleRoutes(app: FastifyInstance, options: { root: strin
     root: options.root,
     prefix: `${CONSOLE_PREFIX}/`,
     decorateReply: false,
+    // The build writes .br and .gz next to each file: sent as they are to browsers that take them.
+    preCompressed: true,
     // Asset names carry a content hash; the page itself must be fetched anew to find new ones.
     setHeaders: (res, path) => {
       void res.header(
