@@ -66,8 +66,14 @@ describe('the console', () => {
     const asset = await fetch(`${gateway.url}/console/${script}`);
     expect(asset.status).toBe(200);
     expect(asset.headers.get('content-type')).toMatch(/javascript/);
-    // Precompressed by the build; fetch asks for br and gzip.
-    expect(asset.headers.get('content-encoding')).toBe('br');
+    // Precompressed by the build, in the form the client takes.
+    for (const encoding of ['br', 'gzip']) {
+      const compressed = await fetch(`${gateway.url}/console/${script}`, {
+        headers: { 'accept-encoding': encoding },
+      });
+      expect(compressed.headers.get('content-encoding')).toBe(encoding);
+      expect(await compressed.text()).toBe(await (await fetch(`${gateway.url}/console/${script}`)).text());
+    }
     for (const path of ['/console/nope.js', '/console/%2e%2e/package.json', '/console/..%2fpackage.json']) {
       const missing = await fetch(`${gateway.url}${path}`);
       expect(missing.status, path).toBe(404);
