@@ -414,6 +414,7 @@ export class RegistryService {
           healthy: views.filter((v) => v.healthy).length,
           status,
           index: String(entry.index),
+          policy: this.policy(entry.service),
           ...(hold
             ? { selfPreservation: { since: new Date(hold.since).toISOString(), reason: hold.reason } }
             : {}),

@@ -206,6 +206,11 @@ describe('the console', () => {
       .poll(() => page.locator(`[data-instance="${first}"] [data-field="status"]`).textContent())
       .toBe('DOWN');
     await expect.poll(() => picked.textContent()).toBe(other);
+    await page.getByLabel('Protection threshold (0–1)').fill('0.4');
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByRole('link', { name: /protect below 0\.4/ }).waitFor();
+    const [summary] = (await call('GET', '/v1/services')) as unknown as { policy: Record<string, unknown> }[];
+    expect(summary?.policy).toMatchObject({ protectThreshold: 0.4 });
     await screenshot(page, 'services');
     await page.getByRole('button', { name: `clear the manual status of ${first}` }).click();
     await expect

@@ -29,7 +29,6 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     readonly detail: string,
-    readonly problem: Record<string, unknown> = {},
   ) {
     super(detail);
   }
@@ -91,7 +90,7 @@ export async function api<T>(path: string, call: Call = {}): Promise<Answer<T>> 
     }
     const detail =
       typeof problem.detail === 'string' ? problem.detail : `${response.status} ${response.statusText}`;
-    throw new ApiError(response.status, String(problem.code ?? `HTTP_${response.status}`), detail, problem);
+    throw new ApiError(response.status, String(problem.code ?? `HTTP_${response.status}`), detail);
   }
   const text = await response.text();
   const data = (call.text ? text : text === '' ? undefined : JSON.parse(text)) as T;

@@ -48,7 +48,7 @@ function locator(doc: Document, length: number): (pointer: string[]) => [number,
 }
 
 /** The document's value and how to find a part of it, or why it does not parse. */
-export function parse(format: Format, text: string): Parsed {
+function parse(format: Format, text: string): Parsed {
   switch (format) {
     case 'json': {
       // JSON is YAML 1.2 too: the YAML parser gives spans (and a position when JSON.parse gives none).

@@ -44,12 +44,19 @@ export interface CheckView {
   readonly last?: { ok?: boolean; at?: string; latencyMs?: number; detail?: string; by?: string };
 }
 
+export interface ServicePolicy {
+  readonly protectThreshold?: number;
+  readonly strategy?: string;
+  readonly zoneMinHealthyShare?: number;
+}
+
 export interface ServiceSummary {
   readonly service: string;
   readonly instances: number;
   readonly healthy: number;
   readonly status: Partial<Record<Status, number>>;
   readonly index: string;
+  readonly policy?: ServicePolicy;
   readonly selfPreservation?: { since: string; reason: string };
 }
 

@@ -27,7 +27,7 @@ interface Cluster {
   reaper: Record<string, unknown>;
 }
 
-export const CLUSTER_REFRESH_MS = 2_000;
+const CLUSTER_REFRESH_MS = 2_000;
 
 const ms = (value: number | undefined): string => (value === undefined ? '–' : value.toFixed(1));
 

@@ -8,7 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, query } from '../api.js';
 import { ErrorPanel, Loaded, Time, useResource } from '../components.js';
 import { liveInstances, serviceChanges } from '../live.js';
-import type { CheckView, Instance, ServiceSummary, Status } from '../model.js';
+import type { CheckView, Instance, ServicePolicy, ServiceSummary, Status } from '../model.js';
 import { may } from '../session.js';
 
 /** The services the live stream watches: every one listed. */
@@ -50,6 +50,12 @@ export function ServicesScreen({ service }: { service: string | undefined }) {
                         {s.healthy}/{s.instances} healthy · <span class="st-UP">UP {s.status.UP ?? 0}</span> ·{' '}
                         <span class="st-DOWN">DOWN {s.status.DOWN ?? 0}</span> ·{' '}
                         <span class="st-DRAINING">DRAINING {s.status.DRAINING ?? 0}</span>
+                        {s.policy && (
+                          <>
+                            {' '}
+                            · {s.policy.strategy} · protect below {s.policy.protectThreshold}
+                          </>
+                        )}
                         {s.selfPreservation && <span class="badge warn"> self-preservation</span>}
                       </span>
                     </a>
@@ -64,14 +70,20 @@ export function ServicesScreen({ service }: { service: string | undefined }) {
         {service === undefined ? (
           <p class="muted">Select a service.</p>
         ) : (
-          <Service key={service} service={service} summary={list.data?.find((s) => s.service === service)} />
+          <Service
+            key={service}
+            service={service}
+            summary={list.data?.find((s) => s.service === service)}
+            onChanged={list.reload}
+          />
         )}
       </section>
     </div>
   );
 }
 
-function Service({ service, summary }: { service: string; summary?: ServiceSummary }) {
+function Service(props: { service: string; summary?: ServiceSummary; onChanged: () => void }) {
+  const { service, summary } = props;
   const changes = serviceChanges.value;
   const pushed = liveInstances.value.get(service);
   const fetched = useResource(
@@ -246,7 +258,9 @@ function Service({ service, summary }: { service: string; summary?: ServiceSumma
       </Loaded>
       <div class="columns">
         <DispatchPreview service={service} />
-        {canOperate && <Policy service={service} />}
+        {canOperate && summary?.policy && (
+          <Policy service={service} current={summary.policy} onSaved={props.onChanged} />
+        )}
       </div>
     </article>
   );
@@ -307,10 +321,11 @@ function DispatchPreview({ service }: { service: string }) {
   );
 }
 
-function Policy({ service }: { service: string }) {
-  const [threshold, setThreshold] = useState('');
-  const [strategy, setStrategy] = useState('');
-  const [share, setShare] = useState('');
+function Policy(props: { service: string; current: ServicePolicy; onSaved: () => void }) {
+  const { service, current } = props;
+  const [threshold, setThreshold] = useState(String(current.protectThreshold ?? ''));
+  const [strategy, setStrategy] = useState(current.strategy ?? '');
+  const [share, setShare] = useState(String(current.zoneMinHealthyShare ?? ''));
   const [outcome, setOutcome] = useState<string | ApiError | null>(null);
   const save = async (e: Event) => {
     e.preventDefault();
@@ -320,7 +335,8 @@ function Policy({ service }: { service: string }) {
     if (share !== '') body.zoneMinHealthyShare = Number(share);
     try {
       const { data } = await api<Record<string, unknown>>(`${svcPath(service)}`, { method: 'PUT', body });
-      setOutcome(`Policy now: ${JSON.stringify(data)}`);
+      setOutcome(`Saved: ${JSON.stringify(data)}`);
+      props.onSaved();
     } catch (err) {
       setOutcome(err as ApiError);
     }
