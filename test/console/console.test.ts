@@ -216,6 +216,31 @@ describe('the console', () => {
     await expect
       .poll(() => page.locator(`[data-instance="${first}"] [data-field="status"]`).textContent())
       .toBe('UP');
+    await page.getByRole('button', { name: `deregister ${other}` }).click();
+    await page.getByRole('button', { name: 'Confirm deregister' }).click();
+    await page.locator(`[data-instance="${other}"]`).waitFor({ state: 'detached' });
+    await expect.poll(() => picked.textContent()).toBe(first);
+    expect(faults).toEqual([]);
+    await context.close();
+  });
+
+  it('saves a schema with the schema editor, and deletes a namespace after confirmation', async () => {
+    await publishYaml('prod/scratch', 'a: 1\n');
+    const { page, context, faults } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET);
+    await page.goto(`${gateway.url}/console/#/config/prod/scratch:schema`);
+    await page.getByText('No schema').waitFor();
+    await replaceEditorText(page, '{"type": "object", "required": ["a"]');
+    await expect.poll(() => page.getByRole('button', { name: 'Save schema' }).isDisabled()).toBe(true);
+    await replaceEditorText(page, '{"type": "object", "required": ["a"]}');
+    await page.getByRole('button', { name: 'Save schema' }).click();
+    await page.getByText('Schema saved').waitFor();
+    expect(await call('GET', '/v1/config/prod/scratch:schema')).toEqual({ type: 'object', required: ['a'] });
+
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('button', { name: 'Delete prod/scratch' }).click();
+    await page.locator('[data-namespace="prod/scratch"]').waitFor({ state: 'detached' });
+    const gone = await fetch(`${gateway.url}/v1/config/prod/scratch`, { headers: MANAGEMENT });
+    expect(gone.status).toBe(404);
     expect(faults).toEqual([]);
     await context.close();
   });
@@ -270,7 +295,7 @@ describe('the console', () => {
     expect(await page.getByRole('link', { name: 'New namespace' }).count()).toBe(0);
     expect(await page.getByRole('link', { name: 'Access' }).count()).toBe(0);
     await page.goto(`${gateway.url}/console/#/services/orders`);
-    await page.locator('[data-instance="a-1"]').waitFor();
+    await page.locator('[data-instance]').first().waitFor();
     expect(await page.getByRole('button', { name: /^mark / }).count()).toBe(0);
     expect(await page.getByRole('button', { name: /^deregister / }).count()).toBe(0);
 
