@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
+import { ZkgError } from '../errors.js';
 
 export const CONSOLE_PREFIX = '/console';
 
@@ -49,6 +50,15 @@ export async function consoleRoutes(app: FastifyInstance, options: { root: strin
   app.get(CONSOLE_PREFIX, { schema: { hide: true } }, (_request, reply) =>
     reply.redirect(`${CONSOLE_PREFIX}/`, 301),
   );
+  if (!existsSync(options.root)) {
+    // Run from a checkout without `npm run build` (`npm run dev`, say): say so instead of a bare 404.
+    const detail = `the web console is not built: \`npm run build\` builds it into ${options.root}`;
+    app.log.warn(detail);
+    app.get(`${CONSOLE_PREFIX}/*`, { schema: { hide: true } }, async () => {
+      throw new ZkgError('ZKG_ROUTE_NOT_FOUND', detail);
+    });
+    return;
+  }
   await app.register(fastifyStatic, {
     root: options.root,
     prefix: `${CONSOLE_PREFIX}/`,
