@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite starts for real: ZooKeeper 3.8 (with a JRE), redis-server,
 # Apache Curator 5.4's service discovery with a JDK (the Curator probe is compiled on first
-# use) and the Prometheus Python client's text parser, from Debian's packages, when missing. Run by `npm test` before the tests;
+# use), the Prometheus Python client's text parser and Chromium (the console's browser tests), from
+# Debian's packages, when missing. Run by `npm test` before the tests;
 # with --bench also etcd (etcd-server), which only the benchmarks start.
 set -euo pipefail
 
@@ -14,6 +15,8 @@ command -v javac >/dev/null || missing+=(default-jdk-headless)
 # The official Prometheus client's parser checks /metrics independently of prom-client. Debian's
 # interpreter, not whatever python3 comes first on PATH: that is where the package installs.
 /usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null || missing+=(python3-prometheus-client)
+# The web console's end-to-end tests drive Debian's Chromium with playwright-core (no download).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ "${1:-}" = --bench ]; then
   command -v etcd >/dev/null || missing+=(etcd-server)
 fi

@@ -22,6 +22,8 @@ import { answerOutsideFastify, sendClientProblem, sendProblem } from './http/pro
 import { resumable } from './http/long-poll.js';
 import { registerOpenApi } from './http/openapi.js';
 import { watchRoutes } from './watch/routes.js';
+import { WatcherCount } from './watch/watchers.js';
+import { CONSOLE_PREFIX, consoleDirectory, consoleRoutes } from './controller/console.js';
 import { monitorRoutes, observeRequests } from './monitor/routes.js';
 import { registryRoutes } from './registry/routes.js';
 import { registryFormats, registrySchemas } from './registry/schemas.js';
@@ -155,7 +157,8 @@ export async function buildApp({ services, logger }: AppOptions) {
   // say what it requires, and takes no query parameter it does not declare.
   app.addHook('onRoute', (route) => {
     const preflight = route.method === 'OPTIONS' && route.url === '*';
-    if (preflight || route.url === '/docs' || route.url.startsWith('/docs/')) {
+    const underPrefix = (prefix: string) => route.url === prefix || route.url.startsWith(`${prefix}/`);
+    if (preflight || underPrefix('/docs') || underPrefix(CONSOLE_PREFIX)) {
       const declared: Record<string, unknown> = { ...route.schema, [PERMISSION_KEY]: 'public' };
       route.schema = declared;
     } else if (route.schema?.querystring === undefined) {
@@ -298,12 +301,14 @@ export async function buildApp({ services, logger }: AppOptions) {
   );
 
   const resumeFrom = (index: bigint) => resumable(index, services.tree, services.store);
+  const watchers = new WatcherCount();
   await app.register(configRoutes, {
     config: services.config,
     access: services.access,
     maxBytes: settings.configMaxBytes,
     longPollMaxWaitMs: settings.longPollMaxWaitMs,
     resumable: resumeFrom,
+    watchers: (namespace) => watchers.of(namespace),
   });
   await app.register(registryRoutes, {
     registry: services.registry,
@@ -326,6 +331,7 @@ export async function buildApp({ services, logger }: AppOptions) {
     metrics: services.metrics,
     access: services.access,
     resumable: resumeFrom,
+    watchers,
   });
   await app.register(aclRoutes, { acl: services.acl });
   await app.register(monitorRoutes, {
@@ -334,6 +340,7 @@ export async function buildApp({ services, logger }: AppOptions) {
     cluster: () => services.cluster(),
   });
   await app.register(auditRoutes, { audit: services.audit });
+  await app.register(consoleRoutes, { root: consoleDirectory() });
 
   return app;
 }

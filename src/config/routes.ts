@@ -26,6 +26,8 @@ export interface ConfigRoutesOptions {
   readonly longPollMaxWaitMs: number;
   /** Whether a long-poll can wait for changes past an index (see `resumable` in long-poll.ts). */
   readonly resumable: (index: bigint) => Promise<boolean>;
+  /** Open watch streams on this replica that cover a namespace. */
+  readonly watchers: (namespace: string) => number;
 }
 
 type Target =
@@ -224,6 +226,7 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
           index: String(e.index),
           format: e.format,
           modified: new Date(e.modified).toISOString(),
+          watchers: options.watchers(e.namespace),
         }));
     },
   );

@@ -23,6 +23,11 @@ export const ConfigSummary = {
     index: { ...zxid, example: '4294967302' },
     format: { type: 'string', enum: CONFIG_FORMATS },
     modified: { type: 'string', format: 'date-time' },
+    watchers: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Watch streams (GET /v1/watch) open on this replica that cover the namespace',
+    },
   },
 } as const;
 

@@ -15,7 +15,7 @@ import {
 } from '../dispatcher/index.js';
 import { ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
-import type { RegistryCache, ServicePolicy } from './cache.js';
+import type { RegistryCache } from './cache.js';
 import type { RegistryReadModel } from './read-model.js';
 import { viewOf, type InstanceView } from './views.js';
 
@@ -33,13 +33,8 @@ export interface DispatchOutcome {
 }
 
 export interface ProviderOptions {
-  /** Protection threshold of services without their own. */
-  readonly protectThreshold: number;
-  readonly zoneMinHealthyShare: number;
   readonly metrics: Metrics;
 }
-
-const DEFAULT_STRATEGY: StrategyName = 'weighted_round_robin';
 
 export class InstanceProvider {
   /**
@@ -67,22 +62,13 @@ export class InstanceProvider {
     this.stopPruning();
   }
 
-  policy(service: string): Required<Omit<ServicePolicy, 'strategy'>> & { strategy: StrategyName } {
-    const own = this.cache.policy(service);
-    return {
-      protectThreshold: own.protectThreshold ?? this.options.protectThreshold,
-      strategy: own.strategy ?? DEFAULT_STRATEGY,
-      zoneMinHealthyShare: own.zoneMinHealthyShare ?? this.options.zoneMinHealthyShare,
-    };
-  }
-
   /**
    * Pick one instance. DOWN and DRAINING instances were taken out on purpose and are never
    * eligible, not even under the protection threshold; instances whose lease ran out are
    * unhealthy, which the threshold may override.
    */
   async dispatch(service: string, request: DispatchRequest): Promise<DispatchOutcome> {
-    const policy = this.policy(service);
+    const policy = this.reads.policy(service);
     const name = request.strategy ?? policy.strategy;
     const { entries, candidates, snapshot } = await this.reads.dispatchable(service);
     const strategy = this.strategyFor(service, name, request.zone !== undefined, policy.zoneMinHealthyShare);

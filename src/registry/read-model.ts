@@ -23,10 +23,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
-import type { DispatchInstance } from '../dispatcher/index.js';
+import type { DispatchInstance, StrategyName } from '../dispatcher/index.js';
 import { ZkgError } from '../errors.js';
 import type { HotStore } from '../hotstore/store.js';
-import { type InstanceChange, type InstanceEntry, type RegistryCache } from './cache.js';
+import type { InstanceChange, InstanceEntry, RegistryCache, ServicePolicy } from './cache.js';
 import type { Holds } from './holds.js';
 import { hotCall } from './hotstore-errors.js';
 import { INSTANCE_STATUSES, type InstanceStatus } from './instance.js';
@@ -102,7 +102,15 @@ export interface ReadModelOptions {
   readonly tree: WatchedTree<CacheChange>;
   readonly holds: Holds;
   readonly leaseRefreshMs: number;
+  /** Protection threshold of services without their own. */
+  readonly protectThreshold: number;
+  readonly zoneMinHealthyShare: number;
 }
+
+/** A service's dispatch policy in force: its own settings over the gateway's defaults. */
+export type EffectivePolicy = Required<Omit<ServicePolicy, 'strategy'>> & { strategy: StrategyName };
+
+const DEFAULT_STRATEGY: StrategyName = 'weighted_round_robin';
 
 export class RegistryReadModel {
   private readonly states = new Map<string, ServiceState>();
@@ -265,6 +273,16 @@ export class RegistryReadModel {
     return built;
   }
 
+  /** How the service is dispatched (set with `PUT /v1/services/{service}`). */
+  policy(service: string): EffectivePolicy {
+    const own = this.cache.policy(service);
+    return {
+      protectThreshold: own.protectThreshold ?? this.options.protectThreshold,
+      strategy: own.strategy ?? DEFAULT_STRATEGY,
+      zoneMinHealthyShare: own.zoneMinHealthyShare ?? this.options.zoneMinHealthyShare,
+    };
+  }
+
   /** Every service with its counts (health as of the lease view). */
   async services(): Promise<ServiceSummary[]> {
     return Promise.all(
@@ -281,6 +299,7 @@ export class RegistryReadModel {
           healthy,
           status: countStatuses([...entry.instances.values()].map((e) => e.instance)),
           index: String(entry.index),
+          policy: this.policy(entry.service),
           ...(hold ? { selfPreservation: holdView(hold) } : {}),
         };
       }),

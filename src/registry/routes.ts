@@ -119,7 +119,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       znodeName(service, 'service');
       const policy = request.body as { protectThreshold?: number; strategy?: StrategyName };
       await registry.writer.setPolicy(actorOf(request), service, policy);
-      return registry.provider.policy(service);
+      return registry.reads.policy(service);
     },
   );
 

@@ -183,6 +183,8 @@ export const ServiceSummary = {
       properties: Object.fromEntries(INSTANCE_STATUSES.map((s) => [s, { type: 'integer' }])),
     },
     index: zxid,
+    // The dispatch policy in force: the service's own settings over the gateway's defaults.
+    policy: { $ref: 'ServicePolicy#' },
     selfPreservation: {
       type: 'object',
       description:

@@ -4,7 +4,7 @@
  */
 import type { CheckStatus, HealthCheck, InstanceStatus } from './instance.js';
 import type { CheckResult, LoadReport } from '../hotstore/store.js';
-import type { InstanceEntry } from './cache.js';
+import type { InstanceEntry, ServicePolicy } from './cache.js';
 import type { Hold } from './holds.js';
 import { aliveIn, type LeaseSnapshot } from './leases.js';
 
@@ -57,6 +57,8 @@ export interface ServiceSummary {
   readonly healthy: number;
   readonly status: Readonly<Record<InstanceStatus, number>>;
   readonly index: string;
+  /** The dispatch policy in force: the service's own settings over the gateway's defaults. */
+  readonly policy: ServicePolicy;
   /** Present while self-preservation holds back the service's evictions. */
   readonly selfPreservation?: HoldView;
 }

@@ -25,6 +25,7 @@ import { ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
 import { sendProblem } from '../http/problem.js';
 import { isZnodeName } from '../coordination/paths.js';
+import type { WatcherCount } from './watchers.js';
 import { ConnectionLimiter, EncodedSseEvent, SseRegistry, SseStream, type SseOptions } from '../http/sse.js';
 
 export interface WatchRoutesOptions {
@@ -37,6 +38,8 @@ export interface WatchRoutesOptions {
   readonly access: AccessControl;
   /** Whether a client can resume from an event id here (see `resumable` in long-poll.ts). */
   readonly resumable: (index: bigint) => Promise<boolean>;
+  /** Counts the open streams per namespace, for the config listing. */
+  readonly watchers: WatcherCount;
 }
 
 const PREFIX = /^[A-Za-z0-9._/-]{0,1100}$/;
@@ -304,7 +307,9 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
             stream.send(encodeHold(tree.watermark, service, registry.holds.get(service)));
         }
       });
+      const uncount = options.watchers.add(names, prefixes);
       stream.onClose(() => {
+        uncount();
         stopHolds();
         stopRevocation();
         unsubscribe();

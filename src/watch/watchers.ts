@@ -1,0 +1,27 @@
+/**
+ * Who is watching what on this replica: the live `GET /v1/watch` streams, each as the namespaces
+ * and prefixes it named, so the config listing can say how many streams would receive a change to
+ * each namespace. Per replica: each gateway counts its own streams (a client behind a load
+ * balancer is counted where its stream landed), and the figure says so in the API document.
+ */
+export class WatcherCount {
+  private readonly streams = new Set<{
+    readonly names: ReadonlySet<string>;
+    readonly prefixes: readonly string[];
+  }>();
+
+  /** Counts a stream until the returned function is called (when it closes). */
+  add(names: ReadonlySet<string>, prefixes: readonly string[]): () => void {
+    const stream = { names, prefixes };
+    this.streams.add(stream);
+    return () => void this.streams.delete(stream);
+  }
+
+  /** Open streams that would receive a change to `namespace` (read permission aside). */
+  of(namespace: string): number {
+    let count = 0;
+    for (const { names, prefixes } of this.streams)
+      if (names.has(namespace) || prefixes.some((p) => namespace.startsWith(p))) count++;
+    return count;
+  }
+}
