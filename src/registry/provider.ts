@@ -17,7 +17,7 @@ import { ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
 import type { RegistryCache } from './cache.js';
 import type { RegistryReadModel } from './read-model.js';
-import { viewOf, type InstanceView } from './views.js';
+import type { InstanceView } from './views.js';
 
 export interface DispatchRequest {
   readonly strategy?: StrategyName;
@@ -70,7 +70,7 @@ export class InstanceProvider {
   async dispatch(service: string, request: DispatchRequest): Promise<DispatchOutcome> {
     const policy = this.reads.policy(service);
     const name = request.strategy ?? policy.strategy;
-    const { entries, candidates, snapshot } = await this.reads.dispatchable(service);
+    const { registered, candidates, view } = await this.reads.dispatchable(service);
     const strategy = this.strategyFor(service, name, request.zone !== undefined, policy.zoneMinHealthyShare);
     let result;
     try {
@@ -92,12 +92,12 @@ export class InstanceProvider {
     if (!result) {
       throw new ZkgError(
         'ZKG_NO_INSTANCE_AVAILABLE',
-        `no eligible instance of ${service} (${entries.size} registered, ${candidates.length} UP)`,
+        `no eligible instance of ${service} (${registered} registered, ${candidates.length} UP)`,
         { retryAfter: 1 },
       );
     }
     return {
-      instance: viewOf(entries.get(result.instance.id)!, snapshot),
+      instance: view(result.instance.id)!,
       strategy: name,
       protected: result.protected,
       zone: result.zone,

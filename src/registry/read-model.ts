@@ -6,12 +6,10 @@
  * time again) and a new load report. Listings' ETags, long-polls and the watch stream all derive
  * from it.
  *
- * The revision is a digest: the sum (mod 2^64) of one hash per instance over what is visible of
- * it (its id, the zxid of its registration's last write, whether it is healthy, its load report).
- * A change to one instance updates it in constant time, whatever the service's size, and replicas
- * that see the same state give the same revision, so a client behind a load balancer can send any
- * replica the ETag another gave it. A lease's expiry time moves with every heartbeat and is left
- * out: listings carry a weak ETag (RFC 9110 §8.8.1: the bodies differ, their meaning does not).
+ * The revision is a digest over what is visible of each instance (see revision.ts): replicas that
+ * see the same state give the same one, so a client behind a load balancer can send any replica
+ * the ETag another gave it. A lease's expiry time moves with every heartbeat and is left out:
+ * listings carry a weak ETag (RFC 9110 §8.8.1: the bodies differ, their meaning does not).
  *
  * Health changes are not ZooKeeper writes and have no zxid. The leases of a service somebody
  * follows (a watch stream, a long-poll) are read again every lease refresh, and each instance
@@ -21,7 +19,6 @@
  * nothing: a resumed stream starts with the whole list of every service it watches, so at worst
  * a client hears of an instance's health twice.
  */
-import { createHash } from 'node:crypto';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import type { DispatchInstance, StrategyName } from '../dispatcher/index.js';
 import { ZkgError } from '../errors.js';
@@ -31,6 +28,7 @@ import type { Holds } from './holds.js';
 import { hotCall } from './hotstore-errors.js';
 import { INSTANCE_STATUSES, type InstanceStatus } from './instance.js';
 import { aliveIn, type LeaseSnapshot, type LeaseView } from './leases.js';
+import { judge, VisibleInstances } from './revision.js';
 import {
   checkViews,
   countStatuses,
@@ -66,35 +64,28 @@ export interface Listing {
   readonly instances: readonly InstanceView[];
 }
 
-/** What dispatch picks from, rebuilt only when the revision changes. */
+/** What dispatch picks from: candidates rebuilt when the revision changes, views as picked. */
 export interface Dispatchable {
-  readonly entries: ReadonlyMap<string, InstanceEntry>;
+  /** How many instances are registered. */
+  readonly registered: number;
   /** UP, enabled instances with a port, healthy or not. */
   readonly candidates: readonly DispatchInstance[];
-  readonly snapshot: LeaseSnapshot;
-}
-
-/** The part of an instance the revision covers. */
-interface Visible {
-  readonly healthy: boolean;
-  readonly load: string | undefined;
-  readonly hash: bigint;
+  /** The view of a candidate, made once per lease snapshot. */
+  view(id: string): InstanceView | undefined;
 }
 
 interface ServiceState {
   snapshot: LeaseSnapshot;
-  readonly visible: Map<string, Visible>;
-  digest: bigint;
+  readonly visible: VisibleInstances;
   /** Advances with every visible change; what the caches below are keyed on. */
   revision: number;
   /** Ids sorted, until the membership changes. */
   sorted: string[] | undefined;
   listed: { revision: number; snapshot: LeaseSnapshot; views: readonly InstanceView[] } | undefined;
-  dispatchable: { revision: number; built: Dispatchable } | undefined;
+  dispatchable: { revision: number; snapshot: LeaseSnapshot; built: Dispatchable } | undefined;
   followers: number;
 }
 
-const MASK = (1n << 64n) - 1n;
 /** Followed services have their leases read at most this often, even with a lease refresh of 0. */
 const MIN_FOLLOW_INTERVAL_MS = 250;
 
@@ -162,9 +153,7 @@ export class RegistryReadModel {
     const view = entry && viewOf(entry, snapshot);
     if (state) {
       const before = state.visible.get(instanceId);
-      subtract(state, before);
-      if (!entry) state.visible.delete(instanceId);
-      else add(state, instanceId, visibleOf(entry, judge(entry, snapshot)));
+      state.visible.put(instanceId, entry, entry && judge(entry, snapshot));
       // Only a new or removed id changes the order.
       if (!entry || !before) state.sorted = undefined;
       state.revision++;
@@ -205,20 +194,16 @@ export class RegistryReadModel {
   tag(service: string, filter: InstanceFilter = {}): string {
     const entry = this.entryOf(service);
     const state = this.stateOf(service);
-    if (filter.status === undefined && filter.zone === undefined)
-      return tagOf(state.visible.size, state.digest);
-    let count = 0;
-    let digest = 0n;
+    if (filter.status === undefined && filter.zone === undefined) return state.visible.tag();
+    const listed: string[] = [];
     for (const [id, e] of entry.instances) {
       if (
         (filter.status === undefined || e.instance.status === filter.status) &&
         (filter.zone === undefined || e.instance.zone === filter.zone)
-      ) {
-        count++;
-        digest = (digest + (state.visible.get(id)?.hash ?? 0n)) & MASK;
-      }
+      )
+        listed.push(id);
     }
-    return tagOf(count, digest);
+    return state.visible.tag(listed);
   }
 
   /** A service's instances with the current leases, sorted by id, and their ETag. */
@@ -244,32 +229,28 @@ export class RegistryReadModel {
     return this.viewsOf(this.stateOf(service), entry.instances);
   }
 
-  /** What dispatch needs of a service, rebuilt only when its revision changes. */
+  /** What dispatch needs of a service: nothing is rebuilt while neither the revision nor the leases change. */
   async dispatchable(service: string): Promise<Dispatchable> {
     await this.refresh(service);
-    const entry = this.entryOf(service);
+    const entries = this.entryOf(service).instances;
     const state = this.stateOf(service);
-    if (state.dispatchable?.revision === state.revision) {
-      return { ...state.dispatchable.built, snapshot: state.snapshot };
-    }
-    const candidates: DispatchInstance[] = [];
-    for (const e of entry.instances.values()) {
-      const { instance } = e;
-      const port = instance.port ?? instance.sslPort;
-      if (instance.status !== 'UP' || !instance.enabled || port === null) continue;
-      const load = state.snapshot.leases?.get(instance.id)?.load;
-      candidates.push({
-        id: instance.id,
-        address: instance.address,
-        port,
-        weight: instance.weight,
-        ...(instance.zone === undefined ? {} : { zone: instance.zone }),
-        healthy: aliveIn(state.snapshot, e),
-        ...(load === undefined ? {} : { load }),
-      });
-    }
-    const built = { entries: entry.instances, candidates, snapshot: state.snapshot };
-    state.dispatchable = { revision: state.revision, built };
+    const { snapshot } = state;
+    const held = state.dispatchable;
+    if (held?.revision === state.revision && held.snapshot === snapshot) return held.built;
+    const candidates =
+      held?.revision === state.revision ? held.built.candidates : candidatesOf(entries, snapshot);
+    const views = new Map<string, InstanceView>();
+    const built: Dispatchable = {
+      registered: entries.size,
+      candidates,
+      view(id) {
+        let view = views.get(id);
+        const entry = view ? undefined : entries.get(id);
+        if (entry) views.set(id, (view = viewOf(entry, snapshot)));
+        return view;
+      },
+    };
+    state.dispatchable = { revision: state.revision, snapshot, built };
     return built;
   }
 
@@ -289,8 +270,7 @@ export class RegistryReadModel {
       this.cache.services().map(async (entry) => {
         await this.refresh(entry.service);
         const state = this.stateOf(entry.service);
-        let healthy = 0;
-        for (const v of state.visible.values()) if (v.healthy) healthy++;
+        const { healthy } = state.visible;
         const hold = this.options.holds.get(entry.service);
         this.forgetIfGone(entry.service);
         return {
@@ -341,8 +321,7 @@ export class RegistryReadModel {
       const snapshot = this.leases.peek(service);
       state = {
         snapshot,
-        visible: new Map(),
-        digest: 0n,
+        visible: new VisibleInstances(),
         revision: 0,
         sorted: undefined,
         listed: undefined,
@@ -350,7 +329,7 @@ export class RegistryReadModel {
         followers: 0,
       };
       for (const [id, entry] of this.cache.service(service)?.instances ?? [])
-        add(state, id, visibleOf(entry, judge(entry, snapshot)));
+        state.visible.put(id, entry, judge(entry, snapshot));
       this.states.set(service, state);
     }
     return state;
@@ -398,8 +377,7 @@ export class RegistryReadModel {
       const before = state.visible.get(id);
       const now = judge(e, snapshot);
       if (before && before.healthy === now.healthy && before.load === now.load) continue;
-      subtract(state, before);
-      add(state, id, visibleOf(e, now));
+      state.visible.put(id, e, now);
       updates.push({
         id: this.options.tree.watermark,
         service,
@@ -418,32 +396,26 @@ export class RegistryReadModel {
   }
 }
 
-/** What a lease snapshot says of an instance: whether it is healthy, and its load report. */
-function judge(entry: InstanceEntry, snapshot: LeaseSnapshot): Omit<Visible, 'hash'> {
-  const { instance } = entry;
-  const healthy = instance.status === 'UP' && instance.enabled && aliveIn(snapshot, entry);
-  const report = snapshot.leases?.get(instance.id)?.load;
-  return { healthy, load: report === undefined ? undefined : JSON.stringify(report) };
-}
-
-/** What of an instance the revision covers, with its hash. */
-function visibleOf(entry: InstanceEntry, judged: Omit<Visible, 'hash'>): Visible {
-  const digest = createHash('sha1')
-    .update(`${entry.instance.id}\n${entry.index}\n${judged.healthy ? 1 : 0}\n${judged.load ?? ''}`)
-    .digest();
-  return { ...judged, hash: digest.readBigUInt64BE(0) };
-}
-
-function add(state: ServiceState, id: string, visible: Visible): void {
-  state.visible.set(id, visible);
-  state.digest = (state.digest + visible.hash) & MASK;
-}
-
-function subtract(state: ServiceState, visible: Visible | undefined): void {
-  if (visible) state.digest = (state.digest - visible.hash) & MASK;
-}
-
-/** An opaque entity tag (quotes included; listings send it weak). */
-function tagOf(count: number, digest: bigint): string {
-  return `"${count.toString(36)}-${digest.toString(36)}"`;
+/** UP, enabled instances with a port: what dispatch may pick, healthy or not. */
+function candidatesOf(
+  entries: ReadonlyMap<string, InstanceEntry>,
+  snapshot: LeaseSnapshot,
+): DispatchInstance[] {
+  const candidates: DispatchInstance[] = [];
+  for (const entry of entries.values()) {
+    const { instance } = entry;
+    const port = instance.port ?? instance.sslPort;
+    if (instance.status !== 'UP' || !instance.enabled || port === null) continue;
+    const load = snapshot.leases?.get(instance.id)?.load;
+    candidates.push({
+      id: instance.id,
+      address: instance.address,
+      port,
+      weight: instance.weight,
+      ...(instance.zone === undefined ? {} : { zone: instance.zone }),
+      healthy: aliveIn(snapshot, entry),
+      ...(load === undefined ? {} : { load }),
+    });
+  }
+  return candidates;
 }
