@@ -260,7 +260,10 @@ describe.each(MODES)('registry over HTTP: $name', (mode) => {
       payload,
     };
     await plain.create(`/services-${prefix}/odd/o-1`, Buffer.from(JSON.stringify(data)));
-    await expect.poll(async () => (await inject('/v1/services/odd/instances')).statusCode).toBe(200);
+    // The service's znode alone is an empty list: wait for the instance.
+    await expect
+      .poll(async () => (await inject('/v1/services/odd/instances')).json() as unknown[])
+      .toHaveLength(1);
     expect((await inject('/v1/services')).statusCode).toBe(200);
     const [listed] = (await inject('/v1/services/odd/instances')).json() as Array<Record<string, unknown>>;
     expect(listed).toMatchObject({ id: 'o-1', registeredAt: new Date(0).toISOString(), liveness: 'session' });

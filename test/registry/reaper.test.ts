@@ -240,8 +240,12 @@ describe('lease reaper on two replicas sharing one ZooKeeper', () => {
         // membership may also not hold the third yet when the first two run out.
         reason: expect.stringMatching(/^([23] of 3|2 of 2) leases ran out at once/),
       });
+    // Held: what the hold found stays through later sweeps. (Under load, the first to run out
+    // may have gone alone, before the others made it a hold.)
+    const held = await other.ids('silent');
+    expect(held.length).toBeGreaterThanOrEqual(2);
     await sweptAfter(leader, Date.now());
-    expect(await other.ids('silent')).toEqual(['r1', 'r2', 'r3']);
+    expect(await other.ids('silent')).toEqual(held);
     // A watcher hears it too: in the list it starts with, then when the hold ends.
     const url = await other.app.listen({ port: 0, host: '127.0.0.1' });
     const watcher = await openSse(`${url}/v1/watch?service=silent`, MANAGEMENT);
