@@ -6,8 +6,8 @@
  * Two gateways, both on the embedded store (temp data dirs, fsync on), each in a child process
  * compiled by tsc as `npm start` runs it:
  * - memory hot store: config read (baseline), dispatch (weighted_round_robin, the default, and
- *   consistent_hash with a varying key) on 100 instances, discovery (`GET .../instances`, 200 and
- *   304) on 10 000 instances, heartbeat (`{"inflight":1}`) cycling over 1000 instances, and
+ *   consistent_hash with a varying key) on 100 instances, discovery (`GET .../instances`, 200,
+ *   200 with `Accept-Encoding: gzip`, and 304) on 10 000 instances, heartbeat (`{"inflight":1}`) cycling over 1000 instances, and
  *   register (`PUT .../instances/{id}`) cycling over 10 000 ids, so every request is a real
  *   registration or update written to the coordination store;
  * - Redis hot store (a throw-away redis-server on a free loopback port): config read (baseline)
@@ -157,6 +157,17 @@ async function memoryScenarios(base: string): Promise<Scenario[]> {
         instances.length === DISCOVERY_INSTANCES && instances.every((i) => i.healthy)
           ? undefined
           : `${instances.length} instances, ${instances.filter((i) => i.healthy).length} healthy`,
+    },
+    {
+      name: `discovery gzip, ${DISCOVERY_INSTANCES} inst.`,
+      method: 'GET',
+      path: () => discoveryPath,
+      headers: { 'accept-encoding': 'gzip' },
+      check: (response, body) =>
+        response.headers.get('content-encoding') === 'gzip' &&
+        (JSON.parse(body) as unknown[]).length === DISCOVERY_INSTANCES
+          ? undefined
+          : `content-encoding ${response.headers.get('content-encoding')}`,
     },
     {
       name: `discovery -> 304, ${DISCOVERY_INSTANCES} inst.`,

@@ -13,6 +13,7 @@ import type { StrategyName } from '../dispatcher/types.js';
 import { ZkgError } from '../errors.js';
 import { noneMatchHits } from '../http/conditional.js';
 import { invalidField } from '../http/strict-validation.js';
+import { CompressibleBody, varyOnEncoding } from '../http/compressed-body.js';
 import { LongPolls, parseWait } from '../http/long-poll.js';
 import type { LoadReport } from '../hotstore/store.js';
 import type { InstanceView } from './views.js';
@@ -45,14 +46,14 @@ function znodeName(value: string, field: string): string {
   return value;
 }
 
-/** A listing's body, written once per views array (the read model holds unfiltered ones). */
-const rendered = new WeakMap<readonly InstanceView[], string>();
+/** A listing's body, written and compressed once per views array (the read model holds unfiltered ones). */
+const rendered = new WeakMap<readonly InstanceView[], CompressibleBody>();
 
 /** The listing as JSON, which is what the response schema would write. */
-function render(instances: readonly InstanceView[]): string {
+function render(instances: readonly InstanceView[]): CompressibleBody {
   let body = rendered.get(instances);
   if (body === undefined) {
-    body = JSON.stringify(instances);
+    body = new CompressibleBody(JSON.stringify(instances));
     rendered.set(instances, body);
   }
   return body;
@@ -215,6 +216,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       const listing = await registry.reads.listing(service, filter);
       const tag = `W/${listing.tag}`;
       void reply.header('etag', tag).header('x-zkgate-index', String(listing.index));
+      varyOnEncoding(reply);
       stale(reply);
       // The ETag when one is sent (exact); else an index nothing moved past while waiting.
       const unchanged =
@@ -222,7 +224,8 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
           ? noneMatchHits(noneMatch, listing.tag)
           : after !== undefined && !woken && listing.index <= after;
       if (unchanged) return reply.code(304).send();
-      const body = render(listing.instances);
+      const { body, coding } = await render(listing.instances).encodedFor(request.headers['accept-encoding']);
+      if (coding) void reply.header('content-encoding', coding);
       return reply.type('application/json; charset=utf-8').send(body);
     },
   );

@@ -5,6 +5,7 @@
  * resume that starts from the whole list.
  */
 import { rm } from 'node:fs/promises';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
@@ -162,6 +163,41 @@ describe('read model on the embedded store', () => {
     expect(list.event).toBe('instances');
     expect((JSON.parse(list.data) as { instances: Listed[] }).instances.map((i) => i.id)).toEqual(['ev-2']);
     expect(BigInt(list.id!)).toBeGreaterThanOrEqual(BigInt(removed.id!));
+  });
+
+  it('sends a big listing compressed as the client accepts, the same list in every coding', async () => {
+    const metadata = { notes: 'x'.repeat(400) };
+    for (let i = 0; i < 30; i++) {
+      const res = await inject({
+        method: 'PUT',
+        url: `/v1/services/big-list/instances/b-${i}`,
+        payload: { address: '10.0.0.1', port: 8080, ttl: '30s', metadata },
+      });
+      expect(res.statusCode).toBe(201);
+    }
+    const plain = await list('big-list');
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.headers.vary).toMatch(/accept-encoding/i);
+    expect(plain.rawPayload.length).toBeGreaterThan(8 * 1024);
+    const expected = plain.json() as Listed[];
+    const decoded: Record<string, (b: Buffer) => Buffer> = { gzip: gunzipSync, br: brotliDecompressSync };
+    for (const [accept, coding] of [
+      ['gzip', 'gzip'],
+      ['gzip, deflate, br', 'br'],
+      ['br;q=0.5, gzip', 'gzip'],
+      ['identity', undefined],
+      ['gzip;q=0', undefined],
+    ] as const) {
+      const res = await list('big-list', { 'accept-encoding': accept });
+      expect(res.headers['content-encoding'], accept).toBe(coding);
+      const body = coding ? decoded[coding]!(res.rawPayload) : res.rawPayload;
+      expect(JSON.parse(body.toString('utf8')), accept).toEqual(expected);
+      if (coding) expect(res.rawPayload.length).toBeLessThan(plain.rawPayload.length / 4);
+    }
+    // Small lists go as they are; a compressed answer's ETag still gets 304.
+    expect((await list('loaded', { 'accept-encoding': 'gzip' })).headers['content-encoding']).toBeUndefined();
+    const tag = plain.headers.etag as string;
+    expect((await list('big-list', { 'accept-encoding': 'br', 'if-none-match': tag })).statusCode).toBe(304);
   });
 
   it('forgets the state of services gone and no longer followed', async () => {
