@@ -117,3 +117,45 @@ export function Time({ iso }: { iso: string | undefined }) {
     </time>
   );
 }
+
+/**
+ * A destructive action asked twice: `label` opens the question, then `confirm` does it and
+ * Cancel takes it back. Each row holds its own question, so one open row never confirms another.
+ */
+export function ConfirmButton({
+  label,
+  confirm,
+  ariaLabel,
+  onConfirm,
+}: {
+  label: string;
+  confirm: string;
+  ariaLabel: string;
+  onConfirm: () => void;
+}) {
+  const [asking, setAsking] = useState(false);
+  if (!asking) {
+    return (
+      <button type="button" class="danger" aria-label={ariaLabel} onClick={() => setAsking(true)}>
+        {label}
+      </button>
+    );
+  }
+  return (
+    <>
+      <button
+        type="button"
+        class="danger"
+        onClick={() => {
+          setAsking(false);
+          onConfirm();
+        }}
+      >
+        {confirm}
+      </button>
+      <button type="button" onClick={() => setAsking(false)}>
+        Cancel
+      </button>
+    </>
+  );
+}

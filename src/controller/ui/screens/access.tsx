@@ -1,7 +1,7 @@
 /** Tokens and policies (for tokens with `acl` permissions): create (the secret shown once), revoke. */
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
-import { ErrorPanel, Loaded, Time, useResource } from '../components.js';
+import { ConfirmButton, ErrorPanel, Loaded, Time, useResource } from '../components.js';
 import { may } from '../session.js';
 
 interface Token {
@@ -37,7 +37,6 @@ export function AccessScreen() {
   const [description, setDescription] = useState('');
   const [chosen, setChosen] = useState<string[]>([]);
   const [expires, setExpires] = useState('');
-  const [revoking, setRevoking] = useState<string | null>(null);
   const [policy, setPolicy] = useState({
     name: '',
     description: '',
@@ -129,35 +128,17 @@ export function AccessScreen() {
                     <td>{t.expiresAt ? <Time iso={t.expiresAt} /> : 'never'}</td>
                     {may({ kind: 'acl' }, 'delete') && (
                       <td>
-                        {revoking === t.accessor ? (
-                          <>
-                            <button
-                              type="button"
-                              class="danger"
-                              onClick={() =>
-                                act(async () => {
-                                  setRevoking(null);
-                                  await api(`/v1/acl/tokens/${t.accessor}`, { method: 'DELETE' });
-                                  tokens.reload();
-                                })
-                              }
-                            >
-                              Confirm revoke
-                            </button>
-                            <button type="button" onClick={() => setRevoking(null)}>
-                              Cancel
-                            </button>
-                          </>
-                        ) : (
-                          <button
-                            type="button"
-                            class="danger"
-                            aria-label={`revoke ${t.description}`}
-                            onClick={() => setRevoking(t.accessor)}
-                          >
-                            Revoke…
-                          </button>
-                        )}
+                        <ConfirmButton
+                          label="Revoke…"
+                          confirm="Confirm revoke"
+                          ariaLabel={`revoke ${t.description}`}
+                          onConfirm={() =>
+                            act(async () => {
+                              await api(`/v1/acl/tokens/${t.accessor}`, { method: 'DELETE' });
+                              tokens.reload();
+                            })
+                          }
+                        />
                       </td>
                     )}
                   </tr>

@@ -6,7 +6,8 @@
 import { signal } from '@preact/signals';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, query } from '../api.js';
-import { ErrorPanel, Loaded, Time, useResource } from '../components.js';
+import { STRATEGY_NAMES } from '../../../dispatcher/types.js';
+import { ConfirmButton, ErrorPanel, Loaded, Time, useResource } from '../components.js';
 import { liveInstances, serviceChanges } from '../live.js';
 import type { CheckView, Instance, ServicePolicy, ServiceSummary, Status } from '../model.js';
 import { may } from '../session.js';
@@ -14,14 +15,6 @@ import { may } from '../session.js';
 /** The services the live stream watches: every one listed. */
 export const watchedServices = signal<readonly string[]>([]);
 
-const STRATEGIES = [
-  'round_robin',
-  'weighted_round_robin',
-  'random',
-  'weighted_random',
-  'consistent_hash',
-  'least_loaded',
-];
 const svcPath = (service: string) => `/v1/services/${encodeURIComponent(service)}`;
 
 export function ServicesScreen({ service }: { service: string | undefined }) {
@@ -96,7 +89,6 @@ function Service(props: { service: string; summary?: ServiceSummary; onChanged: 
   );
   const instances = pushed ? { ...fetched, data: [...pushed], error: undefined, stale: false } : fetched;
   const [outcome, setOutcome] = useState<ApiError | null>(null);
-  const [confirm, setConfirm] = useState<string | null>(null);
   const canOperate = may({ kind: 'operator' }, 'write');
   const canDelete = may({ kind: 'service', name: service }, 'delete');
   const act = async (path: string, method: string, body?: unknown) => {
@@ -216,36 +208,16 @@ function Service(props: { service: string; summary?: ServiceSummary; onChanged: 
                                 Clear
                               </button>
                             )}
-                            {canDelete &&
-                              (confirm === i.id ? (
-                                <>
-                                  <button
-                                    type="button"
-                                    class="danger"
-                                    onClick={() => (
-                                      setConfirm(null),
-                                      act(
-                                        `${svcPath(service)}/instances/${encodeURIComponent(i.id)}`,
-                                        'DELETE',
-                                      )
-                                    )}
-                                  >
-                                    Confirm deregister
-                                  </button>
-                                  <button type="button" onClick={() => setConfirm(null)}>
-                                    Cancel
-                                  </button>
-                                </>
-                              ) : (
-                                <button
-                                  type="button"
-                                  class="danger"
-                                  aria-label={`deregister ${i.id}`}
-                                  onClick={() => setConfirm(i.id)}
-                                >
-                                  Deregister…
-                                </button>
-                              ))}
+                            {canDelete && (
+                              <ConfirmButton
+                                label="Deregister…"
+                                confirm="Confirm deregister"
+                                ariaLabel={`deregister ${i.id}`}
+                                onConfirm={() =>
+                                  act(`${svcPath(service)}/instances/${encodeURIComponent(i.id)}`, 'DELETE')
+                                }
+                              />
+                            )}
                           </td>
                         )}
                       </tr>
@@ -289,7 +261,7 @@ function DispatchPreview({ service }: { service: string }) {
           onChange={(e) => setStrategy(e.currentTarget.value)}
         >
           <option value="">the service's</option>
-          {STRATEGIES.map((s) => (
+          {STRATEGY_NAMES.map((s) => (
             <option key={s}>{s}</option>
           ))}
         </select>
@@ -363,7 +335,7 @@ function Policy(props: { service: string; current: ServicePolicy; onSaved: () =>
           onChange={(e) => setStrategy(e.currentTarget.value)}
         >
           <option value="">gateway default</option>
-          {STRATEGIES.map((s) => (
+          {STRATEGY_NAMES.map((s) => (
             <option key={s}>{s}</option>
           ))}
         </select>
