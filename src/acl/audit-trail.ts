@@ -16,6 +16,7 @@
  * trail, names turn negative and no longer sort by age.
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
+import { orAbsent } from '../coordination/recipes.js';
 import type { CoordinationStore, Op, StoreLogger } from '../coordination/store.js';
 import { atStoreBoundary } from '../errors.js';
 import type { AuditRetention } from '../settings.js';
@@ -168,15 +169,11 @@ export class AuditTrail {
       names.map(async (name) => {
         const known = this.records.get(name);
         if (known !== undefined) return known ?? undefined;
-        try {
-          const node = await this.store.getData(`${this.directory}/${name}`);
-          const record = parseAuditRecord(name, node.data, node.stat);
-          this.records.set(name, record ?? null);
-          return record;
-        } catch (err) {
-          if (isStoreError(err, ErrorCode.NO_NODE)) return undefined;
-          throw err;
-        }
+        const node = await orAbsent(this.store.getData(`${this.directory}/${name}`));
+        if (!node) return undefined;
+        const record = parseAuditRecord(name, node.data, node.stat);
+        this.records.set(name, record ?? null);
+        return record;
       }),
     );
   }

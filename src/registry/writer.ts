@@ -18,7 +18,7 @@ import type { Actor } from '../acl/actor.js';
 import { auditOp, auditResource, type AuditAction, type AuditChange } from '../acl/audit.js';
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import { parentOf } from '../coordination/paths.js';
-import { missingDirs } from '../coordination/recipes.js';
+import { missingDirs, orAbsent } from '../coordination/recipes.js';
 import type { CoordinationStore, NodeData, Op, OpResult, Stat, StoreLogger } from '../coordination/store.js';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import { optimisticWrite, storeUnavailable, ZkgError } from '../errors.js';
@@ -390,13 +390,8 @@ export class RegistryWriter {
     service: string,
     id: string,
   ): Promise<{ node: NodeData; instance: Instance | undefined } | undefined> {
-    let node;
-    try {
-      node = await this.store.getData(this.instancePath(service, id));
-    } catch (err) {
-      if (isStoreError(err, ErrorCode.NO_NODE)) return undefined;
-      throw err;
-    }
+    const node = await orAbsent(this.store.getData(this.instancePath(service, id)));
+    if (!node) return undefined;
     try {
       return { node, instance: decodeInstance(service, id, node.data) };
     } catch (err) {
