@@ -23,7 +23,7 @@ import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js'
 import type { DispatchInstance, StrategyName } from '../dispatcher/index.js';
 import { ZkgError } from '../errors.js';
 import type { HotStore } from '../hotstore/store.js';
-import type { InstanceChange, InstanceEntry, RegistryCache, ServicePolicy } from './cache.js';
+import type { InstanceChange, InstanceEntry, RegistryCache, ServiceEntry, ServicePolicy } from './cache.js';
 import type { Holds } from './holds.js';
 import { hotCall } from './hotstore-errors.js';
 import { INSTANCE_STATUSES, type InstanceStatus } from './instance.js';
@@ -194,15 +194,9 @@ export class RegistryReadModel {
   tag(service: string, filter: InstanceFilter = {}): string {
     const entry = this.entryOf(service);
     const state = this.stateOf(service);
-    if (filter.status === undefined && filter.zone === undefined) return state.visible.tag();
+    if (unfiltered(filter)) return state.visible.tag();
     const listed: string[] = [];
-    for (const [id, e] of entry.instances) {
-      if (
-        (filter.status === undefined || e.instance.status === filter.status) &&
-        (filter.zone === undefined || e.instance.zone === filter.zone)
-      )
-        listed.push(id);
-    }
+    for (const [id, e] of entry.instances) if (matches(filter, e.instance)) listed.push(id);
     return state.visible.tag(listed);
   }
 
@@ -211,14 +205,7 @@ export class RegistryReadModel {
     await this.refresh(service);
     const entry = this.entryOf(service);
     const views = this.viewsOf(this.stateOf(service), entry.instances);
-    const instances =
-      filter.status === undefined && filter.zone === undefined
-        ? views
-        : views.filter(
-            (v) =>
-              (filter.status === undefined || v.status === filter.status) &&
-              (filter.zone === undefined || v.zone === filter.zone),
-          );
+    const instances = unfiltered(filter) ? views : views.filter((v) => matches(filter, v));
     return { index: entry.index, tag: this.tag(service, filter), instances };
   }
 
@@ -277,7 +264,7 @@ export class RegistryReadModel {
           service: entry.service,
           instances: entry.instances.size,
           healthy,
-          status: countStatuses([...entry.instances.values()].map((e) => e.instance)),
+          status: statusesOf(entry),
           index: String(entry.index),
           policy: this.policy(entry.service),
           ...(hold ? { selfPreservation: holdView(hold) } : {}),
@@ -298,7 +285,7 @@ export class RegistryReadModel {
   /** Instances by service and effective status, from the cache alone (for metrics). */
   *statusCounts(): Iterable<{ service: string; status: InstanceStatus; count: number }> {
     for (const entry of this.cache.services()) {
-      const counts = countStatuses([...entry.instances.values()].map((e) => e.instance));
+      const counts = statusesOf(entry);
       for (const status of INSTANCE_STATUSES) yield { service: entry.service, status, count: counts[status] };
     }
   }
@@ -394,6 +381,26 @@ export class RegistryReadModel {
   private notify(updates: readonly InstanceUpdate[]): void {
     for (const listener of [...this.listeners]) listener(updates);
   }
+}
+
+function unfiltered(filter: InstanceFilter): boolean {
+  return filter.status === undefined && filter.zone === undefined;
+}
+
+/** Whether an instance (as stored or as viewed) passes a listing's filter. */
+function matches(
+  filter: InstanceFilter,
+  instance: { status: InstanceStatus; zone?: string | undefined },
+): boolean {
+  return (
+    (filter.status === undefined || instance.status === filter.status) &&
+    (filter.zone === undefined || instance.zone === filter.zone)
+  );
+}
+
+/** A service's instances counted by effective status. */
+function statusesOf(entry: ServiceEntry): Record<InstanceStatus, number> {
+  return countStatuses([...entry.instances.values()].map((e) => e.instance));
 }
 
 /** UP, enabled instances with a port: what dispatch may pick, healthy or not. */
