@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAuditRetention, SettingsError } from '../../src/settings.js';
-import { seed, startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import { seed, startEmbeddedApp, type EmbeddedApp, sendJson } from '../support/embedded-app.js';
 
 interface Problem {
   errors?: Array<{ field: string; message: string }>;
@@ -17,13 +17,7 @@ const SERVICE = 'durations-svc';
 describe('durations', () => {
   let gateway: EmbeddedApp;
 
-  const json = (method: 'PUT' | 'POST', url: string, body: unknown) =>
-    gateway.inject({
-      method,
-      url,
-      payload: JSON.stringify(body),
-      headers: { 'content-type': 'application/json' },
-    });
+  const json = (method: 'PUT' | 'POST', url: string, body: unknown) => sendJson(gateway, method, url, body);
 
   beforeAll(async () => {
     gateway = await startEmbeddedApp();

@@ -4,7 +4,7 @@
  * schema.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seed, startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import { seed, startEmbeddedApp, type EmbeddedApp, sendJson } from '../support/embedded-app.js';
 
 interface Problem {
   code: string;
@@ -36,13 +36,7 @@ describe('one validation policy', () => {
   let doc: Document;
   let accessor: string;
 
-  const json = (method: 'PUT' | 'POST', url: string, body: unknown) =>
-    gateway.inject({
-      method,
-      url,
-      payload: JSON.stringify(body),
-      headers: { 'content-type': 'application/json' },
-    });
+  const json = (method: 'PUT' | 'POST', url: string, body: unknown) => sendJson(gateway, method, url, body);
 
   /** A documented path with every parameter filled in with something that exists. */
   const concrete = (path: string): string =>

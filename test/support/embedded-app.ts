@@ -55,6 +55,21 @@ export async function startEmbeddedApp(
   };
 }
 
+/** A JSON body sent as the operator, as a client would send it (a string, `application/json`). */
+export function sendJson(
+  gateway: EmbeddedApp,
+  method: 'PUT' | 'POST',
+  url: string,
+  body: unknown,
+): Promise<Response> {
+  return gateway.inject({
+    method,
+    url,
+    payload: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
+}
+
 /** A namespace published and an instance registered, for tests that need something of each to exist. */
 export async function seed(
   gateway: EmbeddedApp,
