@@ -39,13 +39,18 @@ import {
   type ServiceSummary,
 } from './views.js';
 
-/** One instance as a client sees it now (`view`), or its removal (no `view`). */
+/**
+ * One instance as a client sees it now (`entry` with the leases of `snapshot`, see
+ * {@link viewOf}), or its removal (no `entry`). The view is left to whoever sends it: a change
+ * nobody watches costs no view.
+ */
 export interface InstanceUpdate {
   /** The event id: the change's zxid, or the tree's watermark for a lease's change (see the header). */
   readonly id: bigint;
   readonly service: string;
   readonly instanceId: string;
-  readonly view?: InstanceView;
+  readonly entry?: InstanceEntry;
+  readonly snapshot: LeaseSnapshot;
   /** A write to ZooKeeper, or what the hot store's leases say. */
   readonly cause: 'registry' | 'lease';
 }
@@ -150,7 +155,6 @@ export class RegistryReadModel {
     const { service, instanceId, entry } = change;
     const state = this.states.get(service);
     const snapshot = state?.snapshot ?? this.leases.peek(service);
-    const view = entry && viewOf(entry, snapshot);
     if (state) {
       const before = state.visible.get(instanceId);
       state.visible.put(instanceId, entry, entry && judge(entry, snapshot));
@@ -158,7 +162,7 @@ export class RegistryReadModel {
       if (!entry || !before) state.sorted = undefined;
       state.revision++;
     }
-    update = { id: change.id, service, instanceId, ...(view ? { view } : {}), cause: 'registry' };
+    update = { id: change.id, service, instanceId, ...(entry ? { entry } : {}), snapshot, cause: 'registry' };
     this.updates.set(change, update);
     return update;
   }
@@ -369,7 +373,8 @@ export class RegistryReadModel {
         id: this.options.tree.watermark,
         service,
         instanceId: id,
-        view: viewOf(e, snapshot),
+        entry: e,
+        snapshot,
         cause: 'lease',
       });
     }

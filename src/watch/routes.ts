@@ -20,7 +20,7 @@ import { isInstanceChange } from '../registry/cache.js';
 import type { InstanceUpdate } from '../registry/read-model.js';
 import type { Registry } from '../registry/registry.js';
 import type { Hold } from '../registry/holds.js';
-import { holdView, type InstanceView } from '../registry/views.js';
+import { holdView, viewOf, type InstanceView } from '../registry/views.js';
 import { ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
 import { sendProblem } from '../http/problem.js';
@@ -97,11 +97,15 @@ function encodeConfig(change: ConfigChange): EncodedSseEvent {
 /** One instance's change as pushed; `healthy` reflects leases as this replica last read them. */
 function encodeUpdate(update: InstanceUpdate): EncodedSseEvent {
   const index = String(update.id);
-  return update.view
+  return update.entry
     ? EncodedSseEvent.of({
         id: index,
         event: 'instance',
-        data: JSON.stringify({ service: update.service, index, instance: update.view }),
+        data: JSON.stringify({
+          service: update.service,
+          index,
+          instance: viewOf(update.entry, update.snapshot),
+        }),
       })
     : EncodedSseEvent.of({
         id: index,
