@@ -25,7 +25,7 @@ import { ZkgError } from '../errors.js';
 import type { Metrics } from '../monitor/metrics.js';
 import { sendProblem } from '../http/problem.js';
 import { isZnodeName } from '../coordination/paths.js';
-import type { WatcherCount } from './watchers.js';
+import { covers, type WatcherCount } from './watchers.js';
 import { ConnectionLimiter, EncodedSseEvent, SseRegistry, SseStream, type SseOptions } from '../http/sse.js';
 
 export interface WatchRoutesOptions {
@@ -228,8 +228,7 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       let identity = request.identity;
       const readable = (kind: 'config' | 'service', name: string): boolean =>
         identity.authority.decide({ kind, name }, 'read').allowed;
-      const matchNs = (name: string): boolean =>
-        (names.has(name) || prefixes.some((p) => name.startsWith(p))) && readable('config', name);
+      const matchNs = (name: string): boolean => covers(names, prefixes, name) && readable('config', name);
       const matchService = (name: string): boolean => services.has(name) && readable('service', name);
       /** The newest id sent per namespace: a lagging replica must not send a client what it has. */
       const sent = new Map<string, bigint>();

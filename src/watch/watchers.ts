@@ -4,6 +4,11 @@
  * each namespace. Per replica: each gateway counts its own streams (a client behind a load
  * balancer is counted where its stream landed), and the figure says so in the API document.
  */
+/** Whether a stream that named `names` and `prefixes` receives changes to `namespace`. */
+export function covers(names: ReadonlySet<string>, prefixes: readonly string[], namespace: string): boolean {
+  return names.has(namespace) || prefixes.some((p) => namespace.startsWith(p));
+}
+
 export class WatcherCount {
   private readonly streams = new Set<{
     readonly names: ReadonlySet<string>;
@@ -20,8 +25,7 @@ export class WatcherCount {
   /** Open streams that would receive a change to `namespace` (read permission aside). */
   of(namespace: string): number {
     let count = 0;
-    for (const { names, prefixes } of this.streams)
-      if (names.has(namespace) || prefixes.some((p) => namespace.startsWith(p))) count++;
+    for (const { names, prefixes } of this.streams) if (covers(names, prefixes, namespace)) count++;
     return count;
   }
 }
