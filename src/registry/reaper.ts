@@ -11,8 +11,8 @@
  * Evictions stop altogether (*self-preservation*, as Eureka calls it)
  * when the evidence is more likely about zkgate than about the instances:
  * - the HotStore is unreachable: every lease looks expired because none can be read;
- * - more than `selfPreservationRatio` of a service's leases (and more than one) are past their
- *   eviction time at once: more likely a partition between the instances and the HotStore than a
+ * - more than `selfPreservationRatio` of a service's leases (and more than one) have lapsed when
+ *   one of them is due for eviction: more likely a partition between the instances and the HotStore than a
  *   fleet dying together. Unlike Eureka's, the hold ends on its own once the instances left have
  *   renewed for a full TTL since it began (the rest are gone, not cut off), or when an operator
  *   releases the service; holds are shared with every replica ({@link Holds}).
@@ -169,13 +169,19 @@ export class LeaseReaper {
       } catch (err) {
         return this.paused(err, evicted);
       }
-      const expired = leased.filter(
+      // The hold weighs every lapsed lease, not only those past the eviction grace: instances
+      // heartbeat at different phases, so the leases a partition cuts off lapse over up to a
+      // heartbeat interval, and counting only the evictable ones would evict them one by one.
+      const lapsed = leased.filter(
+        (entry) => now > leaseDeadline(entry, leases.get(entry.instance.id), graceStart),
+      );
+      const expired = lapsed.filter(
         (entry) =>
           now >
           leaseDeadline(entry, leases.get(entry.instance.id), graceStart) + this.options.evictionGraceMs,
       );
       if (expired.length === 0) continue;
-      if (expired.length > 1 && expired.length / leased.length > this.options.selfPreservationRatio) {
+      if (lapsed.length > 1 && lapsed.length / leased.length > this.options.selfPreservationRatio) {
         const held = previous.get(service.service);
         const release = releases.has(service.service)
           ? 'released by an operator'
@@ -185,7 +191,7 @@ export class LeaseReaper {
         if (release === undefined) {
           holds.set(
             service.service,
-            held ?? { since: now, reason: this.holdReason(expired.length, leased.length) },
+            held ?? { since: now, reason: this.holdReason(lapsed.length, leased.length) },
           );
           continue;
         }

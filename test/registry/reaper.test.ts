@@ -189,6 +189,7 @@ describe('lease reaper with a Redis hot store', () => {
 
   it('releases a hold on its own once the instances left have renewed for a full TTL', async () => {
     const all = ['q1', 'q2', 'q3', 'q4'];
+    // One after the other, as a deploy would: their leases lapse apart, yet within the grace.
     for (const id of all) expect(await g.register('scaled-down', id)).toBe(201);
     // A scale-down: three go for good, one stays and keeps renewing.
     stops.push(heartbeats(g, 'scaled-down', ['q1']));
@@ -199,6 +200,45 @@ describe('lease reaper with a Redis hot store', () => {
     await expect.poll(() => g.ids('scaled-down'), { timeout: 10_000, interval: 100 }).toEqual(['q1']);
     expect(Date.now() - held).toBeGreaterThanOrEqual(TTL_MS - 200);
     await expect.poll(() => g.services.reaper.status().preserving).not.toContain('scaled-down');
+  });
+});
+
+describe('lease reaper facing a partition that cuts off instances heartbeating at different phases', () => {
+  let dataDir: string;
+  let g: Gateway;
+  const stops: Array<() => void> = [];
+
+  beforeAll(async () => {
+    dataDir = await makeTempDir('zkgate-reaper-phases-');
+    // A grace longer than the spread of the cut-off leases, as the defaults are (30 s against a
+    // heartbeat interval of a third of the TTL).
+    g = await gateway({ ZKGATE_DATA_DIR: dataDir, ZKGATE_EVICTION_GRACE_MS: '1500' });
+  });
+
+  afterAll(async () => {
+    for (const stop of stops.splice(0)) stop();
+    await g?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('holds the service although its leases lapse sweeps apart, instead of evicting them one by one', async () => {
+    const all = ['s1', 's2', 's3', 's4'];
+    for (const id of all) expect(await g.register('staggered', id)).toBe(201);
+    const beats = new Map(all.map((id) => [id, heartbeats(g, 'staggered', [id])]));
+    stops.push(...beats.values());
+    // Cut off one after the other, two sweeps apart: each is the only one past its eviction time
+    // for a while, which the hold must not take for one instance dying.
+    for (const id of ['s4', 's3', 's2']) {
+      beats.get(id)?.();
+      await sweptAfter(g, Date.now());
+      await sweptAfter(g, Date.now());
+    }
+    await expect
+      .poll(() => g.services.reaper.status().preserving, { timeout: 10_000, interval: 50 })
+      .toContain('staggered');
+    expect(g.services.reaper.status().reason).toMatch(/staggered: 3 of 4 leases/);
+    await sweptAfter(g, Date.now());
+    expect(await g.ids('staggered')).toEqual(all);
   });
 });
 
