@@ -21,7 +21,13 @@
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import type { Stat } from '../coordination/store.js';
-import { byId, CacheView, type CacheChange, type WatchedTree } from '../coordination/watched-cache.js';
+import {
+  byId,
+  CacheView,
+  LowestStaged,
+  type CacheChange,
+  type WatchedTree,
+} from '../coordination/watched-cache.js';
 import { CONFIG_FORMATS, type ConfigFormat } from './formats.js';
 import { fromFlatName, parseNamespace, type ConfigLayout } from './namespace.js';
 
@@ -58,6 +64,11 @@ export interface Tombstone {
 }
 
 type Staged = { entry: ConfigEntry } | { deleted: Tombstone; readonly recorded: boolean } | { absent: true };
+
+/** The zxid a staged change is published at. */
+function stagedAt(staged: { entry: ConfigEntry } | { deleted: Tombstone }): bigint {
+  return 'entry' in staged ? staged.entry.index : staged.deleted.zxid;
+}
 
 export function isConfigChange(change: CacheChange): change is ConfigChange {
   return change.kind === 'config' || change.kind === 'deleted';
@@ -104,6 +115,7 @@ export class ConfigCache extends CacheView<ConfigChange> {
   private readonly published = new Map<string, ConfigEntry>();
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly staged = new Map<string, Staged>();
+  private readonly lowestStaged = new LowestStaged();
   /** The tombstone directory as last read, applied with the batch that covers it. */
   private stagedTombstones: Map<string, Tombstone> | undefined;
   /** Tombstone names as last listed. */
@@ -213,7 +225,7 @@ export class ConfigCache extends CacheView<ConfigChange> {
     try {
       const doc = await this.store.getData(docPath, watch);
       this.tree.observe(doc.stat);
-      this.staged.set(namespace, {
+      this.stage(namespace, {
         entry: {
           namespace,
           data: doc.data,
@@ -233,6 +245,11 @@ export class ConfigCache extends CacheView<ConfigChange> {
     }
   }
 
+  private stage(namespace: string, staged: Staged): void {
+    this.staged.set(namespace, staged);
+    if (!('absent' in staged)) this.lowestStaged.staged(stagedAt(staged));
+  }
+
   /**
    * The namespace is gone (or not a namespace). If it was known, stage its deletion: at its
    * tombstone's zxid, or, where a plain client deleted it, at the zxid `observed` reads (see the
@@ -243,7 +260,7 @@ export class ConfigCache extends CacheView<ConfigChange> {
     const staged = this.staged.get(namespace);
     const last = this.published.get(namespace) ?? (staged && 'entry' in staged ? staged.entry : undefined);
     if (!last) {
-      this.staged.set(namespace, { absent: true });
+      this.stage(namespace, { absent: true });
       return;
     }
     let node;
@@ -252,11 +269,11 @@ export class ConfigCache extends CacheView<ConfigChange> {
     } catch (err) {
       if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
       const deleted = { zxid: await observed(), version: last.version, ctime: Date.now() };
-      this.staged.set(namespace, { deleted, recorded: false });
+      this.stage(namespace, { deleted, recorded: false });
       return;
     }
     this.tree.observe(node.stat);
-    this.staged.set(namespace, {
+    this.stage(namespace, {
       deleted: safeTombstone(node.data, node.stat, last.version),
       recorded: true,
     });
@@ -329,13 +346,16 @@ export class ConfigCache extends CacheView<ConfigChange> {
         this.stagedTombstones = undefined;
       }
     }
-    for (const [namespace, staged] of this.staged) {
+    for (const [namespace, staged] of this.lowestStaged.scan(covered, settled) ? this.staged : []) {
       if ('absent' in staged) {
         if (settled) this.staged.delete(namespace);
         continue;
       }
-      const id = 'entry' in staged ? staged.entry.index : staged.deleted.zxid;
-      if (!covered(id)) continue;
+      const id = stagedAt(staged);
+      if (!covered(id)) {
+        this.lowestStaged.staged(id);
+        continue;
+      }
       this.staged.delete(namespace);
       if ('entry' in staged) {
         const before = this.published.get(namespace);

@@ -48,6 +48,29 @@ export interface TreeView<C extends CacheChange> {
   collect(covered: (id: bigint) => boolean, settled: boolean): C[];
 }
 
+/**
+ * The smallest id a view staged and has not published: a batch whose bound is below it has
+ * nothing to take. A cold start stages every znode of the tree while the listing that found them
+ * holds the bound down, so without it every batch would scan everything staged so far.
+ */
+export class LowestStaged {
+  private id: bigint | undefined;
+
+  staged(id: bigint): void {
+    if (this.id === undefined || id < this.id) this.id = id;
+  }
+
+  /**
+   * Whether a batch must scan what is staged: when `settled`, or when the lowest id is covered.
+   * A scan starts afresh: it stages again ({@link staged}) every id it leaves.
+   */
+  scan(covered: (id: bigint) => boolean, settled: boolean): boolean {
+    if (!settled && (this.id === undefined || !covered(this.id))) return false;
+    this.id = undefined;
+    return true;
+  }
+}
+
 const RETRY_MS = 250;
 /** How long a write waits for this replica's cache to show it before answering anyway. */
 const ACK_WAIT_MS = 5_000;
@@ -61,6 +84,13 @@ interface Load {
 export class WatchedTree<C extends CacheChange> {
   private readonly views: Array<TreeView<C>> = [];
   private readonly loading = new Map<string, Load>();
+  /**
+   * How many running loads hold each floor: the bound is the smallest. A cold start runs a load
+   * per znode (100,000 for a large registry), nearly all with a floor inherited from a listing,
+   * so scanning the few distinct floors keeps every batch O(1) where scanning the loads was
+   * quadratic over the start.
+   */
+  private readonly floors = new Map<bigint, number>();
   /** Loads a (re)sync waits for before the cache counts as whole again. */
   private readonly syncing = new Set<string>();
   private readonly listeners = new Set<(changes: readonly C[]) => void>();
@@ -231,6 +261,7 @@ export class WatchedTree<C extends CacheChange> {
     const floor = inherited !== undefined && inherited < this.observed ? inherited : this.observed;
     const state: Load = { again: false, floor };
     this.loading.set(key, state);
+    this.floors.set(floor, (this.floors.get(floor) ?? 0) + 1);
     const run = async (): Promise<void> => {
       for (;;) {
         if (this.closed) return;
@@ -253,6 +284,9 @@ export class WatchedTree<C extends CacheChange> {
     };
     void run().finally(() => {
       this.loading.delete(key);
+      const holding = (this.floors.get(floor) ?? 1) - 1;
+      if (holding === 0) this.floors.delete(floor);
+      else this.floors.set(floor, holding);
       this.syncing.delete(key);
       this.flush();
     });
@@ -295,8 +329,7 @@ export class WatchedTree<C extends CacheChange> {
   private flush(): void {
     if (this.closed) return;
     let bound: bigint | undefined;
-    for (const load of this.loading.values())
-      if (bound === undefined || load.floor < bound) bound = load.floor;
+    for (const floor of this.floors.keys()) if (bound === undefined || floor < bound) bound = floor;
     const markBefore = this.mark;
     const covered = (id: bigint): boolean => bound === undefined || id <= bound;
     const changes = this.views.flatMap((view) => view.collect(covered, bound === undefined));

@@ -14,7 +14,12 @@
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import type { Stat } from '../coordination/store.js';
-import { CacheView, type CacheChange, type WatchedTree } from '../coordination/watched-cache.js';
+import {
+  CacheView,
+  LowestStaged,
+  type CacheChange,
+  type WatchedTree,
+} from '../coordination/watched-cache.js';
 import { isStrategyName, type StrategyName } from '../dispatcher/types.js';
 import { decodeInstance, InstanceFormatError, type Instance } from './instance.js';
 
@@ -84,6 +89,11 @@ export function parsePolicy(data: Buffer): ServicePolicy {
 
 type StagedInstance = { entry: InstanceEntry } | { removed: bigint } | { absent: true };
 
+/** The zxid a staged change is published at. */
+function stagedAt(staged: { entry: InstanceEntry } | { removed: bigint }): bigint {
+  return 'entry' in staged ? staged.entry.index : staged.removed;
+}
+
 const SERVICES_KEY = 'registry';
 const POLICIES_KEY = 'policies';
 
@@ -92,6 +102,7 @@ export class RegistryCache extends CacheView<InstanceChange> {
   private servicesRemoved = 0;
   /** By service, then instance id. */
   private readonly staged = new Map<string, Map<string, StagedInstance>>();
+  private readonly lowestStaged = new LowestStaged();
   /** Services no longer listed, with the pzxid of the listing that dropped them. */
   private readonly stagedRemovals = new Map<string, bigint>();
   /** Services listed without instances, with the pzxid of that listing. */
@@ -286,6 +297,7 @@ export class RegistryCache extends CacheView<InstanceChange> {
       this.staged.set(service, instances);
     }
     instances.set(id, staged);
+    if (!('absent' in staged)) this.lowestStaged.staged(stagedAt(staged));
   }
 
   collect(covered: (id: bigint) => boolean, settled: boolean): InstanceChange[] {
@@ -297,14 +309,18 @@ export class RegistryCache extends CacheView<InstanceChange> {
     /** Services whose last instance may have gone: dropped at the end unless still listed. */
     const emptied = new Set<string>();
 
-    for (const [service, instances] of this.staged) {
+    const scan = this.lowestStaged.scan(covered, settled);
+    for (const [service, instances] of scan ? this.staged : []) {
       for (const [id, staged] of instances) {
         if ('absent' in staged) {
           if (settled) instances.delete(id);
           continue;
         }
-        const at = 'entry' in staged ? staged.entry.index : staged.removed;
-        if (!covered(at)) continue;
+        const at = stagedAt(staged);
+        if (!covered(at)) {
+          this.lowestStaged.staged(at);
+          continue;
+        }
         instances.delete(id);
         if ('entry' in staged) {
           const published = this.publishedOf(service, at);
