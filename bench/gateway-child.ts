@@ -19,6 +19,8 @@ export interface GatewayChild {
   hot: string;
   /** Its resident set size now, in MiB (VmRSS from /proc). */
   rssMb(): Promise<number>;
+  /** CPU time it used so far, user and system, in seconds (from /proc). */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -75,7 +77,14 @@ export async function spawnServer(
       if (kb === undefined) throw new Error(`no VmRSS for the ${name} gateway`);
       return Number(kb) / 1024;
     };
-    return { url: started.url, hot: started.hot ?? 'none', rssMb, stop };
+    const cpuSeconds = async (): Promise<number> => {
+      // Fields 14 and 15 of /proc/<pid>/stat, after the command name in parentheses; clock ticks
+      // of 1/100 s, as on every Linux this runs on (USER_HZ).
+      const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    };
+    return { url: started.url, hot: started.hot ?? 'none', rssMb, cpuSeconds, stop };
   } catch (err) {
     await stop();
     throw err;

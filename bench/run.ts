@@ -19,6 +19,7 @@ const SCENARIOS = {
   auth: { file: 'authorization.ts', results: 'authorization' },
   hotstore: { file: 'hotstore.ts', results: 'hotstore' },
   big: { file: 'big-service.ts', results: 'big-service' },
+  large: { file: 'large-registry.ts', results: 'large-registry' },
 } as const;
 type Name = keyof typeof SCENARIOS;
 const DEFAULT: readonly Name[] = [
@@ -30,6 +31,7 @@ const DEFAULT: readonly Name[] = [
   'auth',
   'hotstore',
   'big',
+  'large',
 ];
 
 const args = process.argv.slice(2);
