@@ -68,6 +68,15 @@ export class LeaseReaper {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private stopElection: (() => void) | undefined;
+  /**
+   * When each service's leases need reading again, in the hot store's clock: the earliest
+   * deadline found by the last read, when none had lapsed. Renewals and grace only move
+   * deadlines later, so nothing can run out before; a change to the service's instances (one
+   * registered without a lease yet, a new TTL) forgets it. A large, healthy registry is then read
+   * about once per TTL rather than every sweep.
+   */
+  private readonly recheckAt = new Map<string, number>();
+  private stopCache: (() => void) | undefined;
   private current: Omit<ReaperStatus, 'leader'> = {
     state: 'standby',
     reason: 'not the leader',
@@ -88,11 +97,15 @@ export class LeaseReaper {
 
   /** Follow the election: sweep on a timer while leading. */
   start(): void {
+    this.stopCache = this.cache.onChange((changes) => {
+      for (const change of changes) this.recheckAt.delete(change.service);
+    });
     this.stopElection = this.election.onChange((leading) => (leading ? this.schedule() : this.standby()));
     if (this.election.isLeader) this.schedule();
   }
 
   async close(): Promise<void> {
+    this.stopCache?.();
     this.stopElection?.();
     this.standby();
     await this.sweeping;
@@ -128,6 +141,7 @@ export class LeaseReaper {
   private standby(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.recheckAt.clear();
     this.report({ state: 'standby', reason: 'not the leader', preserving: [] });
   }
 
@@ -163,6 +177,10 @@ export class LeaseReaper {
     for (const service of this.cache.services()) {
       const leased = [...service.instances.values()].filter(isLeased);
       if (leased.length === 0) continue;
+      const recheckAt = this.recheckAt.get(service.service);
+      const attended = previous.has(service.service) || releases.has(service.service);
+      if (recheckAt !== undefined && now < recheckAt && !attended) continue;
+      this.recheckAt.delete(service.service);
       let leases;
       try {
         leases = await this.hot.leases(service.service);
@@ -172,14 +190,17 @@ export class LeaseReaper {
       // The hold weighs every lapsed lease, not only those past the eviction grace: instances
       // heartbeat at different phases, so the leases a partition cuts off lapse over up to a
       // heartbeat interval, and counting only the evictable ones would evict them one by one.
-      const lapsed = leased.filter(
-        (entry) => now > leaseDeadline(entry, leases.get(entry.instance.id), graceStart),
+      const deadlines = new Map(
+        leased.map((entry) => [entry, leaseDeadline(entry, leases.get(entry.instance.id), graceStart)]),
       );
-      const expired = lapsed.filter(
-        (entry) =>
-          now >
-          leaseDeadline(entry, leases.get(entry.instance.id), graceStart) + this.options.evictionGraceMs,
-      );
+      const lapsed = leased.filter((entry) => now > deadlines.get(entry)!);
+      const expired = lapsed.filter((entry) => now > deadlines.get(entry)! + this.options.evictionGraceMs);
+      if (lapsed.length === 0) {
+        this.recheckAt.set(
+          service.service,
+          [...deadlines.values()].reduce((a, b) => Math.min(a, b)),
+        );
+      }
       if (expired.length === 0) continue;
       if (lapsed.length > 1 && lapsed.length / leased.length > this.options.selfPreservationRatio) {
         const held = previous.get(service.service);

@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
@@ -239,6 +239,32 @@ describe('lease reaper facing a partition that cuts off instances heartbeating a
     expect(g.services.reaper.status().reason).toMatch(/staggered: 3 of 4 leases/);
     await sweptAfter(g, Date.now());
     expect(await g.ids('staggered')).toEqual(all);
+  });
+
+  it("reads a quiet service's leases once until the first could run out, and again when its instances change", async () => {
+    const inject = asOperator(g.app);
+    const register = async (id: string) =>
+      (
+        await inject({
+          method: 'PUT',
+          url: `/v1/services/quiet/instances/${id}`,
+          payload: { address: '10.0.0.2', port: 8080, ttl: '30s' },
+        })
+      ).statusCode;
+    const reads = vi.spyOn(g.services.hot, 'leases');
+    const readsOfQuiet = () => reads.mock.calls.filter(([service]) => service === 'quiet').length;
+    try {
+      expect(await register('t1')).toBe(201);
+      await sweptAfter(g, Date.now());
+      expect(readsOfQuiet()).toBe(1);
+      for (let sweep = 0; sweep < 5; sweep++) await sweptAfter(g, Date.now());
+      expect(readsOfQuiet()).toBe(1);
+      expect(await register('t2')).toBe(201);
+      await sweptAfter(g, Date.now());
+      expect(readsOfQuiet()).toBe(2);
+    } finally {
+      reads.mockRestore();
+    }
   });
 });
 
