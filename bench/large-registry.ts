@@ -16,6 +16,7 @@
  *   npm run bench -- --only large [--quick] [--cpu-prof]
  */
 import autocannon from 'autocannon';
+import { ErrorCode, isStoreError } from '../src/coordination/errors.js';
 import { ZooKeeperStore } from '../src/coordination/zookeeper.js';
 import { RedisHotStore } from '../src/hotstore/redis.js';
 import { encodeInstance, type Instance } from '../src/registry/instance.js';
@@ -86,9 +87,18 @@ async function seed(zk: ZooKeeperStore, hot: RedisHotStore, from: number, to: nu
     if (batches.at(-1)!.length + ops.length > MULTI_OPS) batches.push([]);
     batches.at(-1)!.push(...ops);
   }
+  // A multi cut by a lost connection may or may not have been applied: its first znode says which.
+  const write = async (ops: Create[]): Promise<void> => {
+    try {
+      await zk.multi(ops);
+    } catch (err) {
+      if (!isStoreError(err, ErrorCode.CONNECTION_LOSS)) throw err;
+      if (!(await zk.exists(ops[0]!.path))) await write(ops);
+    }
+  };
   const inFlight = 4;
   for (let b = 0; b < batches.length; b += inFlight) {
-    await Promise.all(batches.slice(b, b + inFlight).map((ops) => zk.multi(ops)));
+    await Promise.all(batches.slice(b, b + inFlight).map(write));
   }
   const leases: Array<[string, string]> = [];
   for (let s = from; s < to; s++)
