@@ -31,7 +31,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { StoreLogger } from '../coordination/store.js';
-import { checkExpiredArgs, checkName, checkTtl, normalizeCheck, normalizeLoad } from './args.js';
+import { checkExpiredArgs, checkName, checkRenewals, makeLease, normalizeCheck } from './args.js';
 import { HotStoreError } from './errors.js';
 import type {
   CheckResult,
@@ -41,6 +41,7 @@ import type {
   HotStoreState,
   HotStoreStateEvent,
   Lease,
+  LeaseRenewal,
   LoadReport,
 } from './store.js';
 import {
@@ -154,22 +155,57 @@ export class RedisHotStore implements HotStore {
   }
 
   async renewLease(service: string, instance: string, ttlMs: number, load?: LoadReport): Promise<Lease> {
-    checkName('service', service);
-    checkName('instance', instance);
-    checkTtl(ttlMs);
-    const report = normalizeLoad(load);
-    const keys = this.keys.of(service);
-    const json = await this.call(() =>
-      this.redis.hotstoreRenew(
-        keys.lease,
-        keys.index,
+    const [lease] = await this.renewLeases([
+      { service, instance, ttlMs, ...(load !== undefined && { load }) },
+    ]);
+    return lease as Lease;
+  }
+
+  async renewLeases(renewals: readonly LeaseRenewal[]): Promise<Lease[]> {
+    const loads = checkRenewals(renewals);
+    // One script per expiry index: its services share its slot (see keys.ts).
+    const batches = new Map<
+      string,
+      { hashes: Map<string, number>; args: Array<string | number>; at: number[] }
+    >();
+    renewals.forEach(({ service, instance, ttlMs }, i) => {
+      const keys = this.keys.of(service);
+      let batch = batches.get(keys.index);
+      if (!batch) {
+        batch = { hashes: new Map(), args: [], at: [] };
+        batches.set(keys.index, batch);
+      }
+      // KEYS[1] is the index; lease hashes follow in first-seen order.
+      let position = batch.hashes.get(keys.lease);
+      if (position === undefined) {
+        position = batch.hashes.size + 2;
+        batch.hashes.set(keys.lease, position);
+      }
+      const load = loads[i];
+      batch.args.push(
+        position,
         instance,
         ttlMs,
-        report ? JSON.stringify(report) : '',
+        load ? JSON.stringify(load) : '',
         indexMember(service, instance),
+      );
+      batch.at.push(i);
+    });
+    const leases = new Array<Lease>(renewals.length);
+    await this.call(() =>
+      Promise.all(
+        [...batches].map(async ([index, { hashes, args, at }]) => {
+          const now = Number(
+            await this.redis.hotstoreRenew(hashes.size + 1, index, ...hashes.keys(), ...args),
+          );
+          for (const i of at) {
+            const { ttlMs } = renewals[i] as LeaseRenewal;
+            leases[i] = makeLease(now, ttlMs, loads[i]);
+          }
+        }),
       ),
     );
-    return parseLease(json);
+    return leases;
   }
 
   async getLease(service: string, instance: string): Promise<Lease | undefined> {
