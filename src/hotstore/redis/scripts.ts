@@ -15,20 +15,40 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
  * KEYS: the expiry index, then the lease hashes of the batch's services (all in one slot). ARGV:
  * five per renewal: the KEYS position of its lease hash, instance, ttlMs, load JSON or '', index
  * member. One clock reading for the batch; returns it, from which the caller knows every lease
- * (renewedAt is it, expiresAt it plus the TTL) without a copy of each coming back. Numbers go
- * through %.0f: Lua's tostring would switch to exponent notation past 14 digits.
+ * (renewedAt is it, expiresAt it plus the TTL) without a copy of each coming back. The script
+ * runs alone on Redis's one thread, so it spends as little per renewal as it can: a lease's
+ * JSON up to its load is made once per TTL (a batch mostly has one), and the writes go as one
+ * HSET per hash and one ZADD (a later renewal of the same instance still wins, as both apply
+ * their arguments in order). Numbers go through %.0f: Lua's tostring would switch to exponent
+ * notation past 14 digits.
  */
 const RENEW_LUA = `${LUA_NOW}
 local renewedAt = string.format('%.0f', now)
+local heads, expiries, hashes, index = {}, {}, {}, {}
 for i = 1, #ARGV, 5 do
-  local expiresAt = now + tonumber(ARGV[i + 2])
-  local lease = '{"expiresAt":' .. string.format('%.0f', expiresAt) .. ',"ttlMs":' .. ARGV[i + 2]
-    .. ',"renewedAt":' .. renewedAt
-  if ARGV[i + 3] ~= '' then lease = lease .. ',"load":' .. ARGV[i + 3] end
-  lease = lease .. '}'
-  redis.call('HSET', KEYS[tonumber(ARGV[i])], ARGV[i + 1], lease)
-  redis.call('ZADD', KEYS[1], expiresAt, ARGV[i + 4])
+  local ttl = ARGV[i + 2]
+  local head = heads[ttl]
+  if not head then
+    expiries[ttl] = now + tonumber(ttl)
+    head = '{"expiresAt":' .. string.format('%.0f', expiries[ttl]) .. ',"ttlMs":' .. ttl
+      .. ',"renewedAt":' .. renewedAt
+    heads[ttl] = head
+  end
+  local lease
+  if ARGV[i + 3] == '' then lease = head .. '}' else lease = head .. ',"load":' .. ARGV[i + 3] .. '}' end
+  local key = tonumber(ARGV[i])
+  local hash = hashes[key]
+  if not hash then
+    hash = {}
+    hashes[key] = hash
+  end
+  hash[#hash + 1] = ARGV[i + 1]
+  hash[#hash + 1] = lease
+  index[#index + 1] = expiries[ttl]
+  index[#index + 1] = ARGV[i + 4]
 end
+for key, hash in pairs(hashes) do redis.call('HSET', KEYS[key], unpack(hash)) end
+redis.call('ZADD', KEYS[1], unpack(index))
 return now`;
 
 /** KEYS: lease hash, expiry index, check hash. ARGV: instance, index member. */
