@@ -163,45 +163,37 @@ export class RedisHotStore implements HotStore {
 
   async renewLeases(renewals: readonly LeaseRenewal[]): Promise<Lease[]> {
     const loads = checkRenewals(renewals);
-    // One script per expiry index: its services share its slot (see keys.ts).
-    const batches = new Map<
-      string,
-      { hashes: Map<string, number>; args: Array<string | number>; at: number[] }
-    >();
+    // One script per expiry index (its services share its slot, see keys.ts), its renewals
+    // grouped by service as the script reads them: the service once, then each renewal.
+    const batches = new Map<string, { services: Map<string, Array<string | number>>; at: number[] }>();
     renewals.forEach(({ service, instance, ttlMs }, i) => {
-      const keys = this.keys.of(service);
-      let batch = batches.get(keys.index);
+      const { index } = this.keys.of(service);
+      let batch = batches.get(index);
       if (!batch) {
-        batch = { hashes: new Map(), args: [], at: [] };
-        batches.set(keys.index, batch);
+        batch = { services: new Map(), at: [] };
+        batches.set(index, batch);
       }
-      // KEYS[1] is the index; lease hashes follow in first-seen order.
-      let position = batch.hashes.get(keys.lease);
-      if (position === undefined) {
-        position = batch.hashes.size + 2;
-        batch.hashes.set(keys.lease, position);
+      let args = batch.services.get(service);
+      if (!args) {
+        args = [];
+        batch.services.set(service, args);
       }
       const load = loads[i];
-      batch.args.push(
-        position,
-        instance,
-        ttlMs,
-        load ? JSON.stringify(load) : '',
-        indexMember(service, instance),
-      );
+      args.push(instance, ttlMs, load ? JSON.stringify(load) : '');
       batch.at.push(i);
     });
     const leases = new Array<Lease>(renewals.length);
     await this.call(() =>
       Promise.all(
-        [...batches].map(async ([index, { hashes, args, at }]) => {
-          const now = Number(
-            await this.redis.hotstoreRenew(hashes.size + 1, index, ...hashes.keys(), ...args),
-          );
-          for (const i of at) {
-            const { ttlMs } = renewals[i] as LeaseRenewal;
-            leases[i] = makeLease(now, ttlMs, loads[i]);
+        [...batches].map(async ([index, { services, at }]) => {
+          const keys = [index];
+          const args: Array<string | number> = [];
+          for (const [service, renewed] of services) {
+            keys.push(this.keys.of(service).lease);
+            args.push(service, renewed.length / 3, ...renewed);
           }
+          const now = Number(await this.redis.hotstoreRenew(keys.length, ...keys, ...args));
+          for (const i of at) leases[i] = makeLease(now, (renewals[i] as LeaseRenewal).ttlMs, loads[i]);
         }),
       ),
     );

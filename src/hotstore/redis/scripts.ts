@@ -12,42 +12,42 @@ const LUA_NOW = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
 
 /**
- * KEYS: the expiry index, then the lease hashes of the batch's services (all in one slot). ARGV:
- * five per renewal: the KEYS position of its lease hash, instance, ttlMs, load JSON or '', index
- * member. One clock reading for the batch; returns it, from which the caller knows every lease
- * (renewedAt is it, expiresAt it plus the TTL) without a copy of each coming back. The script
- * runs alone on Redis's one thread, so it spends as little per renewal as it can: a lease's
- * JSON up to its load is made once per TTL (a batch mostly has one), and the writes go as one
- * HSET per hash and one ZADD (a later renewal of the same instance still wins, as both apply
- * their arguments in order). Numbers go through %.0f: Lua's tostring would switch to exponent
- * notation past 14 digits.
+ * KEYS: the expiry index, then the lease hash of each service of the batch (all in one slot).
+ * ARGV: for each of those services in turn, its name and how many renewals follow, then three
+ * per renewal: instance, ttlMs, load JSON or ''. One clock reading for the batch; returns it,
+ * from which the caller knows every lease (renewedAt is it, expiresAt it plus the TTL) without a
+ * copy of each coming back. The script runs alone on Redis's one thread, so it spends as little
+ * per renewal as it can: a lease's JSON up to its load is made once per TTL (a batch mostly has
+ * one), and the writes go as one HSET per service and one ZADD (a later renewal of the same
+ * instance still wins: both apply their arguments in order). Index members are `indexMember`'s
+ * (keys.ts). Numbers go through %.0f: Lua's tostring would switch to exponent notation past 14
+ * digits.
  */
 const RENEW_LUA = `${LUA_NOW}
 local renewedAt = string.format('%.0f', now)
-local heads, expiries, hashes, index = {}, {}, {}, {}
-for i = 1, #ARGV, 5 do
-  local ttl = ARGV[i + 2]
-  local head = heads[ttl]
-  if not head then
-    expiries[ttl] = now + tonumber(ttl)
-    head = '{"expiresAt":' .. string.format('%.0f', expiries[ttl]) .. ',"ttlMs":' .. ttl
-      .. ',"renewedAt":' .. renewedAt
-    heads[ttl] = head
+local heads, expiries, index = {}, {}, {}
+local a = 1
+for k = 2, #KEYS do
+  local service, count = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  local hash = {}
+  for _ = 1, count do
+    local instance, ttl, load = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+    a = a + 3
+    local head = heads[ttl]
+    if not head then
+      expiries[ttl] = now + tonumber(ttl)
+      head = '{"expiresAt":' .. string.format('%.0f', expiries[ttl]) .. ',"ttlMs":' .. ttl
+        .. ',"renewedAt":' .. renewedAt
+      heads[ttl] = head
+    end
+    hash[#hash + 1] = instance
+    if load == '' then hash[#hash + 1] = head .. '}' else hash[#hash + 1] = head .. ',"load":' .. load .. '}' end
+    index[#index + 1] = expiries[ttl]
+    index[#index + 1] = service .. '\\0' .. instance
   end
-  local lease
-  if ARGV[i + 3] == '' then lease = head .. '}' else lease = head .. ',"load":' .. ARGV[i + 3] .. '}' end
-  local key = tonumber(ARGV[i])
-  local hash = hashes[key]
-  if not hash then
-    hash = {}
-    hashes[key] = hash
-  end
-  hash[#hash + 1] = ARGV[i + 1]
-  hash[#hash + 1] = lease
-  index[#index + 1] = expiries[ttl]
-  index[#index + 1] = ARGV[i + 4]
+  redis.call('HSET', KEYS[k], unpack(hash))
 end
-for key, hash in pairs(hashes) do redis.call('HSET', KEYS[key], unpack(hash)) end
 redis.call('ZADD', KEYS[1], unpack(index))
 return now`;
 
