@@ -3,7 +3,9 @@
  * lease renewals per second (`renewLease` with a load report, 100 in flight, 1000 instances over
  * 100 services so every shard of the Cluster takes its share), and `generation()` one call at a
  * time (concurrent calls share one check), which reads one marker on one server and every
- * shard's (16) on a Cluster: the registry calls it with every lease read. Servers and client share the machine's cores on loopback; the contenders alternate
+ * shard's (16) on a Cluster: the registry calls it with every lease read. Batched renewals
+ * (`renewLeases`, 100 per call over 100 services, 10 calls in flight) count leases per second: on a
+ * Cluster a batch is split into one script per shard it touches. Servers and client share the machine's cores on loopback; the contenders alternate
  * round by round so they see the same load. Any rejected call fails the run. Writes
  * bench/results/hotstore.json.
  *
@@ -22,7 +24,9 @@ const INSTANCES = 1000;
 const LEASE_TTL_MS = 600_000;
 
 type Contender = 'single' | 'cluster';
-type Operation = 'renew' | 'generation';
+type Operation = 'renew' | 'renewBatch' | 'generation';
+/** Renewals per `renewLeases` call: a batch of heartbeats as one HTTP request brings it. */
+const BATCH = 100;
 
 async function main(): Promise<void> {
   const cleanup: Array<() => Promise<void>> = [];
@@ -40,19 +44,37 @@ async function main(): Promise<void> {
       () => stores.cluster.close(),
     );
 
+    const batches = Array.from({ length: INSTANCES / BATCH }, (_, b) =>
+      Array.from({ length: BATCH }, (_, i) => {
+        const n = b * BATCH + i;
+        return {
+          service: `svc-${n % SERVICES}`,
+          instance: `i-${n}`,
+          ttlMs: LEASE_TTL_MS,
+          load: { inflight: 1 },
+        };
+      }),
+    );
     const operations: Record<
       Operation,
-      { inFlight: number; run: (store: RedisHotStore, n: number) => Promise<unknown> }
+      { inFlight: number; perCall: number; run: (store: RedisHotStore, n: number) => Promise<unknown> }
     > = {
       renew: {
         inFlight: IN_FLIGHT,
+        perCall: 1,
         run: (store, n) =>
           store.renewLease(`svc-${n % SERVICES}`, `i-${n % INSTANCES}`, LEASE_TTL_MS, { inflight: 1 }),
       },
-      generation: { inFlight: 1, run: (store) => store.generation() },
+      renewBatch: {
+        inFlight: 10,
+        perCall: BATCH,
+        run: (store, n) => store.renewLeases(batches[n % batches.length] as (typeof batches)[number]),
+      },
+      generation: { inFlight: 1, perCall: 1, run: (store) => store.generation() },
     };
     const runs: Record<Operation, Record<Contender, Figures[]>> = {
       renew: { single: [], cluster: [] },
+      renewBatch: { single: [], cluster: [] },
       generation: { single: [], cluster: [] },
     };
     // Warm-up, not counted: scripts loaded, connections to every primary open.
@@ -62,10 +84,9 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       for (const operation of Object.keys(operations) as Operation[]) {
         for (const contender of Object.keys(stores) as Contender[]) {
-          const { inFlight, run } = operations[operation];
-          runs[operation][contender].push(
-            await closedLoop(inFlight, DURATION_MS, (n) => run(stores[contender], n)),
-          );
+          const { inFlight, perCall, run } = operations[operation];
+          const calls = await closedLoop(inFlight, DURATION_MS, (n) => run(stores[contender], n));
+          runs[operation][contender].push({ ...calls, rps: calls.rps * perCall });
         }
       }
     }
@@ -75,6 +96,7 @@ async function main(): Promise<void> {
     console.log(`Redis hot store, ${DURATION_MS / 1000}s x ${ROUNDS}: a 3-primary Cluster beside one server`);
     for (const [operation, what] of [
       ['renew', `lease renewal, ${IN_FLIGHT} in flight, Redis Cluster of 3 primaries`],
+      ['renewBatch', `lease renewals batched ${BATCH} per call (leases/s), Redis Cluster of 3 primaries`],
       ['generation', 'generation() one at a time, Cluster (16 shard markers)'],
     ] as const) {
       const single = mean(runs[operation].single);

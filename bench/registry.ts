@@ -12,6 +12,8 @@
  *   registration or update written to the coordination store;
  * - Redis hot store (a throw-away redis-server on a free loopback port): config read (baseline)
  *   and heartbeat over 1000 instances.
+ * Both also take batched heartbeats (`POST /v1/heartbeats`, 100 per request over the same 1000
+ *   instances), counted as instance renewals per second (requests times the batch).
  * Instances are registered over HTTP first, with a lease TTL of 10 minutes so nothing expires.
  * autocannon drives 100 connections on 127.0.0.1; every scenario builds each request in a
  * `setupRequest` (the baseline too, so the client's cost is the same everywhere). The baseline is
@@ -21,7 +23,8 @@
  * connection error or timeout, fails the run.
  * Heartbeats are also set against what ZooKeeper writes sustain on this machine: `setData` on a
  * standalone ZooKeeper 3.8 with forceSync=yes, 100 in flight through node-zookeeper-client, and
- * against lease renewals straight into each hot store (no HTTP), measured in every round.
+ * against lease renewals straight into each hot store (no HTTP), one by one and batched
+ * (`renewLeases`, 100 per call), measured in every round.
  * Prints req/s, p50/p99 latency and the ratio; writes bench/results/registry.json.
  *
  *   npm run bench -- --only registry [--quick]
@@ -31,7 +34,7 @@ import { startRedis } from '../test/support/redis.js';
 import { startZooKeeper } from '../test/support/zookeeper.js';
 import { MemoryHotStore } from '../src/hotstore/memory.js';
 import { RedisHotStore } from '../src/hotstore/redis.js';
-import type { HotStore } from '../src/hotstore/store.js';
+import type { HotStore, LeaseRenewal } from '../src/hotstore/store.js';
 import { connectDirect } from './fixtures/zk-direct.js';
 import { spawnGateway } from './gateway-child.js';
 import { MANAGEMENT } from './operator.js';
@@ -45,6 +48,10 @@ const CONNECTIONS = 100;
 const LEASE_TTL_MS = 600_000;
 const REGISTER_IDS = 10_000;
 const HEARTBEAT_INSTANCES = 1000;
+/** Heartbeats per batched request (and per `renewLeases` call): a sidecar's or an SDK's instances. */
+const BATCH = 100;
+/** Batched renewals kept in flight straight into a hot store: a few replicas' worth. */
+const BATCHED_IN_FLIGHT = 10;
 const DISPATCH_INSTANCES = 100;
 const DISCOVERY_INSTANCES = 10_000;
 const HASH_KEYS = 10_000;
@@ -63,10 +70,19 @@ const DISCOVERY_SERVICE = 'bench-discovery';
 
 interface Scenario {
   name: string;
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'PUT' | 'POST';
   /** Path of the n-th request. */
   path: (n: number) => string;
   body?: string;
+  /** Body of the n-th request, when it varies. */
+  bodyOf?: (n: number) => string;
+  /** Instance renewals one request makes, when more than one (batched heartbeats). */
+  renewals?: number;
+  /**
+   * Renews leases: an answer given while the hot store did not keep up (a command timed out) is
+   * still a 200, marked `X-Zkgate-Degraded`, and must fail the run rather than count.
+   */
+  renews?: boolean;
   headers?: Record<string, string>;
   /** 304 for conditional reads; every other scenario must answer 2xx only. */
   expect304?: boolean;
@@ -121,9 +137,41 @@ function heartbeat(): Scenario {
     path: (n) => `/v1/services/${SERVICE.heartbeat}/instances/h${n % HEARTBEAT_INSTANCES}/heartbeat`,
     body: LOAD_REPORT,
     headers: JSON_HEADERS,
+    renews: true,
     check: (_response, body) => {
       const lease = JSON.parse(body) as { ttlMs?: number };
       return lease.ttlMs === LEASE_TTL_MS ? undefined : `lease TTL ${lease.ttlMs}`;
+    },
+  };
+}
+
+/** The instances of the n-th batch: the heartbeat instances, {@link BATCH} at a time, in turn. */
+function batchOf(n: number): Array<{ service: string; id: string; load: { inflight: number } }> {
+  const first = (n * BATCH) % HEARTBEAT_INSTANCES;
+  return Array.from({ length: BATCH }, (_, i) => ({
+    service: SERVICE.heartbeat,
+    id: `h${(first + i) % HEARTBEAT_INSTANCES}`,
+    load: { inflight: 1 },
+  }));
+}
+
+function batchedHeartbeats(): Scenario {
+  const bodies = Array.from({ length: HEARTBEAT_INSTANCES / BATCH }, (_, n) =>
+    JSON.stringify({ heartbeats: batchOf(n) }),
+  );
+  return {
+    name: `heartbeats batched ${BATCH}/req, ${HEARTBEAT_INSTANCES} inst.`,
+    method: 'POST',
+    path: () => '/v1/heartbeats',
+    bodyOf: (n) => bodies[n % bodies.length] as string,
+    headers: JSON_HEADERS,
+    renewals: BATCH,
+    renews: true,
+    check: (_response, body) => {
+      const { results } = JSON.parse(body) as { results: Array<{ status: number; ttlMs?: number }> };
+      return results.length === BATCH && results.every((r) => r.status === 200 && r.ttlMs === LEASE_TTL_MS)
+        ? undefined
+        : `answers ${body.slice(0, 200)}`;
     },
   };
 }
@@ -177,6 +225,7 @@ async function memoryScenarios(base: string): Promise<Scenario[]> {
       expect304: true,
     },
     heartbeat(),
+    batchedHeartbeats(),
     {
       name: `register, ${REGISTER_IDS} ids`,
       method: 'PUT',
@@ -188,6 +237,8 @@ async function memoryScenarios(base: string): Promise<Scenario[]> {
   ];
 }
 
+const bodyOf = (scenario: Scenario, n: number): string | undefined => scenario.bodyOf?.(n) ?? scenario.body;
+
 const statusClassOk = (scenario: Scenario, status: number): boolean =>
   scenario.expect304 ? status === 304 : status >= 200 && status < 300;
 
@@ -196,7 +247,7 @@ async function probe(gateway: Gateway, scenario: Scenario): Promise<void> {
   const response = await fetch(`${gateway.url}${scenario.path(0)}`, {
     method: scenario.method,
     headers: headersOf(scenario),
-    ...(scenario.body === undefined ? {} : { body: scenario.body }),
+    ...(bodyOf(scenario, 0) === undefined ? {} : { body: bodyOf(scenario, 0) }),
   });
   const body = await response.text();
   const problem = !statusClassOk(scenario, response.status)
@@ -213,6 +264,7 @@ interface Measured {
 
 async function load(gateway: Gateway, scenario: Scenario, durationS: number): Promise<Measured> {
   let n = 0;
+  let degraded = 0;
   const result = await autocannon({
     url: gateway.url,
     connections: CONNECTIONS,
@@ -223,9 +275,16 @@ async function load(gateway: Gateway, scenario: Scenario, durationS: number): Pr
         headers: headersOf(scenario),
         ...(scenario.body === undefined ? {} : { body: scenario.body }),
         setupRequest: (request) => {
+          const body = scenario.bodyOf?.(n);
+          if (body !== undefined) request.body = body;
           request.path = scenario.path(n++);
           return request;
         },
+        ...(scenario.renews && {
+          onResponse: (_status, _body, _context, headers) => {
+            if (headers?.['x-zkgate-degraded'] !== undefined) degraded++;
+          },
+        }),
       },
     ],
   });
@@ -234,10 +293,10 @@ async function load(gateway: Gateway, scenario: Scenario, durationS: number): Pr
     statusCodes[code] = count ?? 0;
   const unexpected = Object.entries(statusCodes).filter(([code]) => !statusClassOk(scenario, Number(code)));
   const answered = Object.values(statusCodes).reduce((s, c) => s + c, 0);
-  if (unexpected.length > 0 || result.errors > 0 || result.timeouts > 0 || answered === 0) {
+  if (unexpected.length > 0 || result.errors > 0 || result.timeouts > 0 || answered === 0 || degraded > 0) {
     throw new Error(
       `${gateway.name} gateway, ${scenario.name}: ${answered} answers by status ${JSON.stringify(statusCodes)}, ` +
-        `${result.errors} connection errors, ${result.timeouts} timeouts` +
+        `${result.errors} connection errors, ${result.timeouts} timeouts, ${degraded} degraded` +
         ` (expected ${scenario.expect304 ? '304' : '2xx'} only)`,
     );
   }
@@ -271,16 +330,17 @@ function headlines(
   runs: ReadonlyMap<Scenario, { measured: Measured[]; around: Figures[] }>,
   zkWrite: Figures,
   renewal: Record<Gateway['name'], Figures>,
+  batchedRenewal: Record<Gateway['name'], Figures>,
 ): Headline[] {
   const lines: Headline[] = [];
-  const againstZooKeeper = (what: string, rps: number): Headline => ({
+  const againstZooKeeper = (what: string, rps: number, unit = 'req/s', times = 10): Headline => ({
     scenario: 'registry',
     what,
-    unit: 'req/s',
+    unit,
     zkgate: rps,
     baseline: { name: 'ZooKeeper setData', value: zkWrite.rps },
     ratio: rps / zkWrite.rps,
-    target: { text: '>= 10x ZooKeeper writes', met: rps >= 10 * zkWrite.rps },
+    target: { text: `>= ${times}x ZooKeeper writes`, met: rps >= times * zkWrite.rps },
   });
   for (const gateway of gateways) {
     for (const scenario of gateway.scenarios.slice(1)) {
@@ -296,7 +356,9 @@ function headlines(
         baseline: { name: 'cached config read', value: base },
         ratio: rps / base,
       });
-      if (scenario.name.startsWith('heartbeat')) {
+      if (scenario.renewals !== undefined) {
+        lines.push(againstZooKeeper(what, rps * scenario.renewals, 'renewals/s'));
+      } else if (scenario.name.startsWith('heartbeat')) {
         lines.push(againstZooKeeper(what, rps));
         lines.push(
           againstZooKeeper(
@@ -307,6 +369,14 @@ function headlines(
       }
     }
   }
+  lines.push(
+    againstZooKeeper(
+      `lease renewals in Redis, batched ${BATCH} per call (no HTTP)`,
+      batchedRenewal.redis.rps,
+      'renewals/s',
+      20,
+    ),
+  );
   return lines;
 }
 
@@ -336,6 +406,10 @@ async function main(): Promise<void> {
     };
     cleanup.push(() => hotStores.redis.close());
     const renewals: Record<Gateway['name'], Figures[]> = { memory: [], redis: [] };
+    const batchedRenewals: Record<Gateway['name'], Figures[]> = { memory: [], redis: [] };
+    const batches = Array.from({ length: HEARTBEAT_INSTANCES / BATCH }, (_, n) =>
+      batchOf(n).map(({ service, id, load }) => ({ service, instance: id, ttlMs: LEASE_TTL_MS, load })),
+    );
 
     const setupStarted = Date.now();
     await registerAll(memory.url, SERVICE.dispatch, DISPATCH_INSTANCES, 'd');
@@ -350,7 +424,7 @@ async function main(): Promise<void> {
 
     const gateways: Gateway[] = [
       { ...memory, scenarios: await memoryScenarios(memory.url) },
-      { ...viaRedis, scenarios: [baseline(), heartbeat()] },
+      { ...viaRedis, scenarios: [baseline(), heartbeat(), batchedHeartbeats()] },
     ];
     for (const gateway of gateways) for (const scenario of gateway.scenarios) await probe(gateway, scenario);
     // Warm-up, not counted; the register route is warm from the setup.
@@ -385,12 +459,18 @@ async function main(): Promise<void> {
           direct.setData(`/bench/hb${n % ZK_WRITE_ZNODES}`, payload),
         ),
       );
-      for (const [name, store] of Object.entries(hotStores) as [Gateway['name'], HotStore][])
+      for (const [name, store] of Object.entries(hotStores) as [Gateway['name'], HotStore][]) {
         renewals[name].push(
           await closedLoop(CONNECTIONS, DURATION_S * 1000, (n) =>
             store.renewLease(SERVICE.heartbeat, `h${n % HEARTBEAT_INSTANCES}`, LEASE_TTL_MS, { inflight: 1 }),
           ),
         );
+        // Calls per second times the batch: leases renewed per second.
+        const calls = await closedLoop(BATCHED_IN_FLIGHT, DURATION_S * 1000, (n) =>
+          store.renewLeases(batches[n % batches.length] as LeaseRenewal[]),
+        );
+        batchedRenewals[name].push({ ...calls, rps: calls.rps * BATCH });
+      }
     }
 
     const results: Record<string, unknown> = {
@@ -435,6 +515,12 @@ async function main(): Promise<void> {
             `  ${gateway.name} baseline over ${rps.length} measurements: ${Math.min(...rps)} to ${Math.max(...rps)} req/s`,
           );
         }
+        if (scenario.renewals !== undefined) {
+          notes.push(
+            `  ${gateway.name} ${scenario.name}: ${Math.round(figures.rps * scenario.renewals)} instance renewals/s, ` +
+              `x${((figures.rps * scenario.renewals) / mean(zkWrites).rps).toFixed(1)} ZooKeeper setData`,
+          );
+        }
         if (scenario.registers) {
           notes.push(
             `  ${gateway.name} ${scenario.name}: ${statusCodes['201'] ?? 0} created (201), ${statusCodes['200'] ?? 0} updated (200)`,
@@ -450,12 +536,23 @@ async function main(): Promise<void> {
     );
     const renewal = { memory: mean(renewals.memory), redis: mean(renewals.redis) };
     results['hotStoreRenewLease'] = renewal;
+    const batchedRenewal = { memory: mean(batchedRenewals.memory), redis: mean(batchedRenewals.redis) };
+    results['hotStoreRenewLeases'] = { batch: BATCH, inFlight: BATCHED_IN_FLIGHT, ...batchedRenewal };
     for (const name of ['memory', 'redis'] as const)
-      console.log(
-        `  ${name.padEnd(9)} ${'renewLease, in process (no HTTP)'.padEnd(34)} ${Math.round(renewal[name].rps).toString().padStart(7)} ${renewal[name].p50.toFixed(1).padStart(7)} ${renewal[name].p99.toFixed(1).padStart(7)}`,
-      );
+      for (const [what, figures] of [
+        ['renewLease, in process (no HTTP)', renewal[name]],
+        [`renewLeases x${BATCH}, leases/s (no HTTP)`, batchedRenewal[name]],
+      ] as const)
+        console.log(
+          `  ${name.padEnd(9)} ${what.padEnd(34)} ${Math.round(figures.rps).toString().padStart(7)} ${figures.p50.toFixed(1).padStart(7)} ${figures.p99.toFixed(1).padStart(7)}`,
+        );
     for (const note of notes) console.log(note);
-    await writeResults('registry', quick, results, headlines(gateways, runs, zkWrite, renewal));
+    await writeResults(
+      'registry',
+      quick,
+      results,
+      headlines(gateways, runs, zkWrite, renewal, batchedRenewal),
+    );
   } finally {
     for (const step of cleanup.reverse())
       await step().catch((err: unknown) => console.error('cleanup failed:', err));

@@ -43,6 +43,7 @@ export const ERRORS = {
     status: 409,
     title: 'The instance belongs to a client session and has no lease',
   },
+  ZKG_BATCH_TOO_LARGE: { status: 413, title: 'The batch holds more items than one request may' },
   ZKG_INSTANCE_HAS_CHILDREN: {
     status: 409,
     title: 'The instance has child znodes another client wrote and cannot be deregistered',

@@ -3,8 +3,10 @@ import { HotStoreError } from './errors.js';
 import {
   MAX_CHECK_TEXT_LENGTH,
   MAX_LEASE_TTL_MS,
+  MAX_RENEWAL_BATCH,
   type CheckResult,
   type Lease,
+  type LeaseRenewal,
   type LoadReport,
 } from './store.js';
 
@@ -25,6 +27,23 @@ export function checkTtl(ttlMs: number): void {
   if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_LEASE_TTL_MS) {
     throw bad(`ttlMs must be an integer from 1 to ${MAX_LEASE_TTL_MS}, got ${String(ttlMs)}`);
   }
+}
+
+/**
+ * A batch of renewals checked as {@link renewLease} checks one; returns each one's normalized
+ * load, in order, so nothing is applied before every renewal has passed.
+ */
+export function checkRenewals(renewals: readonly LeaseRenewal[]): Array<LoadReport | undefined> {
+  if (!Array.isArray(renewals) || renewals.length > MAX_RENEWAL_BATCH) {
+    throw bad(`renewals must be an array of at most ${MAX_RENEWAL_BATCH}`);
+  }
+  return renewals.map((renewal) => {
+    if (typeof renewal !== 'object' || renewal === null) throw bad('a renewal must be an object');
+    checkName('service', renewal.service);
+    checkName('instance', renewal.instance);
+    checkTtl(renewal.ttlMs);
+    return normalizeLoad(renewal.load);
+  });
 }
 
 export function checkExpiredArgs(now: number, limit: number): void {

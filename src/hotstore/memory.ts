@@ -3,7 +3,15 @@
  * shared between processes or survives a restart; a new process is a new generation.
  */
 import { randomUUID } from 'node:crypto';
-import { checkExpiredArgs, checkName, checkTtl, makeLease, normalizeCheck, normalizeLoad } from './args.js';
+import {
+  checkExpiredArgs,
+  checkName,
+  checkRenewals,
+  checkTtl,
+  makeLease,
+  normalizeCheck,
+  normalizeLoad,
+} from './args.js';
 import { HotStoreError } from './errors.js';
 import type {
   CheckResult,
@@ -13,6 +21,7 @@ import type {
   HotStoreState,
   HotStoreStateEvent,
   Lease,
+  LeaseRenewal,
   LoadReport,
 } from './store.js';
 
@@ -149,17 +158,16 @@ export class MemoryHotStore implements HotStore {
     checkName('service', service);
     checkName('instance', instance);
     checkTtl(ttlMs);
-    const lease = makeLease(this.clock(), ttlMs, normalizeLoad(load));
-    let leases = this.services.get(service);
-    if (!leases) {
-      leases = new Map();
-      this.services.set(service, leases);
-    }
-    if (!leases.has(instance)) this.leaseCount++;
-    leases.set(instance, lease);
-    this.heap.push({ service, instance, lease });
-    this.compactIfSparse();
-    return lease;
+    return this.renew(service, instance, makeLease(this.clock(), ttlMs, normalizeLoad(load)));
+  }
+
+  async renewLeases(renewals: readonly LeaseRenewal[]): Promise<Lease[]> {
+    this.checkOpen();
+    const loads = checkRenewals(renewals);
+    const now = this.clock();
+    return renewals.map(({ service, instance, ttlMs }, i) =>
+      this.renew(service, instance, makeLease(now, ttlMs, loads[i])),
+    );
   }
 
   async getLease(service: string, instance: string): Promise<Lease | undefined> {
@@ -239,6 +247,19 @@ export class MemoryHotStore implements HotStore {
     this.checks.clear();
     this.heap.rebuild([]);
     this.leaseCount = 0;
+  }
+
+  private renew(service: string, instance: string, lease: Lease): Lease {
+    let leases = this.services.get(service);
+    if (!leases) {
+      leases = new Map();
+      this.services.set(service, leases);
+    }
+    if (!leases.has(instance)) this.leaseCount++;
+    leases.set(instance, lease);
+    this.heap.push({ service, instance, lease });
+    this.compactIfSparse();
+    return lease;
   }
 
   private isCurrent(entry: Entry): boolean {

@@ -31,7 +31,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { StoreLogger } from '../coordination/store.js';
-import { checkExpiredArgs, checkName, checkTtl, normalizeCheck, normalizeLoad } from './args.js';
+import { checkExpiredArgs, checkName, checkRenewals, makeLease, normalizeCheck } from './args.js';
 import { HotStoreError } from './errors.js';
 import type {
   CheckResult,
@@ -41,6 +41,7 @@ import type {
   HotStoreState,
   HotStoreStateEvent,
   Lease,
+  LeaseRenewal,
   LoadReport,
 } from './store.js';
 import {
@@ -154,22 +155,49 @@ export class RedisHotStore implements HotStore {
   }
 
   async renewLease(service: string, instance: string, ttlMs: number, load?: LoadReport): Promise<Lease> {
-    checkName('service', service);
-    checkName('instance', instance);
-    checkTtl(ttlMs);
-    const report = normalizeLoad(load);
-    const keys = this.keys.of(service);
-    const json = await this.call(() =>
-      this.redis.hotstoreRenew(
-        keys.lease,
-        keys.index,
-        instance,
-        ttlMs,
-        report ? JSON.stringify(report) : '',
-        indexMember(service, instance),
+    const [lease] = await this.renewLeases([
+      { service, instance, ttlMs, ...(load !== undefined && { load }) },
+    ]);
+    return lease as Lease;
+  }
+
+  async renewLeases(renewals: readonly LeaseRenewal[]): Promise<Lease[]> {
+    const loads = checkRenewals(renewals);
+    // One script per expiry index (its services share its slot, see keys.ts), its renewals
+    // grouped by service as the script reads them: the service once, then each renewal.
+    const batches = new Map<string, { services: Map<string, Array<string | number>>; at: number[] }>();
+    renewals.forEach(({ service, instance, ttlMs }, i) => {
+      const { index } = this.keys.of(service);
+      let batch = batches.get(index);
+      if (!batch) {
+        batch = { services: new Map(), at: [] };
+        batches.set(index, batch);
+      }
+      let args = batch.services.get(service);
+      if (!args) {
+        args = [];
+        batch.services.set(service, args);
+      }
+      const load = loads[i];
+      args.push(instance, ttlMs, load ? JSON.stringify(load) : '');
+      batch.at.push(i);
+    });
+    const leases = new Array<Lease>(renewals.length);
+    await this.call(() =>
+      Promise.all(
+        [...batches].map(async ([index, { services, at }]) => {
+          const keys = [index];
+          const args: Array<string | number> = [];
+          for (const [service, renewed] of services) {
+            keys.push(this.keys.of(service).lease);
+            args.push(service, renewed.length / 3, ...renewed);
+          }
+          const now = Number(await this.redis.hotstoreRenew(keys.length, ...keys, ...args));
+          for (const i of at) leases[i] = makeLease(now, (renewals[i] as LeaseRenewal).ttlMs, loads[i]);
+        }),
       ),
     );
-    return parseLease(json);
+    return leases;
   }
 
   async getLease(service: string, instance: string): Promise<Lease | undefined> {

@@ -75,6 +75,20 @@ export interface HotStoreStateEvent {
 /** Longest lease accepted: a heartbeat lease, not a registration. */
 export const MAX_LEASE_TTL_MS = 24 * 60 * 60 * 1000;
 
+/** One renewal of a {@link HotStore.renewLeases} batch: the arguments of {@link HotStore.renewLease}. */
+export interface LeaseRenewal {
+  readonly service: string;
+  readonly instance: string;
+  readonly ttlMs: number;
+  readonly load?: LoadReport;
+}
+
+/**
+ * Most renewals one {@link HotStore.renewLeases} call takes: a Redis script runs alone on the
+ * server's one thread, so a batch must stay short enough not to stall every other client.
+ */
+export const MAX_RENEWAL_BATCH = 1000;
+
 /**
  * Service and instance names are non-empty and contain no NUL character. Every method rejects
  * (never throws) with a {@link HotStoreError}; `BAD_ARGUMENTS` for invalid input, `CLOSED` after
@@ -103,6 +117,15 @@ export interface HotStore {
    * instance leave exactly one of them, the last applied, in every index.
    */
   renewLease(service: string, instance: string, ttlMs: number, load?: LoadReport): Promise<Lease>;
+  /**
+   * {@link renewLease} for each of up to {@link MAX_RENEWAL_BATCH} renewals, their leases in the
+   * same order; an instance listed twice keeps its later renewal. One round trip per Redis hash
+   * slot the services fall in, not one per renewal: what makes a heartbeat sidecar or an SDK with
+   * many registrations cheap. Every renewal is checked before any is applied (one bad argument
+   * renews nothing), but the batch is not atomic as a whole: when it rejects for an outage some
+   * renewals may have landed, which a retry only renews again.
+   */
+  renewLeases(renewals: readonly LeaseRenewal[]): Promise<Lease[]>;
   /** The lease, expired or not; undefined when there is none. */
   getLease(service: string, instance: string): Promise<Lease | undefined>;
   /** Every lease of a service by instance, expired ones included (the caller decides). */

@@ -1,7 +1,7 @@
 /**
  * HTTP routes of the service registry and the dispatcher. Thin: validate, call the
  * {@link Registry}'s writer, read model or provider, shape the reply. (Longer than 450 lines: its
- * eleven routes each carry the OpenAPI schema the documentation is generated from, and belong
+ * twelve routes each carry the OpenAPI schema the documentation is generated from, and belong
  * together as the registry's API; what is not a route lives in registration.ts and schemas.ts.)
  */
 import { actorOf } from '../acl/actor.js';
@@ -15,12 +15,13 @@ import { noneMatchHits } from '../http/conditional.js';
 import { invalidField } from '../http/strict-validation.js';
 import { CompressibleBody, varyOnEncoding } from '../http/compressed-body.js';
 import { LongPolls, parseWait } from '../http/long-poll.js';
-import type { LoadReport } from '../hotstore/store.js';
+import { MAX_RENEWAL_BATCH, type LoadReport } from '../hotstore/store.js';
 import type { InstanceView } from './views.js';
 import type { InstanceStatus } from './instance.js';
 import { registrationOf, type RegistrationBody } from './registration.js';
 import { dispatchQuery, instanceParams, instancesQuery, NAME_PATTERN, serviceParams } from './schemas.js';
 import type { Registry } from './registry.js';
+import type { Heartbeat } from './writer.js';
 import type { CheckTargets } from '../scanner/targets.js';
 
 export interface RegistryRoutesOptions {
@@ -39,6 +40,17 @@ export interface RegistryRoutesOptions {
 const DEGRADED_HEADER = 'x-zkgate-degraded';
 
 const NAME = new RegExp(NAME_PATTERN);
+
+/** One heartbeat's answer in a batch (HeartbeatResults in schemas.ts). */
+type HeartbeatResult =
+  | { status: 200; expiresAt: string; ttlMs: number }
+  | { status: 200; degraded: true }
+  | { status: number; code: string; detail: string };
+
+/** A heartbeat of a batch refused as its single heartbeat would be, with that answer's status and code. */
+function refused(error: ZkgError): HeartbeatResult {
+  return { status: error.status, code: error.code, detail: error.message };
+}
 
 /** A service or instance name read from a path: anything that is one znode name. */
 function znodeName(value: string, field: string): string {
@@ -347,6 +359,92 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         return { degraded: true };
       }
       return { expiresAt: new Date(lease.expiresAt).toISOString(), ttlMs: lease.ttlMs };
+    },
+  );
+
+  app.post(
+    '/v1/heartbeats',
+    {
+      // Any write on services lets a token in; each heartbeat is then held to its own service.
+      config: { access: () => [{ kind: 'service', under: '', permission: 'write' }] },
+      // Before the schema walks every item: the one error that tells a client to split the batch.
+      preValidation: async (request) => {
+        const beats = (request.body as { heartbeats?: unknown } | null)?.heartbeats;
+        if (Array.isArray(beats) && beats.length > MAX_RENEWAL_BATCH) {
+          throw new ZkgError(
+            'ZKG_BATCH_TOO_LARGE',
+            `${beats.length} heartbeats in one request; at most ${MAX_RENEWAL_BATCH}`,
+          );
+        }
+      },
+      schema: {
+        summary:
+          'Renew the leases of many instances in one request (a sidecar, an SDK with several registrations)',
+        [PERMISSION_KEY]: 'service:write',
+        description:
+          'Each heartbeat is answered on its own, in order, as its single heartbeat would be (200, 403 without ' +
+          '`write` on its service, 404, 409), in a 200 for the whole. One hot-store round trip for the batch. ' +
+          'While the hot store is unreachable: `X-Zkgate-Degraded: hotstore`, and renewals answered `degraded`.',
+        tags: ['registry'],
+        body: { $ref: 'HeartbeatBatch#' },
+        response: {
+          200: { $ref: 'HeartbeatResults#' },
+          400: { $ref: 'Problem#' },
+          413: { $ref: 'Problem#' },
+          503: { $ref: 'Problem#' },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { heartbeats } = request.body as { heartbeats: Heartbeat[] };
+      const { authority } = request.identity;
+      const mayWrite = new Map<string, boolean>();
+      const results = new Array<HeartbeatResult>(heartbeats.length);
+      const permitted: Heartbeat[] = [];
+      const positions: number[] = [];
+      heartbeats.forEach((beat, i) => {
+        znodeName(beat.service, `body.heartbeats.${i}.service`);
+        znodeName(beat.id, `body.heartbeats.${i}.id`);
+        let may = mayWrite.get(beat.service);
+        if (may === undefined) {
+          may = authority.decide({ kind: 'service', name: beat.service }, 'write').allowed;
+          mayWrite.set(beat.service, may);
+        }
+        if (may) {
+          permitted.push(beat);
+          positions.push(i);
+        } else {
+          results[i] = refused(
+            new ZkgError('ZKG_FORBIDDEN', `the token lacks service:${beat.service} write`),
+          );
+        }
+      });
+      const denied = [...mayWrite].filter(([, may]) => !may).map(([service]) => service);
+      if (denied.length > 0) {
+        request.log.warn(
+          { accessor: request.identity.accessor, services: denied.slice(0, 20) },
+          'heartbeats denied',
+        );
+      }
+      let degraded = false;
+      const outcomes = await registry.writer.heartbeats(permitted);
+      outcomes.forEach((outcome, j) => {
+        const position = positions[j] as number;
+        if (outcome === 'deferred') {
+          degraded = true;
+          results[position] = { status: 200, degraded: true };
+        } else if (outcome instanceof ZkgError) {
+          results[position] = refused(outcome);
+        } else {
+          results[position] = {
+            status: 200,
+            expiresAt: new Date(outcome.expiresAt).toISOString(),
+            ttlMs: outcome.ttlMs,
+          };
+        }
+      });
+      if (degraded) void reply.header(DEGRADED_HEADER, 'hotstore');
+      return degraded ? { results, degraded } : { results };
     },
   );
 

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { STRATEGY_NAMES } from '../dispatcher/types.js';
 import { durationBody } from '../duration.js';
 import { longPollQuery } from '../http/long-poll.js';
+import { MAX_RENEWAL_BATCH } from '../hotstore/store.js';
 import { CHECK_LIMITS, INSTANCE_STATUSES } from './instance.js';
 
 /** Names of services and instances registered over HTTP (Curator's may be any znode name). */
@@ -248,6 +249,66 @@ export const dispatchQuery = {
   },
 } as const;
 
+const instanceName = { type: 'string', minLength: 1, maxLength: 255 } as const;
+
+export const HeartbeatBatch = {
+  $id: 'HeartbeatBatch',
+  type: 'object',
+  additionalProperties: false,
+  required: ['heartbeats'],
+  properties: {
+    heartbeats: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_RENEWAL_BATCH,
+      description: `Up to ${MAX_RENEWAL_BATCH} heartbeats; more is a 413 \`ZKG_BATCH_TOO_LARGE\` (split the batch)`,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['service', 'id'],
+        properties: { service: instanceName, id: instanceName, load: { $ref: 'LoadReport#' } },
+      },
+    },
+  },
+} as const;
+
+export const HeartbeatResults = {
+  $id: 'HeartbeatResults',
+  type: 'object',
+  required: ['results'],
+  properties: {
+    results: {
+      type: 'array',
+      description: 'One per heartbeat, in the order they were sent',
+      items: {
+        type: 'object',
+        required: ['status'],
+        properties: {
+          status: {
+            type: 'integer',
+            description:
+              'What the single heartbeat would have answered: 200 renewed; 403 the token may not write the ' +
+              'service; 404 no such instance (register it again); 409 a Curator or Spring instance (no lease)',
+          },
+          expiresAt: { type: 'string', format: 'date-time' },
+          ttlMs: { type: 'integer' },
+          degraded: {
+            type: 'boolean',
+            description:
+              'The hot store is unreachable: accepted, lease granted at the next heartbeat after it is back',
+          },
+          code: { type: 'string', description: "The error's code, as its problem document would carry it" },
+          detail: { type: 'string' },
+        },
+      },
+    },
+    degraded: {
+      type: 'boolean',
+      description: 'Some heartbeats were accepted unrecorded (`X-Zkgate-Degraded`)',
+    },
+  },
+} as const;
+
 export const registrySchemas = [
   Registration,
   LoadReport,
@@ -256,4 +317,6 @@ export const registrySchemas = [
   CheckView,
   ServiceSummary,
   Policy,
+  HeartbeatBatch,
+  HeartbeatResults,
 ];

@@ -22,7 +22,7 @@ import { missingDirs, orAbsent } from '../coordination/recipes.js';
 import type { CoordinationStore, NodeData, Op, OpResult, Stat, StoreLogger } from '../coordination/store.js';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import { optimisticWrite, storeUnavailable, ZkgError } from '../errors.js';
-import type { HotStore, Lease, LoadReport } from '../hotstore/store.js';
+import type { HotStore, Lease, LeaseRenewal, LoadReport } from '../hotstore/store.js';
 import type { Metrics } from '../monitor/metrics.js';
 import type { InstanceEntry, RegistryCache, ServicePolicy } from './cache.js';
 import type { Holds } from './holds.js';
@@ -56,6 +56,16 @@ export interface WriterOptions {
   /** True while the store is unreachable or the cache incomplete: writes are refused. */
   readonly stale: () => boolean;
 }
+
+/** One heartbeat of a batch, validated by the route. */
+export interface Heartbeat {
+  readonly service: string;
+  readonly id: string;
+  readonly load?: LoadReport;
+}
+
+/** What became of one heartbeat of a batch: see {@link RegistryWriter.heartbeats}. */
+export type HeartbeatOutcome = Lease | 'deferred' | ZkgError;
 
 /** A registration over HTTP, validated by the route. */
 export interface Registration {
@@ -200,15 +210,48 @@ export class RegistryWriter {
    * instance bound to a client session, which has no lease.
    */
   async heartbeat(service: string, id: string, load?: LoadReport): Promise<Lease | undefined> {
+    const ttlMs = this.leaseTtl(service, id);
+    if (ttlMs instanceof ZkgError) throw ttlMs;
+    return this.renewOrDefer(service, id, ttlMs, load);
+  }
+
+  /**
+   * {@link heartbeat} for each of a batch (at most MAX_RENEWAL_BATCH), in one HotStore call:
+   * each answered on its own, in order, with its lease, `deferred` while the hot store is
+   * unreachable, or the error its own heartbeat would have thrown.
+   */
+  async heartbeats(beats: readonly Heartbeat[]): Promise<HeartbeatOutcome[]> {
+    const outcomes = new Array<HeartbeatOutcome>(beats.length);
+    const renewals: LeaseRenewal[] = [];
+    const positions: number[] = [];
+    beats.forEach(({ service, id, load }, i) => {
+      const ttlMs = this.leaseTtl(service, id);
+      if (ttlMs instanceof ZkgError) {
+        outcomes[i] = ttlMs;
+        return;
+      }
+      renewals.push({ service, instance: id, ttlMs, ...(load && { load }) });
+      positions.push(i);
+    });
+    const leases =
+      renewals.length === 0 ? [] : await this.orDefer(renewals.length, () => this.hot.renewLeases(renewals));
+    positions.forEach((position, j) => {
+      outcomes[position] = leases?.[j] ?? 'deferred';
+    });
+    return outcomes;
+  }
+
+  /** The lease TTL of an instance a heartbeat may renew; else why not (returned: batches answer it per item). */
+  private leaseTtl(service: string, id: string): number | ZkgError {
     const entry = this.cache.service(service)?.instances.get(id);
-    if (!entry) throw instanceNotFound(service, id);
+    if (!entry) return instanceNotFound(service, id);
     if (entry.ephemeral || entry.instance.ttlMs === undefined) {
-      throw new ZkgError(
+      return new ZkgError(
         'ZKG_INSTANCE_SESSION_BOUND',
         `instance ${id} of ${service} lives as long as its client's ZooKeeper session and has no lease`,
       );
     }
-    return this.renewOrDefer(service, id, entry.instance.ttlMs, load);
+    return entry.instance.ttlMs;
   }
 
   /**
@@ -217,17 +260,22 @@ export class RegistryWriter {
    * read, and once the store is back every lease gets one full TTL of grace (see LeaseGrace), in
    * which the instance's next heartbeat grants it.
    */
-  private async renewOrDefer(
+  private renewOrDefer(
     service: string,
     id: string,
     ttlMs: number,
     load?: LoadReport,
   ): Promise<Lease | undefined> {
+    return this.orDefer(1, () => this.hot.renewLease(service, id, ttlMs, load));
+  }
+
+  /** `count` renewals made by `renew`, or undefined (counted as deferred) while the hot store is unreachable. */
+  private async orDefer<T>(count: number, renew: () => Promise<T>): Promise<T | undefined> {
     try {
-      return await this.hot.renewLease(service, id, ttlMs, load);
+      return await renew();
     } catch (err) {
       if (!unreachable(err)) throw err;
-      this.options.metrics.deferredRenewals.inc();
+      this.options.metrics.deferredRenewals.inc(count);
       return undefined;
     }
   }

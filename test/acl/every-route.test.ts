@@ -267,6 +267,15 @@ describe('every operation of the API', () => {
         status: 200,
       },
     ],
+    'POST /v1/heartbeats': [
+      {
+        kind: 'service',
+        permission: 'write',
+        setup: (n) => register(`s${n}`),
+        call: (n) => json('POST', '/v1/heartbeats', { heartbeats: [{ service: `s${n}`, id: 'i1' }] }),
+        status: 200,
+      },
+    ],
     'PUT /v1/services/{service}/instances/{id}/status': [
       {
         kind: 'operator',

@@ -8,10 +8,12 @@ import { HotStoreError, type HotStoreErrorCode } from '../../src/hotstore/errors
 import {
   MAX_CHECK_TEXT_LENGTH,
   MAX_LEASE_TTL_MS,
+  MAX_RENEWAL_BATCH,
   type CheckResult,
   type HotStore,
   type HotStoreStateEvent,
   type Lease,
+  type LeaseRenewal,
 } from '../../src/hotstore/store.js';
 
 export interface HotStoreBackend {
@@ -139,6 +141,106 @@ export function describeHotStoreContract(name: string, start: () => Promise<HotS
           ['a:b', 'c'],
           ['ünï côdé', 'inst ance/1'],
         ]);
+      });
+    });
+
+    describe('renewLeases', () => {
+      it('renews a batch across many services, each lease as renewLease makes it, in order', async () => {
+        const store = await backend.open();
+        // 40 services spread over every shard of a Cluster, several instances each.
+        const renewals = Array.from({ length: 200 }, (_, i) => ({
+          service: `svc-${i % 40}`,
+          instance: `i-${i}`,
+          ttlMs: 5_000 + i,
+          ...(i % 3 === 0 ? {} : { load: { inflight: i, cpu: i / 100 } }),
+        }));
+        const before = await store.now();
+        const leases = await store.renewLeases(renewals);
+        const after = await store.now();
+        expect(leases).toHaveLength(renewals.length);
+        for (const [i, lease] of leases.entries()) {
+          const { service, instance, ttlMs, load } = renewals[i] as (typeof renewals)[number];
+          expect(lease.renewedAt).toBeGreaterThanOrEqual(before);
+          expect(lease.renewedAt).toBeLessThanOrEqual(after);
+          expect(lease).toEqual({
+            renewedAt: lease.renewedAt,
+            expiresAt: lease.renewedAt + ttlMs,
+            ttlMs,
+            ...(load && { load }),
+          });
+          expect('load' in lease).toBe(load !== undefined);
+          expect(await store.getLease(service, instance)).toEqual(lease);
+        }
+        expect([...(await store.leases('svc-7')).keys()].sort()).toEqual(
+          renewals
+            .filter((r) => r.service === 'svc-7')
+            .map((r) => r.instance)
+            .sort(),
+        );
+        const expired = await store.expired(Number.MAX_SAFE_INTEGER, 1_000);
+        expect(expired).toHaveLength(renewals.length);
+        expect(new Set(expired.map((e) => `${e.service}/${e.instance}/${e.expiresAt}`))).toEqual(
+          new Set(leases.map((l, i) => `${renewals[i]?.service}/${renewals[i]?.instance}/${l.expiresAt}`)),
+        );
+      });
+
+      it('extends leases renewed one by one, keeps the later of an instance listed twice, takes an empty batch', async () => {
+        const store = await backend.open();
+        const first = await store.renewLease('billing', 'b-1', 60_000, { inflight: 1 });
+        await store.renewLease('orders', 'o-1', 60_000);
+        await sleep(5);
+        const [renewed, , twice] = await store.renewLeases([
+          { service: 'billing', instance: 'b-1', ttlMs: 60_000 },
+          { service: 'orders', instance: 'o-1', ttlMs: 1_000, load: { cpu: 1 } },
+          { service: 'orders', instance: 'o-1', ttlMs: 2_000, load: { cpu: 2 } },
+        ]);
+        expect(renewed?.expiresAt).toBeGreaterThan(first.expiresAt);
+        expect(renewed?.load).toBeUndefined();
+        expect(await store.getLease('billing', 'b-1')).toEqual(renewed);
+        expect(twice).toMatchObject({ ttlMs: 2_000, load: { cpu: 2 } });
+        expect(await store.getLease('orders', 'o-1')).toEqual(twice);
+        expect(await indexed(store, 'orders')).toEqual([{ instance: 'o-1', expiresAt: twice?.expiresAt }]);
+        expect(await store.renewLeases([])).toEqual([]);
+      });
+
+      it('keeps only the known load fields, whatever the caller changes later', async () => {
+        const store = await backend.open();
+        const load = { inflight: 1, extra: 'ignored' } as { inflight: number };
+        const renewals = [{ service: 'billing', instance: 'b-1', ttlMs: 3_000, load }];
+        const [lease] = await store.renewLeases(renewals);
+        load.inflight = 99;
+        renewals[0] = { service: 'billing', instance: 'b-2', ttlMs: 3_000, load };
+        expect(lease?.load).toEqual({ inflight: 1 });
+        expect((await store.getLease('billing', 'b-1'))?.load).toEqual({ inflight: 1 });
+        expect(await store.getLease('billing', 'b-2')).toBeUndefined();
+      });
+
+      it('refuses a batch with any bad renewal, or too many, with BAD_ARGUMENTS and renews nothing', async () => {
+        const store = await backend.open();
+        const good = { service: 's', instance: 'x', ttlMs: 1_000 };
+        const bad: unknown[] = [
+          { ...good, service: '' },
+          { ...good, instance: 'x\u0000y' },
+          { ...good, ttlMs: 0 },
+          { ...good, ttlMs: MAX_LEASE_TTL_MS + 1 },
+          { ...good, load: { cpu: -1 } },
+          { ...good, load: 'busy' },
+          null,
+        ];
+        for (const renewal of bad) {
+          const batch = [good, renewal] as LeaseRenewal[];
+          expect(await failureCode(store.renewLeases(batch))).toBe('BAD_ARGUMENTS');
+        }
+        const tooMany = Array.from({ length: MAX_RENEWAL_BATCH + 1 }, (_, i) => ({
+          ...good,
+          instance: `x${i}`,
+        }));
+        expect(await failureCode(store.renewLeases(tooMany))).toBe('BAD_ARGUMENTS');
+        expect(await failureCode(store.renewLeases('s' as unknown as LeaseRenewal[]))).toBe('BAD_ARGUMENTS');
+        expect(await store.leases('s')).toEqual(new Map());
+        const full = tooMany.slice(1);
+        expect(await store.renewLeases(full)).toHaveLength(MAX_RENEWAL_BATCH);
+        expect((await store.leases('s')).size).toBe(MAX_RENEWAL_BATCH);
       });
     });
 
@@ -398,6 +500,9 @@ export function describeHotStoreContract(name: string, start: () => Promise<HotS
         await store.close();
         expect(store.state).toBe('disconnected');
         expect(await failureCode(store.renewLease('billing', 'b-1', 1_000))).toBe('CLOSED');
+        expect(
+          await failureCode(store.renewLeases([{ service: 'billing', instance: 'b-1', ttlMs: 1_000 }])),
+        ).toBe('CLOSED');
         expect(await failureCode(store.getLease('billing', 'b-1'))).toBe('CLOSED');
         expect(await failureCode(store.expired(0, 1))).toBe('CLOSED');
         expect(await failureCode(store.generation())).toBe('CLOSED');

@@ -1,7 +1,7 @@
 /**
- * The Lua scripts of the `redis` hot store. A renewal updates lease hash and expiry index in one
- * script that reads the server's `TIME`, so it is atomic and replicas with skewed clocks agree on
- * expiry; a removal drops lease, index entry and check result in another; a missing generation
+ * The Lua scripts of the `redis` hot store. A batch of renewals updates lease hashes and expiry
+ * index in one script that reads the server's `TIME`, so each renewal is atomic and replicas with
+ * skewed clocks agree on expiry; a removal drops lease, index entry and check result in another; a missing generation
  * marker is created, with the server's time, in a third. Each touches keys of one hash slot only
  * (see `keys.ts`), as a Cluster requires.
  */
@@ -12,19 +12,44 @@ const LUA_NOW = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
 
 /**
- * KEYS: lease hash, expiry index. ARGV: instance, ttlMs, load JSON or '', index member.
- * Returns the lease JSON. Numbers go through %.0f: Lua's tostring would switch to exponent
- * notation past 14 digits.
+ * KEYS: the expiry index, then the lease hash of each service of the batch (all in one slot).
+ * ARGV: for each of those services in turn, its name and how many renewals follow, then three
+ * per renewal: instance, ttlMs, load JSON or ''. One clock reading for the batch; returns it,
+ * from which the caller knows every lease (renewedAt is it, expiresAt it plus the TTL) without a
+ * copy of each coming back. The script runs alone on Redis's one thread, so it spends as little
+ * per renewal as it can: a lease's JSON up to its load is made once per TTL (a batch mostly has
+ * one), and the writes go as one HSET per service and one ZADD (a later renewal of the same
+ * instance still wins: both apply their arguments in order). Index members are `indexMember`'s
+ * (keys.ts). Numbers go through %.0f: Lua's tostring would switch to exponent notation past 14
+ * digits.
  */
 const RENEW_LUA = `${LUA_NOW}
-local expiresAt = now + tonumber(ARGV[2])
-local lease = '{"expiresAt":' .. string.format('%.0f', expiresAt) .. ',"ttlMs":' .. ARGV[2]
-  .. ',"renewedAt":' .. string.format('%.0f', now)
-if ARGV[3] ~= '' then lease = lease .. ',"load":' .. ARGV[3] end
-lease = lease .. '}'
-redis.call('HSET', KEYS[1], ARGV[1], lease)
-redis.call('ZADD', KEYS[2], expiresAt, ARGV[4])
-return lease`;
+local renewedAt = string.format('%.0f', now)
+local heads, expiries, index = {}, {}, {}
+local a = 1
+for k = 2, #KEYS do
+  local service, count = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  local hash = {}
+  for _ = 1, count do
+    local instance, ttl, load = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+    a = a + 3
+    local head = heads[ttl]
+    if not head then
+      expiries[ttl] = now + tonumber(ttl)
+      head = '{"expiresAt":' .. string.format('%.0f', expiries[ttl]) .. ',"ttlMs":' .. ttl
+        .. ',"renewedAt":' .. renewedAt
+      heads[ttl] = head
+    end
+    hash[#hash + 1] = instance
+    if load == '' then hash[#hash + 1] = head .. '}' else hash[#hash + 1] = head .. ',"load":' .. load .. '}' end
+    index[#index + 1] = expiries[ttl]
+    index[#index + 1] = service .. '\\0' .. instance
+  end
+  redis.call('HSET', KEYS[k], unpack(hash))
+end
+redis.call('ZADD', KEYS[1], unpack(index))
+return now`;
 
 /** KEYS: lease hash, expiry index, check hash. ARGV: instance, index member. */
 const REMOVE_LUA = `redis.call('HDEL', KEYS[1], ARGV[1])
@@ -49,14 +74,8 @@ return now`;
 
 /** The commands defined from the scripts above. */
 interface Scripts {
-  hotstoreRenew(
-    lease: string,
-    index: string,
-    instance: string,
-    ttlMs: number,
-    load: string,
-    member: string,
-  ): Promise<string>;
+  /** `numberOfKeys`, the keys, then the arguments, as RENEW_LUA reads them. */
+  hotstoreRenew(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
   hotstoreRemove(
     lease: string,
     index: string,
@@ -72,7 +91,8 @@ export type ScriptedClient = (Redis | Cluster) & Scripts;
 
 /** `client`, with the scripts above defined as its commands. */
 export function withScripts(client: Redis | Cluster): ScriptedClient {
-  client.defineCommand('hotstoreRenew', { numberOfKeys: 2, lua: RENEW_LUA });
+  // A batch names as many lease hashes as it has services: the key count comes with each call.
+  client.defineCommand('hotstoreRenew', { lua: RENEW_LUA });
   client.defineCommand('hotstoreRemove', { numberOfKeys: 3, lua: REMOVE_LUA });
   client.defineCommand('hotstoreGeneration', { numberOfKeys: 1, lua: GENERATION_LUA });
   client.defineCommand('hotstoreNow', { numberOfKeys: 1, lua: NOW_LUA });
