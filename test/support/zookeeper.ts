@@ -20,7 +20,8 @@ const INSTALL_COMMAND = 'apt-get install -y zookeeper';
 const CLASSPATH = ['/usr/share/java/zookeeper.jar', '/usr/share/java/slf4j-simple.jar'];
 const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
 /** Keeps an idle JVM near 60 MB and starting fast; default flags grow it to ~320 MB. */
-const JVM_FLAGS = ['-Xms16m', '-Xmx128m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-XX:-UsePerfData'];
+const JVM_FLAGS = ['-Xms16m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-XX:-UsePerfData'];
+const DEFAULT_HEAP_MB = 128;
 const START_TIMEOUT_MS = 20_000;
 /** Generous for a loaded two-core machine; a frozen server costs this much per probe. */
 const FOUR_LETTER_TIMEOUT_MS = 1_000;
@@ -28,6 +29,8 @@ const LOOPBACK = '127.0.0.1';
 
 /** Options shared by {@link startZooKeeper} and {@link startEnsemble}. */
 export interface ZkOptions {
+  /** The JVM's largest heap, in MiB: 128 holds a test's znodes, not a large registry's. */
+  heapMb?: number;
   /**
    * ZooKeeper's tick in ms; default 500 so session-expiry tests are quick. Session timeouts the
    * server grants are clamped to 2x..20x the tick.
@@ -203,7 +206,15 @@ async function prepareServer(
   const serverProcess = new ServerProcess({
     name: `ZooKeeper ${LOOPBACK}:${clientPort}`,
     command: 'java',
-    args: [...JVM_FLAGS, ...props, '-cp', CLASSPATH.join(':'), MAIN_CLASS, cfgPath],
+    args: [
+      ...JVM_FLAGS,
+      `-Xmx${options.heapMb ?? DEFAULT_HEAP_MB}m`,
+      ...props,
+      '-cp',
+      CLASSPATH.join(':'),
+      MAIN_CLASS,
+      cfgPath,
+    ],
     cwd: dir,
     ports,
     // `ruok` answers before the server serves (and during elections); `srvr` reports a Mode only once it does.
