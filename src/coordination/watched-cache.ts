@@ -72,6 +72,11 @@ export class LowestStaged {
 }
 
 const RETRY_MS = 250;
+/**
+ * Loads reading the store at once. A cold start of 100,000 znodes issued every read together:
+ * the last answers came after the request timeout, and every retry queued behind the others.
+ */
+const LOADS_IN_FLIGHT = 256;
 /** How long a write waits for this replica's cache to show it before answering anyway. */
 const ACK_WAIT_MS = 5_000;
 
@@ -91,6 +96,10 @@ export class WatchedTree<C extends CacheChange> {
    * quadratic over the start.
    */
   private readonly floors = new Map<bigint, number>();
+  private reading = 0;
+  /** Loads waiting for one of the {@link LOADS_IN_FLIGHT} slots, oldest first from `queueHead`. */
+  private queue: Array<(() => void) | undefined> = [];
+  private queueHead = 0;
   /** Loads a (re)sync waits for before the cache counts as whole again. */
   private readonly syncing = new Set<string>();
   private readonly listeners = new Set<(changes: readonly C[]) => void>();
@@ -267,7 +276,7 @@ export class WatchedTree<C extends CacheChange> {
         if (this.closed) return;
         try {
           state.again = false;
-          await task();
+          await this.inSlot(task);
           if (!state.again) return;
         } catch (err) {
           if (this.closed || this.store.state === 'closed') return;
@@ -290,6 +299,27 @@ export class WatchedTree<C extends CacheChange> {
       this.syncing.delete(key);
       this.flush();
     });
+  }
+
+  private async inSlot(task: () => Promise<void>): Promise<void> {
+    if (this.reading < LOADS_IN_FLIGHT) this.reading++;
+    else await new Promise<void>((resolve) => this.queue.push(resolve));
+    try {
+      await task();
+    } finally {
+      // The slot passes to the oldest waiting load, or is freed.
+      const next = this.queue[this.queueHead];
+      if (next === undefined) {
+        this.reading--;
+      } else {
+        this.queue[this.queueHead++] = undefined;
+        if (this.queueHead === this.queue.length) {
+          this.queue = [];
+          this.queueHead = 0;
+        }
+        next();
+      }
+    }
   }
 
   /** The one watcher of `key`: every watch it arms re-runs `task` under that key. */
