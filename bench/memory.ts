@@ -96,9 +96,8 @@ async function main(): Promise<void> {
     results['manySse'] = await withServer(spawnGateway('memory-many-sse', env), (gateway) =>
       holdStreams(gateway, '/v1/watch?ns=bench/doc', many, 8),
     );
-    results['manyBareSse'] = await withServer(
-      spawnServer('memory-many-bare-sse', 'bare-sse', {}),
-      (server) => holdStreams(server, '/', many, 8),
+    results['manyBareSse'] = await withServer(spawnServer('memory-many-bare-sse', 'bare-sse', {}), (server) =>
+      holdStreams(server, '/', many, 8),
     );
     results['namespaces'] = await withServer(
       spawnGateway('memory-ns', { ZKGATE_ZK: zk.connectString }),
