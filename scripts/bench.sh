@@ -6,4 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/test-deps.sh --bench
 [ -d node_modules ] || npm ci --no-audit --no-fund
+# A server holds one descriptor per connection: the scale scenarios (20,000 idle streams in one
+# process) need the soft open-file limit raised to the hard one, for the gateways and the clients.
+ulimit -n "$(ulimit -Hn)"
 exec node --import tsx bench/run.ts "$@"

@@ -12,7 +12,6 @@ import { HotStoreAgreement, hotStoreIdentity } from './hotstore/agreement.js';
 import { AuditTrail } from './acl/audit-trail.js';
 import { LeaderElection } from './coordination/election.js';
 import { MemoryHotStore } from './hotstore/memory.js';
-import { RedisHotStore } from './hotstore/redis.js';
 import { redisTarget } from './hotstore/target.js';
 import type { HotStore } from './hotstore/store.js';
 import { Holds } from './registry/holds.js';
@@ -20,8 +19,6 @@ import { LeaseReaper } from './registry/reaper.js';
 import { Registry } from './registry/registry.js';
 import type { CoordinationStore } from './coordination/store.js';
 import { ConfigService } from './config/service.js';
-import { EmbeddedServer } from './coordination/embedded/index.js';
-import { ZooKeeperStore } from './coordination/zookeeper.js';
 import { parseAuditRetention, type Settings } from './settings.js';
 import { protectTree } from './coordination/tree-acl.js';
 import { WatchedTree, type CacheChange } from './coordination/watched-cache.js';
@@ -90,7 +87,10 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   let raw: CoordinationStore;
   let release: () => Promise<void>;
   let failed = (): boolean => false;
+  // Each adapter, and the client library behind it, is loaded only when chosen: the others would
+  // sit in every replica's heap unused (ioredis and node-zookeeper-client are most of a MiB each).
   if (settings.zk) {
+    const { ZooKeeperStore } = await import('./coordination/zookeeper.js');
     const zk = await ZooKeeperStore.connect({
       connectString: settings.zk,
       sessionTimeoutMs: settings.sessionTimeoutMs,
@@ -99,6 +99,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     raw = zk;
     release = () => zk.close();
   } else {
+    const { EmbeddedServer } = await import('./coordination/embedded/index.js');
     const server = await EmbeddedServer.open({
       dataDir: settings.dataDir,
       snapCount: settings.snapCount,
@@ -125,9 +126,12 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   let hot: HotStore;
   try {
     const redis = redisTarget(settings);
-    hot = redis
-      ? await RedisHotStore.connect({ ...redis, logger: logger.child({ component: 'hotstore' }) })
-      : new MemoryHotStore();
+    if (redis) {
+      const { RedisHotStore } = await import('./hotstore/redis.js');
+      hot = await RedisHotStore.connect({ ...redis, logger: logger.child({ component: 'hotstore' }) });
+    } else {
+      hot = new MemoryHotStore();
+    }
   } catch (err) {
     await release();
     throw err;

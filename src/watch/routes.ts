@@ -10,8 +10,8 @@
  * no zxid and carries the tree's watermark instead (see read-model.ts for why that is safe).
  */
 import { PERMISSION_KEY } from '../acl/permissions.js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AccessControl, Need } from '../acl/access.js';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+import type { AccessControl, Identity, Need } from '../acl/access.js';
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import { isConfigChange, type ConfigChange } from '../config/cache.js';
 import { parseNamespace } from '../config/namespace.js';
@@ -173,6 +173,91 @@ function watchNeeds(request: FastifyRequest): Need[] {
   ];
 }
 
+/**
+ * What one stream watches, as one object: the plugin fans every change out to the subscriptions
+ * from one listener per source (see {@link FanOut}). At tens of thousands of idle streams, the
+ * dozen closures (and their contexts) a stream held for its matching and its listeners were a
+ * good part of its heap; methods on one object cost nothing per stream.
+ */
+class Subscription {
+  /** The newest id sent per namespace: a lagging replica must not send a client what it has. */
+  readonly #sent = new Map<string, bigint>();
+  /** Set once the snapshot is computed and the stream opened (see the handler). */
+  stream: SseStream | undefined;
+
+  constructor(
+    /** The token's rules as they are now: a policy changed meanwhile applies to the next event. */
+    public identity: Identity,
+    readonly names: ReadonlySet<string>,
+    readonly prefixes: readonly string[],
+    readonly services: ReadonlySet<string>,
+    /** Ids at or below this are not sent: the resume point, or -1 for everything. */
+    public floor: bigint,
+  ) {}
+
+  readable(kind: 'config' | 'service', name: string): boolean {
+    return this.identity.authority.decide({ kind, name }, 'read').allowed;
+  }
+
+  matchNs(name: string): boolean {
+    return covers(this.names, this.prefixes, name) && this.readable('config', name);
+  }
+
+  matchService(name: string): boolean {
+    return this.services.has(name) && this.readable('service', name);
+  }
+
+  /** Whether `change` is owed to this stream, which counts it as sent if so. */
+  fresh(change: ConfigChange): boolean {
+    const namespace = namespaceOf(change);
+    if (
+      change.id <= this.floor ||
+      change.id <= (this.#sent.get(namespace) ?? -1n) ||
+      !this.matchNs(namespace)
+    )
+      return false;
+    this.#sent.set(namespace, change.id);
+    return true;
+  }
+}
+
+/**
+ * The subscriptions one source of events (the tree's batches, lease updates, holds) reaches,
+ * through a single listener on that source, held only while some subscription is in: an idle
+ * replica listens to nothing. A delivery that throws is logged and does not stop the others,
+ * as the source's own listeners are isolated from each other.
+ */
+class FanOut<E> {
+  readonly #subscriptions = new Set<Subscription>();
+  #stop: (() => void) | undefined;
+
+  constructor(
+    private readonly listen: (listener: (event: E) => void) => () => void,
+    private readonly deliver: (subscription: Subscription, event: E) => void,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  add(subscription: Subscription): void {
+    this.#subscriptions.add(subscription);
+    this.#stop ??= this.listen((event) => {
+      for (const each of this.#subscriptions) {
+        try {
+          this.deliver(each, event);
+        } catch (err) {
+          this.log.warn({ err }, 'watch stream delivery failed');
+        }
+      }
+    });
+  }
+
+  delete(subscription: Subscription): void {
+    this.#subscriptions.delete(subscription);
+    if (this.#subscriptions.size > 0) return;
+    this.#stop?.();
+    this.#stop = undefined;
+  }
+}
+
 export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOptions): Promise<void> {
   const { config, registry, tree } = options;
   const encode = (item: ConfigChange | InstanceUpdate): EncodedSseEvent => {
@@ -185,6 +270,39 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
   };
   const limiter = new ConnectionLimiter(options.limits);
   const streams = new SseRegistry();
+  const changes = new FanOut<readonly CacheChange[]>(
+    (listener) => tree.onChange(listener),
+    (watch, batch) => {
+      watch.identity = options.access.current(watch.identity) ?? watch.identity;
+      for (const change of batch) {
+        if (isInstanceChange(change)) {
+          if (watch.matchService(change.service)) watch.stream?.send(encode(registry.reads.updateOf(change)));
+        } else if (isConfigChange(change) && watch.fresh(change)) watch.stream?.send(encode(change));
+      }
+    },
+    app.log,
+  );
+  const leases = new FanOut<readonly InstanceUpdate[]>(
+    (listener) => registry.reads.onUpdate(listener),
+    (watch, updates) => {
+      for (const update of updates) {
+        if (update.cause === 'lease' && watch.matchService(update.service))
+          watch.stream?.send(encode(update));
+      }
+    },
+    app.log,
+  );
+  // Holds are read from their own znode, outside the tree's batches: the same id rule as leases.
+  const holds = new FanOut<ReadonlySet<string>>(
+    (listener) => registry.holds.onChange(listener),
+    (watch, changed) => {
+      for (const service of changed) {
+        if (watch.services.has(service) && watch.matchService(service))
+          watch.stream?.send(encodeHold(tree.watermark, service, registry.holds.get(service)));
+      }
+    },
+    app.log,
+  );
   // Before fastify closes the server: it waits for every connection, and streams never end alone.
   app.addHook('preClose', async () => {
     streams.closeAll();
@@ -224,34 +342,19 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
       }
       const since = resumeFrom === undefined ? undefined : BigInt(resumeFrom);
       const unknownId = since !== undefined && !(await options.resumable(since));
-      // The token's rules as they are now: a policy changed meanwhile applies to the next event.
-      let identity = request.identity;
-      const readable = (kind: 'config' | 'service', name: string): boolean =>
-        identity.authority.decide({ kind, name }, 'read').allowed;
-      const matchNs = (name: string): boolean => covers(names, prefixes, name) && readable('config', name);
-      const matchService = (name: string): boolean => services.has(name) && readable('service', name);
-      /** The newest id sent per namespace: a lagging replica must not send a client what it has. */
-      const sent = new Map<string, bigint>();
-      let floor = since ?? -1n;
-      const fresh = (change: ConfigChange): boolean => {
-        const namespace = namespaceOf(change);
-        if (change.id <= floor || change.id <= (sent.get(namespace) ?? -1n) || !matchNs(namespace))
-          return false;
-        sent.set(namespace, change.id);
-        return true;
-      };
+      const watch = new Subscription(request.identity, names, prefixes, services, since ?? -1n);
 
       // Snapshot and subscription in one synchronous step: no batch can fall between them.
       const resetting = since !== undefined && (unknownId || since < config.cache.horizon);
-      const current = config.cache.changesSince(resetting ? undefined : since, matchNs);
+      const current = config.cache.changesSince(resetting ? undefined : since, (name) => watch.matchNs(name));
       const initial: EncodedSseEvent[] = [];
-      if (resetting) floor = -1n;
-      for (const change of current) if (fresh(change)) initial.push(encode(change));
+      if (resetting) watch.floor = -1n;
+      for (const change of current) if (watch.fresh(change)) initial.push(encode(change));
       // Every service's whole list and hold, on a resume too: health changes and holds have no
       // zxid to resume from.
       // Its id covers everything this replica reflects, and nothing sent later has a lower one.
       for (const service of services) {
-        if (matchService(service)) {
+        if (watch.matchService(service)) {
           const instances = registry.reads.current(service);
           initial.push(encodeList(tree.watermark, service, instances, registry.holds.get(service)));
         }
@@ -278,45 +381,31 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
         );
       }
       const stream = SseStream.open(request, reply, options.sse);
+      watch.stream = stream;
       streams.add(stream);
       options.metrics.sseConnections.inc();
       stream.sendSnapshot(initial);
-      const unsubscribe = tree.onChange((changes) => {
-        identity = options.access.current(identity) ?? identity;
-        for (const change of changes) {
-          if (isInstanceChange(change)) {
-            if (matchService(change.service)) stream.send(encode(registry.reads.updateOf(change)));
-          } else if (isConfigChange(change) && fresh(change)) stream.send(encode(change));
-        }
-      });
-      // Leases change outside the tree's batches: followed, and sent as they are read.
+      changes.add(watch);
+      // Leases change outside the tree's batches: followed, and sent as they are read. Holds too.
       const unfollow = [...services].map((service) => registry.reads.follow(service));
-      const stopLeases = registry.reads.onUpdate((updates) => {
-        for (const update of updates) {
-          if (update.cause === 'lease' && matchService(update.service)) stream.send(encode(update));
-        }
-      });
-      const stopRevocation = options.access.onRevoked(identity, () => {
+      if (services.size > 0) {
+        leases.add(watch);
+        holds.add(watch);
+      }
+      const stopRevocation = options.access.onRevoked(watch.identity, () => {
         stream.send({
           event: 'revoked',
           data: JSON.stringify({ reason: 'the token was revoked or has expired' }),
         });
         stream.close();
       });
-      // Holds are read from their own znode, outside the tree's batches: the same id rule as leases.
-      const stopHolds = registry.holds.onChange((changed) => {
-        for (const service of changed) {
-          if (services.has(service) && matchService(service))
-            stream.send(encodeHold(tree.watermark, service, registry.holds.get(service)));
-        }
-      });
-      const uncount = options.watchers.add(names, prefixes);
+      options.watchers.add(watch);
       stream.onClose(() => {
-        uncount();
-        stopHolds();
+        options.watchers.delete(watch);
+        holds.delete(watch);
         stopRevocation();
-        unsubscribe();
-        stopLeases();
+        changes.delete(watch);
+        leases.delete(watch);
         for (const stop of unfollow) stop();
         release();
         options.metrics.sseConnections.dec();

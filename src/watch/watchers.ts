@@ -9,17 +9,22 @@ export function covers(names: ReadonlySet<string>, prefixes: readonly string[], 
   return names.has(namespace) || prefixes.some((p) => namespace.startsWith(p));
 }
 
-export class WatcherCount {
-  private readonly streams = new Set<{
-    readonly names: ReadonlySet<string>;
-    readonly prefixes: readonly string[];
-  }>();
+/** What a stream named: the namespaces and the prefixes it watches. */
+export interface Watched {
+  readonly names: ReadonlySet<string>;
+  readonly prefixes: readonly string[];
+}
 
-  /** Counts a stream until the returned function is called (when it closes). */
-  add(names: ReadonlySet<string>, prefixes: readonly string[]): () => void {
-    const stream = { names, prefixes };
+export class WatcherCount {
+  private readonly streams = new Set<Watched>();
+
+  /** Counts a stream until it is deleted (when it closes). */
+  add(stream: Watched): void {
     this.streams.add(stream);
-    return () => void this.streams.delete(stream);
+  }
+
+  delete(stream: Watched): void {
+    this.streams.delete(stream);
   }
 
   /** Open streams that would receive a change to `namespace` (read permission aside). */
