@@ -8,7 +8,8 @@
  * - memory hot store: config read (baseline), dispatch (weighted_round_robin, the default, and
  *   consistent_hash with a varying key) on 100 instances, discovery (`GET .../instances`, 200 in
  *   the full and the compact view, each as identity, gzip and br, and 304) on 10 000 instances,
- *   each discovery row also as a ratio to the plain one (full, identity), heartbeat
+ *   each discovery row also as a ratio to the plain one (full, identity; both over their
+ *   baselines), heartbeat
  *   (`{"inflight":1}`) cycling over 1000 instances, and
  *   register (`PUT .../instances/{id}`) cycling over 10 000 ids, so every request is a real
  *   registration or update written to the coordination store;
@@ -300,6 +301,12 @@ function headlines(
     ratio: rps / zkWrite.rps,
     target: { text: '>= 10x ZooKeeper writes', met: rps >= 10 * zkWrite.rps },
   });
+  // Over the config read measured around it: scenarios run one after another, and the load of the
+  // machine drifts between them more than between a scenario and its baselines.
+  const relative = (scenario: Scenario): number => {
+    const { measured, around } = runs.get(scenario)!;
+    return mean(measured.map((m) => m.figures)).rps / mean(around).rps;
+  };
   for (const gateway of gateways) {
     const plainDiscovery = gateway.scenarios.find((s) => s.discovery);
     for (const scenario of gateway.scenarios.slice(1)) {
@@ -317,14 +324,15 @@ function headlines(
       });
       if (scenario.discovery && plainDiscovery && scenario !== plainDiscovery) {
         const plain = mean(runs.get(plainDiscovery)!.measured.map((m) => m.figures)).rps;
+        const ratio = relative(scenario) / relative(plainDiscovery);
         lines.push({
           scenario: 'registry',
           what,
           unit: 'req/s',
           zkgate: rps,
-          baseline: { name: plainDiscovery.name, value: plain },
-          ratio: rps / plain,
-          target: { text: '>= 10x plain discovery', met: rps >= 10 * plain },
+          baseline: { name: `${plainDiscovery.name} (both over the config read around them)`, value: plain },
+          ratio,
+          target: { text: '>= 10x plain discovery', met: ratio >= 10 },
         });
       }
       if (scenario.name.startsWith('heartbeat')) {
