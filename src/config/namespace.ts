@@ -11,9 +11,18 @@ import { ZkgError } from '../errors.js';
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const MAX_SEGMENTS = 8;
+/**
+ * A whole valid name in one test, for the read path (every request parses one, some twice); the
+ * segments are looked at one by one only to say what is wrong. `/` is outside a segment's
+ * characters, so the match is linear.
+ */
+const NAMESPACE = new RegExp(
+  `^${SEGMENT.source.slice(1, -1)}(?:/${SEGMENT.source.slice(1, -1)}){0,${MAX_SEGMENTS - 1}}$`,
+);
 
 /** Validate a namespace name; throws ZKG_NAMESPACE_INVALID naming what is wrong. */
 export function parseNamespace(name: string): string {
+  if (NAMESPACE.test(name)) return name;
   const segments = name.split('/');
   const fail = (why: string): never => {
     throw new ZkgError('ZKG_NAMESPACE_INVALID', `invalid namespace ${JSON.stringify(name)}: ${why}`);

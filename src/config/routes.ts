@@ -14,6 +14,7 @@ import type { VersionMatch } from './etag.js';
 import type { ConfigService, PublishResult } from './service.js';
 import { entityTag, parsePrecondition } from './etag.js';
 import { HISTORY_PAGE, readQueries, schemas } from './schemas.js';
+import { CompressibleBody, MIN_COMPRESSED_BYTES, varyOnEncoding } from '../http/compressed-body.js';
 import { noneMatchHits, parseNoneMatch } from '../http/conditional.js';
 import { LongPolls, parseWait } from '../http/long-poll.js';
 import { invalidField, UNKNOWN_FIELD } from '../http/strict-validation.js';
@@ -37,21 +38,28 @@ type Target =
   | { kind: 'schema'; namespace: string }
   | { kind: 'rollback'; namespace: string };
 
-/** Parsed once per request: by the authorization step, then by the handler. */
-const targets = new WeakMap<FastifyRequest, Target>();
+/**
+ * Paths parsed, each once for every request that names it (the authorization step and the
+ * handler both ask): parsing and validating a namespace was a few percent of a cached read. Only
+ * valid paths are kept, and the whole map is dropped when full, so any path a client makes up
+ * costs memory for a while at most.
+ */
+const targets = new Map<string, Target>();
+const MAX_TARGETS_KEPT = 10_000;
 
 /** `prod/payments:history/3` -> what it names. Unknown suffixes are unknown routes. */
 function target(request: FastifyRequest): Target {
-  let parsed = targets.get(request);
+  const path = (request.params as { '*': string })['*'];
+  let parsed = targets.get(path);
   if (!parsed) {
-    parsed = parseTarget(request);
-    targets.set(request, parsed);
+    parsed = parseTarget(path, request);
+    if (targets.size >= MAX_TARGETS_KEPT) targets.clear();
+    targets.set(path, parsed);
   }
   return parsed;
 }
 
-function parseTarget(request: FastifyRequest): Target {
-  const path = (request.params as { '*': string })['*'];
+function parseTarget(path: string, request: FastifyRequest): Target {
   const colon = path.indexOf(':');
   const namespace = parseNamespace(colon < 0 ? path : path.slice(0, colon));
   const sub = colon < 0 ? undefined : path.slice(colon + 1);
@@ -137,6 +145,23 @@ function documentHeaders(entry: ConfigEntry): DocumentHeaders {
   return headers;
 }
 
+/**
+ * Documents big enough to gain from it are sent compressed to clients that accept it, each coding
+ * made once per version. The ETag names the version whatever the coding, as `If-Match` on a write
+ * needs it to; `Vary: Accept-Encoding` keeps caches from mixing codings.
+ */
+const compressibles = new WeakMap<ConfigEntry, CompressibleBody>();
+
+function compressibleOf(entry: ConfigEntry): CompressibleBody | undefined {
+  if (entry.data.length < MIN_COMPRESSED_BYTES) return undefined;
+  let compressible = compressibles.get(entry);
+  if (!compressible) {
+    compressible = new CompressibleBody(entry.data);
+    compressibles.set(entry, compressible);
+  }
+  return compressible;
+}
+
 function versionHeaders(reply: FastifyReply, etag: string, version: number, index: bigint): void {
   void reply
     .header('etag', etag)
@@ -191,10 +216,15 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     done(null, body),
   );
 
-  const serve = (reply: FastifyReply, entry: ConfigEntry) => {
+  const serve = async (reply: FastifyReply, entry: ConfigEntry) => {
     void reply.headers(documentHeaders(entry));
     if (config.stale) void reply.header('x-zkgate-stale', 'true');
-    return reply.send(entry.data);
+    const compressible = compressibleOf(entry);
+    if (!compressible) return reply.send(entry.data);
+    varyOnEncoding(reply);
+    const { body, coding } = await compressible.encodedFor(reply.request.headers['accept-encoding']);
+    if (coding) void reply.header('content-encoding', coding);
+    return reply.send(body);
   };
 
   const notModified = (reply: FastifyReply, entry: ConfigEntry) => {

@@ -1,8 +1,8 @@
 /**
- * A large JSON body written once and compressed at most once per content coding, shared by every
- * request that sends it: a listing of 10,000 instances is 3 MB of JSON and about a tenth of that
- * compressed, so compressing it per request would cost more than sending it, and sending it
- * uncompressed is what limits discovery. Compression runs on libuv's thread pool, off the event
+ * A large body (a listing, a config document) kept once and compressed at most once per content
+ * coding, shared by every request that sends it: a listing of 10,000 instances is 3 MB of JSON and
+ * about a tenth of that compressed, so compressing it per request would cost more than sending
+ * it, and sending it uncompressed is what limits discovery. Compression runs on libuv's thread pool, off the event
  * loop; concurrent requests wait for the same copy. The coding follows `Accept-Encoding` (with its
  * q-values, as @fastify/accept-negotiator reads them); small bodies go as they are.
  */
@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { brotliCompress, constants, gzip } from 'node:zlib';
 
 /** Below this, compression saves less than it costs. */
-const MIN_COMPRESSED_BYTES = 8 * 1024;
+export const MIN_COMPRESSED_BYTES = 8 * 1024;
 
 type Coding = 'br' | 'gzip';
 /** Brotli first when the client takes both equally: smaller at a quality this fast. */
@@ -35,8 +35,8 @@ export class CompressibleBody {
   readonly identity: Buffer;
   private readonly copies = new Map<Coding, Promise<Buffer>>();
 
-  constructor(json: string) {
-    this.identity = Buffer.from(json, 'utf8');
+  constructor(body: string | Buffer) {
+    this.identity = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   }
 
   /** The body in the coding `acceptEncoding` prefers, compressed once; `coding` undefined for identity. */

@@ -31,11 +31,14 @@ import { aliveIn, type LeaseSnapshot, type LeaseView } from './leases.js';
 import { judge, VisibleInstances } from './revision.js';
 import {
   checkViews,
+  compactViewOf,
   countStatuses,
   holdView,
   viewOf,
   type CheckView,
+  type CompactInstanceView,
   type InstanceView,
+  type ListingView,
   type ServiceSummary,
 } from './views.js';
 
@@ -65,9 +68,29 @@ export interface Listing {
   readonly index: bigint;
   /** The weak ETag of the instances listed. */
   readonly tag: string;
-  /** Sorted by id. */
-  readonly instances: readonly InstanceView[];
+  /**
+   * Sorted by id. The same array for as long as what it shows is the same, so that whoever
+   * encodes it can keep the encoding with it.
+   */
+  readonly instances: readonly InstanceView[] | readonly CompactInstanceView[];
 }
+
+/** One filter's listing at one revision, with its tag. */
+interface Listed<T> {
+  readonly tag: string;
+  readonly instances: readonly T[];
+}
+
+/**
+ * A view's listings at one revision, by filter. A client can name any zone, so only the first few
+ * filters asked for are kept; others are built per request, as they were before any cache.
+ */
+interface Listings<T> {
+  readonly revision: number;
+  readonly byFilter: Map<string, Listed<T>>;
+}
+
+const MAX_FILTERS_KEPT = 16;
 
 /** What dispatch picks from: candidates rebuilt when the revision changes, views as picked. */
 export interface Dispatchable {
@@ -86,7 +109,12 @@ interface ServiceState {
   revision: number;
   /** Ids sorted, until the membership changes. */
   sorted: string[] | undefined;
-  listed: { revision: number; snapshot: LeaseSnapshot; views: readonly InstanceView[] } | undefined;
+  /**
+   * Full views show lease expiries, which move without a new revision: they are kept while the
+   * leases read since expire when they did (`snapshot` is the latest they hold for).
+   */
+  listed: (Listings<InstanceView> & { snapshot: LeaseSnapshot }) | undefined;
+  compact: Listings<CompactInstanceView> | undefined;
   dispatchable: { revision: number; snapshot: LeaseSnapshot; built: Dispatchable } | undefined;
   followers: number;
 }
@@ -205,19 +233,22 @@ export class RegistryReadModel {
   }
 
   /** A service's instances with the current leases, sorted by id, and their ETag. */
-  async listing(service: string, filter: InstanceFilter = {}): Promise<Listing> {
+  async listing(service: string, filter: InstanceFilter = {}, view: ListingView = 'full'): Promise<Listing> {
     await this.refresh(service);
     const entry = this.entryOf(service);
-    const views = this.viewsOf(this.stateOf(service), entry.instances);
-    const instances = unfiltered(filter) ? views : views.filter((v) => matches(filter, v));
-    return { index: entry.index, tag: this.tag(service, filter), instances };
+    const state = this.stateOf(service);
+    const listed =
+      view === 'full'
+        ? this.fullListing(state, entry.instances, filter)
+        : this.compactListing(state, entry, filter);
+    return { index: entry.index, ...listed };
   }
 
   /** The whole list as this replica holds it now, without reading leases (a stream's first event). */
   current(service: string): readonly InstanceView[] {
     const entry = this.cache.service(service);
     if (!entry) return [];
-    return this.viewsOf(this.stateOf(service), entry.instances);
+    return this.fullListing(this.stateOf(service), entry.instances, {}).instances;
   }
 
   /** What dispatch needs of a service: nothing is rebuilt while neither the revision nor the leases change. */
@@ -316,6 +347,7 @@ export class RegistryReadModel {
         revision: 0,
         sorted: undefined,
         listed: undefined,
+        compact: undefined,
         dispatchable: undefined,
         followers: 0,
       };
@@ -332,17 +364,84 @@ export class RegistryReadModel {
     if (state && state.followers === 0 && !this.cache.service(service)) this.states.delete(service);
   }
 
-  private viewsOf(state: ServiceState, entries: ReadonlyMap<string, InstanceEntry>): readonly InstanceView[] {
-    const { listed } = state;
-    if (listed?.revision === state.revision && listed.snapshot === state.snapshot) return listed.views;
-    state.sorted ??= [...entries.keys()].sort();
-    const views: InstanceView[] = [];
-    for (const id of state.sorted) {
-      const entry = entries.get(id);
-      if (entry) views.push(viewOf(entry, state.snapshot));
+  private fullListing(
+    state: ServiceState,
+    entries: ReadonlyMap<string, InstanceEntry>,
+    filter: InstanceFilter,
+  ): Listed<InstanceView> {
+    let { listed } = state;
+    if (listed?.revision === state.revision && listed.snapshot !== state.snapshot) {
+      // Leases read again every lease refresh: most reads move no expiry, and keep the listing.
+      if (sameExpiries(entries, listed.snapshot, state.snapshot)) listed.snapshot = state.snapshot;
+      else listed = undefined;
     }
-    state.listed = { revision: state.revision, snapshot: state.snapshot, views };
-    return views;
+    if (listed?.revision !== state.revision) {
+      const views: InstanceView[] = [];
+      for (const id of this.sortedIds(state, entries)) {
+        const entry = entries.get(id);
+        if (entry) views.push(viewOf(entry, state.snapshot));
+      }
+      const all = { tag: state.visible.tag(), instances: views };
+      listed = { revision: state.revision, snapshot: state.snapshot, byFilter: new Map([['', all]]) };
+      state.listed = listed;
+    }
+    return kept(listed.byFilter, filter, () => {
+      const { instances } = listed.byFilter.get('')!;
+      return this.filtered(
+        state,
+        instances,
+        filter,
+        (view) => view,
+        (view) => view,
+      );
+    });
+  }
+
+  private compactListing(
+    state: ServiceState,
+    entry: ServiceEntry,
+    filter: InstanceFilter,
+  ): Listed<CompactInstanceView> {
+    if (state.compact?.revision !== state.revision)
+      state.compact = { revision: state.revision, byFilter: new Map() };
+    return kept(state.compact.byFilter, filter, () => {
+      const entries: InstanceEntry[] = [];
+      for (const id of this.sortedIds(state, entry.instances)) {
+        const e = entry.instances.get(id);
+        if (e) entries.push(e);
+      }
+      return this.filtered(
+        state,
+        entries,
+        filter,
+        (e) => e.instance,
+        (e) => compactViewOf(e, state.visible.get(e.instance.id)?.healthy ?? false),
+      );
+    });
+  }
+
+  /** The items of `sorted` whose instance passes `filter`, as `view` shows them, and their tag. */
+  private filtered<S, T>(
+    state: ServiceState,
+    sorted: readonly S[],
+    filter: InstanceFilter,
+    instanceOf: (item: S) => { id: string; status: InstanceStatus; zone?: string | undefined },
+    view: (item: S) => T,
+  ): Listed<T> {
+    const ids: string[] = [];
+    const instances: T[] = [];
+    for (const item of sorted) {
+      const instance = instanceOf(item);
+      if (!matches(filter, instance)) continue;
+      ids.push(instance.id);
+      instances.push(view(item));
+    }
+    return { tag: unfiltered(filter) ? state.visible.tag() : state.visible.tag(ids), instances };
+  }
+
+  private sortedIds(state: ServiceState, entries: ReadonlyMap<string, InstanceEntry>): string[] {
+    state.sorted ??= [...entries.keys()].sort();
+    return state.sorted;
   }
 
   /** Read the service's leases (at most once per lease refresh unless `force`d) and apply them. */
@@ -386,6 +485,33 @@ export class RegistryReadModel {
   private notify(updates: readonly InstanceUpdate[]): void {
     for (const listener of [...this.listeners]) listener(updates);
   }
+}
+
+/** The listing of `filter` from `byFilter`, built and kept there unless too many filters are. */
+function kept<T>(
+  byFilter: Map<string, Listed<T>>,
+  filter: InstanceFilter,
+  build: () => Listed<T>,
+): Listed<T> {
+  const key = unfiltered(filter) ? '' : `${filter.status ?? ''}\n${filter.zone ?? ''}`;
+  let listed = byFilter.get(key);
+  if (!listed) {
+    listed = build();
+    if (byFilter.size < MAX_FILTERS_KEPT) byFilter.set(key, listed);
+  }
+  return listed;
+}
+
+/** Whether every instance's lease expires in `after` when it did in `before` (what full views show of it). */
+function sameExpiries(
+  entries: ReadonlyMap<string, InstanceEntry>,
+  before: LeaseSnapshot,
+  after: LeaseSnapshot,
+): boolean {
+  for (const id of entries.keys()) {
+    if (before.leases?.get(id)?.expiresAt !== after.leases?.get(id)?.expiresAt) return false;
+  }
+  return true;
 }
 
 function unfiltered(filter: InstanceFilter): boolean {

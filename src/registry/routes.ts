@@ -16,7 +16,7 @@ import { invalidField } from '../http/strict-validation.js';
 import { CompressibleBody, varyOnEncoding } from '../http/compressed-body.js';
 import { LongPolls, parseWait } from '../http/long-poll.js';
 import { MAX_RENEWAL_BATCH, type LoadReport } from '../hotstore/store.js';
-import type { InstanceView } from './views.js';
+import type { InstanceView, ListingView } from './views.js';
 import type { InstanceStatus } from './instance.js';
 import { registrationOf, type RegistrationBody } from './registration.js';
 import { dispatchQuery, instanceParams, instancesQuery, NAME_PATTERN, serviceParams } from './schemas.js';
@@ -58,11 +58,14 @@ function znodeName(value: string, field: string): string {
   return value;
 }
 
-/** A listing's body, written and compressed once per views array (the read model holds unfiltered ones). */
-const rendered = new WeakMap<readonly InstanceView[], CompressibleBody>();
+/**
+ * A listing's body, written and compressed once per array of views: the read model gives the
+ * same array until what it shows changes (see `Listing`), so the body lives as long as it does.
+ */
+const rendered = new WeakMap<readonly object[], CompressibleBody>();
 
 /** The listing as JSON, which is what the response schema would write. */
-function render(instances: readonly InstanceView[]): CompressibleBody {
+function render(instances: readonly object[]): CompressibleBody {
   let body = rendered.get(instances);
   if (body === undefined) {
     body = new CompressibleBody(JSON.stringify(instances));
@@ -174,7 +177,11 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         params: serviceParams,
         querystring: instancesQuery,
         response: {
-          200: { type: 'array', items: { $ref: 'Instance#' } },
+          200: {
+            type: 'array',
+            description: 'Whole instances, or with `view=compact` only what dispatching to them needs',
+            items: { anyOf: [{ $ref: 'Instance#' }, { $ref: 'CompactInstance#' }] },
+          },
           304: { type: 'null', description: 'Not modified' },
           400: { $ref: 'Problem#' },
           404: { $ref: 'Problem#' },
@@ -187,6 +194,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
       const query = request.query as {
         status?: InstanceStatus;
         zone?: string;
+        view?: ListingView;
         index?: string;
         wait?: string;
       };
@@ -225,7 +233,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
           }
         }
       }
-      const listing = await registry.reads.listing(service, filter);
+      const listing = await registry.reads.listing(service, filter, query.view);
       const tag = `W/${listing.tag}`;
       void reply.header('etag', tag).header('x-zkgate-index', String(listing.index));
       varyOnEncoding(reply);

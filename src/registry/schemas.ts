@@ -8,6 +8,7 @@ import { durationBody } from '../duration.js';
 import { longPollQuery } from '../http/long-poll.js';
 import { MAX_RENEWAL_BATCH } from '../hotstore/store.js';
 import { CHECK_LIMITS, INSTANCE_STATUSES } from './instance.js';
+import { LISTING_VIEWS } from './views.js';
 
 /** Names of services and instances registered over HTTP (Curator's may be any znode name). */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$';
@@ -139,6 +140,22 @@ export const InstanceView = {
   },
 } as const;
 
+export const CompactInstanceView = {
+  $id: 'CompactInstance',
+  type: 'object',
+  required: ['id', 'address', 'port', 'weight', 'healthy'],
+  description: 'An instance as `view=compact` lists it: what a client needs to pick it and call it',
+  properties: {
+    id: { type: 'string' },
+    address: { type: 'string' },
+    port: { type: ['integer', 'null'] },
+    sslPort: { type: 'integer', description: 'Absent when the instance has none' },
+    weight: { type: 'integer' },
+    zone: { type: 'string' },
+    healthy: InstanceView.properties.healthy,
+  },
+} as const;
+
 export const StatusChange = {
   $id: 'StatusChange',
   type: 'object',
@@ -235,6 +252,13 @@ export const instancesQuery = {
   properties: {
     status: { type: 'string', enum: INSTANCE_STATUSES },
     zone: { type: 'string', pattern: ZONE_PATTERN },
+    view: {
+      type: 'string',
+      enum: LISTING_VIEWS,
+      description:
+        '`full` (default): every field; `compact`: id, address, ports, weight, zone and healthy only, ' +
+        'about a quarter of the bytes, and unchanged by heartbeats that only move lease expiries',
+    },
     ...longPollQuery,
   },
 } as const;
@@ -313,6 +337,7 @@ export const registrySchemas = [
   Registration,
   LoadReport,
   InstanceView,
+  CompactInstanceView,
   StatusChange,
   CheckView,
   ServiceSummary,

@@ -34,6 +34,24 @@ export interface InstanceView {
   readonly index: string;
 }
 
+/** Whole instances, or only what dispatching to them needs (see {@link CompactInstanceView}). */
+export const LISTING_VIEWS = ['full', 'compact'] as const;
+export type ListingView = (typeof LISTING_VIEWS)[number];
+
+/**
+ * An instance as `?view=compact` lists it: what a client needs to pick it and call it. No lease
+ * expiry (it moves with every heartbeat), so the list changes only with the revision.
+ */
+export interface CompactInstanceView {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number | null;
+  readonly sslPort?: number;
+  readonly weight: number;
+  readonly zone?: string;
+  readonly healthy: boolean;
+}
+
 /** An instance's health check and its latest result, as `GET .../checks` shows it. */
 export interface CheckView {
   readonly id: string;
@@ -112,6 +130,20 @@ export function viewOf(entry: InstanceEntry, snapshot: LeaseSnapshot): InstanceV
         }),
     registeredAt: new Date(instance.registrationTimeUTC).toISOString(),
     index: String(entry.index),
+  };
+}
+
+/** The compact view of `entry`, whose health the read model judged. */
+export function compactViewOf(entry: InstanceEntry, healthy: boolean): CompactInstanceView {
+  const { instance } = entry;
+  return {
+    id: instance.id,
+    address: instance.address,
+    port: instance.port,
+    ...(instance.sslPort === null ? {} : { sslPort: instance.sslPort }),
+    weight: instance.weight,
+    ...(instance.zone === undefined ? {} : { zone: instance.zone }),
+    healthy,
   };
 }
 

@@ -200,6 +200,107 @@ describe('read model on the embedded store', () => {
     expect((await list('big-list', { 'accept-encoding': 'br', 'if-none-match': tag })).statusCode).toBe(304);
   });
 
+  it('lists compact views: the fields dispatch needs, filtered like full ones, and refuses unknown views', async () => {
+    const put = (id: string, payload: Record<string, unknown>) =>
+      inject({ method: 'PUT', url: `/v1/services/compact/instances/${id}`, payload });
+    expect(
+      (await put('k-2', { address: '10.0.0.2', port: 80, sslPort: 443, zone: 'z1', weight: 5 })).statusCode,
+    ).toBe(201);
+    expect((await put('k-1', { address: 'k1.local', port: 8080, metadata: { team: 'a' } })).statusCode).toBe(
+      201,
+    );
+    const compact = await list('compact', {}, '?view=compact');
+    expect(compact.statusCode).toBe(200);
+    expect(compact.json()).toEqual([
+      { id: 'k-1', address: 'k1.local', port: 8080, weight: 100, healthy: true },
+      { id: 'k-2', address: '10.0.0.2', port: 80, sslPort: 443, weight: 5, zone: 'z1', healthy: true },
+    ]);
+    // Same instances, same revision: the ETag of the full listing, and 304 for it.
+    const full = await list('compact', {}, '?view=full');
+    expect(compact.headers.etag).toBe(full.headers.etag);
+    expect((full.json() as Listed[]).map((i) => i.id)).toEqual(['k-1', 'k-2']);
+    expect(
+      (await list('compact', { 'if-none-match': full.headers.etag as string }, '?view=compact')).statusCode,
+    ).toBe(304);
+    const zoned = await list('compact', {}, '?view=compact&zone=z1');
+    expect((zoned.json() as Listed[]).map((i) => i.id)).toEqual(['k-2']);
+    expect(zoned.headers.etag).toBe((await list('compact', {}, '?zone=z1')).headers.etag);
+    for (const query of ['?view=small', '?view=', '?fields=id']) {
+      const refused = await list('compact', {}, query);
+      expect(refused.statusCode, query).toBe(400);
+      expect(refused.json(), query).toMatchObject({ code: 'ZKG_VALIDATION_FAILED' });
+    }
+  });
+
+  it('never serves a cached listing past a change, in any view or coding', async () => {
+    const ids = Array.from({ length: 150 }, (_, i) => `c-${String(i).padStart(3, '0')}`);
+    for (const id of ids) expect((await register('cached', id)).statusCode).toBe(201);
+    const decode = (res: Awaited<ReturnType<typeof list>>): unknown => {
+      const coding = res.headers['content-encoding'];
+      const raw =
+        coding === 'br'
+          ? brotliDecompressSync(res.rawPayload)
+          : coding === 'gzip'
+            ? gunzipSync(res.rawPayload)
+            : res.rawPayload;
+      return JSON.parse(raw.toString('utf8'));
+    };
+    /** Every view in every coding: one body per view, whatever the coding, and one ETag. */
+    const read = async () => {
+      const answers: Record<string, { tag: string; body: unknown }> = {};
+      for (const view of ['full', 'compact']) {
+        const bodies = [];
+        for (const accept of ['identity', 'gzip', 'br']) {
+          const res = await list('cached', { 'accept-encoding': accept }, `?view=${view}`);
+          expect(res.statusCode).toBe(200);
+          expect(res.headers['content-encoding'] ?? 'identity').toBe(accept);
+          bodies.push({ tag: res.headers.etag as string, body: decode(res) });
+        }
+        for (const other of bodies.slice(1)) expect(other).toEqual(bodies[0]);
+        answers[view] = bodies[0]!;
+      }
+      return answers as Record<'full' | 'compact', { tag: string; body: unknown }>;
+    };
+    const before = await read();
+    expect((before.compact.body as Listed[]).every((i) => i.healthy)).toBe(true);
+
+    // A plain renewal: the same ETag, the compact list as it was, the new expiry in the full one.
+    const renewal = await heartbeat('cached', 'c-001');
+    expect(renewal.statusCode).toBe(200);
+    const renewed = await read();
+    expect(renewed.full.tag).toBe(before.full.tag);
+    expect(renewed.compact).toEqual(before.compact);
+    const renewedOne = (renewed.full.body as Listed[]).find((i) => i.id === 'c-001')!;
+    expect(renewedOne.lease!.expiresAt).toBe((renewal.json() as { expiresAt: string }).expiresAt);
+
+    // A load report: a new revision, shown in the full list.
+    expect((await heartbeat('cached', 'c-000', { inflight: 3 })).statusCode).toBe(200);
+    const loaded = await read();
+    expect(loaded.full.tag).not.toBe(renewed.full.tag);
+    expect(loaded.compact.tag).toBe(loaded.full.tag);
+    expect((loaded.full.body as Listed[])[0]!.lease!.load).toEqual({ inflight: 3 });
+
+    // A health change: the instance is unhealthy in both views, and gone from `status=UP`.
+    const down = await inject({
+      method: 'PUT',
+      url: '/v1/services/cached/instances/c-002/status',
+      payload: { status: 'DOWN' },
+    });
+    expect(down.statusCode).toBe(200);
+    const changed = await read();
+    expect(changed.compact.tag).not.toBe(loaded.compact.tag);
+    for (const view of ['full', 'compact'] as const) {
+      const listed = changed[view].body as Listed[];
+      expect(listed.find((i) => i.id === 'c-002')!.healthy, view).toBe(false);
+      expect(
+        listed.filter((i) => !i.healthy),
+        view,
+      ).toHaveLength(1);
+    }
+    const up = await list('cached', { 'accept-encoding': 'gzip' }, '?view=compact&status=UP');
+    expect((decode(up) as Listed[]).map((i) => i.id)).toEqual(ids.filter((id) => id !== 'c-002'));
+  });
+
   it('forgets the state of services gone and no longer followed', async () => {
     expect((await register('ephemeral-svc', 'x-1')).statusCode).toBe(201);
     expect((await list('ephemeral-svc')).statusCode).toBe(200);
