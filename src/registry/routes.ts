@@ -16,10 +16,17 @@ import { invalidField } from '../http/strict-validation.js';
 import { CompressibleBody, varyOnEncoding } from '../http/compressed-body.js';
 import { LongPolls, parseWait } from '../http/long-poll.js';
 import { MAX_RENEWAL_BATCH, type LoadReport } from '../hotstore/store.js';
-import type { InstanceView, ListingView } from './views.js';
+import type { ListingView } from './views.js';
 import type { InstanceStatus } from './instance.js';
 import { registrationOf, type RegistrationBody } from './registration.js';
-import { dispatchQuery, instanceParams, instancesQuery, NAME_PATTERN, serviceParams } from './schemas.js';
+import {
+  dispatchQuery,
+  instanceParams,
+  instancesQuery,
+  NAME_PATTERN,
+  renewedLease,
+  serviceParams,
+} from './schemas.js';
 import type { Registry } from './registry.js';
 import type { Heartbeat } from './writer.js';
 import type { CheckTargets } from '../scanner/targets.js';
@@ -338,15 +345,7 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         response: {
           200: {
             type: 'object',
-            properties: {
-              expiresAt: { type: 'string', format: 'date-time' },
-              ttlMs: { type: 'integer' },
-              degraded: {
-                type: 'boolean',
-                description:
-                  'The hot store is unreachable: accepted, lease granted at the next heartbeat after it is back',
-              },
-            },
+            properties: renewedLease,
           },
           400: { $ref: 'Problem#' },
           404: { $ref: 'Problem#' },

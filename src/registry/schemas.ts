@@ -296,6 +296,17 @@ export const HeartbeatBatch = {
   },
 } as const;
 
+/** What a heartbeat answers once accepted, alone or in a batch. */
+export const renewedLease = {
+  expiresAt: { type: 'string', format: 'date-time' },
+  ttlMs: { type: 'integer' },
+  degraded: {
+    type: 'boolean',
+    description:
+      'The hot store is unreachable: accepted, lease granted at the next heartbeat after it is back',
+  },
+} as const;
+
 export const HeartbeatResults = {
   $id: 'HeartbeatResults',
   type: 'object',
@@ -314,13 +325,7 @@ export const HeartbeatResults = {
               'What the single heartbeat would have answered: 200 renewed; 403 the token may not write the ' +
               'service; 404 no such instance (register it again); 409 a Curator or Spring instance (no lease)',
           },
-          expiresAt: { type: 'string', format: 'date-time' },
-          ttlMs: { type: 'integer' },
-          degraded: {
-            type: 'boolean',
-            description:
-              'The hot store is unreachable: accepted, lease granted at the next heartbeat after it is back',
-          },
+          ...renewedLease,
           code: { type: 'string', description: "The error's code, as its problem document would carry it" },
           detail: { type: 'string' },
         },
