@@ -176,6 +176,26 @@ export class ConfigCache extends CacheView<ConfigChange> {
     return changes.sort(byId);
   }
 
+  /**
+   * A publish this replica just made, as its transaction wrote it: published without waiting for
+   * the watch (see {@link WatchedTree.publishOwn} for why ids stay safe). The load that watch
+   * starts reads the same state again, at the same id, and sends nothing.
+   */
+  publishOwn(entry: ConfigEntry): void {
+    this.tree.publishOwn(`ns:${entry.namespace}`, entry.index, () => this.stage(entry.namespace, { entry }));
+  }
+
+  /**
+   * Stage what was read of `namespace`, unless something newer is staged already: a load that
+   * read before this replica's own publish may finish after it (and is run again by its watch).
+   */
+  private stage(namespace: string, next: Staged): void {
+    const staged = this.staged.get(namespace);
+    const id = 'entry' in next ? next.entry.index : 'deleted' in next ? next.deleted.zxid : -1n;
+    if (staged && 'entry' in staged && id < staged.entry.index) return;
+    this.staged.set(namespace, next);
+  }
+
   resync(): void {
     this.listed = new Set();
     this.tree.load('config', () => this.loadDirectories());
@@ -213,7 +233,7 @@ export class ConfigCache extends CacheView<ConfigChange> {
     try {
       const doc = await this.store.getData(docPath, watch);
       this.tree.observe(doc.stat);
-      this.staged.set(namespace, {
+      this.stage(namespace, {
         entry: {
           namespace,
           data: doc.data,
@@ -243,7 +263,7 @@ export class ConfigCache extends CacheView<ConfigChange> {
     const staged = this.staged.get(namespace);
     const last = this.published.get(namespace) ?? (staged && 'entry' in staged ? staged.entry : undefined);
     if (!last) {
-      this.staged.set(namespace, { absent: true });
+      this.stage(namespace, { absent: true });
       return;
     }
     let node;
@@ -252,11 +272,11 @@ export class ConfigCache extends CacheView<ConfigChange> {
     } catch (err) {
       if (!isStoreError(err, ErrorCode.NO_NODE)) throw err;
       const deleted = { zxid: await observed(), version: last.version, ctime: Date.now() };
-      this.staged.set(namespace, { deleted, recorded: false });
+      this.stage(namespace, { deleted, recorded: false });
       return;
     }
     this.tree.observe(node.stat);
-    this.staged.set(namespace, {
+    this.stage(namespace, {
       deleted: safeTombstone(node.data, node.stat, last.version),
       recorded: true,
     });
@@ -346,6 +366,10 @@ export class ConfigCache extends CacheView<ConfigChange> {
         // A metadata-only change (a new schema) is not a new document: no event.
         if (before && before.index === staged.entry.index) continue;
         changes.push({ kind: 'config', id, entry: staged.entry });
+      } else if ((this.published.get(namespace)?.index ?? -1n) > id) {
+        // Read before this replica's own publish of it, which is newer (a deletion is published
+        // at or above its own zxid, so one below the document's last change is over).
+        continue;
       } else if (this.published.delete(namespace)) {
         this.tree.forgetWatcher(`ns:${namespace}`);
         this.remember(namespace, staged.deleted, staged.recorded);

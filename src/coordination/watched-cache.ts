@@ -54,8 +54,11 @@ const ACK_WAIT_MS = 5_000;
 
 interface Load {
   again: boolean;
-  /** The largest zxid seen when the first event behind this load arrived (see the header). */
-  readonly floor: bigint;
+  /**
+   * The largest zxid seen when the first event behind this load arrived (see the header), raised
+   * by {@link WatchedTree.publishOwn} to a write of its subject that was staged meanwhile.
+   */
+  floor: bigint;
 }
 
 export class WatchedTree<C extends CacheChange> {
@@ -178,6 +181,36 @@ export class WatchedTree<C extends CacheChange> {
           })
         : () => undefined;
     });
+  }
+
+  /**
+   * Publish a write this replica made from what the write itself returned, without waiting for
+   * its own watch to fire and the re-read that follows: `stage` stages the whole state of the
+   * subject of load `key` as of `zxid` (the write's zxid, read from its response), and the batch
+   * is flushed at once. Why every event id stays a safe resume point (see the header):
+   * - Other writers' changes: the write's response has zxid `zxid`, so ZooKeeper delivered every
+   *   notification of a change below it first, and the loads those started hold the bound below
+   *   their change as ever; the write is published only in a batch that also holds all of them,
+   *   in zxid order. Recording `zxid` as observed makes every load started by a later event
+   *   floor at or above it, as the response came before that event.
+   * - Its own watch: the write's notification (delivered before its response) started, or marked
+   *   again, the load of `key`, whose floor is below `zxid`. Every change of that subject at or
+   *   below `zxid` is what was just staged (the write was version-checked, so it is the latest
+   *   state at `zxid`), so that load's floor is raised to `zxid`: it still holds back anything
+   *   above, which is all it may still be reading (a later change by someone else).
+   * - Duplicates: when that load re-reads the same state, its id is not above what was published,
+   *   and views publish no event for it (the id of an item only moves forward).
+   * - Resume across replicas: ids are the zxids every replica publishes the change at, and this
+   *   replica's watermark still covers only what it reflects, so a client resuming anywhere with
+   *   an id from here gets every later change once, as before.
+   */
+  publishOwn(key: string, zxid: bigint, stage: () => void): void {
+    if (this.closed) return;
+    if (zxid > this.observed) this.observed = zxid;
+    const running = this.loading.get(key);
+    if (running && running.floor < zxid) running.floor = zxid;
+    stage();
+    this.flush();
   }
 
   /** Record the zxids a response carried (see the header: they set the floors of later loads). */
