@@ -154,9 +154,9 @@ async function main(): Promise<void> {
       const processes = count >= CLIENT_PROCESSES ? CLIENT_PROCESSES : 1;
       const fleet = await SubscriberFleet.open(count, targets[mode], processes, OPEN_TIMEOUT_MS);
       try {
+        // Not timed; a subscriber it does not reach shows in the timed publishes' count.
         await publish[mode](documentOf(++seq));
-        if (!(await fleet.delivered(seq, DELIVERY_TIMEOUT_MS)))
-          throw new Error(`${mode}: warm-up not delivered`);
+        await fleet.delivered(seq, DELIVERY_TIMEOUT_MS);
         await fleet.collect(DELIVERY_TIMEOUT_MS);
         const sentAt = new Map<number, number>();
         const publishes = count === 1 ? SINGLE_PUBLISHES : PUBLISHES;
