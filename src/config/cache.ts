@@ -186,13 +186,19 @@ export class ConfigCache extends CacheView<ConfigChange> {
   }
 
   /**
-   * Stage what was read of `namespace`, unless something newer is staged already: a load that
-   * read before this replica's own publish may finish after it (and is run again by its watch).
+   * Stage what was read of `namespace`, unless a document at least as new is staged: a load that
+   * read before this replica's own publish may stage after it. A deletion always has an id above
+   * the document's last change (see the header), so one at or below it was read before.
    */
   private stage(namespace: string, next: Staged): void {
     const staged = this.staged.get(namespace);
-    const id = 'entry' in next ? next.entry.index : 'deleted' in next ? next.deleted.zxid : -1n;
-    if (staged && 'entry' in staged && id < staged.entry.index) return;
+    if (staged && 'entry' in staged) {
+      const newer =
+        'entry' in next
+          ? next.entry.index >= staged.entry.index
+          : 'deleted' in next && next.deleted.zxid > staged.entry.index;
+      if (!newer) return;
+    }
     this.staged.set(namespace, next);
   }
 
@@ -366,9 +372,8 @@ export class ConfigCache extends CacheView<ConfigChange> {
         // A metadata-only change (a new schema) is not a new document: no event.
         if (before && before.index === staged.entry.index) continue;
         changes.push({ kind: 'config', id, entry: staged.entry });
-      } else if ((this.published.get(namespace)?.index ?? -1n) > id) {
-        // Read before this replica's own publish of it, which is newer (a deletion is published
-        // at or above its own zxid, so one below the document's last change is over).
+      } else if ((this.published.get(namespace)?.index ?? -1n) >= id) {
+        // Read before this replica's own publish of the document (see stage()).
         continue;
       } else if (this.published.delete(namespace)) {
         this.tree.forgetWatcher(`ns:${namespace}`);

@@ -197,7 +197,10 @@ export class WatchedTree<C extends CacheChange> {
    *   again, the load of `key`, whose floor is below `zxid`. Every change of that subject at or
    *   below `zxid` is what was just staged (the write was version-checked, so it is the latest
    *   state at `zxid`), so that load's floor is raised to `zxid`: it still holds back anything
-   *   above, which is all it may still be reading (a later change by someone else).
+   *   above, which is all it may still be reading (a later change by someone else). The run in
+   *   flight may have read before the write, so the load runs once more, reading after it; what
+   *   the stale run stages meanwhile is at or below `zxid` (a view keeps the newer state), or is
+   *   held back by that floor until the next run replaces it.
    * - Duplicates: when that load re-reads the same state, its id is not above what was published,
    *   and views publish no event for it (the id of an item only moves forward).
    * - Resume across replicas: ids are the zxids every replica publishes the change at, and this
@@ -208,7 +211,10 @@ export class WatchedTree<C extends CacheChange> {
     if (this.closed) return;
     if (zxid > this.observed) this.observed = zxid;
     const running = this.loading.get(key);
-    if (running && running.floor < zxid) running.floor = zxid;
+    if (running) {
+      running.again = true;
+      if (running.floor < zxid) running.floor = zxid;
+    }
     stage();
     this.flush();
   }

@@ -24,14 +24,19 @@ const logger = pino({ level: 'silent' });
 const actor = systemActor('test');
 const doc = (value: unknown) => ({ body: Buffer.from(JSON.stringify(value)), format: 'json' as const });
 
-/** A session whose watch notifications are held back while `held`, and delivered on `release`. */
+/**
+ * A session whose watch notifications are held back while `held` (delivered on `release`), and
+ * whose next getData of a path can be read at once but answered only when the test says.
+ */
 function holdingWatches(session: CoordinationStore): {
   store: CoordinationStore;
+  holdAnswer(path: string): { reached: Promise<void>; release(): void };
   hold(): void;
   release(): void;
 } {
   let held = false;
   const pending: Array<() => void> = [];
+  const holds = new Map<string, { reached: () => void; answered: Promise<void> }>();
   const wrap = (watcher: Watcher | undefined): Watcher | undefined =>
     watcher &&
     ((event) => {
@@ -43,13 +48,32 @@ function holdingWatches(session: CoordinationStore): {
       const value: unknown = Reflect.get(target, property, receiver);
       if (property === 'getData' || property === 'exists' || property === 'getChildren') {
         const read = value as (path: string, watcher?: Watcher) => Promise<unknown>;
-        return (path: string, watcher?: Watcher) => read.call(target, path, wrap(watcher));
+        return async (path: string, watcher?: Watcher) => {
+          const answer = read.call(target, path, wrap(watcher));
+          const hold = property === 'getData' ? holds.get(path) : undefined;
+          if (!hold) return answer;
+          // Read now, answered later: a response still on its way when other things happen.
+          holds.delete(path);
+          hold.reached();
+          await hold.answered;
+          return answer;
+        };
       }
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
   return {
     store,
+    holdAnswer: (path: string) => {
+      let reached: () => void = () => undefined;
+      let release: () => void = () => undefined;
+      const answered = new Promise<void>((resolve) => (release = resolve));
+      holds.set(path, { reached: () => reached(), answered });
+      return {
+        reached: new Promise<void>((resolve) => (reached = resolve)),
+        release,
+      };
+    },
     hold: () => (held = true),
     release: () => {
       held = false;
@@ -119,6 +143,48 @@ describe('own publishes, embedded store', () => {
     await writer.tree.waitFor(later.index, 5_000);
     expect(heard.map((c) => c.id)).toEqual([index, later.index]);
     expect(writer.service.get('own/x')).toMatchObject({ version, index });
+  });
+
+  it('keeps its own publish when a load that read before it answers after it', async () => {
+    const session = holdingWatches(server.connect());
+    const writer = await replica(session.store);
+    const other = await replica(server.connect());
+    const ns = 'race/x';
+    await writer.service.publish(actor, ns, doc({ v: 1 }));
+    const heard: ConfigChange[] = [];
+    writer.service.cache.onChange((changes) => heard.push(...changes));
+
+    // Another replica deletes the namespace; the writer's load of it reads the tombstone, and that
+    // answer is held back.
+    const tombstone = session.holdAnswer(writer.service.layout.tombstoneOf(ns));
+    await other.service.delete(actor, ns);
+    await tombstone.reached;
+    // The writer creates it again: published at once, while that load is still in flight.
+    const own = await writer.service.publish(actor, ns, doc({ v: 2 }));
+    expect(writer.service.get(ns)).toMatchObject({ index: own.index });
+
+    // The stale answer arrives; the load reads again, and that read is held back too, so that a
+    // batch (the next own publish) falls between the stale answer and the fresh one.
+    const reread = session.holdAnswer(writer.service.layout.metaOf(ns));
+    let flushed: () => void = () => undefined;
+    const batch = new Promise<void>((resolve) => (flushed = resolve));
+    const publishOwn = writer.tree.publishOwn.bind(writer.tree);
+    writer.tree.publishOwn = (key, zxid, stage) => {
+      publishOwn(key, zxid, stage);
+      flushed();
+    };
+    tombstone.release();
+    await reread.reached;
+    const next = writer.service.publish(actor, 'race/y', doc({ v: 1 }));
+    await batch;
+    expect(writer.service.get(ns)).toMatchObject({ index: own.index });
+    reread.release();
+    await next;
+
+    expect(writer.service.get(ns)).toMatchObject({ index: own.index, data: Buffer.from('{"v":2}') });
+    expect(heard.filter((c) => c.kind === 'deleted' || c.entry.namespace === ns)).toEqual([
+      expect.objectContaining({ kind: 'config', id: own.index }),
+    ]);
   });
 });
 
