@@ -72,7 +72,22 @@ function machine(): Record<string, string> {
 
 function run(name: Name): Promise<number> {
   const file = new URL(SCENARIOS[name].file, import.meta.url).pathname;
-  const child = spawn(process.execPath, ['--import', 'tsx', file, ...passed], { stdio: 'inherit' });
+  // The soft open-file limit raised to the hard one for the scenario and every process it starts
+  // (propagation holds a gateway's worth of streams); the product itself never touches it.
+  const child = spawn(
+    '/bin/sh',
+    [
+      '-c',
+      'ulimit -n "$(ulimit -Hn)" && exec "$@"',
+      'sh',
+      process.execPath,
+      '--import',
+      'tsx',
+      file,
+      ...passed,
+    ],
+    { stdio: 'inherit' },
+  );
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ? 1 : (code ?? 1))));
 }
 

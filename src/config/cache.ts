@@ -188,6 +188,33 @@ export class ConfigCache extends CacheView<ConfigChange> {
     return changes.sort(byId);
   }
 
+  /**
+   * A publish this replica just made, as its transaction wrote it: published without waiting for
+   * the watch (see {@link WatchedTree.publishOwn} for why ids stay safe). The load that watch
+   * starts reads the same state again, at the same id, and sends nothing.
+   */
+  publishOwn(entry: ConfigEntry): void {
+    this.tree.publishOwn(`ns:${entry.namespace}`, entry.index, () => this.stage(entry.namespace, { entry }));
+  }
+
+  /**
+   * Stage what was read of `namespace`, unless a document at least as new is staged: a load that
+   * read before this replica's own publish may stage after it. A deletion always has an id above
+   * the document's last change (see the header), so one at or below it was read before.
+   */
+  private stage(namespace: string, next: Staged): void {
+    const staged = this.staged.get(namespace);
+    if (staged && 'entry' in staged) {
+      const newer =
+        'entry' in next
+          ? next.entry.index >= staged.entry.index
+          : 'deleted' in next && next.deleted.zxid > staged.entry.index;
+      if (!newer) return;
+    }
+    this.staged.set(namespace, next);
+    if (!('absent' in next)) this.lowestStaged.staged(stagedAt(next));
+  }
+
   resync(): void {
     this.listed = new Set();
     this.tree.load('config', () => this.loadDirectories());
@@ -243,11 +270,6 @@ export class ConfigCache extends CacheView<ConfigChange> {
       if (await this.store.exists(docPath, watch)) return this.readNamespace(namespace);
       await this.stageDeletion(namespace, () => this.tree.absence(docPath));
     }
-  }
-
-  private stage(namespace: string, staged: Staged): void {
-    this.staged.set(namespace, staged);
-    if (!('absent' in staged)) this.lowestStaged.staged(stagedAt(staged));
   }
 
   /**
@@ -366,6 +388,9 @@ export class ConfigCache extends CacheView<ConfigChange> {
         // A metadata-only change (a new schema) is not a new document: no event.
         if (before && before.index === staged.entry.index) continue;
         changes.push({ kind: 'config', id, entry: staged.entry });
+      } else if ((this.published.get(namespace)?.index ?? -1n) >= id) {
+        // Read before this replica's own publish of the document (see stage()).
+        continue;
       } else if (this.published.delete(namespace)) {
         this.tree.forgetWatcher(`ns:${namespace}`);
         this.remember(namespace, staged.deleted, staged.recorded);

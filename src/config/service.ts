@@ -158,7 +158,11 @@ export class ConfigService {
     const docPath = this.layout.document(namespace);
 
     return this.serialized(namespace, async () => {
-      const { doc, meta } = await this.readCurrent(namespace);
+      // Independent reads, in one round trip: a publish's delay is what every watcher waits for.
+      const [{ doc, meta }, releases] = await Promise.all([
+        this.readCurrent(namespace),
+        this.releases.numbers(namespace),
+      ]);
       if (meta?.meta.schema !== undefined) this.checkSchema(meta.meta.schema, format, value);
       const exists = doc !== undefined && meta !== undefined && meta.meta.live;
       const current = exists ? versionOf(meta.meta, doc.stat) : undefined;
@@ -172,7 +176,6 @@ export class ConfigService {
         throw new ZkgError('ZKG_CONFIG_VERSION_CONFLICT', `namespace ${namespace} does not exist`);
       }
       if (request.ifMatch !== undefined) assertMatch(namespace, request.ifMatch, current, doc?.data);
-      const releases = await this.releases.numbers(namespace);
       const tombstone = exists
         ? undefined
         : await orAbsent(this.store.getData(this.layout.tombstoneOf(namespace)));
@@ -246,9 +249,21 @@ export class ConfigService {
         throw err;
       });
       const first = results[0];
-      // The document's own zxid: setData returns it; a create's is the znode's czxid.
-      const index =
-        first?.op === 'setData' ? first.stat.mzxid : ((await this.store.exists(docPath))?.czxid ?? 0n);
+      // The document's Stat after this write: setData returns it; a create's is read, and still
+      // shows this write only while the znode has not changed since. Its czxid is the index.
+      const stat = first?.op === 'setData' ? first.stat : await this.store.exists(docPath);
+      const index = first?.op === 'setData' ? first.stat.mzxid : (stat?.czxid ?? 0n);
+      if (stat?.mzxid === index) {
+        this.cache.publishOwn({
+          namespace,
+          data: body,
+          format,
+          version,
+          index,
+          modified: stat.mtime,
+          meta: nextMeta,
+        });
+      }
       await this.options.tree.acknowledge(index);
       return { body, version, index, created: !exists };
     });

@@ -82,8 +82,11 @@ const ACK_WAIT_MS = 5_000;
 
 interface Load {
   again: boolean;
-  /** The largest zxid seen when the first event behind this load arrived (see the header). */
-  readonly floor: bigint;
+  /**
+   * The largest zxid seen when the first event behind this load arrived (see the header), raised
+   * by {@link WatchedTree.publishOwn} to a write of its subject that was staged meanwhile.
+   */
+  floor: bigint;
 }
 
 export class WatchedTree<C extends CacheChange> {
@@ -219,6 +222,46 @@ export class WatchedTree<C extends CacheChange> {
     });
   }
 
+  /**
+   * Publish a write this replica made from what the write itself returned, without waiting for
+   * its own watch to fire and the re-read that follows: `stage` stages the whole state of the
+   * subject of load `key` as of `zxid` (the write's zxid, read from its response), and the batch
+   * is flushed at once. Why every event id stays a safe resume point (see the header):
+   * - Other writers' changes: the write's response has zxid `zxid`, so ZooKeeper delivered every
+   *   notification of a change below it first, and the loads those started hold the bound below
+   *   their change as ever; the write is published only in a batch that also holds all of them,
+   *   in zxid order. Recording `zxid` as observed makes every load started by a later event
+   *   floor at or above it, as the response came before that event.
+   * - Its own watch: the write's notification (delivered before its response) started, or marked
+   *   again, the load of `key`, whose floor is below `zxid`. Every change of that subject at or
+   *   below `zxid` is what was just staged (the write was version-checked, so it is the latest
+   *   state at `zxid`), so that load's floor is raised to `zxid`: it still holds back anything
+   *   above, which is all it may still be reading (a later change by someone else). The run in
+   *   flight may have read before the write, so the load runs once more, reading after it; what
+   *   the stale run stages meanwhile is at or below `zxid` (a view keeps the newer state), or is
+   *   held back by that floor until the next run replaces it.
+   * - Duplicates: when that load re-reads the same state, its id is not above what was published,
+   *   and views publish no event for it (the id of an item only moves forward).
+   * - Resume across replicas: ids are the zxids every replica publishes the change at, and this
+   *   replica's watermark still covers only what it reflects, so a client resuming anywhere with
+   *   an id from here gets every later change once, as before.
+   */
+  publishOwn(key: string, zxid: bigint, stage: () => void): void {
+    if (this.closed) return;
+    if (zxid > this.observed) this.observed = zxid;
+    const running = this.loading.get(key);
+    if (running) {
+      running.again = true;
+      if (running.floor < zxid) {
+        this.holdFloor(zxid);
+        this.releaseFloor(running.floor);
+        running.floor = zxid;
+      }
+    }
+    stage();
+    this.flush();
+  }
+
   /** Record the zxids a response carried (see the header: they set the floors of later loads). */
   observe(stat: Stat): void {
     for (const zxid of [stat.mzxid, stat.pzxid, stat.czxid]) if (zxid > this.observed) this.observed = zxid;
@@ -270,7 +313,7 @@ export class WatchedTree<C extends CacheChange> {
     const floor = inherited !== undefined && inherited < this.observed ? inherited : this.observed;
     const state: Load = { again: false, floor };
     this.loading.set(key, state);
-    this.floors.set(floor, (this.floors.get(floor) ?? 0) + 1);
+    this.holdFloor(floor);
     const run = async (): Promise<void> => {
       for (;;) {
         if (this.closed) return;
@@ -293,12 +336,20 @@ export class WatchedTree<C extends CacheChange> {
     };
     void run().finally(() => {
       this.loading.delete(key);
-      const holding = (this.floors.get(floor) ?? 1) - 1;
-      if (holding === 0) this.floors.delete(floor);
-      else this.floors.set(floor, holding);
+      this.releaseFloor(state.floor);
       this.syncing.delete(key);
       this.flush();
     });
+  }
+
+  private holdFloor(floor: bigint): void {
+    this.floors.set(floor, (this.floors.get(floor) ?? 0) + 1);
+  }
+
+  private releaseFloor(floor: bigint): void {
+    const holding = (this.floors.get(floor) ?? 1) - 1;
+    if (holding === 0) this.floors.delete(floor);
+    else this.floors.set(floor, holding);
   }
 
   private async inSlot(task: () => Promise<void>): Promise<void> {
