@@ -147,7 +147,7 @@ async function main(): Promise<void> {
           };
         };
         headlines.push(
-          line('bare', { text: '>= 0.70 of bare fastify', min: 0.7 }),
+          line('bare', { text: '>= 0.85 of bare fastify', min: 0.85 }),
           line('zookeeper', { text: 'above ZooKeeper getData', min: 1 }),
           line('etcd'),
           {
