@@ -431,12 +431,13 @@ async function main(): Promise<void> {
     cleanup.push(() => viaRedis.stop());
     // What ZooKeeper writes sustain on this machine, durable as in production (forceSync=yes):
     // the yardstick for heartbeats, which a hot store exists to keep out of ZooKeeper.
-    const zk = await startZooKeeper({ extraCfg: { forceSync: 'yes' } });
+    // Production's tick, so sessions may last as long as an application's would.
+    const zk = await startZooKeeper({ tickTime: 2_000, extraCfg: { forceSync: 'yes' } });
     cleanup.push(() => zk.stop());
-    const direct = await connectDirect(zk.connectString);
-    cleanup.push(async () => direct.close());
     const payload = Buffer.from(LOAD_REPORT);
-    for (let i = 0; i < ZK_WRITE_ZNODES; i++) await direct.put(`/bench/hb${i}`, payload);
+    const seeding = await connectDirect(zk.connectString);
+    for (let i = 0; i < ZK_WRITE_ZNODES; i++) await seeding.put(`/bench/hb${i}`, payload);
+    seeding.close();
     const zkWrites: Figures[] = [];
     // Lease renewals straight into each hot store, without HTTP: what the store itself sustains.
     const hotStores: Record<Gateway['name'], HotStore> = {
@@ -493,11 +494,15 @@ async function main(): Promise<void> {
           before = after;
         }
       }
+      // A session of its own per round: one left idle through minutes of HTTP load in this
+      // process did not always survive them.
+      const direct = await connectDirect(zk.connectString);
       zkWrites.push(
         await closedLoop(CONNECTIONS, DURATION_S * 1000, (n) =>
           direct.setData(`/bench/hb${n % ZK_WRITE_ZNODES}`, payload),
         ),
       );
+      direct.close();
       for (const [name, store] of Object.entries(hotStores) as [Gateway['name'], HotStore][]) {
         renewals[name].push(
           await closedLoop(CONNECTIONS, DURATION_S * 1000, (n) =>
