@@ -111,6 +111,44 @@ describe('registry cache', () => {
     expect(cache.service('orders')).toBeUndefined();
   });
 
+  it('loads a large registry whole with a bounded number of reads in flight', async () => {
+    const services = ['bulk-a', 'bulk-b', 'bulk-c'];
+    for (const service of services) {
+      await mkdirs(plain, `${BASE}/${service}`);
+      const ops = Array.from({ length: 400 }, (_, k) => ({
+        op: 'create' as const,
+        path: `${BASE}/${service}/i-${k}`,
+        data: encodeInstance(instance(service, `i-${k}`)),
+      }));
+      await plain.multi(ops);
+    }
+    // A session that counts the reads it has in flight at once.
+    const session = server.connect();
+    let inFlight = 0;
+    let most = 0;
+    const counted = new Proxy(session, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (property !== 'getData' || typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          most = Math.max(most, ++inFlight);
+          try {
+            return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          } finally {
+            inFlight--;
+          }
+        };
+      },
+    });
+    const tree = new WatchedTree<CacheChange>(counted, logger);
+    trees.push(tree);
+    const cache = new RegistryCache(tree, BASE, '/zkgate/policies');
+    await tree.start(30_000);
+    for (const service of services) expect(cache.service(service)?.instances.size).toBe(400);
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(256);
+  });
+
   it('reads everything again after its session expires, missing nothing that changed meanwhile', async () => {
     const { cache, session } = await replica();
     await mkdirs(plain, `${BASE}/expiry`);
