@@ -5,6 +5,7 @@
 import { rm } from 'node:fs/promises';
 import type { InjectOptions, LightMyRequestResponse as Response } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { expect } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
@@ -22,6 +23,23 @@ export function asOperator(app: App): OperatorInject {
     const request = typeof options === 'string' ? { url: options } : options;
     return app.inject({ ...request, headers: { ...MANAGEMENT, ...request.headers } });
   };
+}
+
+/** Asserts that a body cut off mid-JSON is refused as a validation problem: 400 `ZKG_VALIDATION_FAILED`. */
+export async function expectTruncatedJsonRefused(
+  inject: OperatorInject,
+  method: 'PUT' | 'POST',
+  url: string,
+  truncated: string,
+): Promise<void> {
+  const res = await inject({
+    method,
+    url,
+    payload: truncated,
+    headers: { 'content-type': 'application/json' },
+  });
+  expect(res.statusCode).toBe(400);
+  expect(res.json<{ code: string }>().code).toBe('ZKG_VALIDATION_FAILED');
 }
 
 export interface EmbeddedApp {
