@@ -15,7 +15,6 @@
  *
  *   npm run bench -- --only large [--quick] [--cpu-prof]
  */
-import autocannon from 'autocannon';
 import { ErrorCode, isStoreError } from '../src/coordination/errors.js';
 import { ZooKeeperStore } from '../src/coordination/zookeeper.js';
 import { RedisHotStore } from '../src/hotstore/redis.js';
@@ -25,7 +24,8 @@ import { startZooKeeper } from '../test/support/zookeeper.js';
 import { spawnGateway, type GatewayChild } from './gateway-child.js';
 import { MANAGEMENT } from './operator.js';
 import { summarizeProfiles } from './profile.js';
-import { compileBench, writeResults, type Figures, type Headline } from './results.js';
+import { mulberry32 } from '../test/dispatcher/helpers.js';
+import { compileBench, httpLoad, writeResults, type Figures, type Headline } from './results.js';
 
 const quick = process.argv.includes('--quick');
 const cpuProf = process.argv.includes('--cpu-prof');
@@ -131,40 +131,21 @@ async function instancesServed(url: string): Promise<number> {
   return ((await res.json()) as Array<{ instances: number }>).reduce((sum, s) => sum + s.instances, 0);
 }
 
-async function load(
-  url: string,
-  method: 'GET' | 'PUT',
-  path: (n: number) => string,
-  what: string,
-): Promise<Figures> {
-  let n = 0;
-  const result = await autocannon({
+/** Requests to a new `path()` each, as fast as 100 connections go, for LOAD_S. */
+function load(url: string, method: 'GET' | 'PUT', path: () => string, title: string): Promise<Figures> {
+  return httpLoad({
     url,
+    title,
     connections: CONNECTIONS,
     duration: LOAD_S,
-    requests: [
-      {
-        method,
-        headers: MANAGEMENT,
-        setupRequest: (request) => ({ ...request, path: path(n++) }),
-      },
-    ],
+    requests: [{ method, headers: MANAGEMENT, setupRequest: (request) => ({ ...request, path: path() }) }],
   });
-  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-    throw new Error(
-      `${what}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts`,
-    );
-  }
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
 /** A random integer below `n`, the same sequence on every run. */
 function sequence(seed: number): (n: number) => number {
-  let x = seed;
-  return (n) => {
-    x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
-    return x % n;
-  };
+  const random = mulberry32(seed);
+  return (n) => Math.floor(random() * n);
 }
 
 async function measure(services: number, env: Record<string, string>): Promise<Size> {

@@ -1,5 +1,6 @@
 /** What benchmarks share: throughput figures, the compile step, the results file, headlines. */
 import { execFileSync, spawn } from 'node:child_process';
+import autocannon from 'autocannon';
 import { createInterface } from 'node:readline';
 import { mkdir, writeFile } from 'node:fs/promises';
 
@@ -65,6 +66,22 @@ export async function writeResults(
     new URL(`${name}.json`, out),
     `${JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, headlines, results }, null, 2)}\n`,
   );
+}
+
+/**
+ * One autocannon run (100 connections unless `options` says otherwise). Any answer other than
+ * `expect` (a 2xx, or a 3xx for 304), a connection error or a timeout fails the benchmark.
+ */
+export async function httpLoad(options: autocannon.Options, expect: 200 | 304 = 200): Promise<Figures> {
+  const result = await autocannon({ connections: 100, ...options });
+  const wrong = expect === 200 ? result.non2xx : result.requests.total - result['3xx'];
+  if (wrong > 0 || result.errors > 0 || result.timeouts > 0) {
+    throw new Error(
+      `${options.title ?? options.url}: ${wrong} answers other than ${expect}, ${result.errors} errors, ` +
+        `${result.timeouts} timeouts`,
+    );
+  }
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
 /** Percentile `p` (0..100) of `sorted`, ascending; nearest rank. */
