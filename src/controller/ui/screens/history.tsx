@@ -65,24 +65,8 @@ export function History({
         <tbody>
           {releases.map((r, i) => (
             <tr key={r.version}>
-              <td>
-                <input
-                  type="radio"
-                  name="from"
-                  aria-label={`compare from version ${r.version}`}
-                  checked={from === r.version}
-                  onChange={() => setFrom(r.version)}
-                />
-              </td>
-              <td>
-                <input
-                  type="radio"
-                  name="to"
-                  aria-label={`compare to version ${r.version}`}
-                  checked={to === r.version}
-                  onChange={() => setTo(r.version)}
-                />
-              </td>
+              <CompareEnd end="from" version={r.version} chosen={from} onChoose={setFrom} />
+              <CompareEnd end="to" version={r.version} chosen={to} onChoose={setTo} />
               <td>v{r.version}</td>
               <td>{r.author ?? '—'}</td>
               <td>{r.comment ?? ''}</td>
@@ -124,5 +108,25 @@ export function History({
         {([a, b]) => <Diff before={a} after={b} beforeLabel={`v${from}`} afterLabel={`v${to}`} />}
       </Loaded>
     </div>
+  );
+}
+
+/** The radio that makes a release one end of the diff. */
+function CompareEnd(props: {
+  end: 'from' | 'to';
+  version: number;
+  chosen: number | undefined;
+  onChoose: (version: number) => void;
+}) {
+  return (
+    <td>
+      <input
+        type="radio"
+        name={props.end}
+        aria-label={`compare ${props.end} version ${props.version}`}
+        checked={props.chosen === props.version}
+        onChange={() => props.onChoose(props.version)}
+      />
+    </td>
   );
 }

@@ -293,6 +293,23 @@ function DispatchPreview({ service }: { service: string }) {
   );
 }
 
+/** A share of a service's instances, 0 to 1; empty leaves the policy's value unset. */
+function ShareField(props: { label: string; value: string; onInput: (value: string) => void }) {
+  return (
+    <label class="field">
+      <span>{props.label}</span>
+      <input
+        type="number"
+        min="0"
+        max="1"
+        step="0.05"
+        value={props.value}
+        onInput={(e) => props.onInput(e.currentTarget.value)}
+      />
+    </label>
+  );
+}
+
 function Policy(props: { service: string; current: ServicePolicy; onSaved: () => void }) {
   const { service, current } = props;
   const [threshold, setThreshold] = useState(String(current.protectThreshold ?? ''));
@@ -316,17 +333,7 @@ function Policy(props: { service: string; current: ServicePolicy; onSaved: () =>
   return (
     <form class="panel" onSubmit={save} aria-labelledby="policy-title">
       <h3 id="policy-title">Service policy</h3>
-      <label class="field">
-        <span>Protection threshold (0–1)</span>
-        <input
-          type="number"
-          min="0"
-          max="1"
-          step="0.05"
-          value={threshold}
-          onInput={(e) => setThreshold(e.currentTarget.value)}
-        />
-      </label>
+      <ShareField label="Protection threshold (0–1)" value={threshold} onInput={setThreshold} />
       <label class="field">
         <span>Strategy</span>
         <select
@@ -340,17 +347,7 @@ function Policy(props: { service: string; current: ServicePolicy; onSaved: () =>
           ))}
         </select>
       </label>
-      <label class="field">
-        <span>Zone minimum healthy share (0–1)</span>
-        <input
-          type="number"
-          min="0"
-          max="1"
-          step="0.05"
-          value={share}
-          onInput={(e) => setShare(e.currentTarget.value)}
-        />
-      </label>
+      <ShareField label="Zone minimum healthy share (0–1)" value={share} onInput={setShare} />
       <button type="submit">Save policy</button>
       {typeof outcome === 'string' && (
         <p class="ok" role="status">
