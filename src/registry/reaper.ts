@@ -175,12 +175,13 @@ export class LeaseReaper {
     }
     let evicted = 0;
     for (const service of this.cache.services()) {
-      const leased = [...service.instances.values()].filter(isLeased);
-      if (leased.length === 0) continue;
+      // Before walking the instances: a service not due is skipped at the cost of a lookup.
       const recheckAt = this.recheckAt.get(service.service);
       const attended = previous.has(service.service) || releases.has(service.service);
       if (recheckAt !== undefined && now < recheckAt && !attended) continue;
       this.recheckAt.delete(service.service);
+      const leased = [...service.instances.values()].filter(isLeased);
+      if (leased.length === 0) continue;
       let leases;
       try {
         leases = await this.hot.leases(service.service);
