@@ -8,7 +8,13 @@ import { rm } from 'node:fs/promises';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_SECURITY_POLICY } from '../../src/controller/console.js';
-import { launchBrowser, replaceEditorText, screenshot, signedIn } from '../support/browser.js';
+import {
+  launchBrowser,
+  replaceEditorText,
+  screenshot,
+  signedIn,
+  unlabelledControls,
+} from '../support/browser.js';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { makeTempDir } from '../support/processes.js';
 import { MANAGEMENT, MANAGEMENT_SECRET } from '../support/tokens.js';
@@ -86,6 +92,7 @@ describe('the console', () => {
     const page = await context.newPage();
     await page.goto(`${gateway.url}/console/`);
     await screenshot(page, 'sign-in');
+    expect(await unlabelledControls(page)).toEqual([]);
     await page.getByLabel('Token').fill('zkg_not-a-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/refused/);
@@ -113,35 +120,49 @@ describe('the console', () => {
     await editor.page.goto(`${gateway.url}/console/#/config/prod/payments`);
     await editor.page.getByText('retries: 3').waitFor();
 
+    // Measured once the page has settled (the author arrives with the history).
+    await watcher.page.locator('.facts dd', { hasText: 'bootstrap management token' }).waitFor();
+    const editorTop = async () => (await watcher.page.locator('.editor').first().boundingBox())?.y;
+    const topBefore = await editorTop();
+    expect(topBefore).toBeGreaterThan(0);
+
     await replaceEditorText(editor.page, 'retries: 11\ntimeout: 5s\n');
     await expect.poll(() => editor.page.getByTestId('checks').textContent()).toMatch(/retries.*10/);
     expect(await editor.page.getByRole('button', { name: 'Review changes…' }).isDisabled()).toBe(true);
     // Marked in place too, on the offending value.
     await expect.poll(() => editor.page.locator('.cm-lintRange-error').first().textContent()).toBe('11');
     await screenshot(editor.page, 'config-schema-violation');
+    expect(await unlabelledControls(editor.page)).toEqual([]);
 
     await replaceEditorText(editor.page, 'retries: 4\ntimeout: 5s\n');
     await expect.poll(() => editor.page.getByTestId('checks').textContent()).toMatch(/valid/);
     await editor.page.getByRole('button', { name: 'Review changes…' }).click();
     await editor.page.locator('.diff .add', { hasText: 'retries: 4' }).waitFor();
     await screenshot(editor.page, 'config-review-diff');
+    expect(await unlabelledControls(editor.page)).toEqual([]);
     await editor.page.getByRole('button', { name: 'Publish', exact: true }).click();
     await editor.page.getByText('Published version 2.').waitFor();
 
     // The other context did nothing: the change arrives over its live stream.
     await expect.poll(() => watcher.page.getByTestId('live-version').textContent()).toBe('2');
     await watcher.page.locator('.cm-content', { hasText: 'retries: 4' }).waitFor();
+    // Nothing moved: the live text took the old one's place.
+    expect(await editorTop()).toBe(topBefore);
     expect((await call('GET', '/v1/config?prefix=prod/')) as unknown).toEqual([
       expect.objectContaining({ namespace: 'prod/payments', watchers: 2 }),
     ]);
+    await expect
+      .poll(() => watcher.page.locator('[data-namespace="prod/payments"]').textContent())
+      .toContain('2 watching');
     await screenshot(watcher.page, 'config');
+    expect(await unlabelledControls(watcher.page)).toEqual([]);
     expect([...editor.faults, ...watcher.faults]).toEqual([]);
     await Promise.all([editor.context.close(), watcher.context.close()]);
   });
 
-  it('shows a publish conflict with their change, and resolves it by overwriting', async () => {
+  it('shows a publish conflict with their change, and resolves it by rebasing or by overwriting', async () => {
     await publishYaml('prod/orders', 'pool: 10\n');
-    const { page, context } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET);
+    const { page, context, faults } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET);
     await page.goto(`${gateway.url}/console/#/config/prod/orders`);
     await page.getByText('pool: 10').waitFor();
     await replaceEditorText(page, 'pool: 20\n');
@@ -151,11 +172,32 @@ describe('the console', () => {
     await page.getByRole('button', { name: 'Publish', exact: true }).click();
     await page.getByText('Conflict: version 2 was published meanwhile').waitFor();
     await page.locator('.conflict .diff .add', { hasText: 'pool: 15' }).first().waitFor();
-    await screenshot(page, 'config-conflict');
-    await page.getByRole('button', { name: 'Overwrite v2 with mine' }).click();
+
+    // Rebase: the edit is now reviewed against their version, and published over it.
+    await page.getByRole('button', { name: 'Rebase: keep editing on top of v2' }).click();
+    await page.getByRole('button', { name: 'Review changes…' }).click();
+    await page.getByRole('heading', { name: 'Publish over version 2?' }).waitFor();
+    await page.locator('.review .diff .del', { hasText: 'pool: 15' }).waitFor();
+    await page.locator('.review .diff .add', { hasText: 'pool: 20' }).waitFor();
+    await page.getByRole('button', { name: 'Publish', exact: true }).click();
     await page.getByText('Published version 3.').waitFor();
+
+    await replaceEditorText(page, 'pool: 30\n');
+    await publishYaml('prod/orders', 'pool: 25\n', 'someone else again');
+    await page.getByText('Version 4 was published while you edit').waitFor();
+    await page.getByRole('button', { name: 'Review changes…' }).click();
+    await page.getByRole('button', { name: 'Publish', exact: true }).click();
+    await page.getByText('Conflict: version 4 was published meanwhile').waitFor();
+    await page.locator('.conflict .diff .add', { hasText: 'pool: 25' }).first().waitFor();
+    await screenshot(page, 'config-conflict');
+    expect(await unlabelledControls(page)).toEqual([]);
+    await page.getByRole('button', { name: 'Overwrite v4 with mine' }).click();
+    await page.getByText('Published version 5.').waitFor();
     const live = await fetch(`${gateway.url}/v1/config/prod/orders`, { headers: MANAGEMENT });
-    expect(await live.text()).toBe('pool: 20\n');
+    expect(await live.text()).toBe('pool: 30\n');
+    const history = (await call('GET', '/v1/config/prod/orders:history')) as unknown as { version: number }[];
+    expect(history.map((r) => r.version)).toEqual([5, 4, 3, 2, 1]);
+    expect(faults).toEqual([]);
     await context.close();
   });
 
@@ -163,13 +205,19 @@ describe('the console', () => {
     await publishYaml('prod/search', 'shards: 1\n', 'one shard');
     await publishYaml('prod/search', 'shards: 2\n', 'two shards');
     await publishYaml('prod/search', 'shards: 3\n', 'three shards');
-    const { page, context } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET);
+    const { page, context, faults } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET);
     await page.goto(`${gateway.url}/console/#/config/prod/search:history`);
+    await page.getByLabel('Search namespaces').fill('sea');
+    await expect.poll(() => page.locator('[data-namespace]').count()).toBe(1);
+    await page.locator('[data-namespace="prod/search"]').waitFor();
+    await page.getByLabel('Search namespaces').fill('');
+    await expect.poll(() => page.locator('[data-namespace]').count()).toBeGreaterThan(1);
     await page.getByLabel('compare from version 1').check();
     await page.getByLabel('compare to version 3').check();
     await page.locator('.diff .del', { hasText: 'shards: 1' }).waitFor();
     await page.locator('.diff .add', { hasText: 'shards: 3' }).waitFor();
     await screenshot(page, 'config-history');
+    expect(await unlabelledControls(page)).toEqual([]);
     await page.getByRole('button', { name: 'Roll back to v1' }).click();
     await page.getByRole('alertdialog').getByRole('button', { name: 'Roll back to v1' }).click();
     await page.getByText('Rolled back: version 4 has the content of version 1.').waitFor();
@@ -178,6 +226,8 @@ describe('the console', () => {
     await page.getByRole('tab', { name: 'Schema' }).click();
     await page.getByText('No schema').waitFor();
     await screenshot(page, 'config-schema');
+    expect(await unlabelledControls(page)).toEqual([]);
+    expect(faults).toEqual([]);
     await context.close();
   });
 
@@ -212,6 +262,7 @@ describe('the console', () => {
     const [summary] = (await call('GET', '/v1/services')) as unknown as { policy: Record<string, unknown> }[];
     expect(summary?.policy).toMatchObject({ protectThreshold: 0.4 });
     await screenshot(page, 'services');
+    expect(await unlabelledControls(page)).toEqual([]);
     await page.getByRole('button', { name: `clear the manual status of ${first}` }).click();
     await expect
       .poll(() => page.locator(`[data-instance="${first}"] [data-field="status"]`).textContent())
@@ -246,15 +297,32 @@ describe('the console', () => {
   });
 
   it('filters the audit trail, and creates and revokes a token', async () => {
-    const { page, context } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET);
+    const { page, context, faults } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET);
+    const { accessor } = (await call('GET', '/v1/acl/whoami')) as { accessor: string };
     await page.goto(`${gateway.url}/console/#/audit`);
     await page.getByLabel('Resource starts with').fill('config:prod/search');
     await page.getByRole('button', { name: 'Filter' }).click();
-    await expect.poll(() => page.getByTestId('audit').locator('tbody tr').count()).toBe(4);
+    const rows = page.getByTestId('audit').locator('tbody tr');
+    await expect.poll(() => rows.count()).toBe(4);
     await expect
       .poll(async () => (await page.getByTestId('audit').textContent()) ?? '')
       .not.toContain('prod/payments');
     await screenshot(page, 'audit');
+    expect(await unlabelledControls(page)).toEqual([]);
+    // By token and time: the operator made all four, none of them after a date to come, and
+    // another accessor made none.
+    await page.getByLabel('Token accessor').fill(accessor);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => rows.count()).toBe(4);
+    await page.getByLabel('Since').fill('2099-01-01T00:00');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('No records.').waitFor();
+    await page.getByLabel('Since').fill('2000-01-01T00:00');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => rows.count()).toBe(4);
+    await page.getByLabel('Token accessor').fill('someone-else');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('No records.').waitFor();
 
     await page.goto(`${gateway.url}/console/#/access`);
     await page.getByLabel('Description').first().fill('ci deployer');
@@ -267,7 +335,11 @@ describe('the console', () => {
     });
     expect(((await who.json()) as { description: string }).description).toBe('ci deployer');
     await screenshot(page, 'access', [page.getByTestId('secret')]);
+    expect(await unlabelledControls(page)).toEqual([]);
     await page.getByRole('button', { name: 'Done' }).click();
+    // Shown once: gone from the page, and the token listing has no secrets.
+    await page.getByTestId('secret').waitFor({ state: 'detached' });
+    expect(await page.getByTestId('tokens').textContent()).not.toContain(secret);
     await page.getByRole('button', { name: 'revoke ci deployer' }).click();
     await page.getByRole('button', { name: 'Confirm revoke' }).click();
     await expect
@@ -277,6 +349,7 @@ describe('the console', () => {
             .status,
       )
       .toBe(401);
+    expect(faults).toEqual([]);
     await context.close();
   });
 
@@ -287,13 +360,19 @@ describe('the console', () => {
     })) as {
       secret: string;
     };
-    const { page, context } = await signedIn(browser, gateway.url, created.secret);
+    const { page, context, faults } = await signedIn(browser, gateway.url, created.secret);
     await page.goto(`${gateway.url}/console/#/config/prod/payments`);
     await page.getByText('retries: 4').waitFor();
     expect(await page.getByRole('button', { name: 'Review changes…' }).count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Delete…' }).count()).toBe(0);
     expect(await page.getByRole('link', { name: 'New namespace' }).count()).toBe(0);
     expect(await page.getByRole('link', { name: 'Access' }).count()).toBe(0);
+    await page.goto(`${gateway.url}/console/#/config/prod/payments:history`);
+    await page.getByLabel('compare to version 2').waitFor();
+    expect(await page.getByRole('button', { name: /^Roll back/ }).count()).toBe(0);
+    await page.goto(`${gateway.url}/console/#/config/prod/payments:schema`);
+    await page.getByText('"maximum": 10').waitFor();
+    expect(await page.getByRole('button', { name: 'Save schema' }).count()).toBe(0);
     await page.goto(`${gateway.url}/console/#/services/orders`);
     await page.locator('[data-instance]').first().waitFor();
     expect(await page.getByRole('button', { name: /^mark / }).count()).toBe(0);
@@ -306,8 +385,10 @@ describe('the console', () => {
     await page.getByRole('button', { name: 'Create' }).click();
     await page.getByRole('heading', { name: '403 — not allowed' }).waitFor();
     await screenshot(page, 'forbidden');
+    expect(await unlabelledControls(page)).toEqual([]);
     const absent = await fetch(`${gateway.url}/v1/config/prod/forced`, { headers: MANAGEMENT });
     expect(absent.status).toBe(404);
+    expect(faults).toEqual([]);
     await context.close();
   });
 
@@ -326,35 +407,107 @@ describe('the console', () => {
     await context.close();
   });
 
-  it('works with the keyboard alone', async () => {
+  it('works with the keyboard alone: signs in, moves between screens, edits and publishes', async () => {
+    await publishYaml('prod/keys', 'level: 1\n');
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
+    const focusedText = () => page.evaluate<string>('document.activeElement?.textContent ?? ""');
+    const tabUntil = async (focused: () => Promise<boolean>) => {
+      for (let presses = 0; !(await focused()); presses++) {
+        expect(presses).toBeLessThan(30);
+        await page.keyboard.press('Tab');
+      }
+    };
     await page.goto(`${gateway.url}/console/`);
     await page.keyboard.press('Tab');
     await page.keyboard.type(MANAGEMENT_SECRET);
     await page.keyboard.press('Enter');
     await page.getByTestId('whoami').waitFor();
-    const focusedText = () => page.evaluate<string>('document.activeElement?.textContent ?? ""');
-    for (let presses = 0; (await focusedText()) !== 'Services'; presses++) {
-      expect(presses).toBeLessThan(10);
-      await page.keyboard.press('Tab');
-    }
+    await tabUntil(async () => (await focusedText()) === 'Services');
     await page.keyboard.press('Enter');
     await page.getByRole('link', { name: /orders/ }).waitFor();
     expect(page.url()).toMatch(/#\/services$/);
+
+    // Into the editor and out of it again with Tab (it does not trap focus), then review and publish.
+    await page.goto(`${gateway.url}/console/#/config/prod/keys`);
+    await page.getByText('level: 1').waitFor();
+    await tabUntil(() =>
+      page.evaluate<boolean>("document.activeElement?.classList.contains('editor') ?? false"),
+    );
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.type('level: 2');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate<string>("document.activeElement?.closest('label')?.textContent ?? ''")).toBe(
+      'Comment',
+    );
+    await page.keyboard.type('by keyboard');
+    await tabUntil(async () => (await focusedText()) === 'Review changes…');
+    await page.keyboard.press('Enter');
+    await tabUntil(async () => (await focusedText()) === 'Publish');
+    await page.keyboard.press('Enter');
+    await page.getByText('Published version 2.').waitFor();
+    const live = await fetch(`${gateway.url}/v1/config/prod/keys`, { headers: MANAGEMENT });
+    expect(await live.text()).toBe('level: 2');
+    const [latest] = (await call('GET', '/v1/config/prod/keys:history')) as unknown as { comment?: string }[];
+    expect(latest?.comment).toBe('by keyboard');
     await context.close();
   });
 
-  it('is readable at phone width, in the dark theme', async () => {
-    const { page, context } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET, {
+  it('is readable at phone width on every screen, in the theme the system asks for', async () => {
+    const { page, context, faults } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET, {
       width: 390,
       colorScheme: 'dark',
     });
-    await page.goto(`${gateway.url}/console/#/config/prod/payments`);
-    await page.getByText('retries: 4').waitFor();
-    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
-    expect(overflow).toBeLessThanOrEqual(0);
+    const overflow = () => page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+    const screens = [
+      ['#/services/orders', page.locator('[data-instance]').first()],
+      ['#/cluster', page.getByTestId('replicas').locator('li').first()],
+      ['#/audit', page.getByTestId('audit').locator('tbody tr').first()],
+      ['#/access', page.getByTestId('tokens').locator('tbody tr').first()],
+      ['#/config/prod/payments:history', page.getByLabel('compare to version 2')],
+      ['#/config/prod/payments', page.getByText('retries: 4')],
+    ] as const;
+    for (const [hash, loaded] of screens) {
+      await page.goto(`${gateway.url}/console/${hash}`);
+      await loaded.waitFor();
+      expect(await overflow(), hash).toBeLessThanOrEqual(0);
+    }
     await screenshot(page, 'config-phone-dark');
+    // The theme follows the system's, also when it changes while the page is open.
+    const background = () => page.evaluate<string>('getComputedStyle(document.body).backgroundColor');
+    const dark = await background();
+    await page.emulateMedia({ colorScheme: 'light' });
+    const light = await background();
+    expect([dark, light]).toEqual(['rgb(21, 23, 27)', 'rgb(247, 247, 248)']);
+    expect(faults).toEqual([]);
+    await context.close();
+  });
+
+  it('keeps showing what it had, marked stale, when a refresh fails with 503', async () => {
+    const { page, context, faults } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET);
+    await page.goto(`${gateway.url}/console/#/cluster`);
+    const replicas = page.getByTestId('replicas').locator('li');
+    await replicas.first().waitFor();
+    // What a gateway answers a read it cannot serve while ZooKeeper is unreachable.
+    await page.route('**/v1/cluster', (route) =>
+      route.fulfill({
+        status: 503,
+        contentType: 'application/problem+json',
+        body: JSON.stringify({
+          type: 'about:blank',
+          title: 'The coordination store is unreachable',
+          status: 503,
+          detail: 'ZooKeeper is unreachable',
+          code: 'ZKG_STORE_UNAVAILABLE',
+        }),
+      }),
+    );
+    await page.locator('.stale', { hasText: 'ZooKeeper is unreachable' }).waitFor();
+    expect(await replicas.count()).toBe(1);
+    await page.unroute('**/v1/cluster');
+    await page.locator('.stale').waitFor({ state: 'detached' });
+    expect(await replicas.count()).toBe(1);
+    expect(faults).toEqual([]);
     await context.close();
   });
 });

@@ -40,7 +40,7 @@ export async function launchBrowser(): Promise<Browser> {
 export interface ConsolePage {
   readonly page: Page;
   readonly context: BrowserContext;
-  /** Content-Security-Policy violations and uncaught errors the page reported. */
+  /** Content-Security-Policy violations, uncaught errors and requests to anywhere but the gateway. */
   readonly faults: string[];
 }
 
@@ -62,6 +62,13 @@ export async function signedIn(
     if (message.type() === 'error' && /Content.Security.Policy|Refused to/i.test(message.text()))
       faults.push(message.text());
   });
+  // Offline means the page asks its own gateway for everything: no CDN, no font or telemetry host
+  // (`data:` is the page's empty favicon, inline).
+  page.on('request', (request) => {
+    const url = request.url();
+    if (!url.startsWith(`${base}/`) && !url.startsWith('data:'))
+      faults.push(`request off the gateway: ${url}`);
+  });
   await page.goto(`${base}/console/`);
   await page.getByLabel('Token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -82,4 +89,22 @@ export async function replaceEditorText(page: Page, text: string): Promise<void>
   await page.keyboard.press('ControlOrMeta+A');
   await page.keyboard.press('Delete');
   await page.keyboard.insertText(text);
+}
+
+/**
+ * The form controls on the page (the editors' shadow roots included) that have no accessible
+ * name, described for a failure message: no label, aria-label, aria-labelledby, title or text.
+ */
+export async function unlabelledControls(page: Page): Promise<string[]> {
+  return page.evaluate<string[]>(`(() => {
+    const roots = [document, ...[...document.querySelectorAll('.editor')].map((h) => h.shadowRoot).filter(Boolean)];
+    const controls = roots.flatMap((r) => [...r.querySelectorAll('input:not([type=hidden]), select, textarea, button, [contenteditable=true]')]);
+    const named = (c) =>
+      [...(c.labels ?? [])].some((l) => l.textContent.trim() !== '') ||
+      (c.getAttribute('aria-label') ?? '').trim() !== '' ||
+      c.hasAttribute('aria-labelledby') ||
+      (c.getAttribute('title') ?? '').trim() !== '' ||
+      (c.tagName === 'BUTTON' && c.textContent.trim() !== '');
+    return controls.filter((c) => !named(c)).map((c) => c.outerHTML.slice(0, 120));
+  })()`);
 }

@@ -48,45 +48,47 @@ export function History({
   };
   return (
     <div>
-      <table class="grid">
-        <caption>Releases, newest first. Pick two to compare.</caption>
-        <thead>
-          <tr>
-            <th scope="col">From</th>
-            <th scope="col">To</th>
-            <th scope="col">Version</th>
-            <th scope="col">Author</th>
-            <th scope="col">Comment</th>
-            <th scope="col">Time</th>
-            <th scope="col">Size</th>
-            {canRollBack && <th scope="col">Rollback</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {releases.map((r, i) => (
-            <tr key={r.version}>
-              <CompareEnd end="from" version={r.version} chosen={from} onChoose={setFrom} />
-              <CompareEnd end="to" version={r.version} chosen={to} onChoose={setTo} />
-              <td>v{r.version}</td>
-              <td>{r.author ?? '—'}</td>
-              <td>{r.comment ?? ''}</td>
-              <td>
-                <Time iso={r.time} />
-              </td>
-              <td>{r.size} B</td>
-              {canRollBack && (
-                <td>
-                  {i > 0 && (
-                    <button type="button" onClick={() => setConfirm(r.version)}>
-                      Roll back to v{r.version}
-                    </button>
-                  )}
-                </td>
-              )}
+      <div class="scroll">
+        <table class="grid">
+          <caption>Releases, newest first. Pick two to compare.</caption>
+          <thead>
+            <tr>
+              <th scope="col">From</th>
+              <th scope="col">To</th>
+              <th scope="col">Version</th>
+              <th scope="col">Author</th>
+              <th scope="col">Comment</th>
+              <th scope="col">Time</th>
+              <th scope="col">Size</th>
+              {canRollBack && <th scope="col">Rollback</th>}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {releases.map((r, i) => (
+              <tr key={r.version}>
+                <CompareEnd end="from" version={r.version} chosen={from} onChoose={setFrom} />
+                <CompareEnd end="to" version={r.version} chosen={to} onChoose={setTo} />
+                <td>v{r.version}</td>
+                <td>{r.author ?? '—'}</td>
+                <td>{r.comment ?? ''}</td>
+                <td>
+                  <Time iso={r.time} />
+                </td>
+                <td>{r.size} B</td>
+                {canRollBack && (
+                  <td>
+                    {i > 0 && (
+                      <button type="button" onClick={() => setConfirm(r.version)}>
+                        Roll back to v{r.version}
+                      </button>
+                    )}
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {confirm !== null && (
         <div class="panel confirm" role="alertdialog" aria-labelledby="rb-q">
           <p id="rb-q">Publish the content of version {confirm} again, as a new version?</p>

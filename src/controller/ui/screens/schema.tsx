@@ -78,8 +78,6 @@ export function SchemaEditor({ namespace }: { namespace: string }) {
   );
 }
 
-/** A new namespace: its name, format and first document (offered to tokens that may create). */
-
 /** The namespace's schema; undefined when it has none. */
 export async function loadSchema(namespace: string, signal?: AbortSignal): Promise<unknown> {
   try {
