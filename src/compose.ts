@@ -87,6 +87,10 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
   let raw: CoordinationStore;
   let release: () => Promise<void>;
   let failed = (): boolean => false;
+  // How long a replica that finds another hot store in the group waits before refusing (see
+  // HotStoreAgreement.start); the embedded store's data directory is locked to one process, so
+  // there is no other replica to wait for.
+  let agreementPatienceMs: number | undefined;
   // Each adapter, and the client library behind it, is loaded only when chosen: the others would
   // sit in every replica's heap unused (ioredis and node-zookeeper-client are most of a MiB each).
   if (settings.zk) {
@@ -98,6 +102,10 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     });
     raw = zk;
     release = () => zk.close();
+    // A crashed predecessor stays in the group until the session the server granted it expires:
+    // possibly longer than the one asked for (ZooKeeper grants 2 to 20 ticks), and checked on
+    // tick boundaries, a tick being at most half of any timeout it grants.
+    agreementPatienceMs = Math.ceil(1.5 * zk.sessionCredentials().timeoutMs);
   } else {
     const { EmbeddedServer } = await import('./coordination/embedded/index.js');
     const server = await EmbeddedServer.open({
@@ -275,8 +283,7 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     audit.start();
     await election.start();
     await membership.start();
-    // The embedded store's data directory is locked to one process: no other replica to agree with.
-    if (settings.zk) await agreement.start(settings.sessionTimeoutMs);
+    if (agreementPatienceMs !== undefined) await agreement.start(agreementPatienceMs);
     scanner.start();
   } catch (err) {
     await stop();

@@ -54,8 +54,8 @@ export class HotStoreAgreement {
    * Check the group (this replica has joined it) and refuse if it keeps leases elsewhere; then
    * follow the group, so a replica joining with another hot store makes this one unready. A
    * disagreeing member may be this replica's own predecessor, killed before it could leave: its
-   * znode lasts until its session expires, so the verdict waits up to `patienceMs` (a session
-   * timeout) for the group to change before refusing.
+   * znode lasts until its session expires, so the verdict waits up to `patienceMs` (the session
+   * timeout the server granted, and a tick) for the group to change before refusing.
    */
   async start(patienceMs: number): Promise<void> {
     const deadline = Date.now() + patienceMs;

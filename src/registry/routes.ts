@@ -292,7 +292,8 @@ export async function registryRoutes(app: FastifyInstance, options: RegistryRout
         [PERMISSION_KEY]: 'service:create|write',
         description:
           'Creates a persistent znode in the Curator / Spring Cloud Zookeeper layout and a lease in the hot store; ' +
-          'heartbeats keep the lease alive. 201 when created, 200 when updated.',
+          'heartbeats keep the lease alive. 201 when created, 200 when updated. While the hot store is unreachable: ' +
+          'written all the same, with `X-Zkgate-Degraded: hotstore`; the first heartbeat once it is back grants the lease.',
         tags: ['registry'],
         params: instanceParams,
         body: { $ref: 'Registration#' },

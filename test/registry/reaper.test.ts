@@ -10,8 +10,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
-import { asOperator } from '../support/embedded-app.js';
+import { asOperator, type OperatorInject } from '../support/embedded-app.js';
 import { makeTempDir, pollUntil } from '../support/processes.js';
+import { parsePrometheus, value } from '../support/prometheus.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { openSse } from '../support/sse-client.js';
 import { BOOTSTRAP_ENV, MANAGEMENT } from '../support/tokens.js';
@@ -36,6 +37,8 @@ interface Answer {
 interface Gateway {
   services: Services;
   app: App;
+  /** A request as the operator. */
+  inject: OperatorInject;
   register(service: string, id: string): Promise<number>;
   registerAnswer(service: string, id: string): Promise<Answer>;
   heartbeat(service: string, id: string): Promise<Answer>;
@@ -59,6 +62,7 @@ async function gateway(env: Record<string, string>): Promise<Gateway> {
   return {
     services,
     app,
+    inject,
     registerAnswer,
     async register(service, id) {
       return (await registerAnswer(service, id)).status;
@@ -89,6 +93,21 @@ function heartbeats(g: Gateway, service: string, ids: readonly string[], answers
     }
   }, 200);
   return () => clearInterval(timer);
+}
+
+/** What `/v1/cluster` and `/metrics` say of the hot store. */
+async function hotStoreShown(g: Gateway): Promise<{ state: string; connected: number; deferred: number }> {
+  const cluster = await g.inject('/v1/cluster');
+  const metrics = await g.inject('/metrics');
+  expect([cluster.statusCode, metrics.statusCode]).toEqual([200, 200]);
+  const samples = await parsePrometheus(metrics.body);
+  // value() reads 0 for a metric that is not there: the gauge must be, to say 0.
+  expect(samples.filter((s) => s.name === 'zkgate_hotstore_connected')).toHaveLength(1);
+  return {
+    state: cluster.json<{ hotStore: { state: string } }>().hotStore.state,
+    connected: value(samples, 'zkgate_hotstore_connected'),
+    deferred: value(samples, 'zkgate_lease_renewals_deferred_total'),
+  };
 }
 
 /** Resolves once the reaper completed a sweep that started after `time`. */
@@ -130,6 +149,8 @@ describe('lease reaper with a Redis hot store', () => {
     expect(await g.register('lonely', 'silent')).toBe(201);
     const answers: Answer[] = [];
     stops.push(heartbeats(g, 'fleet', fleet, answers));
+    const before = await hotStoreShown(g);
+    expect(before).toMatchObject({ state: 'connected', connected: 1 });
 
     await redis.kill();
     await expect.poll(() => g.services.hot.state).toBe('disconnected');
@@ -145,6 +166,11 @@ describe('lease reaper with a Redis hot store', () => {
     expect(ready.json()).toMatchObject({
       hotStore: { kind: 'redis', state: 'disconnected', degraded: true },
     });
+    // /v1/cluster keeps its view for a second: it may predate the kill.
+    await expect.poll(async () => (await hotStoreShown(g)).state, { timeout: 5_000 }).toBe('disconnected');
+    const during = await hotStoreShown(g);
+    expect(during.connected).toBe(0);
+    expect(during.deferred - before.deferred).toBeGreaterThanOrEqual(late.length);
 
     // The outage itself is the input: twice the TTL, past every lease and its grace.
     await sleep(Math.max(0, outage + 2 * TTL_MS - Date.now()));
@@ -159,6 +185,8 @@ describe('lease reaper with a Redis hot store', () => {
     expect(await g.ids('fleet')).toEqual([...fleet, ...late].sort());
     expect(g.services.reaper.status()).toMatchObject({ state: 'sweeping' });
     expect((await g.heartbeat('fleet', 'a')).degraded).toBe(false);
+    await expect.poll(async () => (await hotStoreShown(g)).state, { timeout: 5_000 }).toBe('connected');
+    expect((await hotStoreShown(g)).connected).toBe(1);
 
     // Grace is one TTL, not forever: the instance nobody renews goes after it.
     await expect.poll(() => g.ids('lonely'), { timeout: 10_000, interval: 100 }).toEqual([]);

@@ -6,7 +6,7 @@
  * other lives on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway } from '../support/gateway-process.js';
+import { ready, startGateway, type GatewayProcess } from '../support/gateway-process.js';
 import { startInProcessGateway, type InProcessGateway } from '../support/in-process-gateway.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { MANAGEMENT } from '../support/tokens.js';
@@ -31,7 +31,7 @@ describe('replicas sharing a hot store', () => {
   });
 
   it('refuses a second replica with its own memory store (exit 2), the first unready until it is gone', async () => {
-    // A short session: the refusal first waits one session timeout for a dead predecessor to leave.
+    // A short session: the refusal first waits 1.5 granted session timeouts for a dead predecessor to leave.
     const env = {
       ZKGATE_ZK: zk.connectString,
       ZKGATE_ROOT: '/split',
@@ -93,5 +93,35 @@ describe('replicas sharing a hot store', () => {
       healthy: boolean;
     }>;
     expect(listed).toMatchObject([{ id: 'o-1', healthy: true }]);
+  });
+});
+
+describe('a lone replica with the memory store, restarted after a crash', () => {
+  let zk: ZkStandalone;
+  const processes: GatewayProcess[] = [];
+
+  beforeAll(async () => {
+    // ZooKeeper's default tick: it grants no session shorter than two ticks (4 s).
+    zk = await startZooKeeper({ tickTime: 2_000 });
+  });
+
+  afterAll(async () => {
+    for (const p of processes) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await Promise.all(processes.map((p) => p.exited));
+    await zk?.stop();
+  });
+
+  it('starts again while its dead predecessor, with another memory store, is still in the group', async () => {
+    // Asked for less than the server grants: the predecessor's znode outlives the timeout asked for.
+    const env = { ZKGATE_ZK: zk.connectString, ZKGATE_SESSION_TIMEOUT_MS: '1000' };
+    const crashed = await startGateway(env);
+    processes.push(crashed);
+    await ready(crashed);
+    crashed.child.kill('SIGKILL');
+    await crashed.exited;
+
+    const restarted = await startGateway(env);
+    processes.push(restarted);
+    await expect(ready(restarted)).resolves.toMatchObject({ hotStore: { kind: 'memory' } });
   });
 });
