@@ -12,7 +12,8 @@
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import { isRace, mkdirs } from '../coordination/recipes.js';
 import type { Op } from '../coordination/store.js';
-import { CacheView, type CacheChange, type WatchedTree } from '../coordination/watched-cache.js';
+import { CacheView } from '../coordination/cache-view.js';
+import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import { atStoreBoundary, optimisticWrite, ZkgError } from '../errors.js';
 import { systemActor, type Actor } from './actor.js';
 import { auditDirectory, auditOp, auditResource, type AuditAction } from './audit.js';

@@ -21,13 +21,8 @@
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import type { Stat } from '../coordination/store.js';
-import {
-  byId,
-  CacheView,
-  LowestStaged,
-  type CacheChange,
-  type WatchedTree,
-} from '../coordination/watched-cache.js';
+import { CacheView, LowestStaged } from '../coordination/cache-view.js';
+import { byId, type CacheChange, type WatchedTree } from '../coordination/watched-cache.js';
 import { CONFIG_FORMATS, type ConfigFormat } from './formats.js';
 import { fromFlatName, parseNamespace, type ConfigLayout } from './namespace.js';
 

@@ -10,6 +10,10 @@
  *
  * Tombstones are written by writers only: by a delete, in its own transaction, and for deletions
  * zkgate did not make by {@link Tombstones}.
+ *
+ * (Longer than 450 lines: every write of the slice goes through the same per-namespace queue,
+ * version-checked retry and wait for this replica's cache, which are this class; the release
+ * history, tombstones, formats and schema checks already live in modules of their own.)
  */
 import type { Actor } from '../acl/actor.js';
 import { auditDirectory, auditOp, auditResource, type AuditChange } from '../acl/audit.js';

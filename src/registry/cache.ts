@@ -14,12 +14,8 @@
  */
 import { ErrorCode, isStoreError } from '../coordination/errors.js';
 import type { Stat } from '../coordination/store.js';
-import {
-  CacheView,
-  LowestStaged,
-  type CacheChange,
-  type WatchedTree,
-} from '../coordination/watched-cache.js';
+import { CacheView, LowestStaged } from '../coordination/cache-view.js';
+import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import { isStrategyName, type StrategyName } from '../dispatcher/types.js';
 import { decodeInstance, InstanceFormatError, type Instance } from './instance.js';
 

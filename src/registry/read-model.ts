@@ -18,6 +18,8 @@
  * a higher id, so a stream's ids never go back. Resuming from such an id, on any replica, misses
  * nothing: a resumed stream starts with the whole list of every service it watches, so at worst
  * a client hears of an instance's health twice.
+ *
+ * The listings kept per revision, full and compact, by filter, are in listings.ts.
  */
 import type { CacheChange, WatchedTree } from '../coordination/watched-cache.js';
 import type { DispatchInstance, StrategyName } from '../dispatcher/index.js';
@@ -28,10 +30,10 @@ import type { Holds } from './holds.js';
 import { hotCall } from './hotstore-errors.js';
 import { INSTANCE_STATUSES, type InstanceStatus } from './instance.js';
 import { aliveIn, type LeaseSnapshot, type LeaseView } from './leases.js';
+import { matches, ServiceListings, unfiltered, type InstanceFilter } from './listings.js';
 import { judge, VisibleInstances } from './revision.js';
 import {
   checkViews,
-  compactViewOf,
   countStatuses,
   holdView,
   viewOf,
@@ -58,11 +60,6 @@ export interface InstanceUpdate {
   readonly cause: 'registry' | 'lease';
 }
 
-export interface InstanceFilter {
-  readonly status?: InstanceStatus;
-  readonly zone?: string;
-}
-
 export interface Listing {
   /** The zxid of the service's latest change. */
   readonly index: bigint;
@@ -74,23 +71,6 @@ export interface Listing {
    */
   readonly instances: readonly InstanceView[] | readonly CompactInstanceView[];
 }
-
-/** One filter's listing at one revision, with its tag. */
-interface Listed<T> {
-  readonly tag: string;
-  readonly instances: readonly T[];
-}
-
-/**
- * A view's listings at one revision, by filter. A client can name any zone, so only the first few
- * filters asked for are kept; others are built per request, as they were before any cache.
- */
-interface Listings<T> {
-  readonly revision: number;
-  readonly byFilter: Map<string, Listed<T>>;
-}
-
-const MAX_FILTERS_KEPT = 16;
 
 /** What dispatch picks from: candidates rebuilt when the revision changes, views as picked. */
 export interface Dispatchable {
@@ -105,16 +85,9 @@ export interface Dispatchable {
 interface ServiceState {
   snapshot: LeaseSnapshot;
   readonly visible: VisibleInstances;
-  /** Advances with every visible change; what the caches below are keyed on. */
+  /** Advances with every visible change; what the listings and dispatch candidates are keyed on. */
   revision: number;
-  /** Ids sorted, until the membership changes. */
-  sorted: string[] | undefined;
-  /**
-   * Full views show lease expiries, which move without a new revision: they are kept while the
-   * leases read since expire when they did (`snapshot` is the latest they hold for).
-   */
-  listed: (Listings<InstanceView> & { snapshot: LeaseSnapshot }) | undefined;
-  compact: Listings<CompactInstanceView> | undefined;
+  readonly listings: ServiceListings;
   dispatchable: { revision: number; snapshot: LeaseSnapshot; built: Dispatchable } | undefined;
   followers: number;
 }
@@ -187,7 +160,7 @@ export class RegistryReadModel {
       const before = state.visible.get(instanceId);
       state.visible.put(instanceId, entry, entry && judge(entry, snapshot));
       // Only a new or removed id changes the order.
-      if (!entry || !before) state.sorted = undefined;
+      if (!entry || !before) state.listings.membershipChanged();
       state.revision++;
     }
     update = { id: change.id, service, instanceId, ...(entry ? { entry } : {}), snapshot, cause: 'registry' };
@@ -239,8 +212,8 @@ export class RegistryReadModel {
     const state = this.stateOf(service);
     const listed =
       view === 'full'
-        ? this.fullListing(state, entry.instances, filter)
-        : this.compactListing(state, entry, filter);
+        ? state.listings.full(state, entry.instances, filter)
+        : state.listings.compact(state, entry.instances, filter);
     return { index: entry.index, ...listed };
   }
 
@@ -248,7 +221,8 @@ export class RegistryReadModel {
   current(service: string): readonly InstanceView[] {
     const entry = this.cache.service(service);
     if (!entry) return [];
-    return this.fullListing(this.stateOf(service), entry.instances, {}).instances;
+    const state = this.stateOf(service);
+    return state.listings.full(state, entry.instances, {}).instances;
   }
 
   /** What dispatch needs of a service: nothing is rebuilt while neither the revision nor the leases change. */
@@ -345,9 +319,7 @@ export class RegistryReadModel {
         snapshot,
         visible: new VisibleInstances(),
         revision: 0,
-        sorted: undefined,
-        listed: undefined,
-        compact: undefined,
+        listings: new ServiceListings(),
         dispatchable: undefined,
         followers: 0,
       };
@@ -362,86 +334,6 @@ export class RegistryReadModel {
   private forgetIfGone(service: string): void {
     const state = this.states.get(service);
     if (state && state.followers === 0 && !this.cache.service(service)) this.states.delete(service);
-  }
-
-  private fullListing(
-    state: ServiceState,
-    entries: ReadonlyMap<string, InstanceEntry>,
-    filter: InstanceFilter,
-  ): Listed<InstanceView> {
-    let { listed } = state;
-    if (listed?.revision === state.revision && listed.snapshot !== state.snapshot) {
-      // Leases read again every lease refresh: most reads move no expiry, and keep the listing.
-      if (sameExpiries(entries, listed.snapshot, state.snapshot)) listed.snapshot = state.snapshot;
-      else listed = undefined;
-    }
-    if (listed?.revision !== state.revision) {
-      const views: InstanceView[] = [];
-      for (const id of this.sortedIds(state, entries)) {
-        const entry = entries.get(id);
-        if (entry) views.push(viewOf(entry, state.snapshot));
-      }
-      const all = { tag: state.visible.tag(), instances: views };
-      listed = { revision: state.revision, snapshot: state.snapshot, byFilter: new Map([['', all]]) };
-      state.listed = listed;
-    }
-    return kept(listed.byFilter, filter, () => {
-      const { instances } = listed.byFilter.get('')!;
-      return this.filtered(
-        state,
-        instances,
-        filter,
-        (view) => view,
-        (view) => view,
-      );
-    });
-  }
-
-  private compactListing(
-    state: ServiceState,
-    entry: ServiceEntry,
-    filter: InstanceFilter,
-  ): Listed<CompactInstanceView> {
-    if (state.compact?.revision !== state.revision)
-      state.compact = { revision: state.revision, byFilter: new Map() };
-    return kept(state.compact.byFilter, filter, () => {
-      const entries: InstanceEntry[] = [];
-      for (const id of this.sortedIds(state, entry.instances)) {
-        const e = entry.instances.get(id);
-        if (e) entries.push(e);
-      }
-      return this.filtered(
-        state,
-        entries,
-        filter,
-        (e) => e.instance,
-        (e) => compactViewOf(e, state.visible.get(e.instance.id)?.healthy ?? false),
-      );
-    });
-  }
-
-  /** The items of `sorted` whose instance passes `filter`, as `view` shows them, and their tag. */
-  private filtered<S, T>(
-    state: ServiceState,
-    sorted: readonly S[],
-    filter: InstanceFilter,
-    instanceOf: (item: S) => { id: string; status: InstanceStatus; zone?: string | undefined },
-    view: (item: S) => T,
-  ): Listed<T> {
-    const ids: string[] = [];
-    const instances: T[] = [];
-    for (const item of sorted) {
-      const instance = instanceOf(item);
-      if (!matches(filter, instance)) continue;
-      ids.push(instance.id);
-      instances.push(view(item));
-    }
-    return { tag: unfiltered(filter) ? state.visible.tag() : state.visible.tag(ids), instances };
-  }
-
-  private sortedIds(state: ServiceState, entries: ReadonlyMap<string, InstanceEntry>): string[] {
-    state.sorted ??= [...entries.keys()].sort();
-    return state.sorted;
   }
 
   /** Read the service's leases (at most once per lease refresh unless `force`d) and apply them. */
@@ -485,48 +377,6 @@ export class RegistryReadModel {
   private notify(updates: readonly InstanceUpdate[]): void {
     for (const listener of [...this.listeners]) listener(updates);
   }
-}
-
-/** The listing of `filter` from `byFilter`, built and kept there unless too many filters are. */
-function kept<T>(
-  byFilter: Map<string, Listed<T>>,
-  filter: InstanceFilter,
-  build: () => Listed<T>,
-): Listed<T> {
-  const key = unfiltered(filter) ? '' : `${filter.status ?? ''}\n${filter.zone ?? ''}`;
-  let listed = byFilter.get(key);
-  if (!listed) {
-    listed = build();
-    if (byFilter.size < MAX_FILTERS_KEPT) byFilter.set(key, listed);
-  }
-  return listed;
-}
-
-/** Whether every instance's lease expires in `after` when it did in `before` (what full views show of it). */
-function sameExpiries(
-  entries: ReadonlyMap<string, InstanceEntry>,
-  before: LeaseSnapshot,
-  after: LeaseSnapshot,
-): boolean {
-  for (const id of entries.keys()) {
-    if (before.leases?.get(id)?.expiresAt !== after.leases?.get(id)?.expiresAt) return false;
-  }
-  return true;
-}
-
-function unfiltered(filter: InstanceFilter): boolean {
-  return filter.status === undefined && filter.zone === undefined;
-}
-
-/** Whether an instance (as stored or as viewed) passes a listing's filter. */
-function matches(
-  filter: InstanceFilter,
-  instance: { status: InstanceStatus; zone?: string | undefined },
-): boolean {
-  return (
-    (filter.status === undefined || instance.status === filter.status) &&
-    (filter.zone === undefined || instance.zone === filter.zone)
-  );
 }
 
 /** A service's instances counted by effective status. */

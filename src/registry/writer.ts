@@ -13,6 +13,12 @@
  * status, which dispatch and Curator readers follow, so it is a change like an operator's.
  * Heartbeats write only the hot store and are not recorded. Every write answers once this
  * replica's cache shows it, so a client reads its own writes from the same replica.
+ *
+ * (Longer than 450 lines: it is the registry's one writer, as Curator's ServiceDiscoveryImpl is.
+ * A registration renews its lease inside its retry loop, so heartbeats share with it the one
+ * policy for a hot store that is away (degraded, not down); the reads, the audit record and the
+ * retry every ZooKeeper write needs are shared helpers here. Parsing, views and schemas already
+ * live in registration.ts, views.ts and schemas.ts.)
  */
 import type { Actor } from '../acl/actor.js';
 import { auditOp, auditResource, type AuditAction, type AuditChange } from '../acl/audit.js';

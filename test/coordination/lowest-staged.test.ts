@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LowestStaged } from '../../src/coordination/watched-cache.js';
+import { LowestStaged } from '../../src/coordination/cache-view.js';
 
 const below = (bound: bigint) => (id: bigint) => id <= bound;
 
