@@ -277,6 +277,46 @@ describe('settings around auth', () => {
     await gateway.close();
   });
 
+  it('logs every denied attempt as one structured line, never with its secret', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
+    const gateway = await startEmbeddedApp({}, pino({ level: 'warn' }, sink));
+    const reader = (
+      await gateway.inject({
+        method: 'POST',
+        url: '/v1/acl/tokens',
+        payload: { description: 'r', policies: ['read-only'] },
+      })
+    ).json<{ accessor: string; secret: string }>();
+    const forbidden = await gateway.app.inject({
+      method: 'DELETE',
+      url: '/v1/config/team-d/app',
+      headers: { ...bearer(reader.secret), 'x-forwarded-for': '203.0.113.9' },
+    });
+    expect(forbidden.statusCode).toBe(403);
+    const anonymous = await gateway.app.inject({ method: 'GET', url: '/v1/config/team-d/app' });
+    expect(anonymous.statusCode).toBe(401);
+    await gateway.close();
+
+    const denials = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry['msg'] === 'access denied');
+    expect(denials).toEqual([
+      expect.objectContaining({
+        component: 'access',
+        accessor: reader.accessor,
+        needs: 'config:team-d/app delete',
+        method: 'DELETE',
+        url: '/v1/config/team-d/app',
+        // X-Forwarded-For from a proxy nobody trusts is not the address.
+        address: '127.0.0.1',
+        reqId: expect.any(String),
+      }),
+      expect.objectContaining({ accessor: 'anonymous', method: 'GET', url: '/v1/config/team-d/app' }),
+    ]);
+    expect(lines.join('')).not.toContain(reader.secret);
+  });
+
   it('ZKGATE_METRICS_PUBLIC=true opens /metrics and nothing else', async () => {
     const gateway = await startEmbeddedApp({ ZKGATE_METRICS_PUBLIC: 'true' });
     expect((await gateway.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);

@@ -43,8 +43,8 @@ describe('a read token on config:team-a/', () => {
     [zk, redis] = await Promise.all([startZooKeeper(), startRedis()]);
     // Replicas of one registry share one hot store.
     const env = { ZKGATE_ZK: zk.connectString, ZKGATE_REDIS_URL: redis.url, ZKGATE_SSE_KEEPALIVE_MS: '200' };
-    a = await startInProcessGateway(env);
-    b = await startInProcessGateway(env);
+    // Together, as replicas of one deployment start: the tree is bootstrapped once all the same.
+    [a, b] = await Promise.all([startInProcessGateway(env), startInProcessGateway(env)]);
     await publish(a, 'team-a/app', '{"team":"a"}');
     await publish(a, 'team-b/app', '{"team":"b"}');
     const policy = await call(a, '/v1/acl/policies/team-a-read', {
@@ -68,6 +68,13 @@ describe('a read token on config:team-a/', () => {
     for (const client of clients) client.close();
     await Promise.all([a?.close(), b?.close()]);
     await Promise.all([zk?.stop(), redis?.stop()]);
+  });
+
+  it('was given one bootstrap token by two replicas that started together', async () => {
+    for (const g of [a, b]) {
+      const bootstrapped = g.services.acl.cache.tokens().filter((t) => t.createdBy === 'bootstrap');
+      expect(bootstrapped).toHaveLength(1);
+    }
   });
 
   it('reads its own namespaces, privately, on either replica', async () => {

@@ -5,12 +5,27 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { HealthCheck } from '../../src/registry/instance.js';
 import { probe } from '../../src/scanner/probes.js';
 import { CheckTargets, parseCidr } from '../../src/scanner/targets.js';
 import { loadSettings } from '../../src/settings.js';
 import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+
+/** A name that resolves to the cloud metadata address, as a DNS record pointed there would. */
+const METADATA_NAME = 'metadata.zkgate.test';
+
+vi.mock('node:dns', async (importOriginal) => {
+  const dns = await importOriginal<typeof import('node:dns')>();
+  const lookup = (hostname: string, options: object, callback: (...args: unknown[]) => void) => {
+    if (hostname !== METADATA_NAME) return dns.lookup(hostname, options, callback);
+    const address = { address: '169.254.169.254', family: 4 };
+    return (options as { all?: boolean }).all
+      ? callback(null, [address])
+      : callback(null, address.address, 4);
+  };
+  return { ...dns, default: { ...dns, lookup }, lookup };
+});
 
 const http: HealthCheck = { http: { path: '/' }, intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 1 };
 const tcp: HealthCheck = { tcp: true, intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 1 };
@@ -76,9 +91,16 @@ describe('check targets', () => {
       await new Promise((resolve) => server.close(resolve));
     });
 
+    it('refuses a name that resolves to 169.254.169.254, by default', async () => {
+      for (const check of [http, tcp]) {
+        const result = await probe(check, { address: METADATA_NAME, port, tls: false }, 'gw');
+        expect(result).toMatchObject({ ok: false, detail: 'EZKGATE_TARGET_DENIED' });
+      }
+    });
+
     it('refuses a name that resolves to a refused address, without connecting', async () => {
-      // The closest honest stand-in for a name resolving to 169.254.169.254 here: loopback
-      // refused by the settings, and "localhost", which resolves to it.
+      // Through the system's resolver this time, and observably unconnected: loopback refused
+      // by the settings, and "localhost", which resolves to it.
       const targets = new CheckTargets({ deny: ['127.0.0.0/8', '::1/128'] });
       const before = connections;
       for (const check of [http, tcp]) {
