@@ -91,16 +91,6 @@ function stagedAt(staged: { entry: InstanceEntry } | { removed: bigint }): bigin
 }
 
 const SERVICES_KEY = 'registry';
-/**
- * A service is listed again at most once per millisecond for every this many instances it holds.
- * Each listing returns every child (ZooKeeper has no incremental listing), so a big service under
- * a stream of registrations, listed back to back, would cost each registration in proportion to
- * the service's size. Paced, a listing covers more registrations the bigger the service is, and
- * the work per registration stays flat; the price is up to 40 ms more before a new instance of a
- * 20,000-instance service under churn is seen (the load holds its floor meanwhile, so resume ids
- * stay exact). A service listed after a quiet spell is read at once.
- */
-const INSTANCES_PER_RELIST_MS = 500;
 const POLICIES_KEY = 'policies';
 
 export class RegistryCache extends CacheView<InstanceChange> {
@@ -115,8 +105,6 @@ export class RegistryCache extends CacheView<InstanceChange> {
   private readonly stagedEmpty = new Map<string, bigint>();
   private listedServices = new Set<string>();
   private readonly listedInstances = new Map<string, Set<string>>();
-  /** When each service was last listed (performance.now()), for the pacing of big services. */
-  private readonly listedAt = new Map<string, number>();
   /** Policies are settings, not events: applied with the batch that covers them, sending nothing. */
   private readonly policies = new Map<string, ServicePolicy>();
   private readonly stagedPolicies = new Map<string, { policy: ServicePolicy; id: bigint }>();
@@ -228,12 +216,6 @@ export class RegistryCache extends CacheView<InstanceChange> {
   private async readService(service: string): Promise<void> {
     const watch = this.tree.watcherFor(`svc:${service}`, () => this.readService(service));
     const path = `${this.basePath}/${service}`;
-    const pauseMs =
-      (this.listedAt.get(service) ?? 0) +
-      Math.floor((this.listedInstances.get(service)?.size ?? 0) / INSTANCES_PER_RELIST_MS) -
-      performance.now();
-    if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs).unref());
-    this.listedAt.set(service, performance.now());
     let listing;
     try {
       listing = await this.store.getChildren(path, watch);
@@ -242,7 +224,6 @@ export class RegistryCache extends CacheView<InstanceChange> {
       // Gone: the services listing stages the removal, with a zxid. A failed read arms no
       // watch: arm one, or a service re-created meanwhile would never be watched again.
       this.listedInstances.delete(service);
-      this.listedAt.delete(service);
       if (await this.store.exists(path, watch)) return this.readService(service);
       return;
     }
@@ -388,7 +369,6 @@ export class RegistryCache extends CacheView<InstanceChange> {
       this.servicesRemoved++;
       this.tree.forgetWatcher(`svc:${service}`);
       this.listedInstances.delete(service);
-      this.listedAt.delete(service);
     }
     return changes;
   }
