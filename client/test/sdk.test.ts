@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
+import { z } from 'zod';
 import {
   ConflictError,
   ForbiddenError,
@@ -87,12 +88,8 @@ describe('config', () => {
     expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 3, raw: '{"level":"warn"}' });
   });
 
-  /** A validator, as a zod schema's `parse` would be: throws on a document without a numeric port. */
-  const parse = (doc: unknown): { port: number } => {
-    const port = (doc as { port?: unknown }).port;
-    if (typeof port !== 'number') throw new TypeError('port must be a number');
-    return { port };
-  };
+  /** A zod schema's `parse`, passed as it is (as the README shows): it throws a ZodError on a bad document. */
+  const { parse } = z.object({ port: z.number() });
 
   it('keeps the previous value when a new version fails the validator, and reports it', async () => {
     await publish(g.url, 'sdk/validated', { port: 80 });
@@ -102,7 +99,7 @@ describe('config', () => {
     handle.on('change', () => changed++);
     await publish(g.url, 'sdk/validated', { port: 'eighty' });
     const [report] = await within(invalid, 'the invalid report');
-    expect(report).toMatchObject({ version: 2, raw: '{"port":"eighty"}', error: expect.any(TypeError) });
+    expect(report).toMatchObject({ version: 2, raw: '{"port":"eighty"}', error: expect.any(z.ZodError) });
     expect(handle.value).toEqual({ port: 80 });
     const change = once(handle, 'change');
     await publish(g.url, 'sdk/validated', { port: 81 });
@@ -123,7 +120,7 @@ describe('config', () => {
       const handle = await client({ cacheDir: cache }).config('sdk/refused', { parse });
       expect(handle).toMatchObject({ value: { port: 80 }, version: 1 });
       const [report] = await within(once(handle, 'invalid'), 'the refused version, through the stream');
-      expect(report).toMatchObject({ version: 2, error: expect.any(TypeError) });
+      expect(report).toMatchObject({ version: 2, error: expect.any(z.ZodError) });
       expect(handle.value).toEqual({ port: 80 });
       // The disk holds only versions the application accepted: the next boot is not poisoned.
       expect(await readFile(file, 'utf8')).toBe(good);
@@ -148,7 +145,7 @@ describe('config', () => {
     expect(error).toMatchObject({
       code: 'ZKG_CLIENT_INVALID_DOCUMENT',
       message: expect.stringContaining('sdk/refused-bare version 1'),
-      cause: expect.any(TypeError),
+      cause: expect.any(z.ZodError),
     });
   });
 
