@@ -1,8 +1,8 @@
 /**
- * The watch stream's protocol handling against a scripted SSE server (the gateway does not send
- * every event this client understands yet: `instance` and `instance-removed` come with the
- * registry's next contract): list replacement, upserts, removals, repeats after a resume, unknown
- * event types, `reset`, the `Last-Event-ID` of the reconnection, and the stream's end on `close()`.
+ * The watch stream's protocol handling against a scripted SSE server, so each case happens on cue
+ * (a replica dying mid-stream, repeats at a resume, an event type this client does not know): list
+ * replacement, upserts, removals, repeats after a resume, unknown event types, `reset`, the
+ * `Last-Event-ID` of the reconnection, and the stream's end on `close()`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
