@@ -6,7 +6,7 @@ import { DiskCache, type CachedDocument } from './cache.js';
 import { ConfigHandle, type ConfigDocument, type Parse } from './config.js';
 import { ServiceView, type DiscoverOptions } from './discovery.js';
 import { formatOf } from './formats.js';
-import { UnavailableError, ZkgateError } from './errors.js';
+import { InvalidDocumentError, UnavailableError, ZkgateError } from './errors.js';
 import type { Instance } from './instances.js';
 import { Registration, type RegisterOptions } from './registration.js';
 import { Transport, pathOf, silentLogger, type Logger } from './transport.js';
@@ -73,7 +73,8 @@ export class ZkgateClient {
   /**
    * A namespace, kept current. From the gateway if one answers within `timeoutMs`; else the copy
    * in `cacheDir`, marked `stale` until the stream reaches a gateway (then one `change` if the
-   * version moved); else {@link UnavailableError}. One handle per namespace and client: a second
+   * version moved); else {@link UnavailableError}. A current version `parse` refuses is not cached;
+   * the copy on disk serves instead, else {@link InvalidDocumentError}. One handle per namespace and client: a second
    * call returns the first handle (its `parse` wins).
    */
   config<T = unknown>(namespace: string, options: ConfigOptions<T> = {}): Promise<ConfigHandle<T>> {
@@ -89,35 +90,56 @@ export class ZkgateClient {
 
   private async open<T>(namespace: string, options: ConfigOptions<T>): Promise<ConfigHandle<T>> {
     const parse = options.parse ?? ((document: unknown) => document as T);
-    let document: ConfigDocument;
-    let stale = false;
+    const timeoutMs = options.timeoutMs ?? 5_000;
+    let handle: ConfigHandle<T>;
     try {
-      document = await this.fetchDocument(namespace, options.timeoutMs ?? 5_000);
+      const document = await this.fetchDocument(namespace, timeoutMs);
+      handle = handleOf(namespace, parse, document, false);
+      // Only after parse accepted it: a refused version must not replace the copy a later boot falls back to.
       await this.save(namespace, document);
     } catch (err) {
-      if (!(err instanceof UnavailableError)) throw err;
-      const cached = await this.cache?.read(namespace);
-      if (cached === undefined) {
-        throw new UnavailableError(
-          `${namespace}: no gateway answered within ${options.timeoutMs ?? 5_000} ms and ` +
-            (this.cache === undefined
-              ? 'no cacheDir is set'
-              : `${this.cache.fileOf(namespace)} does not exist`),
-          { code: 'ZKG_CLIENT_NO_COPY', cause: err },
-        );
-      }
-      document = {
-        version: cached.version,
-        index: BigInt(cached.index),
-        format: cached.format,
-        raw: cached.raw,
-      };
-      stale = true;
+      if (!(err instanceof UnavailableError || err instanceof InvalidDocumentError)) throw err;
+      handle = await this.fromCache(namespace, parse, err, timeoutMs);
     }
-    const handle = new ConfigHandle<T>(namespace, parse, document, stale);
     this.configs.set(namespace, handle as ConfigHandle<unknown>);
-    this.stream.watch('ns', namespace, document.index);
+    this.stream.watch('ns', namespace, handle.index);
     return handle;
+  }
+
+  /**
+   * The last accepted copy on disk, stale, when the gateway's could not be had (`fault`). After a
+   * refused version the stream, resuming from the copy's index, reports that version as `invalid`.
+   */
+  private async fromCache<T>(
+    namespace: string,
+    parse: Parse<T>,
+    fault: UnavailableError | InvalidDocumentError,
+    timeoutMs: number,
+  ): Promise<ConfigHandle<T>> {
+    const cached = await this.cache?.read(namespace);
+    if (cached === undefined) {
+      if (fault instanceof InvalidDocumentError) throw fault;
+      throw new UnavailableError(
+        `${namespace}: no gateway answered within ${timeoutMs} ms and ` +
+          (this.cache === undefined
+            ? 'no cacheDir is set'
+            : `${this.cache.fileOf(namespace)} does not exist`),
+        { code: 'ZKG_CLIENT_NO_COPY', cause: fault },
+      );
+    }
+    if (fault instanceof InvalidDocumentError) {
+      this.logger.warn('zkgate current version refused by parse; serving the last accepted copy on disk', {
+        namespace,
+        error: fault.message,
+      });
+    }
+    const document = {
+      version: cached.version,
+      index: BigInt(cached.index),
+      format: cached.format,
+      raw: cached.raw,
+    };
+    return handleOf(namespace, parse, document, true);
   }
 
   /** Registers an instance and keeps it registered; see {@link Registration}. */
@@ -305,6 +327,23 @@ export class ZkgateClient {
     process.off('SIGTERM', this.signalHook);
     process.off('SIGINT', this.signalHook);
     this.signalHook = undefined;
+  }
+}
+
+/** A handle on `document`, or {@link InvalidDocumentError} when `parse` refuses it. */
+function handleOf<T>(
+  namespace: string,
+  parse: Parse<T>,
+  document: ConfigDocument,
+  stale: boolean,
+): ConfigHandle<T> {
+  try {
+    return new ConfigHandle<T>(namespace, parse, document, stale);
+  } catch (error) {
+    throw new InvalidDocumentError(
+      `${namespace} version ${document.version}${stale ? ' (the copy on disk)' : ''} refused by parse: ${String(error)}`,
+      { code: 'ZKG_CLIENT_INVALID_DOCUMENT', cause: error },
+    );
   }
 }
 

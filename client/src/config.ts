@@ -7,8 +7,12 @@
 import { EventEmitter } from 'node:events';
 import { parse as parseYaml } from 'yaml';
 
-/** Turns a document into the application's value; throw to refuse it. */
-export type Parse<T> = (document: unknown, raw: string, format: string) => T;
+/**
+ * Turns a document into the application's value; throw to refuse it. One argument, so a schema's
+ * own `parse` (zod's takes its options second) can be passed as it is; the handle's `raw` and
+ * `format` hold the document as published.
+ */
+export type Parse<T> = (document: unknown) => T;
 
 export interface ConfigChange<T> {
   readonly value: T;
@@ -59,7 +63,7 @@ export class ConfigHandle<T = unknown> extends EventEmitter<ConfigHandleEvents<T
   ) {
     super();
     this.current = {
-      value: this.parse(decodeDocument(document.format, document.raw), document.raw, document.format),
+      value: this.parse(decodeDocument(document.format, document.raw)),
       document,
     };
     this.isStale = stale;
@@ -109,7 +113,7 @@ export class ConfigHandle<T = unknown> extends EventEmitter<ConfigHandleEvents<T
   ): Promise<void> {
     let value: T;
     try {
-      value = this.parse(decodeDocument(document.format, document.raw), document.raw, document.format);
+      value = this.parse(decodeDocument(document.format, document.raw));
     } catch (error) {
       // Moving past it keeps a resume from replaying it; the value stays the last good one.
       this.current = {

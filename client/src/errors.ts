@@ -62,6 +62,14 @@ export class UnavailableError extends ZkgateError {
   override readonly retryable = true;
 }
 
+/**
+ * A namespace's document refused by the application's own `parse` at boot, with no accepted copy on
+ * disk to serve instead (`cause` is what `parse` threw).
+ */
+export class InvalidDocumentError extends ZkgateError {
+  override readonly name = 'InvalidDocumentError';
+}
+
 /** Any other refusal (400, 413, 415, 422, 429...): the request itself is wrong. */
 export class RequestError extends ZkgateError {
   override readonly name = 'RequestError';

@@ -13,6 +13,7 @@ export { ServiceView, type DiscoverOptions, type ServiceViewEvents } from './dis
 export {
   ConflictError,
   ForbiddenError,
+  InvalidDocumentError,
   NotFoundError,
   RequestError,
   UnauthorizedError,

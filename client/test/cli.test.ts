@@ -244,6 +244,7 @@ describe('export and import', () => {
       'copy/orders',
     ]);
     expect((await cli(['config', 'get', 'copy/orders'], { url: b.url })).stdout).toBe('{"retries":1}\n');
+    expect((await cli(['config', 'schema', 'copy/orders'], { url: b.url })).status).toBe(EXIT.notFound);
 
     const applied = await cli(['import', file, '--apply', '--json'], { url: b.url });
     expect(JSON.parse(applied.stdout)).toMatchObject({ applied: true });
@@ -391,6 +392,16 @@ describe('exec', () => {
     `require('fs').appendFileSync(${JSON.stringify(out)}, process.env.GREETING + ' ' + process.env.LIMITS + '\\n'); setInterval(() => {}, 1000)`,
   ];
 
+  /** The lines the command wrote to `out`, once there are at least `n` (it writes from its own process). */
+  const lines = async (out: string, n: number): Promise<string[]> => {
+    for (;;) {
+      const text = await readFile(out, 'utf8').catch(() => '');
+      const all = text.split('\n').filter((l) => l !== '');
+      if (all.length >= n) return all;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
   it('runs the command with the namespaces in its environment and restarts it on change', async () => {
     await publish(a.url, 'exec/base', { GREETING: 'hello', LIMITS: { max: 1 } });
     await publish(a.url, 'exec/override', { GREETING: 'hi' });
@@ -400,19 +411,34 @@ describe('exec', () => {
       url: a.url,
       signal: stop.signal,
     });
-    const lines = async (n: number): Promise<string[]> => {
-      for (;;) {
-        const text = await readFile(out, 'utf8').catch(() => '');
-        const all = text.split('\n').filter((l) => l !== '');
-        if (all.length >= n) return all;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    expect(await within(lines(1), 'the first run')).toEqual(['hi {"max":1}']);
+    expect(await within(lines(out, 1), 'the first run')).toEqual(['hi {"max":1}']);
     await publish(a.url, 'exec/override', { GREETING: 'bonjour' });
-    expect(await within(lines(2), 'the restart')).toEqual(['hi {"max":1}', 'bonjour {"max":1}']);
+    expect(await within(lines(out, 2), 'the restart')).toEqual(['hi {"max":1}', 'bonjour {"max":1}']);
     stop.abort();
     expect((await within(running, 'exec to end')).status).toBe(EXIT.ok);
+  });
+
+  it('--signal sends the signal on change instead of restarting', async () => {
+    await publish(a.url, 'exec/signalled', { GREETING: 'hi' });
+    const out = join(scratch, 'exec-signal.out');
+    const script =
+      `const log = (what) => require('fs').appendFileSync(${JSON.stringify(out)}, ` +
+      "what + ' ' + process.pid + ' ' + process.env.GREETING + '\\n');" +
+      "process.on('SIGHUP', () => log('hup')); log('start'); setInterval(() => {}, 1000)";
+    const stop = new AbortController();
+    const running = cli(
+      ['exec', '--ns', 'exec/signalled', '--signal', 'SIGHUP', '--', process.execPath, '-e', script],
+      { url: a.url, signal: stop.signal },
+    );
+    const [started] = await within(lines(out, 1), 'the first run');
+    const pid = started!.split(' ')[1];
+    expect(started).toBe(`start ${pid} hi`);
+    await publish(a.url, 'exec/signalled', { GREETING: 'bonjour' });
+    // The same process, its environment as it started: only the signal tells it to reload.
+    expect(await within(lines(out, 2), 'the signal')).toEqual([`start ${pid} hi`, `hup ${pid} hi`]);
+    stop.abort();
+    expect((await within(running, 'exec to end')).status).toBe(EXIT.ok);
+    expect((await readFile(out, 'utf8')).trim().split('\n')).toHaveLength(2);
   });
 
   it("ends with the command's own exit status", async () => {

@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startInProcessGateway, type InProcessGateway } from '../../test/support/in-process-gateway.js';
 import { makeTempDir } from '../../test/support/processes.js';
+import { startProxy } from '../../test/support/proxy.js';
 import { MANAGEMENT_SECRET } from '../../test/support/tokens.js';
 import { within } from '../../test/support/within.js';
 import { createClient, type Instance, type ZkgateClient } from '../src/index.js';
@@ -38,11 +39,11 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-async function startApp(service: string, ttlMs: number): Promise<ChildProcess> {
+async function startApp(service: string, ttlMs: number, url = g.url): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
     env: {
       ...process.env,
-      ZKGATE_ADDR: g.url,
+      ZKGATE_ADDR: url,
       ZKGATE_TOKEN: MANAGEMENT_SECRET,
       SERVICE: service,
       ID: 'app-1',
@@ -67,16 +68,35 @@ async function listed(service: string): Promise<Instance[]> {
 }
 
 it('SIGTERM: the instance is gone from discovery before the process exits', async () => {
-  const app = await startApp('life-term', 60_000);
-  const view = await watcher.discover('life-term');
-  expect(view.instances.map((i) => i.id)).toEqual(['app-1']);
-  const exited = once(app, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  app.kill('SIGTERM');
-  const [code, signal] = await within(exited, 'the app to exit', 10_000);
-  // The SDK re-raises the signal once deregistered: the process ends as SIGTERM would end it.
-  expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
-  // With a 60 s lease only the process's own DELETE can have removed it by now.
-  expect(await listed('life-term')).toEqual([]);
+  // The app reaches the gateway through a proxy that, from the signal on, delays each direction by
+  // 500 ms: an app that exited without waiting for its DELETE's answer would be gone about half a
+  // second before the registry saw the DELETE.
+  const proxy = await startProxy(Number(new URL(g.url).port));
+  try {
+    const app = await startApp('life-term', 60_000, `http://${proxy.address}`);
+    const view = await watcher.discover('life-term');
+    expect(view.instances.map((i) => i.id)).toEqual(['app-1']);
+    const removed = new Promise<number>((resolve) =>
+      view.on('change', (l) => l.length === 0 && resolve(performance.now())),
+    );
+    const exited = (once(app, 'exit') as Promise<[number | null, NodeJS.Signals | null]>).then(
+      ([code, signal]) => ({ code, signal, at: performance.now() }),
+    );
+    proxy.latency(500);
+    app.kill('SIGTERM');
+    const exit = await within(exited, 'the app to exit', 10_000);
+    // The SDK re-raises the signal once deregistered: the process ends as SIGTERM would end it.
+    expect({ code: exit.code, signal: exit.signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    const removedAt = await within(removed, 'the removal to reach the watcher', 5_000);
+    console.log(
+      `SIGTERM: removal seen ${Math.round(exit.at - removedAt)} ms before the exit (500 ms each way on the app's link)`,
+    );
+    expect(removedAt).toBeLessThan(exit.at);
+    // With a 60 s lease only the process's own DELETE can have removed it.
+    expect(await listed('life-term')).toEqual([]);
+  } finally {
+    await proxy.close();
+  }
 });
 
 it('SIGKILL: the instance stays until its lease runs out, then is evicted', async () => {

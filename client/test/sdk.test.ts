@@ -7,9 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
+import { z } from 'zod';
 import {
   ConflictError,
   ForbiddenError,
+  InvalidDocumentError,
   NotFoundError,
   UnauthorizedError,
   createClient,
@@ -86,12 +88,10 @@ describe('config', () => {
     expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 3, raw: '{"level":"warn"}' });
   });
 
+  /** A zod schema's `parse`, passed as it is (as the README shows): it throws a ZodError on a bad document. */
+  const { parse } = z.object({ port: z.number() });
+
   it('keeps the previous value when a new version fails the validator, and reports it', async () => {
-    const parse = (doc: unknown): { port: number } => {
-      const port = (doc as { port?: unknown }).port;
-      if (typeof port !== 'number') throw new TypeError('port must be a number');
-      return { port };
-    };
     await publish(g.url, 'sdk/validated', { port: 80 });
     const handle = await client().config('sdk/validated', { parse });
     const invalid = once(handle, 'invalid');
@@ -99,13 +99,54 @@ describe('config', () => {
     handle.on('change', () => changed++);
     await publish(g.url, 'sdk/validated', { port: 'eighty' });
     const [report] = await within(invalid, 'the invalid report');
-    expect(report).toMatchObject({ version: 2, raw: '{"port":"eighty"}', error: expect.any(TypeError) });
+    expect(report).toMatchObject({ version: 2, raw: '{"port":"eighty"}', error: expect.any(z.ZodError) });
     expect(handle.value).toEqual({ port: 80 });
     const change = once(handle, 'change');
     await publish(g.url, 'sdk/validated', { port: 81 });
     const [next] = await within(change, 'the next valid version');
     expect(next).toMatchObject({ value: { port: 81 }, previous: { port: 80 }, version: 3 });
     expect(changed).toBe(1);
+  });
+
+  it('at boot, a current version that fails the validator is reported and the last good copy on disk serves', async () => {
+    const cache = await mkdtemp(join(tmpdir(), 'zkgate-sdk-refused-'));
+    try {
+      await publish(g.url, 'sdk/refused', { port: 80 });
+      await client({ cacheDir: cache }).config('sdk/refused', { parse });
+      await publish(g.url, 'sdk/refused', { port: 'eighty' });
+      const file = join(cache, `${encodeURIComponent('sdk/refused')}.json`);
+      const good = await readFile(file, 'utf8');
+
+      const handle = await client({ cacheDir: cache }).config('sdk/refused', { parse });
+      expect(handle).toMatchObject({ value: { port: 80 }, version: 1 });
+      const [report] = await within(once(handle, 'invalid'), 'the refused version, through the stream');
+      expect(report).toMatchObject({ version: 2, error: expect.any(z.ZodError) });
+      expect(handle.value).toEqual({ port: 80 });
+      // The disk holds only versions the application accepted: the next boot is not poisoned.
+      expect(await readFile(file, 'utf8')).toBe(good);
+      const change = once(handle, 'change');
+      await publish(g.url, 'sdk/refused', { port: 81 });
+      expect((await within(change, 'the next valid version'))[0]).toMatchObject({
+        value: { port: 81 },
+        previous: { port: 80 },
+        version: 3,
+      });
+    } finally {
+      await rm(cache, { recursive: true, force: true });
+    }
+  });
+
+  it('at boot, a current version that fails the validator with no copy on disk is a typed error', async () => {
+    await publish(g.url, 'sdk/refused-bare', { port: 'eighty' });
+    const error = await client()
+      .config('sdk/refused-bare', { parse })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidDocumentError);
+    expect(error).toMatchObject({
+      code: 'ZKG_CLIENT_INVALID_DOCUMENT',
+      message: expect.stringContaining('sdk/refused-bare version 1'),
+      cause: expect.any(z.ZodError),
+    });
   });
 
   it('reports a deletion and keeps the last value', async () => {

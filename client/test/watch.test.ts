@@ -1,8 +1,8 @@
 /**
- * The watch stream's protocol handling against a scripted SSE server (the gateway does not send
- * every event this client understands yet: `instance` and `instance-removed` come with the
- * registry's next contract): list replacement, upserts, removals, repeats after a resume, unknown
- * event types, `reset`, and the `Last-Event-ID` of the reconnection.
+ * The watch stream's protocol handling against a scripted SSE server, so each case happens on cue
+ * (a replica dying mid-stream, repeats at a resume, an event type this client does not know): list
+ * replacement, upserts, removals, repeats after a resume, unknown event types, `reset`, the
+ * `Last-Event-ID` of the reconnection, and the stream's end on `close()`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -101,4 +101,29 @@ it('replaces, upserts and removes instances, drops repeats and unknown events, r
   // One full-jitter draw for the one unplanned reconnection.
   expect(draws).toBe(1);
   expect(config.value).toEqual({ on: true });
+});
+
+it('close() ends the stream', async () => {
+  let opened: () => void = () => {};
+  let ended: () => void = () => {};
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  const gone = new Promise<void>((resolve) => (ended = resolve));
+  server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.url!.startsWith('/v1/watch')) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      res.on('close', ended);
+      opened();
+      return;
+    }
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'x-zkgate-version': '1', 'x-zkgate-index': '3' })
+      .end('{"on":true}');
+  });
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  client = createClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't' });
+  await client.config('cfg/x');
+  await within(open, 'the stream to open');
+  await client.close();
+  await within(gone, 'the gateway to see the stream end');
 });

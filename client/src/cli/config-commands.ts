@@ -232,9 +232,10 @@ export function configCommands(ctx: Context): Command {
         );
       try {
         for (const namespace of namespaces) {
-          const handle = await client.config(namespace, { parse: (_document, raw) => raw });
+          const handle = await client.config(namespace);
           show(namespace, handle.version, handle.raw);
-          handle.on('change', ({ value, version, author }) => show(namespace, version, value, author));
+          // The handle holds the new version by the time `change` is emitted.
+          handle.on('change', ({ version, author }) => show(namespace, version, handle.raw, author));
           handle.on('deleted', ({ version }) =>
             ctx.print(cmd, { namespace, deleted: version }, () => `--- ${namespace} deleted`),
           );

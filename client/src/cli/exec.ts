@@ -65,16 +65,14 @@ export function execCommand(ctx: Context): Command {
     .action(async (command: string[], opts: { ns: string[]; signal?: string }, cmd: Command) => {
       const client = createClient({ urls: ctx.urls(cmd), token: ctx.token(cmd) });
       try {
-        const handles: Array<ConfigHandle<Record<string, string>>> = [];
-        for (const namespace of opts.ns) {
-          handles.push(
-            await client.config(namespace, {
-              parse: (document, raw, format) => variablesOf(namespace, format, document, raw),
-            }),
-          );
-        }
+        const handles: ConfigHandle[] = [];
+        for (const namespace of opts.ns) handles.push(await client.config(namespace));
         const environment = (): Record<string, string | undefined> =>
-          Object.assign({}, ctx.io.env, ...handles.map((h) => h.value));
+          Object.assign(
+            {},
+            ctx.io.env,
+            ...handles.map((h) => variablesOf(h.namespace, h.format, h.value, h.raw)),
+          );
         const status = await supervise(
           command,
           environment,
