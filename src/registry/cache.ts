@@ -228,21 +228,25 @@ export class RegistryCache extends CacheView<InstanceChange> {
       return;
     }
     this.tree.observe(listing.stat);
-    const ids = new Set(listing.children);
-    // What the previous listing held; after a resync, what is published (a big service is listed
-    // with every change, so this is one pass over it, and a second only when something went).
+    const { children } = listing;
+    // What the previous listing held; after a resync, what is published. A big service is
+    // listed with every batch of changes, so the common case (only additions) is one pass over
+    // the listing that adds to the previous set in place; a second pass and a new set only when
+    // something went.
+    const listed = this.listedInstances.get(service);
     const before: ReadonlySet<string> | ReadonlyMap<string, unknown> =
-      this.listedInstances.get(service) ?? this.published.get(service)?.instances ?? new Set<string>();
-    let added = 0;
-    for (const id of ids) {
-      if (before.has(id)) continue;
-      added++;
-      this.loadInstance(service, id);
-    }
-    if (before.size > ids.size - added) {
+      listed ?? this.published.get(service)?.instances ?? new Set<string>();
+    const added = children.filter((id) => !before.has(id));
+    let ids: Set<string>;
+    if (listed && before.size === children.length - added.length) {
+      ids = listed;
+      for (const id of added) ids.add(id);
+    } else {
+      ids = new Set(children);
       const removed = { removed: listing.stat.pzxid };
       for (const id of before.keys()) if (!ids.has(id)) this.stage(service, id, removed);
     }
+    for (const id of added) this.loadInstance(service, id);
     if (ids.size === 0) this.stagedEmpty.set(service, listing.stat.pzxid);
     this.listedInstances.set(service, ids);
   }
