@@ -281,9 +281,11 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     await bootstrapManagementToken(acl, settings, accessLogger);
     reaper.start();
     audit.start();
-    await election.start();
     await membership.start();
     if (agreementPatienceMs !== undefined) await agreement.start(agreementPatienceMs);
+    // Only a replica that shares the others' hot store stands for leader: elected while waiting
+    // to be refused, it would judge every lease by a store that holds none of them.
+    await election.start();
     scanner.start();
   } catch (err) {
     await stop();

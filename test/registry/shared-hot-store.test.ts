@@ -49,6 +49,10 @@ describe('replicas sharing a hot store', () => {
       .toBe(503);
     const unready = (await (await fetch(`${first.url}/readyz`)).json()) as { detail: string };
     expect(unready.detail).toContain('ZKGATE_REDIS_URL');
+    // Nor does the refusing replica stand for leader meanwhile: elected (the first leaving), it
+    // would judge every lease by a memory store that holds none.
+    const candidates = await first.services.store.getChildren('/split/election/leader');
+    expect(candidates.children).toHaveLength(1);
 
     expect(await second.exited).toBe(2);
     expect(second.output()).toMatch(/another hot store.*ZKGATE_REDIS_URL/s);
