@@ -7,7 +7,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import { startReapingApp, type EmbeddedApp } from '../support/embedded-app.js';
 import { pollUntil } from '../support/processes.js';
 import { startRedisCluster, type RedisClusterSet } from '../support/redis.js';
 
@@ -21,17 +21,10 @@ describe('a gateway on a 3-primary Redis Cluster', () => {
 
   beforeAll(async () => {
     cluster = await startRedisCluster({ password: PASSWORD });
-    gateway = await startEmbeddedApp({
+    gateway = await startReapingApp({
       ZKGATE_REDIS_CLUSTER: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
       ZKGATE_REDIS_PASSWORD: PASSWORD,
       ZKGATE_EVICTION_GRACE_MS: '300',
-      ZKGATE_REAPER_INTERVAL_MS: '100',
-      ZKGATE_LEASE_REFRESH_MS: '0',
-      ZKGATE_SELF_PRESERVATION_RATIO: '1',
-    });
-    await pollUntil(() => (gateway.services.reaper.status().leader ? true : undefined), {
-      timeoutMs: 10_000,
-      what: 'the only replica to lead the reaper',
     });
   });
 

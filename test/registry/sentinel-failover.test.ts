@@ -5,7 +5,7 @@
  * 300 ms, and self-preservation is off, so an eviction would not be held back by it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import { startReapingApp, type EmbeddedApp } from '../support/embedded-app.js';
 import { pollUntil } from '../support/processes.js';
 import { startRedisSentinels, type RedisSentinelSet } from '../support/redis.js';
 
@@ -28,19 +28,12 @@ describe('a gateway on Redis through Sentinel, when the primary dies', () => {
 
   beforeAll(async () => {
     set = await startRedisSentinels({ password: 'data-secret', sentinelPassword: 'sentinel-secret' });
-    gateway = await startEmbeddedApp({
+    gateway = await startReapingApp({
       ZKGATE_REDIS_SENTINELS: set.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
       ZKGATE_REDIS_SENTINEL_NAME: set.name,
       ZKGATE_REDIS_PASSWORD: 'data-secret',
       ZKGATE_REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
       ZKGATE_EVICTION_GRACE_MS: String(GRACE_MS),
-      ZKGATE_REAPER_INTERVAL_MS: '100',
-      ZKGATE_LEASE_REFRESH_MS: '0',
-      ZKGATE_SELF_PRESERVATION_RATIO: '1',
-    });
-    await pollUntil(() => (gateway.services.reaper.status().leader ? true : undefined), {
-      timeoutMs: 10_000,
-      what: 'the only replica to lead the reaper',
     });
   });
 

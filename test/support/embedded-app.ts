@@ -9,7 +9,7 @@ import { expect } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createServices, type Services } from '../../src/compose.js';
 import { loadSettings } from '../../src/settings.js';
-import { makeTempDir } from './processes.js';
+import { makeTempDir, pollUntil } from './processes.js';
 import { BOOTSTRAP_ENV, MANAGEMENT } from './tokens.js';
 
 export type App = Awaited<ReturnType<typeof buildApp>>;
@@ -71,6 +71,25 @@ export async function startEmbeddedApp(
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * An embedded app for tests of evictions over the hot store `env` names: the reaper sweeps every
+ * 100 ms, leases are read fresh and self-preservation holds nothing back (each unless `env` says
+ * otherwise). Resolves once this only replica leads the reaper.
+ */
+export async function startReapingApp(env: Record<string, string>): Promise<EmbeddedApp> {
+  const gateway = await startEmbeddedApp({
+    ZKGATE_REAPER_INTERVAL_MS: '100',
+    ZKGATE_LEASE_REFRESH_MS: '0',
+    ZKGATE_SELF_PRESERVATION_RATIO: '1',
+    ...env,
+  });
+  await pollUntil(() => (gateway.services.reaper.status().leader ? true : undefined), {
+    timeoutMs: 10_000,
+    what: 'the only replica to lead the reaper',
+  });
+  return gateway;
 }
 
 /** A JSON body sent as the operator, as a client would send it (a string, `application/json`). */
