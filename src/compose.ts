@@ -136,7 +136,11 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     const redis = redisTarget(settings);
     if (redis) {
       const { RedisHotStore } = await import('./hotstore/redis.js');
-      hot = await RedisHotStore.connect({ ...redis, logger: logger.child({ component: 'hotstore' }) });
+      hot = await RedisHotStore.connect({
+        ...redis,
+        degradedStart: true,
+        logger: logger.child({ component: 'hotstore' }),
+      });
     } else {
       hot = new MemoryHotStore();
     }

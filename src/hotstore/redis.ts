@@ -62,12 +62,20 @@ export type RedisHotStoreOptions = RedisTarget & {
   readonly keyPrefix?: string;
   /** How long {@link RedisHotStore.connect} waits for the first connection. Default 10 s. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Without a connection by that deadline, resolve anyway, disconnected, and keep trying: a
+   * gateway (re)started during an outage then serves degraded like the replicas already running,
+   * instead of exiting. Credentials the server refuses still reject: waiting would not fix them.
+   */
+  readonly degradedStart?: boolean;
   /** Deadline of one command; without a reply by then it fails with TIMEOUT. Default 2 s. */
   readonly commandTimeoutMs?: number;
   readonly logger?: StoreLogger;
 };
 
 const NOOP_LOGGER: StoreLogger = { info: () => undefined, warn: () => undefined };
+/** How Redis refuses a missing or wrong password or user. */
+const CREDENTIALS_REFUSED = /^(NOAUTH|WRONGPASS)\b|^ERR (AUTH|invalid password|invalid username)/;
 
 /**
  * The hot store in Redis, shared by every gateway replica.
@@ -119,7 +127,7 @@ export class RedisHotStore implements HotStore {
 
   /**
    * Connect and read (or start) the data generation; rejects with UNAVAILABLE when that does not
-   * happen within `connectTimeoutMs`.
+   * happen within `connectTimeoutMs`, unless `degradedStart` (see there).
    */
   static async connect(options: RedisHotStoreOptions): Promise<RedisHotStore> {
     const store = new RedisHotStore(options);
@@ -134,15 +142,21 @@ export class RedisHotStore implements HotStore {
     });
     // A failed first attempt rejects here and is retried by the retry strategy; 'error' logs it.
     store.redis.connect().catch(() => undefined);
-    if (!(await connected)) {
-      const reason = store.lastErrorMessage === undefined ? '' : ` (last error: ${store.lastErrorMessage})`;
-      await store.close();
-      throw new HotStoreError(
-        'UNAVAILABLE',
-        `no connection to redis ${store.address} within ${deadline} ms${reason}`,
+    if (await connected) return store;
+    const reason = store.lastErrorMessage === undefined ? '' : ` (last error: ${store.lastErrorMessage})`;
+    const refused = store.lastErrorMessage !== undefined && CREDENTIALS_REFUSED.test(store.lastErrorMessage);
+    if (options.degradedStart && !refused) {
+      store.logger.warn(
+        { redis: store.address },
+        `no connection to redis within ${deadline} ms${reason}; starting degraded until it answers`,
       );
+      return store;
     }
-    return store;
+    await store.close();
+    throw new HotStoreError(
+      'UNAVAILABLE',
+      `no connection to redis ${store.address} within ${deadline} ms${reason}`,
+    );
   }
 
   get state(): HotStoreState {

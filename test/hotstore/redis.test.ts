@@ -202,6 +202,23 @@ describe('RedisHotStore', () => {
     expect(performance.now() - started).toBeLessThan(2_000);
   });
 
+  it('rejects credentials the server refuses at the deadline, degradedStart or not', async () => {
+    await raw.config('SET', 'requirepass', 'data-secret');
+    try {
+      for (const password of [undefined, 'wrong']) {
+        const connecting = RedisHotStore.connect({
+          url: server.url,
+          ...(password === undefined ? {} : { password }),
+          connectTimeoutMs: 300,
+          degradedStart: true,
+        });
+        await expect(connecting).rejects.toMatchObject({ code: 'UNAVAILABLE', message: /NOAUTH|WRONGPASS/ });
+      }
+    } finally {
+      await raw.config('SET', 'requirepass', '');
+    }
+  });
+
   it('rejects with SERVER_ERROR, not a parse error, on foreign data under its prefix', async () => {
     const prefix = freshPrefix();
     const store = await open({ keyPrefix: prefix });
@@ -257,6 +274,24 @@ describe('RedisHotStore', () => {
       const errors = warnings.filter((w) => w === 'redis connection error').length;
       expect(errors).toBeGreaterThanOrEqual(1);
       expect(errors).toBeLessThanOrEqual(2);
+    });
+
+    it('with degradedStart, opens while the server is down: disconnected, failing fast, until it answers', async () => {
+      await server.kill();
+      const warnings: string[] = [];
+      const logger = { info: () => undefined, warn: (_: object, msg: string) => void warnings.push(msg) };
+      const started = performance.now();
+      const store = await open({ connectTimeoutMs: 300, degradedStart: true, logger });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+      expect(store.state).toBe('disconnected');
+      expect(warnings).toContainEqual(expect.stringMatching(/ECONNREFUSED.*starting degraded/));
+      expect(await failureCode(store.renewLease('billing', 'b-1', 60_000))).toBe('UNAVAILABLE');
+      expect(await failureCode(store.generation())).toBe('UNAVAILABLE');
+      // The first connection is a connection like any other: the registry's grace counts from it.
+      const up = nextEvent(store, (e) => e.state === 'connected');
+      await server.restart();
+      expect(await up).toEqual({ state: 'connected', dataLost: false });
+      expect((await store.renewLease('billing', 'b-1', 60_000)).expiresAt).toBeGreaterThan(0);
     });
 
     it('comes back with dataLost and a new generation after a restart that lost the data', async () => {

@@ -229,6 +229,36 @@ describe('lease reaper with a Redis hot store', () => {
     expect(Date.now() - held).toBeGreaterThanOrEqual(TTL_MS - 200);
     await expect.poll(() => g.services.reaper.status().preserving).not.toContain('scaled-down');
   });
+
+  // Last: it kills and restarts the shared server.
+  it('starts a replica while Redis is down: degraded until it answers, then a TTL of grace', async () => {
+    await redis.kill();
+    const bootDir = await makeTempDir('zkgate-reaper-boot-');
+    // The hot store's first connection waits its deadline (10 s), then the replica starts anyway.
+    const booted = await gateway({ ZKGATE_DATA_DIR: bootDir, ZKGATE_REDIS_URL: redis.url });
+    try {
+      expect(booted.services.hot.state).toBe('disconnected');
+      expect(await booted.registerAnswer('boot', 'beating')).toEqual({ status: 201, degraded: true });
+      expect(await booted.registerAnswer('boot', 'silent')).toEqual({ status: 201, degraded: true });
+      expect(await booted.heartbeat('boot', 'beating')).toEqual({ status: 200, degraded: true });
+      const ready = await booted.app.inject('/readyz');
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json()).toMatchObject({ hotStore: { state: 'disconnected', degraded: true } });
+
+      await redis.restart();
+      await expect.poll(() => booted.services.hot.state, { timeout: 10_000 }).toBe('connected');
+      const connected = Date.now();
+      stops.push(heartbeats(booted, 'boot', ['beating']));
+      await expect.poll(async () => (await booted.heartbeat('boot', 'beating')).degraded).toBe(false);
+      // The instance nobody renews had no lease at all: it goes one TTL after the first
+      // connection, not before, and the one heartbeating stays.
+      await expect.poll(() => booted.ids('boot'), { timeout: 10_000, interval: 100 }).toEqual(['beating']);
+      expect(Date.now() - connected).toBeGreaterThanOrEqual(TTL_MS);
+    } finally {
+      await booted.close();
+      await rm(bootDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('lease reaper facing a partition that cuts off instances heartbeating at different phases', () => {
