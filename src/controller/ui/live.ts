@@ -5,7 +5,8 @@
  * resume semantics: it reconnects with Last-Event-ID) carries it.
  *
  * Service events: `instances` replaces a service's whole list, `instance` upserts one,
- * `instance-removed` deletes one; unknown event types are ignored, so a newer gateway can add some.
+ * `instance-removed` deletes one, `self-preservation` refreshes the summaries that show holds;
+ * unknown event types are ignored, so a newer gateway can add some.
  */
 import { batch, signal } from '@preact/signals';
 import { EventSource } from 'eventsource';
@@ -90,6 +91,8 @@ export function watch(options: { config: boolean; services: readonly string[] })
   };
   for (const type of ['instances', 'instance', 'instance-removed'])
     stream.addEventListener(type, (e) => updateService(type, e.data));
+  // A hold that begins or ends changes no instance: summaries must refresh on it by themselves.
+  stream.addEventListener('self-preservation', () => serviceChanges.value++);
   stream.addEventListener('revoked', () =>
     signOut('Your session ended: the token was revoked or has expired.'),
   );
