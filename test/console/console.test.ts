@@ -296,7 +296,8 @@ describe('the console', () => {
     await context.close();
   });
 
-  it('filters the audit trail, and creates and revokes a token', async () => {
+  it('filters the audit trail, creates and revokes a token, and deletes a policy after confirmation', async () => {
+    await call('PUT', '/v1/acl/policies/scratch', { rules: { config: { 'scratch/': ['read'] } } });
     const { page, context, faults } = await signedIn(browser, gateway.url, MANAGEMENT_SECRET);
     const { accessor } = (await call('GET', '/v1/acl/whoami')) as { accessor: string };
     await page.goto(`${gateway.url}/console/#/audit`);
@@ -349,6 +350,13 @@ describe('the console', () => {
             .status,
       )
       .toBe(401);
+    const policyStatus = async () =>
+      (await fetch(`${gateway.url}/v1/acl/policies/scratch`, { headers: MANAGEMENT })).status;
+    await page.getByRole('button', { name: 'delete policy scratch' }).click();
+    expect(await policyStatus()).toBe(200);
+    await page.getByRole('button', { name: 'Confirm delete of scratch' }).click();
+    await expect.poll(policyStatus).toBe(404);
+    await page.getByRole('button', { name: 'delete policy scratch' }).waitFor({ state: 'detached' });
     expect(faults).toEqual([]);
     await context.close();
   });

@@ -202,18 +202,17 @@ export function AccessScreen() {
                   ))}
                 </ul>
                 {!p.builtIn && may({ kind: 'acl' }, 'delete') && (
-                  <button
-                    type="button"
-                    class="danger"
-                    onClick={() =>
+                  <ConfirmButton
+                    label={`Delete ${p.name}…`}
+                    confirm={`Confirm delete of ${p.name}`}
+                    ariaLabel={`delete policy ${p.name}`}
+                    onConfirm={() =>
                       act(async () => {
                         await api(`/v1/acl/policies/${encodeURIComponent(p.name)}`, { method: 'DELETE' });
                         policies.reload();
                       })
                     }
-                  >
-                    Delete {p.name}
-                  </button>
+                  />
                 )}
               </li>
             ))}
