@@ -5,7 +5,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../src/cli/program.js';
 import { Context, EXIT } from '../src/cli/context.js';
 import { startInProcessGateway, type InProcessGateway } from '../../test/support/in-process-gateway.js';
@@ -184,6 +184,18 @@ describe('config', () => {
     expect((await cli(['types', 'cli/typed', '--name', 'Server'], { url: a.url })).stdout).toContain(
       'export interface Server',
     );
+
+    // An optional peer dependency: without it, `types` says what to install.
+    vi.doMock('json-schema-to-typescript', () => {
+      throw new Error('Cannot find package json-schema-to-typescript');
+    });
+    try {
+      const missing = await cli(['types', 'cli/typed'], { url: a.url });
+      expect(missing.status).toBe(EXIT.failure);
+      expect(missing.stderr).toContain('npm install json-schema-to-typescript');
+    } finally {
+      vi.doUnmock('json-schema-to-typescript');
+    }
   });
 
   it('watch prints the namespace, then each change, until interrupted', async () => {

@@ -15,6 +15,8 @@ import { buildOptions } from '../build.js';
 const CLIENT = new URL('..', import.meta.url).pathname;
 const manifest = JSON.parse(readFileSync(`${CLIENT}package.json`, 'utf8')) as {
   dependencies: Record<string, string>;
+  peerDependencies: Record<string, string>;
+  peerDependenciesMeta: Record<string, { optional?: boolean }>;
 };
 
 it('bundles only client code and src/dispatcher, and keeps only its own dependencies external', async () => {
@@ -34,8 +36,15 @@ it('bundles only client code and src/dispatcher, and keeps only its own dependen
   for (const specifier of externals) {
     const name = specifier.replace(/^node:/, '');
     if (builtinModules.includes(name)) continue;
-    expect(Object.keys(manifest.dependencies), specifier).toContain(packageOf(specifier));
+    const own = packageOf(specifier);
+    const optionalPeer = own in manifest.peerDependencies && manifest.peerDependenciesMeta[own]?.optional;
+    if (!optionalPeer) expect(Object.keys(manifest.dependencies), specifier).toContain(own);
   }
+});
+
+it('keeps json-schema-to-typescript (and the prettier it brings) out of an SDK install', () => {
+  expect(Object.keys(manifest.dependencies)).not.toContain('json-schema-to-typescript');
+  expect(manifest.peerDependenciesMeta['json-schema-to-typescript']).toEqual({ optional: true });
 });
 
 it('the built bin runs: a node shebang, --help, and exit status 6 when no gateway answers', async () => {
