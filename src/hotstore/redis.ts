@@ -74,8 +74,8 @@ export type RedisHotStoreOptions = RedisTarget & {
 };
 
 const NOOP_LOGGER: StoreLogger = { info: () => undefined, warn: () => undefined };
-/** How Redis refuses a missing or wrong password or user. */
-const CREDENTIALS_REFUSED = /^(NOAUTH|WRONGPASS)\b|^ERR (AUTH|invalid password|invalid username)/;
+/** How Redis refuses a missing or wrong password or user, wherever ioredis quotes it. */
+const CREDENTIALS_REFUSED = /\b(NOAUTH|WRONGPASS)\b/;
 
 /**
  * The hot store in Redis, shared by every gateway replica.
@@ -370,9 +370,13 @@ export class RedisHotStore implements HotStore {
   }
 
   private onError(err: Error): void {
-    if (this.closed || err.message === this.lastErrorMessage) return;
-    this.lastErrorMessage = err.message;
-    this.logger.warn({ err, redis: this.address }, 'redis connection error');
+    // A Cluster says "Failed to refresh slots cache." and keeps the cause aside; Sentinel's
+    // retry message carries a jittered delay. What is compared and kept is the cause, undated.
+    const cause = (err as { lastNodeError?: Error }).lastNodeError ?? err;
+    const message = cause.message.replace(/ after \d+ms/, '');
+    if (this.closed || message === this.lastErrorMessage) return;
+    this.lastErrorMessage = message;
+    this.logger.warn({ err: cause, redis: this.address }, 'redis connection error');
   }
 
   private emit(event: HotStoreStateEvent): void {

@@ -67,6 +67,18 @@ describe('RedisHotStore on a Cluster', () => {
     await cluster?.stop();
   });
 
+  it('refuses a wrong password at the deadline, saying why, degradedStart or not', async () => {
+    for (const degradedStart of [false, true]) {
+      const connecting = RedisHotStore.connect({
+        cluster: cluster.nodes,
+        password: 'wrong',
+        connectTimeoutMs: 1_000,
+        degradedStart,
+      });
+      await expect(connecting).rejects.toMatchObject({ code: 'UNAVAILABLE', message: /WRONGPASS/ });
+    }
+  });
+
   it('puts shard k in the k-th sixteenth of the slot space, as the server hashes it', async () => {
     const slots = await Promise.all(SHARD_TAGS.map((tag) => raw.call('CLUSTER', 'KEYSLOT', `x{${tag}}y`)));
     expect(slots.map((slot) => Math.floor(Number(slot) / 1024))).toEqual(SHARD_TAGS.map((_, k) => k));

@@ -16,7 +16,7 @@ import {
   type RedisSentinelSet,
   type RedisServer,
 } from '../support/redis.js';
-import { pollUntil } from '../support/processes.js';
+import { freePorts, pollUntil } from '../support/processes.js';
 import { describeHotStoreContract } from './contract.js';
 
 const PASSWORDS = { password: 'data-secret', sentinelPassword: 'sentinel-secret' };
@@ -157,6 +157,30 @@ async function ask(port: number, ...command: [string, ...string[]]): Promise<unk
   }
 }
 
+it('started degraded with no sentinel answering, warns once, not at every retry', async () => {
+  const [port] = await freePorts(1);
+  const warnings: string[] = [];
+  const logger = { info: () => undefined, warn: (_: object, msg: string) => void warnings.push(msg) };
+  const store = await RedisHotStore.connect({
+    sentinels: [{ host: '127.0.0.1', port: port! }],
+    sentinelName: 'nobody',
+    connectTimeoutMs: 300,
+    degradedStart: true,
+    logger,
+  });
+  try {
+    expect(store.state).toBe('disconnected');
+    // Retries go on meanwhile, each with a delay of its own in ioredis's message.
+    await sleep(1_500);
+    expect(warnings.filter((w) => w === 'redis connection error')).toHaveLength(1);
+    expect(warnings).toContainEqual(
+      expect.stringMatching(/All sentinels are unreachable.*starting degraded/),
+    );
+  } finally {
+    await store.close();
+  }
+});
+
 describe('RedisHotStore through Sentinel', () => {
   let set: RedisSentinelSet;
 
@@ -168,13 +192,16 @@ describe('RedisHotStore through Sentinel', () => {
     await set?.stop();
   });
 
-  it('refuses to connect with a wrong sentinel password, saying why', async () => {
-    const connecting = RedisHotStore.connect({
-      ...through(set),
-      sentinelPassword: 'wrong',
-      connectTimeoutMs: 1_000,
-    });
-    await expect(connecting).rejects.toMatchObject({ code: 'UNAVAILABLE', message: /sentinels|WRONGPASS/i });
+  it('refuses to connect with a wrong sentinel password, saying why, degradedStart or not', async () => {
+    for (const degradedStart of [false, true]) {
+      const connecting = RedisHotStore.connect({
+        ...through(set),
+        sentinelPassword: 'wrong',
+        connectTimeoutMs: 1_000,
+        degradedStart,
+      });
+      await expect(connecting).rejects.toMatchObject({ code: 'UNAVAILABLE', message: /WRONGPASS/ });
+    }
   });
 
   // Last: it kills the primary.
