@@ -261,7 +261,9 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
       'ZKGATE_AUTH=off: every request is served without a token; never expose this gateway',
     );
   }
+  let stopStanding = (): void => undefined;
   const stop = async (): Promise<void> => {
+    stopStanding();
     agreement.close();
     access.close();
     await scanner.close();
@@ -287,9 +289,10 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
     audit.start();
     await membership.start();
     if (agreementPatienceMs !== undefined) await agreement.start(agreementPatienceMs);
-    // Only a replica that shares the others' hot store stands for leader: elected while waiting
-    // to be refused, it would judge every lease by a store that holds none of them.
-    await election.start();
+    // Only a replica that shares the others' hot store, and reaches it, stands for leader:
+    // elected otherwise, its reaper would read no lease and evictions would stop for everyone.
+    if (hot.state === 'connected') await election.start();
+    else stopStanding = standOnceConnected(election, hot, clusterLogger);
     scanner.start();
   } catch (err) {
     await stop();
@@ -370,5 +373,32 @@ export async function createServices(settings: Readonly<Settings>, logger: Logge
       closed ??= stop();
       return closed;
     },
+  };
+}
+
+/**
+ * Stand for leader once a hot store that has not answered yet does (a gateway started during an
+ * outage), trying again while the candidacy fails. Returns what gives up on it.
+ */
+function standOnceConnected(election: LeaderElection, hot: HotStore, logger: Logger): () => void {
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const stand = (): void => {
+    election.start().catch(async (err: unknown) => {
+      await election.close().catch(() => undefined);
+      if (stopped) return;
+      logger.warn({ err }, 'could not stand for leader; trying again');
+      retry = setTimeout(stand, 1_000).unref();
+    });
+  };
+  const stopWaiting = hot.onStateChange((event) => {
+    if (event.state !== 'connected') return;
+    stopWaiting();
+    stand();
+  });
+  return () => {
+    stopped = true;
+    stopWaiting();
+    clearTimeout(retry);
   };
 }

@@ -118,7 +118,14 @@ export class LeaderElection {
 
   /** The participants in line, leader first (for status pages). */
   async participants(): Promise<string[]> {
-    const candidates = await readChildren(this.store, this.options.path);
+    let candidates;
+    try {
+      candidates = await readChildren(this.store, this.options.path);
+    } catch (err) {
+      // Nobody ever stood in this tree (the first replica waits for its hot store).
+      if (isStoreError(err, ErrorCode.NO_NODE)) return [];
+      throw err;
+    }
     return [...candidates].sort(([a], [b]) => bySequence(a, b)).map(([, data]) => data.toString('utf8'));
   }
 

@@ -244,9 +244,12 @@ describe('lease reaper with a Redis hot store', () => {
       const ready = await booted.app.inject('/readyz');
       expect(ready.statusCode).toBe(200);
       expect(ready.json()).toMatchObject({ hotStore: { state: 'disconnected', degraded: true } });
+      // Not a candidate meanwhile: elected, its reaper could read no lease, for every replica.
+      expect(await booted.services.election.participants()).toEqual([]);
 
       await redis.restart();
       await expect.poll(() => booted.services.hot.state, { timeout: 10_000 }).toBe('connected');
+      await expect.poll(() => booted.services.election.isLeader, { timeout: 10_000 }).toBe(true);
       const connected = Date.now();
       stops.push(heartbeats(booted, 'boot', ['beating']));
       await expect.poll(async () => (await booted.heartbeat('boot', 'beating')).degraded).toBe(false);
