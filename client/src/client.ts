@@ -208,7 +208,8 @@ export class ZkgateClient {
       case 'config': {
         const handle = this.configs.get(event.namespace);
         if (handle === undefined || event.index <= handle.index) return;
-        const { missed, author } = await this.releasesBetween(event.namespace, handle.version, event.version);
+        // From the version last taken in: one refused is behind, not missed.
+        const { missed, author } = await this.releasesBetween(event.namespace, handle.reached, event.version);
         const save = (document: ConfigDocument): Promise<void> => this.save(event.namespace, document);
         for (const release of missed) {
           await handle.accept({ ...release.document, index: handle.index }, release.author, save);

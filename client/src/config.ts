@@ -53,6 +53,8 @@ export function decodeDocument(format: string, raw: string): unknown {
 export class ConfigHandle<T = unknown> extends EventEmitter<ConfigHandleEvents<T>> {
   private current: { value: T; document: ConfigDocument };
   private isStale: boolean;
+  /** The version last taken in, accepted or refused: the releases after it are the ones missed. */
+  private reachedVersion: number;
 
   /** @internal the client makes these; see `ZkgateClient.config`. */
   constructor(
@@ -67,6 +69,7 @@ export class ConfigHandle<T = unknown> extends EventEmitter<ConfigHandleEvents<T
       document,
     };
     this.isStale = stale;
+    this.reachedVersion = document.version;
   }
 
   get value(): T {
@@ -91,6 +94,11 @@ export class ConfigHandle<T = unknown> extends EventEmitter<ConfigHandleEvents<T
     return this.current.document.index;
   }
 
+  /** @internal the version last taken in, a refused one included (see {@link accept}). */
+  get reached(): number {
+    return this.reachedVersion;
+  }
+
   /** Served from the disk cache, and no gateway has confirmed it since. */
   get stale(): boolean {
     return this.isStale;
@@ -112,6 +120,7 @@ export class ConfigHandle<T = unknown> extends EventEmitter<ConfigHandleEvents<T
     persist: (document: ConfigDocument) => Promise<void>,
   ): Promise<void> {
     let value: T;
+    this.reachedVersion = document.version;
     try {
       value = this.parse(decodeDocument(document.format, document.raw));
     } catch (error) {

@@ -96,7 +96,9 @@ describe('config', () => {
     const handle = await client().config('sdk/validated', { parse });
     const invalid = once(handle, 'invalid');
     let changed = 0;
+    let refused = 0;
     handle.on('change', () => changed++);
+    handle.on('invalid', () => refused++);
     await publish(g.url, 'sdk/validated', { port: 'eighty' });
     const [report] = await within(invalid, 'the invalid report');
     expect(report).toMatchObject({ version: 2, raw: '{"port":"eighty"}', error: expect.any(z.ZodError) });
@@ -106,6 +108,8 @@ describe('config', () => {
     const [next] = await within(change, 'the next valid version');
     expect(next).toMatchObject({ value: { port: 81 }, previous: { port: 80 }, version: 3 });
     expect(changed).toBe(1);
+    // The refused version is behind it: not fetched and reported again with the next one.
+    expect(refused).toBe(1);
   });
 
   it('at boot, a current version that fails the validator is reported and the last good copy on disk serves', async () => {
@@ -121,6 +125,8 @@ describe('config', () => {
       expect(handle).toMatchObject({ value: { port: 80 }, version: 1 });
       const [report] = await within(once(handle, 'invalid'), 'the refused version, through the stream');
       expect(report).toMatchObject({ version: 2, error: expect.any(z.ZodError) });
+      let refused = 0;
+      handle.on('invalid', () => refused++);
       expect(handle.value).toEqual({ port: 80 });
       // The disk holds only versions the application accepted: the next boot is not poisoned.
       expect(await readFile(file, 'utf8')).toBe(good);
@@ -131,6 +137,7 @@ describe('config', () => {
         previous: { port: 80 },
         version: 3,
       });
+      expect(refused).toBe(0);
     } finally {
       await rm(cache, { recursive: true, force: true });
     }
