@@ -245,6 +245,13 @@ export class RegistryCache extends CacheView<InstanceChange> {
       ids = new Set(children);
       const removed = { removed: listing.stat.pzxid };
       for (const id of before.keys()) if (!ids.has(id)) this.stage(service, id, removed);
+      // The first listing after a resync: an instance read before it but not published yet, and
+      // gone since (deleted while the session expired, its watches with it), is dropped unheard.
+      if (!listed) {
+        for (const [id, staged] of this.staged.get(service) ?? []) {
+          if ('entry' in staged && !ids.has(id) && !before.has(id)) this.stage(service, id, { absent: true });
+        }
+      }
     }
     for (const id of added) this.loadInstance(service, id);
     if (ids.size === 0) this.stagedEmpty.set(service, listing.stat.pzxid);

@@ -38,12 +38,12 @@ describe('registry cache', () => {
   let plain: CoordinationStore;
   const trees: Array<WatchedTree<CacheChange>> = [];
 
-  async function replica(): Promise<{
+  async function replica(wrap: (session: CoordinationStore) => CoordinationStore = (s) => s): Promise<{
     cache: RegistryCache;
     session: CoordinationStore;
     changes: InstanceChange[];
   }> {
-    const session = server.connect();
+    const session = wrap(server.connect());
     const tree = new WatchedTree<CacheChange>(session, logger);
     trees.push(tree);
     const cache = new RegistryCache(tree, BASE, '/zkgate/policies');
@@ -160,5 +160,50 @@ describe('registry cache', () => {
     await plain.delete(`${BASE}/expiry/before`);
     await expect.poll(() => ids(cache, 'expiry'), { timeout: 10_000 }).toEqual(['during']);
     await expect.poll(() => cache.ready).toBe(true);
+  });
+
+  it('publishes no instance that was read, then deleted while its session expired, before it was published', async () => {
+    // The read of one instance is held, and with it the publication of everything read after it.
+    const held = `${BASE}/ghost/slow`;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let readHeld = false;
+    let fastRead = false;
+    const { cache, session, changes } = await replica(
+      (store) =>
+        new Proxy(store, {
+          get(target, key, receiver) {
+            if (key !== 'getData') return Reflect.get(target, key, receiver) as unknown;
+            return async (path: string, watcher?: Parameters<CoordinationStore['getData']>[1]) => {
+              if (path === held) {
+                readHeld = true;
+                await gate;
+              }
+              const node = await target.getData(path, watcher);
+              if (path === `${BASE}/ghost/fast`) fastRead = true;
+              return node;
+            };
+          },
+        }),
+    );
+    await mkdirs(plain, `${BASE}/ghost`);
+    await plain.create(`${BASE}/ghost/a`, encodeInstance(instance('ghost', 'a')));
+    await expect.poll(() => ids(cache, 'ghost')).toEqual(['a']);
+    await plain.create(held, encodeInstance(instance('ghost', 'slow')));
+    await plain.create(`${BASE}/ghost/fast`, encodeInstance(instance('ghost', 'fast')));
+    await expect.poll(() => readHeld).toBe(true);
+    // `fast` read (its getData is not held) and staged, unpublished behind `slow`'s read.
+    await expect.poll(() => fastRead).toBe(true);
+    expect(ids(cache, 'ghost')).toEqual(['a']);
+
+    // Deleted while the session is expired: its watches are gone, and the first listing to miss
+    // it is the one after the resync.
+    const expired = server.expireSession(session.sessionId);
+    await plain.delete(`${BASE}/ghost/fast`);
+    await expired;
+    release();
+    await expect.poll(() => ids(cache, 'ghost'), { timeout: 10_000 }).toEqual(['a', 'slow']);
+    await expect.poll(() => cache.ready).toBe(true);
+    expect(changes.filter((c) => c.service === 'ghost' && c.instanceId === 'fast' && c.entry)).toEqual([]);
   });
 });
