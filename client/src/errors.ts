@@ -88,6 +88,14 @@ const BY_STATUS: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorClass>([
   [504, UnavailableError],
 ]);
 
+/**
+ * Answers whose status says "unavailable" but whose code says the service has nothing to offer:
+ * every replica would give the same answer, so none is tried again.
+ */
+const BY_CODE: ReadonlyMap<string, ErrorClass> = new Map<string, ErrorClass>([
+  ['ZKG_NO_INSTANCE_AVAILABLE', NotFoundError],
+]);
+
 /** Whether a status means "this replica cannot serve now", so another one should be tried. */
 export function isUnavailableStatus(status: number): boolean {
   return BY_STATUS.get(status) === UnavailableError;
@@ -103,7 +111,10 @@ export async function errorFromResponse(response: Response, what: string): Promi
   } catch {
     // Not a problem document (a proxy's HTML page, say): the status alone says what happened.
   }
-  const Class = BY_STATUS.get(response.status) ?? RequestError;
+  const Class =
+    (problem?.code === undefined ? undefined : BY_CODE.get(problem.code)) ??
+    BY_STATUS.get(response.status) ??
+    RequestError;
   const detail = problem?.detail ?? problem?.title ?? (text.slice(0, 200) || response.statusText);
   return new Class(`${what}: ${response.status} ${detail}`, {
     status: response.status,

@@ -82,7 +82,9 @@ export class Transport {
           continue;
         }
         if (isUnavailableStatus(response.status) && tried < this.urls.length - 1) {
-          lastFault = await errorFromResponse(response, what);
+          const fault = await errorFromResponse(response, what);
+          if (!(fault instanceof UnavailableError)) throw fault;
+          lastFault = fault;
           continue;
         }
         this.preferred = index;

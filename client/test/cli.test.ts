@@ -329,6 +329,17 @@ describe('registry commands', () => {
     );
     expect(['i1', 'i2']).toContain(JSON.parse(keyed.stdout).id);
     expect((await cli(['dispatch', 'no-such-svc'], { url: a.url })).status).toBe(EXIT.notFound);
+    // Nothing eligible is the service's state, not an unavailable gateway: not found, at once.
+    await cli(['status', 'cli-svc', 'i1', 'DOWN'], { url: a.url });
+    await cli(['status', 'cli-svc', 'i2', 'DOWN'], { url: a.url });
+    try {
+      const none = await cli(['dispatch', 'cli-svc'], { url: a.url });
+      expect(none.status).toBe(EXIT.notFound);
+      expect(none.stderr).toContain('ZKG_NO_INSTANCE_AVAILABLE');
+    } finally {
+      await cli(['status', 'cli-svc', 'i1', 'UP'], { url: a.url });
+      await cli(['status', 'cli-svc', 'i2', 'UP'], { url: a.url });
+    }
   });
 });
 

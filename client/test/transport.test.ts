@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
-import { createClient, UnavailableError } from '../src/index.js';
+import { createClient, NotFoundError, UnavailableError } from '../src/index.js';
 
 const servers: Server[] = [];
 
@@ -74,5 +74,21 @@ it('when no replica can be reached, fails with ZKG_CLIENT_UNREACHABLE naming the
     code: 'ZKG_CLIENT_UNREACHABLE',
     message: expect.stringContaining('http://127.0.0.1:1, http://127.0.0.1:2'),
   });
+  await client.close();
+});
+
+it('takes a 503 that says the service has no eligible instance as the answer: not found, no other replica asked', async () => {
+  const none = await scripted(503, {
+    type: 'about:blank',
+    title: 'No instance of the service is eligible',
+    status: 503,
+    code: 'ZKG_NO_INSTANCE_AVAILABLE',
+  });
+  const other = await scripted(200, { id: 'never' });
+  const client = createClient({ urls: [none.url, other.url] });
+  const error = await client.transport.json('GET', '/v1/dispatch/svc').catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(NotFoundError);
+  expect(error).toMatchObject({ status: 503, code: 'ZKG_NO_INSTANCE_AVAILABLE', retryable: false });
+  expect(other.hits()).toBe(0);
   await client.close();
 });

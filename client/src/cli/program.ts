@@ -13,9 +13,9 @@ import { transferCommands } from './transfer.js';
 export { EXIT, type Io };
 
 const EXIT_CODES_HELP = `
-Exit status: 0 ok, 1 failure, 2 usage, 3 not found, 4 conflict (version precondition),
-5 unauthorized or forbidden, 6 no gateway available, 7 request refused as invalid,
-8 differences found (config diff).
+Exit status: 0 ok, 1 failure, 2 usage, 3 not found (for dispatch: nothing eligible),
+4 conflict (version precondition), 5 unauthorized or forbidden, 6 no gateway available,
+7 request refused as invalid, 8 differences found (config diff).
 
 Environment: ZKGATE_ADDR (gateway URL; comma-separated for several replicas, default
 http://127.0.0.1:8080), ZKGATE_TOKEN (a zkg_ secret).`;
