@@ -17,6 +17,7 @@
  * state of every item whose last change is at or below L, which is what `Last-Event-ID`
  * resumption, on any replica, relies on.
  */
+import fastq from 'fastq';
 import { ErrorCode, isStoreError, StoreError } from './errors.js';
 import { parentOf } from './paths.js';
 import { mkdirs } from './recipes.js';
@@ -63,10 +64,8 @@ export class WatchedTree<C extends CacheChange> {
    * quadratic over the start.
    */
   private readonly floors = new Map<bigint, number>();
-  private reading = 0;
-  /** Loads waiting for one of the {@link LOADS_IN_FLIGHT} slots, oldest first from `queueHead`. */
-  private queue: Array<(() => void) | undefined> = [];
-  private queueHead = 0;
+  /** Runs load tasks, {@link LOADS_IN_FLIGHT} at once, the others waiting in line, oldest first. */
+  private readonly reads = fastq.promise((task: () => Promise<void>) => task(), LOADS_IN_FLIGHT);
   /** Loads a (re)sync waits for before the cache counts as whole again. */
   private readonly syncing = new Set<string>();
   private readonly listeners = new Set<(changes: readonly C[]) => void>();
@@ -283,7 +282,7 @@ export class WatchedTree<C extends CacheChange> {
         if (this.closed) return;
         try {
           state.again = false;
-          await this.inSlot(task);
+          await this.reads.push(task);
           if (!state.again) return;
         } catch (err) {
           if (this.closed || this.store.state === 'closed') return;
@@ -314,27 +313,6 @@ export class WatchedTree<C extends CacheChange> {
     const holding = (this.floors.get(floor) ?? 1) - 1;
     if (holding === 0) this.floors.delete(floor);
     else this.floors.set(floor, holding);
-  }
-
-  private async inSlot(task: () => Promise<void>): Promise<void> {
-    if (this.reading < LOADS_IN_FLIGHT) this.reading++;
-    else await new Promise<void>((resolve) => this.queue.push(resolve));
-    try {
-      await task();
-    } finally {
-      // The slot passes to the oldest waiting load, or is freed.
-      const next = this.queue[this.queueHead];
-      if (next === undefined) {
-        this.reading--;
-      } else {
-        this.queue[this.queueHead++] = undefined;
-        if (this.queueHead === this.queue.length) {
-          this.queue = [];
-          this.queueHead = 0;
-        }
-        next();
-      }
-    }
   }
 
   /** The one watcher of `key`: every watch it arms re-runs `task` under that key. */
