@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, isStoreError } from './errors.js';
 import { basename } from './paths.js';
-import { mkdirs, readChildren } from './recipes.js';
+import { mkdirs, orAbsent, readChildren } from './recipes.js';
 import { Listeners, Rerun } from './rerun.js';
 import { CreateMode, type CoordinationStore, type Op, type StoreLogger } from './store.js';
 
@@ -118,14 +118,9 @@ export class LeaderElection {
 
   /** The participants in line, leader first (for status pages). */
   async participants(): Promise<string[]> {
-    let candidates;
-    try {
-      candidates = await readChildren(this.store, this.options.path);
-    } catch (err) {
-      // Nobody ever stood in this tree (the first replica waits for its hot store).
-      if (isStoreError(err, ErrorCode.NO_NODE)) return [];
-      throw err;
-    }
+    // No directory: nobody ever stood in this tree (the first replica waits for its hot store).
+    const candidates =
+      (await orAbsent(readChildren(this.store, this.options.path))) ?? new Map<string, Buffer>();
     return [...candidates].sort(([a], [b]) => bySequence(a, b)).map(([, data]) => data.toString('utf8'));
   }
 
