@@ -1,10 +1,11 @@
-/** Argument checks shared by the adapters, so both refuse the same input with the same error. */
+/** Argument checks and helpers shared by the adapters, so both refuse the same input with the same error. */
 import { HotStoreError } from './errors.js';
 import {
   MAX_CHECK_TEXT_LENGTH,
   MAX_LEASE_TTL_MS,
   MAX_RENEWAL_BATCH,
   type CheckResult,
+  type HotStore,
   type Lease,
   type LeaseRenewal,
   type LoadReport,
@@ -44,6 +45,20 @@ export function checkRenewals(renewals: readonly LeaseRenewal[]): Array<LoadRepo
     checkTtl(renewal.ttlMs);
     return normalizeLoad(renewal.load);
   });
+}
+
+/** {@link HotStore.renewLease} as a batch of one, so each store has one code path for renewals. */
+export async function renewOne(
+  store: Pick<HotStore, 'renewLeases'>,
+  service: string,
+  instance: string,
+  ttlMs: number,
+  load?: LoadReport,
+): Promise<Lease> {
+  const [lease] = await store.renewLeases([
+    { service, instance, ttlMs, ...(load !== undefined && { load }) },
+  ]);
+  return lease as Lease;
 }
 
 export function checkExpiredArgs(now: number, limit: number): void {

@@ -3,15 +3,7 @@
  * shared between processes or survives a restart; a new process is a new generation.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  checkExpiredArgs,
-  checkName,
-  checkRenewals,
-  checkTtl,
-  makeLease,
-  normalizeCheck,
-  normalizeLoad,
-} from './args.js';
+import { checkExpiredArgs, checkName, checkRenewals, makeLease, normalizeCheck, renewOne } from './args.js';
 import { HotStoreError } from './errors.js';
 import type {
   CheckResult,
@@ -154,11 +146,7 @@ export class MemoryHotStore implements HotStore {
   }
 
   async renewLease(service: string, instance: string, ttlMs: number, load?: LoadReport): Promise<Lease> {
-    this.checkOpen();
-    checkName('service', service);
-    checkName('instance', instance);
-    checkTtl(ttlMs);
-    return this.renew(service, instance, makeLease(this.clock(), ttlMs, normalizeLoad(load)));
+    return renewOne(this, service, instance, ttlMs, load);
   }
 
   async renewLeases(renewals: readonly LeaseRenewal[]): Promise<Lease[]> {

@@ -31,7 +31,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { StoreLogger } from '../coordination/store.js';
-import { checkExpiredArgs, checkName, checkRenewals, makeLease, normalizeCheck } from './args.js';
+import { checkExpiredArgs, checkName, checkRenewals, makeLease, normalizeCheck, renewOne } from './args.js';
 import { HotStoreError } from './errors.js';
 import type {
   CheckResult,
@@ -169,10 +169,7 @@ export class RedisHotStore implements HotStore {
   }
 
   async renewLease(service: string, instance: string, ttlMs: number, load?: LoadReport): Promise<Lease> {
-    const [lease] = await this.renewLeases([
-      { service, instance, ttlMs, ...(load !== undefined && { load }) },
-    ]);
-    return lease as Lease;
+    return renewOne(this, service, instance, ttlMs, load);
   }
 
   async renewLeases(renewals: readonly LeaseRenewal[]): Promise<Lease[]> {
