@@ -297,7 +297,7 @@ export async function watchRoutes(app: FastifyInstance, options: WatchRoutesOpti
     (listener) => registry.holds.onChange(listener),
     (watch, changed) => {
       for (const service of changed) {
-        if (watch.services.has(service) && watch.matchService(service))
+        if (watch.matchService(service))
           watch.stream?.send(encodeHold(tree.watermark, service, registry.holds.get(service)));
       }
     },
