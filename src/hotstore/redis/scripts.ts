@@ -2,8 +2,8 @@
  * The Lua scripts of the `redis` hot store. A batch of renewals updates lease hashes and expiry
  * index in one script that reads the server's `TIME`, so each renewal is atomic and replicas with
  * skewed clocks agree on expiry; a removal drops lease, index entry and check result in another;
- * a missing generation marker is created, with the server's time, in a third. Each touches keys of one hash slot only
- * (see `keys.ts`), as a Cluster requires.
+ * a missing generation marker is created, with the server's time, in a third. Each touches keys
+ * of one hash slot only (see `keys.ts`), as a Cluster requires.
  */
 import type { Cluster, Redis } from 'ioredis';
 
