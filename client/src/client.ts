@@ -73,9 +73,9 @@ export class ZkgateClient {
   /**
    * A namespace, kept current. From the gateway if one answers within `timeoutMs`; else the copy
    * in `cacheDir`, marked `stale` until the stream reaches a gateway (then one `change` if the
-   * version moved); else {@link UnavailableError}. A current version `parse` refuses is not cached;
-   * the copy on disk serves instead, else {@link InvalidDocumentError}. One handle per namespace and client: a second
-   * call returns the first handle (its `parse` wins).
+   * version moved); else {@link UnavailableError}. A current version `parse` refuses is not
+   * cached; the copy on disk serves instead, else {@link InvalidDocumentError}. One handle per
+   * namespace and client: a second call returns the first handle (its `parse` wins).
    */
   config<T = unknown>(namespace: string, options: ConfigOptions<T> = {}): Promise<ConfigHandle<T>> {
     let pending = this.opening.get(namespace);
