@@ -4,10 +4,10 @@
  * 100 services so every shard of the Cluster takes its share), and `generation()` one call at a
  * time (concurrent calls share one check), which reads one marker on one server and every
  * shard's (16) on a Cluster: the registry calls it with every lease read. Batched renewals
- * (`renewLeases`, 100 per call over 100 services, 10 calls in flight) count leases per second: on a
- * Cluster a batch is split into one script per shard it touches. Servers and client share the machine's cores on loopback; the contenders alternate
- * round by round so they see the same load. Any rejected call fails the run. Writes
- * bench/results/hotstore.json.
+ * (`renewLeases`, 100 per call over 100 services, 10 calls in flight) count leases per second:
+ * on a Cluster a batch is split into one script per shard it touches. Servers and client share
+ * the machine's cores on loopback; the contenders alternate round by round so they see the same
+ * load. Any rejected call fails the run. Writes bench/results/hotstore.json.
  *
  *   npm run bench -- --only hotstore [--quick]
  */

@@ -9,14 +9,13 @@
  *   consistent_hash with a varying key) on 100 instances, discovery (`GET .../instances`, 200 in
  *   the full and the compact view, each as identity, gzip and br, and 304) on 10 000 instances,
  *   each discovery row also as a ratio to the plain one (full, identity; both over their
- *   baselines), heartbeat
- *   (`{"inflight":1}`) cycling over 1000 instances, and
- *   register (`PUT .../instances/{id}`) cycling over 10 000 ids, so every request is a real
- *   registration or update written to the coordination store;
+ *   baselines), heartbeat (`{"inflight":1}`) cycling over 1000 instances, and register
+ *   (`PUT .../instances/{id}`) cycling over 10 000 ids, so every request is a real registration
+ *   or update written to the coordination store;
  * - Redis hot store (a throw-away redis-server on a free loopback port): config read (baseline)
  *   and heartbeat over 1000 instances.
  * Both also take batched heartbeats (`POST /v1/heartbeats`, 100 per request over the same 1000
- *   instances), counted as instance renewals per second (requests times the batch).
+ * instances), counted as instance renewals per second (requests times the batch).
  * Instances are registered over HTTP first, with a lease TTL of 10 minutes so nothing expires.
  * autocannon drives 100 connections on 127.0.0.1; every scenario builds each request in a
  * `setupRequest` (the baseline too, so the client's cost is the same everywhere). The baseline is
