@@ -262,10 +262,11 @@ const statusClassOk = (scenario: Scenario, status: number): boolean =>
 
 /** One request as the load will send it, checked with a readable failure. */
 async function probe(gateway: Gateway, scenario: Scenario): Promise<void> {
+  const sent = bodyOf(scenario, 0);
   const response = await fetch(`${gateway.url}${scenario.path(0)}`, {
     method: scenario.method,
     headers: headersOf(scenario),
-    ...(bodyOf(scenario, 0) === undefined ? {} : { body: bodyOf(scenario, 0) }),
+    ...(sent === undefined ? {} : { body: sent }),
   });
   const body = await response.text();
   const problem = !statusClassOk(scenario, response.status)
@@ -291,9 +292,8 @@ async function load(gateway: Gateway, scenario: Scenario, durationS: number): Pr
       {
         method: scenario.method,
         headers: headersOf(scenario),
-        ...(scenario.body === undefined ? {} : { body: scenario.body }),
         setupRequest: (request) => {
-          const body = scenario.bodyOf?.(n);
+          const body = bodyOf(scenario, n);
           if (body !== undefined) request.body = body;
           request.path = scenario.path(n++);
           return request;
