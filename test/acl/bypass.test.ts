@@ -7,7 +7,7 @@
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import { bearerFor, startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
 import { MANAGEMENT } from '../support/tokens.js';
 
 interface Answer {
@@ -57,12 +57,7 @@ describe('access checks cannot be bypassed', () => {
       url: '/v1/acl/policies/team-a',
       payload: { rules: { config: { 'team-a/': ['read', 'write'] } } },
     });
-    const token = await gateway.inject({
-      method: 'POST',
-      url: '/v1/acl/tokens',
-      payload: { description: 'team a', policies: ['team-a'] },
-    });
-    reader = { authorization: `Bearer ${token.json<{ secret: string }>().secret}` };
+    reader = await bearerFor(gateway, 'team a', ['team-a']);
     expect((await raw('GET', '/v1/config/team-a/app', reader)).status).toBe(200);
   });
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newSecret } from '../../src/acl/tokens.js';
-import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import { bearerFor, startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
 import { MANAGEMENT } from '../support/tokens.js';
 
 const LIMIT = 20;
@@ -17,12 +17,7 @@ describe('rate limits', () => {
   beforeAll(async () => {
     // A window is one second: the limit is high enough that setup never trips it.
     gateway = await startEmbeddedApp({ ZKGATE_RATE_LIMIT: String(LIMIT) });
-    const token = await gateway.inject({
-      method: 'POST',
-      url: '/v1/acl/tokens',
-      payload: { description: 'other', policies: ['read-only'] },
-    });
-    other = { authorization: `Bearer ${token.json<{ secret: string }>().secret}` };
+    other = await bearerFor(gateway, 'other', ['read-only']);
   });
 
   afterAll(async () => {

@@ -4,7 +4,7 @@
  * watch of both services is refused as a whole. (Config reads are in isolation.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import { bearerFor, startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
 
 describe('a read token on service:orders', () => {
   let gateway: EmbeddedApp;
@@ -28,12 +28,7 @@ describe('a read token on service:orders', () => {
       payload: { rules: { service: { orders: ['read'] } } },
     });
     expect(policy.statusCode).toBe(201);
-    const token = await gateway.inject({
-      method: 'POST',
-      url: '/v1/acl/tokens',
-      payload: { description: 'orders reader', policies: ['orders-read'] },
-    });
-    reader = { authorization: `Bearer ${token.json<{ secret: string }>().secret}` };
+    reader = await bearerFor(gateway, 'orders reader', ['orders-read']);
   });
 
   afterAll(async () => {

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PolicyRules } from '../../src/acl/policy.js';
-import { startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import { bearerFor, startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
 import { openSse, type SseClient } from '../support/sse-client.js';
 import { within } from '../support/within.js';
 
@@ -29,15 +29,8 @@ describe('an open watch stream', () => {
     const res = await gateway.inject({ method: 'PUT', url: `/v1/acl/policies/${name}`, payload: { rules } });
     expect(res.statusCode, res.body).toBe(status);
   };
-  const token = async (policy: string, expiresAt?: string): Promise<Record<string, string>> => {
-    const res = await gateway.inject({
-      method: 'POST',
-      url: '/v1/acl/tokens',
-      payload: { description: policy, policies: [policy], ...(expiresAt ? { expiresAt } : {}) },
-    });
-    expect(res.statusCode, res.body).toBe(201);
-    return { authorization: `Bearer ${res.json<{ secret: string }>().secret}` };
-  };
+  const token = (policy: string, expiresAt?: string): Promise<Record<string, string>> =>
+    bearerFor(gateway, policy, [policy], expiresAt ? { expiresAt } : {});
   const watch = async (query: string, headers: Record<string, string>) => {
     const client = await openSse(`${base}/v1/watch?${query}`, headers);
     clients.push(client);

@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateMode } from '../../src/coordination/store.js';
 import { MAX_RENEWAL_BATCH } from '../../src/hotstore/store.js';
 import { encodeInstance } from '../../src/registry/instance.js';
-import { expectTruncatedJsonRefused, startEmbeddedApp, type EmbeddedApp } from '../support/embedded-app.js';
+import {
+  bearerFor,
+  expectTruncatedJsonRefused,
+  startEmbeddedApp,
+  type EmbeddedApp,
+} from '../support/embedded-app.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 
 interface Result {
@@ -44,12 +49,7 @@ async function tokenWith(
   expect(
     (await gateway.inject({ method: 'PUT', url: `/v1/acl/policies/${name}`, payload: { rules } })).statusCode,
   ).toBe(201);
-  const token = await gateway.inject({
-    method: 'POST',
-    url: '/v1/acl/tokens',
-    payload: { description: name, policies: [name] },
-  });
-  return { authorization: `Bearer ${token.json<{ secret: string }>().secret}` };
+  return bearerFor(gateway, name, [name]);
 }
 
 describe('POST /v1/heartbeats, memory hot store', () => {

@@ -92,6 +92,25 @@ export async function startReapingApp(env: Record<string, string>): Promise<Embe
   return gateway;
 }
 
+/**
+ * A new token holding `policies` (created by the operator), as the header that sends it; `extra`
+ * adds fields to the token's body (an expiry, say).
+ */
+export async function bearerFor(
+  gateway: EmbeddedApp,
+  description: string,
+  policies: readonly string[],
+  extra: Record<string, unknown> = {},
+): Promise<Record<string, string>> {
+  const res = await gateway.inject({
+    method: 'POST',
+    url: '/v1/acl/tokens',
+    payload: { description, policies, ...extra },
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  return { authorization: `Bearer ${res.json<{ secret: string }>().secret}` };
+}
+
 /** A JSON body sent as the operator, as a client would send it (a string, `application/json`). */
 export function sendJson(
   gateway: EmbeddedApp,
