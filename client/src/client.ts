@@ -264,10 +264,12 @@ export class ZkgateClient {
     // A version at or below the one held: the namespace was deleted and made again; no gap to fill.
     const gap = next > held ? next - held : 1;
     try {
+      // Counted back from `next`, not from the newest: releases published since the event was sent
+      // would push the oldest missed ones out of the page.
       const releases = await this.transport.json<Array<{ version: number; author?: string }>>(
         'GET',
         `/v1/config/${pathOf(namespace)}:history`,
-        { query: { limit: String(Math.min(gap, 1_000)) }, timeoutMs: 2_000 },
+        { query: { limit: String(Math.min(gap, 1_000)), before: String(next + 1) }, timeoutMs: 2_000 },
       );
       const authors = new Map(releases.map((r) => [r.version, r.author]));
       for (let version = held + 1; version < next && next > held; version++) {

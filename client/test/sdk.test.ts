@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
+import { createServer, request, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import {
   ConflictError,
@@ -15,6 +17,7 @@ import {
   NotFoundError,
   UnauthorizedError,
   createClient,
+  type ClientOptions,
   type ConfigChange,
   type Instance,
   type ZkgateClient,
@@ -30,8 +33,8 @@ let dataDir: string;
 let cacheDir: string;
 const clients: ZkgateClient[] = [];
 
-function client(options: { cacheDir?: string; token?: string } = {}): ZkgateClient {
-  const c = createClient({ url: g.url, token: options.token ?? MANAGEMENT_SECRET, ...options });
+function client(options: ClientOptions = {}): ZkgateClient {
+  const c = createClient({ url: g.url, token: MANAGEMENT_SECRET, ...options });
   clients.push(c);
   return c;
 }
@@ -154,6 +157,86 @@ describe('config', () => {
       message: expect.stringContaining('sdk/refused-bare version 1'),
       cause: expect.any(z.ZodError),
     });
+  });
+
+  it('fills in the versions a resume skipped, counted back from the one it brought, whatever was published since', async () => {
+    await publish(g.url, 'sdk/gap', { n: 1 });
+    // A front that forwards to the gateway, but can cut the watch streams and hold new ones back,
+    // and publishes once more just before the first history read: the page the client asks for
+    // must not lose the oldest missed release to that newer one.
+    const target = new URL(g.url);
+    const streams = new Set<ServerResponse>();
+    const held: Array<() => void> = [];
+    let holding = false;
+    let beforeHistory: (() => Promise<unknown>) | undefined;
+    let streamOpened = (): void => {};
+    const opened = new Promise<void>((resolve) => (streamOpened = resolve));
+    const front = createServer((req, res) => {
+      const forward = (): void => {
+        const upstream = request(
+          {
+            host: target.hostname,
+            port: target.port,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+          },
+          (answer) => {
+            res.writeHead(answer.statusCode!, answer.headers);
+            if (req.url!.startsWith('/v1/watch')) streamOpened();
+            answer.pipe(res);
+          },
+        );
+        upstream.on('error', () => res.destroy());
+        res.on('close', () => upstream.destroy());
+        req.pipe(upstream);
+      };
+      if (req.url!.startsWith('/v1/watch')) {
+        streams.add(res);
+        res.on('close', () => streams.delete(res));
+        if (holding) held.push(forward);
+        else forward();
+        return;
+      }
+      const step = decodeURIComponent(req.url!).includes(':history?') ? beforeHistory : undefined;
+      if (step === undefined) return forward();
+      beforeHistory = undefined;
+      void step().then(forward);
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    try {
+      const handle = await client({
+        url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
+        watch: { backoffBaseMs: 20, backoffMaxMs: 50 },
+      }).config<{ n: number }>('sdk/gap');
+      const seen: Array<[number, number]> = [];
+      const fourth = new Promise<void>((resolve) =>
+        handle.on('change', ({ value, version }) => {
+          seen.push([version, value.n]);
+          if (version === 4) resolve();
+        }),
+      );
+      await within(opened, 'the watch stream');
+
+      holding = true;
+      for (const stream of streams) stream.destroy();
+      await publish(g.url, 'sdk/gap', { n: 2 });
+      await publish(g.url, 'sdk/gap', { n: 3 });
+      beforeHistory = () => publish(g.url, 'sdk/gap', { n: 4 });
+      holding = false;
+      for (const forward of held.splice(0)) forward();
+
+      await within(fourth, 'version 4');
+      expect(seen).toEqual([
+        [2, 2],
+        [3, 3],
+        [4, 4],
+      ]);
+      expect(beforeHistory).toBeUndefined();
+    } finally {
+      front.closeAllConnections();
+      await new Promise((resolve) => front.close(resolve));
+    }
   });
 
   it('reports a deletion and keeps the last value', async () => {

@@ -71,9 +71,15 @@ export class ReleaseHistory {
     }
   }
 
-  /** Releases, newest first, at most `limit`; none for a namespace without history. */
-  async list(namespace: string, limit: number): Promise<Release[]> {
-    const versions = (await this.numbers(namespace)).reverse().slice(0, limit);
+  /**
+   * Releases, newest first, at most `limit`, only those older than `before` when given; none for a
+   * namespace without history.
+   */
+  async list(namespace: string, limit: number, before = Infinity): Promise<Release[]> {
+    const versions = (await this.numbers(namespace))
+      .filter((v) => v < before)
+      .reverse()
+      .slice(0, limit);
     const releases = await Promise.all(
       versions.map((v) =>
         this.read(namespace, v).catch((err: unknown) => {

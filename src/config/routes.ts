@@ -265,8 +265,8 @@ export async function configRoutes(app: FastifyInstance, options: ConfigRoutesOp
     const t = only(target(request), request, 'document', 'history', 'release', 'schema');
     assertQueryOf(t.kind, request);
     if (t.kind === 'history') {
-      const { limit } = request.query as { limit?: number };
-      const releases = await config.history(t.namespace, limit ?? HISTORY_PAGE);
+      const { limit, before } = request.query as { limit?: number; before?: number };
+      const releases = await config.history(t.namespace, limit ?? HISTORY_PAGE, before);
       return releases.map((r) => ({ ...r, time: new Date(r.time).toISOString() }));
     }
     if (t.kind === 'release') {

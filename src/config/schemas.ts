@@ -87,6 +87,13 @@ export const readQueries = {
       default: HISTORY_PAGE,
       description: 'At most this many releases',
     },
+    before: {
+      type: 'integer',
+      minimum: 1,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description:
+        'Only releases older than this version: the next page starts before the oldest one of the last',
+    },
   },
   release: {},
   schema: {},

@@ -313,11 +313,11 @@ export class ConfigService {
     });
   }
 
-  /** Releases, newest first, at most `limit`. */
-  async history(namespace: string, limit: number): Promise<Release[]> {
+  /** Releases, newest first, at most `limit`, only those older than `before` when given. */
+  async history(namespace: string, limit: number, before?: number): Promise<Release[]> {
     parseNamespace(namespace);
     return atStoreBoundary(`namespace ${namespace}`, async () => {
-      const found = await this.releases.list(namespace, limit);
+      const found = await this.releases.list(namespace, limit, before);
       if (found.length === 0 && !this.cache.get(namespace)) throw notFound(namespace);
       return found;
     });

@@ -235,6 +235,13 @@ for (const mode of modes) {
       expect(first.body).toBe('{"v":1}');
       expect(first.headers['x-zkgate-version']).toBe('1');
       expect((await get(`/v1/config/${ns}:history/9`)).json().code).toBe('ZKG_RELEASE_NOT_FOUND');
+      // Pages go back from a version, whatever was published since.
+      const versionsOf = async (query: string): Promise<number[]> =>
+        (await get(`/v1/config/${ns}:history?${query}`)).json().map((r: { version: number }) => r.version);
+      expect(await versionsOf('before=3')).toEqual([2, 1]);
+      expect(await versionsOf('before=3&limit=1')).toEqual([2]);
+      expect(await versionsOf('before=1')).toEqual([]);
+      expect((await get(`/v1/config/${ns}:history?before=0`)).json().code).toBe('ZKG_VALIDATION_FAILED');
       const rollback = await inject({
         method: 'POST',
         url: `/v1/config/${ns}:rollback`,
