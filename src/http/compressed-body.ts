@@ -3,8 +3,9 @@
  * coding, shared by every request that sends it: a listing of 10,000 instances is 3 MB of JSON and
  * about a tenth of that compressed, so compressing it per request would cost more than sending
  * it, and sending it uncompressed is what limits discovery. Compression runs on libuv's thread
- * pool, off the event loop; concurrent requests wait for the same copy. The coding follows `Accept-Encoding` (with its
- * q-values, as @fastify/accept-negotiator reads them); small bodies go as they are.
+ * pool, off the event loop; concurrent requests wait for the same copy. The coding follows
+ * `Accept-Encoding` (with its q-values, as @fastify/accept-negotiator reads them); small bodies go
+ * as they are.
  */
 import { negotiate } from '@fastify/accept-negotiator';
 import type { FastifyReply } from 'fastify';
